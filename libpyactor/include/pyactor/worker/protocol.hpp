@@ -1,0 +1,92 @@
+// The framed protocol between a worker actor and its `pyactor-worker` process.
+//
+// Both directions carry frames on one Unix stream socket:
+//   u32 little-endian length of everything after it
+//   u64 little-endian call id
+//   request: msgpack array [op, params...]      (see `op` for the params)
+//   reply:   u8 status, then one msgpack value  (ok: the result; otherwise
+//            the array [python_type, message, traceback])
+// The worker answers requests in order. Its first frame, unasked, is the
+// ready frame: call id 0, status ok, payload = the `versions` map.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+namespace pyactor::worker {
+
+/// Operations a worker process understands, with their msgpack params.
+enum class op : uint8_t {
+  /// [] -> "pong"
+  ping = 0,
+  /// [module: str, name: str (may be dotted), args: array, kwargs: map]
+  func = 1,
+  /// [module: str, name: str, cast: "" | "int" | "float" | "str"]
+  constant = 2,
+  /// [module: str, class: str (may be dotted), args: array, kwargs: map]
+  init = 3,
+  /// [target: value, name: str, args: array, kwargs: map]
+  method = 4,
+  /// [target: value, name: str]
+  attr = 5,
+  /// [code: str, locals: map] -> value of the expression
+  eval = 6,
+  /// [code: str] -> None; runs in the worker's persistent namespace
+  exec = 7,
+  /// [object ids: array of uint] -> number released
+  release = 8,
+  /// [] -> map of versions and the worker's pid
+  versions = 9,
+};
+
+/// Reply status byte.
+enum class status : uint8_t {
+  ok = 0,
+  python_exception = 1,
+  bad_request = 2,
+  stale_ref = 3,
+  cross_worker_ref = 4,
+};
+
+/// Bytes before the msgpack part of a request frame: length + call id.
+constexpr size_t request_header_size = 4 + 8;
+
+/// Bytes before the msgpack part of a reply frame: length + call id + status.
+constexpr size_t reply_header_size = 4 + 8 + 1;
+
+/// Largest frame either side accepts; a bigger length is a protocol error.
+constexpr uint32_t max_frame_size = 1u << 30;
+
+inline void put_u32(char* p, uint32_t x) {
+  for (int i = 0; i < 4; ++i)
+    p[i] = static_cast<char>((x >> (8 * i)) & 0xff);
+}
+
+inline void put_u64(char* p, uint64_t x) {
+  for (int i = 0; i < 8; ++i)
+    p[i] = static_cast<char>((x >> (8 * i)) & 0xff);
+}
+
+inline uint32_t get_u32(const char* p) {
+  uint32_t x = 0;
+  for (int i = 3; i >= 0; --i)
+    x = (x << 8) | static_cast<uint8_t>(p[i]);
+  return x;
+}
+
+inline uint64_t get_u64(const char* p) {
+  uint64_t x = 0;
+  for (int i = 7; i >= 0; --i)
+    x = (x << 8) | static_cast<uint8_t>(p[i]);
+  return x;
+}
+
+/// Writes the length field of a frame whose bytes start at `frame_start`
+/// within `buf` and run to the end of `buf`.
+inline void seal_frame(std::vector<char>& buf, size_t frame_start) {
+  put_u32(buf.data() + frame_start, static_cast<uint32_t>(buf.size() - frame_start - 4));
+}
+
+} // namespace pyactor::worker
