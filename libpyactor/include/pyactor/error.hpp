@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <ostream>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -37,6 +38,10 @@ enum class errc : uint8_t {
 
 /// Returns the snake_case name of `x`, e.g. "worker_crashed".
 const char* to_string(errc x);
+
+inline std::ostream& operator<<(std::ostream& os, errc x) {
+  return os << to_string(x);
+}
 
 /// Parses a name produced by `to_string(errc)`; false if unknown.
 bool from_string(const std::string& name, errc& out);

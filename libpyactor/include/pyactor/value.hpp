@@ -154,7 +154,7 @@ public:
   std::string type_name() const;
 
   /// Returns a Python-like rendering: `None`, `True`, `'text'`, `b'\x00'`,
-  /// `(1, 2)`, `{'a': 1}`, `#date(1923, 4, 2)`, `<ref list #3 @worker 7>`.
+  /// `(1, 2)`, `{'a': 1}`, `:ok`, `#date(1923, 4, 2)`, `<list object #3 in worker 7>`.
   std::string to_string() const;
 
   friend bool operator==(const value& a, const value& b) { return a.v_ == b.v_; }

@@ -21,13 +21,15 @@ namespace pyactor::worker {
 enum class op : uint8_t {
   /// [] -> "pong"
   ping = 0,
-  /// [module: str, name: str (may be dotted), args: array, kwargs: map]
+  /// [module: str, name: str (may be dotted), args: array, kwargs: map, by_ref: bool]
+  /// by_ref (optional, default false) returns an object reference even when
+  /// the result has a by-value encoding.
   func = 1,
   /// [module: str, name: str, cast: "" | "int" | "float" | "str"]
   constant = 2,
-  /// [module: str, class: str (may be dotted), args: array, kwargs: map]
+  /// [module: str, class: str (may be dotted), args: array, kwargs: map, by_ref: bool]
   init = 3,
-  /// [target: value, name: str, args: array, kwargs: map]
+  /// [target: value, name: str, args: array, kwargs: map, by_ref: bool]
   method = 4,
   /// [target: value, name: str]
   attr = 5,
@@ -48,6 +50,8 @@ enum class status : uint8_t {
   bad_request = 2,
   stale_ref = 3,
   cross_worker_ref = 4,
+  /// The worker's table of live objects is full.
+  overloaded = 5,
 };
 
 /// Bytes before the msgpack part of a request frame: length + call id.

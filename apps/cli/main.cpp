@@ -1,0 +1,100 @@
+// pyactor: the command line. Parses global options and dispatches a command.
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <string>
+
+#include "cli.hpp"
+
+using namespace pyactor;
+
+namespace {
+
+const char* usage_text =
+  R"(usage: pyactor [--workers N] [--config FILE] COMMAND [ARGS...]
+
+commands:
+  run                          start the pool and run a short tour of pyactor
+  call MODULE.FUNC [ARG...]    call a Python function; ARGs are JSON-like
+       [--kw NAME=VALUE]...    literals (42, 1.5, "text", [1, 2], {"a": 1},
+                               true, null, (1, 2)); bare words are strings
+  eval EXPR                    evaluate a Python expression in a worker
+  versions                     Python and pyactor versions of a worker
+  status                       the pool's workers, pids and counters
+
+options (before or after the command):
+  --workers N      worker processes (default: one per core)
+  --config FILE    INI config file with a [pyactor] section (see config/default.ini)
+  --help           this text
+)";
+
+int usage_error(const std::string& message) {
+  std::cerr << "pyactor: " << message << "\n\n" << usage_text;
+  return cli::usage;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  cli::invocation inv;
+  std::string config_file;
+  long workers = -1;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    auto next_value = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
+    if ((arg == "--help" || arg == "-h") && !inv.command.empty()) {
+      inv.args.push_back("--help"); // the command prints its own help
+    } else if (arg == "--help" || arg == "-h") {
+      std::cout << usage_text;
+      return cli::ok;
+    } else if (arg == "--workers") {
+      const char* v = next_value();
+      char* end = nullptr;
+      workers = v ? std::strtol(v, &end, 10) : -1;
+      if (!v || *end != '\0' || workers < 1 || workers > 1024)
+        return usage_error(std::string{"--workers expects an integer from 1 to 1024, got "}
+                           + (v ? "'" + std::string{v} + "'" : "nothing"));
+    } else if (arg == "--config") {
+      const char* v = next_value();
+      if (!v)
+        return usage_error("--config expects a file name");
+      config_file = v;
+    } else if (arg == "--kw") {
+      const char* v = next_value();
+      if (!v || !std::strchr(v, '='))
+        return usage_error(std::string{"--kw expects NAME=VALUE, got "}
+                           + (v ? "'" + std::string{v} + "'" : "nothing"));
+      inv.kwargs.emplace_back(v);
+    } else if (arg.size() > 2 && arg.compare(0, 2, "--") == 0) {
+      return usage_error("unknown option " + arg);
+    } else if (inv.command.empty()) {
+      inv.command = arg;
+    } else {
+      inv.args.push_back(arg);
+    }
+  }
+  if (!config_file.empty()) {
+    auto loaded = runtime_options::from_file(config_file);
+    if (!loaded)
+      return usage_error(loaded.error().message);
+    inv.options = loaded.value();
+  }
+  if (workers > 0)
+    inv.options.workers = static_cast<uint32_t>(workers);
+  if (inv.command == "run")
+    return cli::run_tour(inv);
+  if (inv.command == "call")
+    return cli::run_call(inv);
+  if (inv.command == "eval")
+    return cli::run_eval(inv);
+  if (inv.command == "versions")
+    return cli::run_versions(inv);
+  if (inv.command == "status")
+    return cli::run_status(inv);
+  if (inv.command == "help") {
+    std::cout << usage_text;
+    return cli::ok;
+  }
+  return usage_error(inv.command.empty() ? "no command given"
+                                         : "unknown command '" + inv.command + "'");
+}

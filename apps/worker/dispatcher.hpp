@@ -1,0 +1,62 @@
+// Runs one request against the interpreter: the worker's operations.
+#pragma once
+
+#include <Python.h>
+
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "object_table.hpp"
+#include "py_ref.hpp"
+#include "python_codec.hpp"
+#include "pyactor/worker/protocol.hpp"
+
+namespace pyactor::worker {
+
+/// Python helpers from `pyactor._worker`.
+struct worker_helpers {
+  py_ref describe_exception; // (exc) -> (type, message, traceback)
+  py_ref resolve;            // (module, dotted_name) -> object
+  py_ref cast;               // (value, how) -> value
+  py_ref versions;           // (worker_id, worker_uid) -> dict
+};
+
+/// Who this worker is: its slot in the pool and its incarnation's unique id.
+struct worker_identity {
+  uint64_t id = 0;
+  uint64_t uid = 0;
+};
+
+/// Serves requests (see `op` in protocol.hpp). Imported modules, resolved
+/// callables and compiled code are cached. Not thread-safe; owned by main.
+class dispatcher {
+public:
+  dispatcher(python_codec& codec, object_table& objects, const worker_helpers& helpers,
+             worker_identity identity);
+
+  /// Runs the request in `[body, body + size)` and appends the reply payload
+  /// to `out`. Returns the reply status; never throws, never leaves a Python
+  /// error set.
+  status serve(const char* body, size_t size, std::vector<char>& out);
+
+private:
+  void run(const msgpack::object& request, packer& pk);
+  void call(const msgpack::object_array& params, packer& pk, const char* op_name);
+  void call_method(const msgpack::object_array& params, packer& pk);
+  void eval(const msgpack::object_array& params, packer& pk, int mode);
+  void pack_python_error(packer& pk);
+  PyObject* cached_callable(std::string_view module, std::string_view name);
+  PyObject* compiled(std::string_view code, int mode);
+
+  python_codec& codec_;
+  object_table& objects_;
+  const worker_helpers& helpers_;
+  worker_identity identity_;
+  py_ref globals_;
+  std::unordered_map<std::string, py_ref> callables_;
+  std::unordered_map<std::string, py_ref> code_cache_;
+};
+
+} // namespace pyactor::worker

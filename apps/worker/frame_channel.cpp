@@ -1,0 +1,65 @@
+#include "frame_channel.hpp"
+
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+#include <unistd.h>
+
+#include "pyactor/worker/protocol.hpp"
+
+namespace pyactor::worker {
+
+frame_channel::frame_channel(int fd) : fd_(fd), buf_(256 * 1024) {
+  // nop
+}
+
+bool frame_channel::next(uint64_t& call_id, const char*& body, size_t& size) {
+  begin_ += pending_;
+  pending_ = 0;
+  for (;;) {
+    size_t have = end_ - begin_;
+    if (have >= 4) {
+      uint32_t length = get_u32(buf_.data() + begin_);
+      if (length < 8 || length > max_frame_size)
+        throw std::runtime_error("malformed frame: length " + std::to_string(length));
+      size_t frame = 4 + size_t{length};
+      if (have >= frame) {
+        call_id = get_u64(buf_.data() + begin_ + 4);
+        body = buf_.data() + begin_ + request_header_size;
+        size = frame - request_header_size;
+        pending_ = frame;
+        return true;
+      }
+      if (buf_.size() < frame)
+        buf_.resize(frame);
+    }
+    if (begin_ > 0) { // compact: unread bytes move to the front
+      std::memmove(buf_.data(), buf_.data() + begin_, have);
+      begin_ = 0;
+      end_ = have;
+    }
+    ssize_t n = ::read(fd_, buf_.data() + end_, buf_.size() - end_);
+    if (n > 0)
+      end_ += static_cast<size_t>(n);
+    else if (n == 0)
+      return false;
+    else if (errno != EINTR)
+      throw std::runtime_error(std::string{"channel read failed: "} + std::strerror(errno));
+  }
+}
+
+void frame_channel::write_all(const char* data, size_t size) {
+  while (size > 0) {
+    ssize_t n = ::write(fd_, data, size);
+    if (n >= 0) {
+      data += n;
+      size -= static_cast<size_t>(n);
+    } else if (errno != EINTR) {
+      throw std::runtime_error(std::string{"channel write failed: "} + std::strerror(errno));
+    }
+  }
+}
+
+} // namespace pyactor::worker

@@ -1,0 +1,119 @@
+// pyactor-worker: one embedded CPython serving framed requests on a socket
+// inherited from its worker actor (protocol.hpp). No CAF inside.
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include <sys/prctl.h>
+
+#include "dispatcher.hpp"
+#include "frame_channel.hpp"
+#include "interpreter.hpp"
+
+using namespace pyactor::worker;
+
+namespace {
+
+struct worker_args {
+  int channel_fd = 3;
+  worker_identity identity;
+  std::vector<std::string> python_path;
+  size_t max_objects = 100000;
+};
+
+[[noreturn]] void usage(const char* problem) {
+  std::fprintf(stderr,
+               "pyactor-worker: %s\n"
+               "usage: pyactor-worker [--channel-fd N] [--worker-id N] [--worker-uid N]\n"
+               "                      [--python-path DIR]... [--max-objects N]\n"
+               "Started by a pyactor node; speaks framed msgpack on the channel fd.\n",
+               problem);
+  std::exit(2);
+}
+
+uint64_t number(const char* flag, const char* text) {
+  char* end = nullptr;
+  errno = 0;
+  unsigned long long x = std::strtoull(text, &end, 10);
+  if (errno != 0 || end == text || *end != '\0' || text[0] == '-')
+    usage((std::string{flag} + " expects a non-negative integer, got '" + text + "'").c_str());
+  return x;
+}
+
+worker_args parse(int argc, char** argv) {
+  worker_args args;
+  for (int i = 1; i < argc; ++i) {
+    std::string flag = argv[i];
+    if (flag == "--help")
+      usage("help requested");
+    if (i + 1 >= argc)
+      usage(("missing value after " + flag).c_str());
+    const char* val = argv[++i];
+    if (flag == "--channel-fd")
+      args.channel_fd = static_cast<int>(number("--channel-fd", val));
+    else if (flag == "--worker-id")
+      args.identity.id = number("--worker-id", val);
+    else if (flag == "--worker-uid")
+      args.identity.uid = number("--worker-uid", val);
+    else if (flag == "--python-path")
+      args.python_path.emplace_back(val);
+    else if (flag == "--max-objects")
+      args.max_objects = number("--max-objects", val);
+    else
+      usage(("unknown option " + flag).c_str());
+  }
+  return args;
+}
+
+// Sends one reply frame: header, then the payload `serve` appended.
+void send_reply(frame_channel& channel, std::vector<char>& out, uint64_t call_id, status code) {
+  put_u64(out.data() + 4, call_id);
+  out[12] = static_cast<char>(code);
+  seal_frame(out, 0);
+  channel.write_all(out.data(), out.size());
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  auto args = parse(argc, argv);
+  std::signal(SIGPIPE, SIG_IGN);
+  prctl(PR_SET_PDEATHSIG, SIGKILL); // never outlive the node
+  try {
+    interpreter py{args.python_path};
+    python_types types{py.import_attr("pyactor", "Atom"), py.import_attr("pyactor", "Tagged"),
+                       py.import_attr("pyactor", "Opaque"),
+                       py.import_attr("pyactor.encoders", "encode"),
+                       py.import_attr("pyactor.encoders", "decode")};
+    worker_helpers helpers{py.import_attr("pyactor._worker", "describe_exception"),
+                           py.import_attr("pyactor._worker", "resolve"),
+                           py.import_attr("pyactor._worker", "cast"),
+                           py.import_attr("pyactor._worker", "versions")};
+    {
+      object_table objects{args.max_objects};
+      python_codec codec{types, objects, args.identity.uid};
+      dispatcher serve{codec, objects, helpers, args.identity};
+      frame_channel channel{args.channel_fd};
+      std::vector<char> out;
+      // The ready frame: call id 0 carrying the versions map.
+      std::vector<char> versions_request{'\x91', '\x09'}; // msgpack [op::versions]
+      out.assign(reply_header_size, 0);
+      send_reply(channel, out, 0, serve.serve(versions_request.data(), versions_request.size(), out));
+      uint64_t call_id = 0;
+      const char* body = nullptr;
+      size_t size = 0;
+      while (channel.next(call_id, body, size)) {
+        out.assign(reply_header_size, 0);
+        send_reply(channel, out, call_id, serve.serve(body, size, out));
+      }
+    }
+    return 0;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "pyactor-worker %llu: %s\n",
+                 static_cast<unsigned long long>(args.identity.id), e.what());
+    return 3;
+  }
+}

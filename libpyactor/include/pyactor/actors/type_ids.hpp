@@ -1,0 +1,26 @@
+// The one CAF type-ID block of pyactor: every message type and atom.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <caf/type_id.hpp>
+
+#include "pyactor/actors/messages.hpp"
+#include "pyactor/actors/worker_info.hpp"
+
+CAF_BEGIN_TYPE_ID_BLOCK(pyactor, caf::first_custom_type_id)
+  CAF_ADD_TYPE_ID(pyactor, (pyactor::actors::call_request))
+  CAF_ADD_TYPE_ID(pyactor, (pyactor::actors::call_reply))
+  CAF_ADD_TYPE_ID(pyactor, (pyactor::actors::worker_status))
+  CAF_ADD_TYPE_ID(pyactor, (std::vector<pyactor::actors::worker_status>))
+  CAF_ADD_ATOM(pyactor, pyactor::actors, call_atom, "call")
+  CAF_ADD_ATOM(pyactor, pyactor::actors, reply_atom, "reply")
+  CAF_ADD_ATOM(pyactor, pyactor::actors, exited_atom, "exited")
+  CAF_ADD_ATOM(pyactor, pyactor::actors, timeout_atom, "timeout")
+  CAF_ADD_ATOM(pyactor, pyactor::actors, status_atom, "status")
+  CAF_ADD_ATOM(pyactor, pyactor::actors, ready_atom, "ready")
+  CAF_ADD_ATOM(pyactor, pyactor::actors, worker_atom, "worker")
+  CAF_ADD_ATOM(pyactor, pyactor::actors, kill_atom, "kill")
+CAF_END_TYPE_ID_BLOCK(pyactor)

@@ -1,0 +1,93 @@
+// One `pyactor-worker` OS process and the I/O thread that talks to it.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "pyactor/error.hpp"
+
+namespace pyactor::actors {
+
+/// Receives one line of a worker's output or the node's own diagnostics.
+/// Called from I/O threads: must be thread-safe.
+using log_sink = std::function<void(const std::string& line)>;
+
+/// How to start a worker process.
+struct worker_spawn_options {
+  std::string executable;
+  std::vector<std::string> python_path;
+  uint64_t slot = 0;
+  uint64_t uid = 0;
+  uint64_t max_objects = 100000;
+  log_sink log;
+};
+
+/// How a worker process ended.
+struct process_exit {
+  int exit_code = -1; ///< valid when signal == 0
+  int signal = 0;     ///< the signal that killed it, or 0
+  /// Human-readable: "exited with code 3", "was killed by signal 9 (Killed)",
+  /// "sent a malformed frame (length 7)", plus the last stderr line if any.
+  std::string reason;
+};
+
+/// Callbacks from the I/O thread. `on_frame` gets every reply frame in
+/// order (call id 0 is the ready frame); `on_exit` comes exactly once, last.
+struct worker_events {
+  std::function<void(uint64_t call_id, uint8_t status, std::vector<char> payload)> on_frame;
+  std::function<void(process_exit)> on_exit;
+};
+
+/// Owns a worker process, its channel socket and its stdout/stderr pipes,
+/// plus one I/O thread that reads replies and output and notices the death.
+/// `send` is thread-safe and never blocks on a full socket. The destructor
+/// kills the process (SIGKILL) and joins the thread.
+class worker_process {
+public:
+  /// Spawns the process; returns an error naming the executable on failure.
+  static result<std::unique_ptr<worker_process>> start(const worker_spawn_options& options,
+                                                       worker_events events);
+
+  worker_process(const worker_process&) = delete;
+  worker_process& operator=(const worker_process&) = delete;
+  ~worker_process();
+
+  pid_t pid() const { return pid_; }
+
+  /// Queues a whole frame for the process: written now if the socket takes
+  /// it, else by the I/O thread when it drains.
+  void send(const char* data, size_t size);
+
+  /// Sends `sig` to the process (no-op once it has been reaped).
+  void signal(int sig);
+
+private:
+  worker_process() = default;
+  void run_io();
+  bool flush_outbox_locked();
+  void wake();
+
+  worker_spawn_options options_;
+  worker_events events_;
+  pid_t pid_ = -1;
+  int channel_fd_ = -1;
+  int stdout_fd_ = -1;
+  int stderr_fd_ = -1;
+  int wake_fd_ = -1;
+  std::mutex out_mtx_;
+  std::vector<char> outbox_; // bytes the socket did not take yet
+  size_t outbox_pos_ = 0;
+  bool stopping_ = false;    // guarded by out_mtx_
+  bool reaped_ = false;      // guarded by out_mtx_
+  std::thread io_;
+};
+
+} // namespace pyactor::actors

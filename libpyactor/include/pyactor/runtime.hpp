@@ -1,0 +1,126 @@
+// The C++ API: start a pool of Python workers and call into it.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <future>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "pyactor/error.hpp"
+#include "pyactor/runtime_options.hpp"
+#include "pyactor/value.hpp"
+
+namespace pyactor {
+
+/// Per-call options.
+struct call_options {
+  /// Zero takes the runtime's default timeout.
+  std::chrono::milliseconds timeout{0};
+  /// Run on the worker with this id (1-based); 0 lets the policy pick.
+  uint64_t worker = 0;
+  /// Return an object reference even when the result has a by-value encoding
+  /// (e.g. a list you mean to mutate with `method`).
+  bool by_ref = false;
+};
+
+/// One worker as reported by `runtime::status`.
+struct worker_info {
+  uint64_t id = 0;
+  uint64_t uid = 0;
+  int64_t pid = 0;
+  std::string state;
+  uint64_t served = 0;
+  uint32_t in_flight = 0;
+  uint32_t restarts = 0;
+  uint64_t rss_bytes = 0;
+  std::string last_exit;
+};
+
+/// A pool of Python worker processes on this node. Usage:
+///   auto rt = pyactor::actors::start();             // or start(options)
+///   if (!rt) { std::cerr << rt.error().to_string(); return 1; }
+///   auto r = rt.value()->call("math", "pow", {2, 16}); // blocking
+///   auto f = rt.value()->call_async("os", "getcwd");   // std::future
+/// Every function is thread-safe. Every call ends with exactly one result:
+/// a value or a typed `error`. Destroying the runtime stops every worker.
+class runtime {
+public:
+  using future = std::future<result<value>>;
+
+  /// Starts the pool and waits until every worker is ready or given up.
+  /// Fails when options are invalid or no worker could start.
+  static result<std::unique_ptr<runtime>> start(runtime_options options = {});
+
+  ~runtime();
+  runtime(const runtime&) = delete;
+  runtime& operator=(const runtime&) = delete;
+
+  // -- calls (blocking; each has an _async twin returning a future) ---------
+
+  /// `module.function(*args, **kwargs)`; `function` may be dotted ("path.isfile").
+  result<value> call(const std::string& module, const std::string& function, list args = {},
+                     dict kwargs = {}, const call_options& opts = {});
+  /// Reads `module.name`; `cast` is "", "int", "float" or "str".
+  result<value> constant(const std::string& module, const std::string& name,
+                         const std::string& cast = "", const call_options& opts = {});
+  /// Instantiates `module.class_name(*args, **kwargs)`.
+  result<value> create(const std::string& module, const std::string& class_name, list args = {},
+                       dict kwargs = {}, const call_options& opts = {});
+  /// `target.name(*args, **kwargs)`; target is a value or an object reference.
+  result<value> method(const value& target, const std::string& name, list args = {},
+                       dict kwargs = {}, const call_options& opts = {});
+  /// `target.name`.
+  result<value> attr(const value& target, const std::string& name,
+                     const call_options& opts = {});
+  /// Evaluates a Python expression in the worker's namespace, with `locals`.
+  result<value> eval(const std::string& expression, dict locals = {},
+                     const call_options& opts = {});
+  /// Runs Python statements in the worker's namespace (pin a worker to reuse it).
+  result<value> exec(const std::string& code, const call_options& opts = {});
+  /// A Python 3 builtin by name (`abs`, `pow`, `len`, ...); unknown names are
+  /// refused before anything is sent.
+  result<value> builtin(const std::string& name, list args = {}, dict kwargs = {},
+                        const call_options& opts = {});
+  /// An `operator` module function by name (`add`, `truediv`, `and_`, ...).
+  result<value> op(const std::string& name, list args = {}, const call_options& opts = {});
+  /// Python, pyactor and platform versions of one worker.
+  result<value> versions(const call_options& opts = {});
+  /// Frees the object behind a reference in its worker; returns 1 or 0.
+  result<value> release(const value& ref);
+
+  future call_async(const std::string& module, const std::string& function, list args = {},
+                    dict kwargs = {}, const call_options& opts = {});
+  future constant_async(const std::string& module, const std::string& name,
+                        const std::string& cast = "", const call_options& opts = {});
+  future create_async(const std::string& module, const std::string& class_name, list args = {},
+                      dict kwargs = {}, const call_options& opts = {});
+  future method_async(const value& target, const std::string& name, list args = {},
+                      dict kwargs = {}, const call_options& opts = {});
+  future attr_async(const value& target, const std::string& name, const call_options& opts = {});
+  future eval_async(const std::string& expression, dict locals = {},
+                    const call_options& opts = {});
+
+  // -- pool ------------------------------------------------------------------
+
+  /// Every worker slot: id, pid, state, counters.
+  std::vector<worker_info> status() const;
+
+  /// Number of worker slots (live or not).
+  size_t size() const;
+
+  const runtime_options& options() const;
+
+  /// Names reachable through `builtin` and `op`.
+  static const std::vector<std::string>& builtin_names();
+  static const std::vector<std::string>& operator_names();
+
+  struct impl;
+
+private:
+  explicit runtime(std::unique_ptr<impl> pimpl);
+  std::unique_ptr<impl> impl_;
+};
+
+} // namespace pyactor

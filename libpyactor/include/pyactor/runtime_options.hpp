@@ -1,0 +1,51 @@
+// Everything a pyactor runtime can be told, with the defaults of the
+// embedded default (one local node, one worker per core, no network port).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "pyactor/error.hpp"
+
+namespace pyactor {
+
+struct runtime_options {
+  /// Worker processes; 0 means one per core.
+  uint32_t workers = 0;
+  /// The `pyactor-worker` binary; empty means beside the running executable,
+  /// else $PYACTOR_WORKER.
+  std::string worker_executable;
+  /// Directories put ahead of sys.path in every worker. The directory of the
+  /// `pyactor` Python package is always added.
+  std::vector<std::string> python_path;
+  /// Deadline of a call that sets none (finite by default).
+  std::chrono::milliseconds default_timeout{std::chrono::minutes(5)};
+  /// Time between SIGINT and SIGKILL for a running call past its deadline.
+  std::chrono::milliseconds interrupt_grace{std::chrono::seconds(2)};
+  /// A worker may restart this many times within `restart_window`; one more
+  /// death and its slot is given up.
+  uint32_t max_restarts = 5;
+  std::chrono::milliseconds restart_window{std::chrono::seconds(10)};
+  /// "round-robin" or "least-loaded".
+  std::string policy = "least-loaded";
+  /// Live object references one worker may hold.
+  uint64_t max_objects = 100000;
+  /// CAF scheduler threads; 0 means max(2, cores).
+  uint32_t threads = 0;
+  /// Where worker output and runtime diagnostics go, a line at a time
+  /// (thread-safe); empty means stderr.
+  std::function<void(const std::string&)> log;
+
+  /// Reads an INI file (section `[pyactor]`, keys as in config/default.ini)
+  /// over the defaults. Unknown keys, wrong types and out-of-range values are
+  /// errors naming the key, the value and what was expected.
+  static result<runtime_options> from_file(const std::string& path);
+
+  /// Checks ranges; returns an error naming the first bad field.
+  result<bool> validate() const;
+};
+
+} // namespace pyactor

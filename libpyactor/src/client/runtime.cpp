@@ -1,0 +1,478 @@
+#include "pyactor/runtime.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <mutex>
+#include <thread>
+
+#include <unistd.h>
+
+#include <caf/all.hpp>
+#include <msgpack.hpp>
+
+#include "pyactor/codec/msgpack.hpp"
+#include "pyactor/actors/scheduler_actor.hpp"
+#include "pyactor/actors/supervisor_actor.hpp"
+#include "pyactor/worker/protocol.hpp"
+
+namespace pyactor {
+
+using namespace pyactor::actors;
+using worker::op;
+
+namespace {
+
+// -- request bodies (worker/protocol.hpp) ----------------------------------------
+
+struct vector_sink {
+  std::vector<char>* out;
+  void write(const char* data, size_t size) { out->insert(out->end(), data, data + size); }
+};
+
+/// Builds one msgpack request body.
+class body_builder {
+public:
+  body_builder(op code, uint32_t params) : sink_{&body_}, pk_{sink_} {
+    pk_.pack_array(params + 1);
+    pk_.pack_uint8(static_cast<uint8_t>(code));
+  }
+  body_builder& text(const std::string& s) {
+    pk_.pack_str(static_cast<uint32_t>(s.size()));
+    pk_.pack_str_body(s.data(), static_cast<uint32_t>(s.size()));
+    return *this;
+  }
+  body_builder& item(const value& x) {
+    codec::encode_msgpack(x, body_);
+    return *this;
+  }
+  body_builder& args(const list& xs) {
+    pk_.pack_array(static_cast<uint32_t>(xs.size()));
+    for (auto& x : xs)
+      codec::encode_msgpack(x, body_);
+    return *this;
+  }
+  body_builder& kwargs(const dict& kw) {
+    pk_.pack_map(static_cast<uint32_t>(kw.items.size()));
+    for (auto& kv : kw.items) {
+      codec::encode_msgpack(kv.first, body_);
+      codec::encode_msgpack(kv.second, body_);
+    }
+    return *this;
+  }
+  body_builder& flag(bool b) {
+    b ? pk_.pack_true() : pk_.pack_false();
+    return *this;
+  }
+  std::vector<char> take() { return std::move(body_); }
+
+private:
+  std::vector<char> body_;
+  vector_sink sink_;
+  msgpack::packer<vector_sink> pk_;
+};
+
+/// Collects the worker uids of every object reference inside `x`.
+void collect_owners(const value& x, std::vector<uint64_t>& uids) {
+  std::visit(
+    [&](const auto& v) {
+      using T = std::decay_t<decltype(v)>;
+      if constexpr (std::is_same_v<T, object_ref>) {
+        if (std::find(uids.begin(), uids.end(), v.worker_uid) == uids.end())
+          uids.push_back(v.worker_uid);
+      } else if constexpr (std::is_same_v<T, list>) {
+        for (auto& item : v)
+          collect_owners(item, uids);
+      } else if constexpr (std::is_same_v<T, pyactor::tuple>) {
+        for (auto& item : v.items)
+          collect_owners(item, uids);
+      } else if constexpr (std::is_same_v<T, dict>) {
+        for (auto& kv : v.items) {
+          collect_owners(kv.first, uids);
+          collect_owners(kv.second, uids);
+        }
+      } else if constexpr (std::is_same_v<T, tagged>) {
+        if (v.payload)
+          collect_owners(*v.payload, uids);
+      }
+    },
+    x.variant());
+}
+
+/// Completes a std::promise with the decoded reply.
+class future_completion final : public call_completion {
+public:
+  std::promise<result<value>> promise;
+  ~future_completion() override { complete_if_abandoned(); }
+
+protected:
+  void complete(call_reply&& reply) override {
+    if (!reply.ok()) {
+      promise.set_value(decode_error_reply(reply));
+      return;
+    }
+    auto decoded = codec::decode_msgpack(reply.payload);
+    if (!decoded)
+      promise.set_value(make_error(errc::bad_request,
+                                   "cannot decode the worker's result: " + decoded.error().message));
+    else
+      promise.set_value(std::move(decoded));
+  }
+};
+
+runtime::future ready_future(result<value> x) {
+  std::promise<result<value>> p;
+  p.set_value(std::move(x));
+  return p.get_future();
+}
+
+bool executable(const std::string& path) {
+  return !path.empty() && ::access(path.c_str(), X_OK) == 0;
+}
+
+std::string self_dir() {
+  char buf[4096];
+  auto n = ::readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+  if (n <= 0)
+    return ".";
+  std::string path{buf, static_cast<size_t>(n)};
+  auto slash = path.rfind('/');
+  return slash == std::string::npos ? "." : path.substr(0, slash);
+}
+
+result<std::string> find_worker_executable(const runtime_options& options) {
+  std::vector<std::string> tried;
+  auto consider = [&](const std::string& path) {
+    tried.push_back(path);
+    return executable(path);
+  };
+  if (!options.worker_executable.empty()) {
+    if (consider(options.worker_executable))
+      return options.worker_executable;
+    return make_error(errc::bad_request, "worker-executable '" + options.worker_executable
+                                           + "' is not an executable file");
+  }
+  if (auto env = std::getenv("PYACTOR_WORKER"); env != nullptr && *env != '\0') {
+    if (consider(env))
+      return std::string{env};
+    return make_error(errc::bad_request,
+                      std::string{"PYACTOR_WORKER='"} + env + "' is not an executable file");
+  }
+  for (auto& dir : {self_dir(), std::string{PYACTOR_BUILD_BIN_DIR}})
+    if (consider(dir + "/pyactor-worker"))
+      return dir + "/pyactor-worker";
+  std::string list;
+  for (auto& t : tried)
+    list += (list.empty() ? "" : ", ") + t;
+  return make_error(errc::bad_request, "cannot find pyactor-worker (looked at " + list
+                                         + "): set worker-executable in [pyactor] or PYACTOR_WORKER");
+}
+
+void log_to_stderr(const std::string& line) {
+  static std::mutex mtx;
+  std::lock_guard<std::mutex> guard{mtx};
+  std::fprintf(stderr, "%s\n", line.c_str());
+}
+
+const std::vector<std::string> builtins_list = {
+  "abs", "all", "any", "ascii", "bin", "bool", "bytearray", "bytes", "callable", "chr",
+  "complex", "dict", "dir", "divmod", "enumerate", "filter", "float", "format", "frozenset",
+  "getattr", "hasattr", "hash", "hex", "id", "int", "isinstance", "issubclass", "iter", "len",
+  "list", "map", "max", "min", "next", "object", "oct", "ord", "pow", "range", "repr",
+  "reversed", "round", "set", "slice", "sorted", "str", "sum", "tuple", "type", "vars", "zip"};
+
+const std::vector<std::string> operators_list = {
+  "lt", "le", "eq", "ne", "ge", "gt", "not_", "truth", "is_", "is_not", "add", "floordiv",
+  "index", "mod", "mul", "neg", "pos", "sub", "truediv", "and_", "inv", "invert", "lshift",
+  "or_", "rshift", "xor", "concat", "contains", "countOf", "getitem", "indexOf", "length_hint"};
+
+bool known(const std::vector<std::string>& names, const std::string& name) {
+  return std::find(names.begin(), names.end(), name) != names.end();
+}
+
+} // namespace
+
+// -- impl ---------------------------------------------------------------------------
+
+struct runtime::impl {
+  runtime_options options;
+  caf::actor_system_config cfg;
+  std::unique_ptr<caf::actor_system> sys;
+  scheduler_actor scheduler;
+  supervisor_actor supervisor;
+
+  ~impl() {
+    if (sys) {
+      caf::anon_send_exit(supervisor, caf::exit_reason::user_shutdown);
+      caf::anon_send_exit(scheduler, caf::exit_reason::user_shutdown);
+      supervisor = nullptr;
+      scheduler = nullptr;
+      sys.reset(); // waits until every actor (and so every worker process) is gone
+    }
+  }
+
+  /// Sends a call; the future always completes.
+  future submit(std::vector<char> body, const call_options& opts,
+                const std::vector<uint64_t>& owners) {
+    if (owners.size() > 1)
+      return ready_future(make_error(errc::cross_worker_ref,
+                                     "the call uses objects held by " + std::to_string(owners.size())
+                                       + " different workers; one call can only use objects of "
+                                         "one worker"));
+    call_request req;
+    req.body = std::move(body);
+    req.timeout_ms = static_cast<uint32_t>(
+      std::min<int64_t>(opts.timeout.count(), std::numeric_limits<uint32_t>::max()));
+    req.pin_slot = opts.worker;
+    req.owner_uid = owners.empty() ? 0 : owners.front();
+    auto completion = std::make_shared<future_completion>();
+    auto fut = completion->promise.get_future();
+    caf::anon_send(scheduler, call_atom_v, std::move(req), reply_sink{std::move(completion)});
+    return fut;
+  }
+};
+
+runtime::runtime(std::unique_ptr<impl> pimpl) : impl_(std::move(pimpl)) {
+  // nop
+}
+
+runtime::~runtime() = default;
+
+result<std::unique_ptr<runtime>> runtime::start(runtime_options options) {
+  if (auto ok = options.validate(); !ok)
+    return ok.error();
+  auto exe = find_worker_executable(options);
+  if (!exe)
+    return exe.error();
+  auto policy = make_policy(options.policy);
+  if (!policy)
+    return policy.error();
+  if (!options.log)
+    options.log = log_to_stderr;
+  unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  auto pimpl = std::make_unique<impl>();
+  pimpl->options = options;
+  auto& cfg = pimpl->cfg;
+  cfg.add_message_types<caf::id_block::pyactor>();
+  // Blocking callers wake faster under work sharing (shared/caf-0.17.md §8).
+  cfg.set("scheduler.policy", caf::atom("sharing"));
+  cfg.set("scheduler.max-threads",
+          static_cast<int64_t>(options.threads > 0 ? options.threads : std::max(2u, cores)));
+  pimpl->sys = std::make_unique<caf::actor_system>(cfg);
+  auto& sys = *pimpl->sys;
+  pimpl->scheduler = sys.spawn(scheduler_behavior, std::move(policy).value());
+
+  supervisor_options sup;
+  sup.workers = options.workers > 0 ? options.workers : cores;
+  sup.max_restarts = options.max_restarts;
+  sup.restart_window = options.restart_window;
+  sup.scheduler = pimpl->scheduler;
+  sup.worker.spawn.executable = std::move(exe).value();
+  sup.worker.spawn.python_path = options.python_path;
+  if (auto env = std::getenv("PYTHONPATH"); env != nullptr) {
+    std::string entries = env;
+    for (size_t start = 0, colon; start <= entries.size(); start = colon + 1) {
+      colon = entries.find(':', start);
+      if (colon == std::string::npos)
+        colon = entries.size();
+      if (colon > start)
+        sup.worker.spawn.python_path.push_back(entries.substr(start, colon - start));
+    }
+  }
+  sup.worker.spawn.python_path.push_back(PYACTOR_DEFAULT_PYTHON_DIR);
+  sup.worker.spawn.max_objects = options.max_objects;
+  sup.worker.spawn.log = options.log;
+  sup.worker.default_timeout = options.default_timeout;
+  sup.worker.interrupt_grace = options.interrupt_grace;
+  pimpl->supervisor = sys.spawn(supervisor_behavior, std::move(sup));
+
+  // Wait until every worker is ready or given up.
+  std::string failures;
+  bool answered = false;
+  {
+    caf::scoped_actor self{sys};
+    self->request(pimpl->supervisor, std::chrono::minutes(2), ready_atom_v)
+      .receive(
+        [&](std::string& text) {
+          failures = std::move(text);
+          answered = true;
+        },
+        [&](caf::error& e) { failures = "the pool did not start: " + caf::to_string(e); });
+  }
+  std::unique_ptr<runtime> rt{new runtime(std::move(pimpl))};
+  if (!answered)
+    return make_error(errc::no_workers, failures);
+  auto slots = rt->status();
+  bool any_ready = std::any_of(slots.begin(), slots.end(),
+                               [](const worker_info& w) { return w.state == "ready"; });
+  if (!any_ready)
+    return make_error(errc::no_workers, "no worker could start: " + failures);
+  if (!failures.empty())
+    rt->impl_->options.log("[pyactor] some workers failed to start: " + failures);
+  return rt;
+}
+
+// -- calls ----------------------------------------------------------------------------
+
+runtime::future runtime::call_async(const std::string& module, const std::string& function,
+                                    list args, dict kwargs, const call_options& opts) {
+  std::vector<uint64_t> owners;
+  for (auto& a : args)
+    collect_owners(a, owners);
+  for (auto& kv : kwargs.items)
+    collect_owners(kv.second, owners);
+  auto body = body_builder{op::func, 5}.text(module).text(function).args(args).kwargs(kwargs)
+                .flag(opts.by_ref).take();
+  return impl_->submit(std::move(body), opts, owners);
+}
+
+runtime::future runtime::constant_async(const std::string& module, const std::string& name,
+                                        const std::string& cast, const call_options& opts) {
+  if (!cast.empty() && cast != "int" && cast != "float" && cast != "str")
+    return ready_future(make_error(errc::bad_request, "constant: cast must be \"\", \"int\", "
+                                                      "\"float\" or \"str\", got \"" + cast + "\""));
+  auto body = body_builder{op::constant, 3}.text(module).text(name).text(cast).take();
+  return impl_->submit(std::move(body), opts, {});
+}
+
+runtime::future runtime::create_async(const std::string& module, const std::string& class_name,
+                                      list args, dict kwargs, const call_options& opts) {
+  std::vector<uint64_t> owners;
+  for (auto& a : args)
+    collect_owners(a, owners);
+  for (auto& kv : kwargs.items)
+    collect_owners(kv.second, owners);
+  auto body = body_builder{op::init, 5}.text(module).text(class_name).args(args).kwargs(kwargs)
+                .flag(opts.by_ref).take();
+  return impl_->submit(std::move(body), opts, owners);
+}
+
+runtime::future runtime::method_async(const value& target, const std::string& name, list args,
+                                      dict kwargs, const call_options& opts) {
+  std::vector<uint64_t> owners;
+  collect_owners(target, owners);
+  for (auto& a : args)
+    collect_owners(a, owners);
+  for (auto& kv : kwargs.items)
+    collect_owners(kv.second, owners);
+  auto body = body_builder{op::method, 5}.item(target).text(name).args(args).kwargs(kwargs)
+                .flag(opts.by_ref).take();
+  return impl_->submit(std::move(body), opts, owners);
+}
+
+runtime::future runtime::attr_async(const value& target, const std::string& name,
+                                    const call_options& opts) {
+  std::vector<uint64_t> owners;
+  collect_owners(target, owners);
+  auto body = body_builder{op::attr, 3}.item(target).text(name).flag(opts.by_ref).take();
+  return impl_->submit(std::move(body), opts, owners);
+}
+
+runtime::future runtime::eval_async(const std::string& expression, dict locals,
+                                    const call_options& opts) {
+  std::vector<uint64_t> owners;
+  for (auto& kv : locals.items)
+    collect_owners(kv.second, owners);
+  auto body = body_builder{op::eval, 2}.text(expression).kwargs(locals).take();
+  return impl_->submit(std::move(body), opts, owners);
+}
+
+result<value> runtime::call(const std::string& module, const std::string& function, list args,
+                            dict kwargs, const call_options& opts) {
+  return call_async(module, function, std::move(args), std::move(kwargs), opts).get();
+}
+
+result<value> runtime::constant(const std::string& module, const std::string& name,
+                                const std::string& cast, const call_options& opts) {
+  return constant_async(module, name, cast, opts).get();
+}
+
+result<value> runtime::create(const std::string& module, const std::string& class_name,
+                              list args, dict kwargs, const call_options& opts) {
+  return create_async(module, class_name, std::move(args), std::move(kwargs), opts).get();
+}
+
+result<value> runtime::method(const value& target, const std::string& name, list args,
+                              dict kwargs, const call_options& opts) {
+  return method_async(target, name, std::move(args), std::move(kwargs), opts).get();
+}
+
+result<value> runtime::attr(const value& target, const std::string& name,
+                            const call_options& opts) {
+  return attr_async(target, name, opts).get();
+}
+
+result<value> runtime::eval(const std::string& expression, dict locals,
+                            const call_options& opts) {
+  return eval_async(expression, std::move(locals), opts).get();
+}
+
+result<value> runtime::exec(const std::string& code, const call_options& opts) {
+  auto body = body_builder{op::exec, 1}.text(code).take();
+  return impl_->submit(std::move(body), opts, {}).get();
+}
+
+result<value> runtime::builtin(const std::string& name, list args, dict kwargs,
+                               const call_options& opts) {
+  if (!known(builtins_list, name))
+    return make_error(errc::bad_request, "'" + name + "' is not one of the Python 3 builtins "
+                                           "pyactor offers (see runtime::builtin_names())");
+  return call("builtins", name, std::move(args), std::move(kwargs), opts);
+}
+
+result<value> runtime::op(const std::string& name, list args, const call_options& opts) {
+  if (!known(operators_list, name))
+    return make_error(errc::bad_request, "'" + name + "' is not one of the operator functions "
+                                           "pyactor offers (see runtime::operator_names())");
+  return call("operator", name, std::move(args), {}, opts);
+}
+
+result<value> runtime::versions(const call_options& opts) {
+  auto body = body_builder{op::versions, 0}.take();
+  return impl_->submit(std::move(body), opts, {}).get();
+}
+
+result<value> runtime::release(const value& ref) {
+  auto r = ref.get_if<object_ref>();
+  if (r == nullptr)
+    return make_error(errc::bad_request,
+                      "release needs an object reference, got a " + ref.type_name());
+  auto body = body_builder{op::release, 1}.args(list{value{r->object_id}}).take();
+  return impl_->submit(std::move(body), {}, {r->worker_uid}).get();
+}
+
+// -- pool -------------------------------------------------------------------------------
+
+std::vector<worker_info> runtime::status() const {
+  std::vector<worker_info> result;
+  caf::scoped_actor self{*impl_->sys};
+  self->request(impl_->supervisor, std::chrono::seconds(30), status_atom_v)
+    .receive(
+      [&](std::vector<worker_status>& slots) {
+        for (auto& s : slots)
+          result.push_back(worker_info{s.slot, s.uid, s.pid, s.state, s.served, s.in_flight,
+                                       s.restarts, s.rss_bytes, s.last_exit});
+      },
+      [&](caf::error&) {
+        // an empty list: the pool is gone
+      });
+  return result;
+}
+
+size_t runtime::size() const {
+  return status().size();
+}
+
+const runtime_options& runtime::options() const {
+  return impl_->options;
+}
+
+const std::vector<std::string>& runtime::builtin_names() {
+  return builtins_list;
+}
+
+const std::vector<std::string>& runtime::operator_names() {
+  return operators_list;
+}
+
+} // namespace pyactor

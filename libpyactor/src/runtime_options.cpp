@@ -1,0 +1,161 @@
+#include "pyactor/runtime_options.hpp"
+
+#include <fstream>
+#include <set>
+
+#include <caf/actor_system_config.hpp>
+#include <caf/config_value.hpp>
+#include <caf/settings.hpp>
+
+namespace pyactor {
+
+namespace {
+
+using caf::config_value;
+
+error config_error(const std::string& path, const std::string& key, const config_value& got,
+                   const std::string& expected) {
+  return make_error(errc::bad_request, path + ": [pyactor] " + key + " must be " + expected
+                                         + ", got " + caf::to_string(got));
+}
+
+template <class T>
+const T* value_if(const config_value& x) {
+  return caf::get_if<T>(&x.get_data());
+}
+
+result<bool> read_count(const std::string& path, const std::string& key, const config_value& x,
+                        int64_t low, int64_t high, uint64_t& out) {
+  auto n = value_if<config_value::integer>(x);
+  if (n == nullptr || *n < low || *n > high)
+    return config_error(path, key, x,
+                        "an integer from " + std::to_string(low) + " to " + std::to_string(high));
+  out = static_cast<uint64_t>(*n);
+  return true;
+}
+
+result<bool> read_duration(const std::string& path, const std::string& key,
+                           const config_value& x, std::chrono::milliseconds& out) {
+  auto t = value_if<config_value::timespan>(x);
+  if (t == nullptr || t->count() <= 0)
+    return config_error(path, key, x, "a positive duration such as 500ms, 30s or 5min");
+  out = std::chrono::duration_cast<std::chrono::milliseconds>(*t);
+  if (out.count() == 0)
+    out = std::chrono::milliseconds(1);
+  return true;
+}
+
+result<bool> read_string(const std::string& path, const std::string& key, const config_value& x,
+                         std::string& out) {
+  if (auto s = value_if<std::string>(x)) {
+    out = *s;
+    return true;
+  }
+  if (auto a = value_if<caf::atom_value>(x)) {
+    out = caf::to_string(*a);
+    return true;
+  }
+  return config_error(path, key, x, "a double-quoted string");
+}
+
+result<bool> apply(const std::string& path, const std::string& key, const config_value& x,
+                   runtime_options& o) {
+  uint64_t n = 0;
+  if (key == "workers") {
+    auto r = read_count(path, key, x, 0, 1024, n);
+    o.workers = static_cast<uint32_t>(n);
+    return r;
+  }
+  if (key == "max-restarts") {
+    auto r = read_count(path, key, x, 0, 1000, n);
+    o.max_restarts = static_cast<uint32_t>(n);
+    return r;
+  }
+  if (key == "max-objects") {
+    auto r = read_count(path, key, x, 1, int64_t{1} << 40, n);
+    o.max_objects = n;
+    return r;
+  }
+  if (key == "threads") {
+    auto r = read_count(path, key, x, 0, 256, n);
+    o.threads = static_cast<uint32_t>(n);
+    return r;
+  }
+  if (key == "timeout")
+    return read_duration(path, key, x, o.default_timeout);
+  if (key == "interrupt-grace")
+    return read_duration(path, key, x, o.interrupt_grace);
+  if (key == "restart-window")
+    return read_duration(path, key, x, o.restart_window);
+  if (key == "worker-executable")
+    return read_string(path, key, x, o.worker_executable);
+  if (key == "policy")
+    return read_string(path, key, x, o.policy);
+  if (key == "python-path") {
+    auto items = value_if<config_value::list>(x);
+    if (items == nullptr)
+      return config_error(path, key, x, "a list of directories, e.g. [\"/opt/app\"]");
+    o.python_path.clear();
+    for (auto& item : *items) {
+      auto s = value_if<std::string>(item);
+      if (s == nullptr)
+        return config_error(path, key, x, "a list of double-quoted directory names");
+      o.python_path.push_back(*s);
+    }
+    return true;
+  }
+  return make_error(errc::bad_request,
+                    path + ": unknown option [pyactor] " + key
+                      + " (known: workers, worker-executable, python-path, timeout, "
+                        "interrupt-grace, max-restarts, restart-window, policy, max-objects, "
+                        "threads)");
+}
+
+} // namespace
+
+result<runtime_options> runtime_options::from_file(const std::string& path) {
+  std::ifstream in{path};
+  if (!in)
+    return make_error(errc::bad_request, "cannot read config file '" + path + "'");
+  auto parsed = caf::actor_system_config::parse_config(in);
+  if (!parsed)
+    return make_error(errc::bad_request,
+                      path + ": not a valid INI config: " + caf::to_string(parsed.error()));
+  runtime_options options;
+  for (auto& section : *parsed) {
+    if (section.first != "pyactor") {
+      // Only sections we know; a typo must not pass silently.
+      if (section.first != "global" || !value_if<config_value::dictionary>(section.second)
+          || !value_if<config_value::dictionary>(section.second)->empty())
+        return make_error(errc::bad_request, path + ": unknown section [" + section.first
+                                               + "] (pyactor reads [pyactor])");
+      continue;
+    }
+    auto keys = value_if<config_value::dictionary>(section.second);
+    if (keys == nullptr)
+      return make_error(errc::bad_request, path + ": [pyactor] must be a section");
+    for (auto& kv : *keys)
+      if (auto r = apply(path, kv.first, kv.second, options); !r)
+        return r.error();
+  }
+  if (auto r = options.validate(); !r)
+    return make_error(errc::bad_request, path + ": " + r.error().message);
+  return options;
+}
+
+result<bool> runtime_options::validate() const {
+  if (workers > 1024)
+    return make_error(errc::bad_request,
+                      "workers must be from 0 (one per core) to 1024, got " + std::to_string(workers));
+  if (policy != "round-robin" && policy != "least-loaded")
+    return make_error(errc::bad_request, "policy must be \"round-robin\" or \"least-loaded\", got \""
+                                           + policy + "\"");
+  if (max_objects == 0)
+    return make_error(errc::bad_request, "max-objects must be at least 1");
+  if (default_timeout.count() <= 0)
+    return make_error(errc::bad_request, "timeout must be positive, got "
+                                           + std::to_string(default_timeout.count()) + " ms");
+  return true;
+}
+
+} // namespace pyactor

@@ -1,0 +1,96 @@
+"""Helpers the C++ worker (``pyactor-worker``) calls into.
+
+Each function is small and has no side effect beyond what its docstring
+states. Exceptions they raise are reported to the caller like any other
+Python exception (via ``describe_exception``).
+"""
+
+import importlib
+import os
+import platform
+import sys
+import traceback
+from typing import Any, Dict, Tuple
+
+from pyactor import __version__
+
+__all__ = ["describe_exception", "versions", "resolve", "cast"]
+
+
+def describe_exception(exc: BaseException) -> Tuple[str, str, str]:
+    """``(type_name, message, traceback)`` for an exception.
+
+    ``type_name`` is the bare qualified name for builtins
+    (``'ZeroDivisionError'``) and ``'module.QualName'`` otherwise
+    (``'json.decoder.JSONDecodeError'``). ``message`` is ``str(exc)`` (for a
+    ``KeyError`` that is the repr of the key). ``traceback`` is the full
+    formatted traceback, chained causes included, ending with the
+    ``Type: message`` line.
+    """
+    t = type(exc)
+    module = t.__module__
+    type_name = t.__qualname__ if module == "builtins" else f"{module}.{t.__qualname__}"
+    try:
+        message = str(exc)
+    except Exception as inner:  # a broken __str__ must not lose the error
+        message = f"<str() failed: {inner!r}>"
+    return (type_name, message, "".join(traceback.format_exception(exc)))
+
+
+def versions(worker_id: Any, worker_uid: Any) -> Dict[str, Any]:
+    """The map a worker reports in its ready frame and for ``versions``.
+
+    Keys: ``python`` (first line of ``sys.version``), ``python_version``
+    (e.g. ``'3.11.2'``), ``pyactor``, ``executable``, ``pid``,
+    ``worker_id`` and ``worker_uid`` (as given), ``platform``.
+    """
+    return {
+        "python": sys.version.splitlines()[0],
+        "python_version": platform.python_version(),
+        "pyactor": __version__,
+        "executable": sys.executable,
+        "pid": os.getpid(),
+        "worker_id": worker_id,
+        "worker_uid": worker_uid,
+        "platform": platform.platform(),
+    }
+
+
+def resolve(module_name: str, dotted_name: str) -> Any:
+    """Imports ``module_name`` and follows ``dotted_name`` from it.
+
+    ``resolve('os', 'path.isfile')`` is ``os.path.isfile``; an empty
+    ``dotted_name`` gives the module itself. Only attributes are followed:
+    submodules not imported by their package are not imported.
+
+    Raises ``ModuleNotFoundError`` (from the import) for a missing module and
+    ``AttributeError`` naming the module and the full dotted path for a
+    missing attribute. Errors raised while importing the module propagate.
+    """
+    obj = importlib.import_module(module_name)
+    if not dotted_name:
+        return obj
+    for part in dotted_name.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError as exc:
+            raise AttributeError(f"{exc} (looking up {module_name}.{dotted_name})",
+                                 name=part, obj=obj) from None
+    return obj
+
+
+_CASTS = {"": None, "int": int, "float": float, "str": str}
+
+
+def cast(value: Any, how: str) -> Any:
+    """Converts ``value`` for the ``constant`` operation.
+
+    ``how`` is ``''`` (``value`` unchanged), ``'int'``, ``'float'`` or
+    ``'str'``. Errors of the conversion itself (``int('x')``) propagate;
+    any other ``how`` raises ``ValueError`` naming it and the allowed ones.
+    """
+    if not isinstance(how, str) or how not in _CASTS:
+        allowed = ", ".join(repr(k) for k in _CASTS)
+        raise ValueError(f"pyactor: unknown cast {how!r} (allowed: {allowed})")
+    convert = _CASTS[how]
+    return value if convert is None else convert(value)

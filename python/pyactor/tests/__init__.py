@@ -1,0 +1,1 @@
+"""Tests for the pyactor package (run with pytest from python/)."""

@@ -1,0 +1,368 @@
+// pyactor-worker against a real interpreter, driven frame by frame through
+// worker_process (no actors).
+#include <boost/test/unit_test.hpp>
+
+#include <fstream>
+#include <optional>
+
+#include <sys/stat.h>
+
+#include <msgpack.hpp>
+
+#include "pyactor/codec/msgpack.hpp"
+#include "pyactor/actors/worker_process.hpp"
+#include "pyactor/worker/protocol.hpp"
+#include "test_fixtures.hpp"
+
+using namespace pyactor;
+using namespace pyactor::actors;
+using pyactor::worker::op;
+using pyactor::worker::status;
+
+namespace {
+
+struct frame {
+  uint64_t id;
+  uint8_t status;
+  value payload;
+};
+
+/// A synchronous client of one worker process: send a request, wait for its frame.
+class worker_client {
+public:
+  explicit worker_client(std::string executable = pyactor::test::worker_executable()) {
+    worker_spawn_options opts;
+    opts.executable = std::move(executable);
+    opts.python_path = {pyactor::test::python_dir()};
+    opts.slot = 1;
+    opts.uid = 77;
+    opts.max_objects = 3;
+    opts.log = log.sink();
+    worker_events events;
+    events.on_frame = [this](uint64_t id, uint8_t st, std::vector<char> payload) {
+      auto decoded = codec::decode_msgpack(payload);
+      std::lock_guard<std::mutex> guard{mtx_};
+      frames_.push_back(frame{id, st, decoded ? decoded.value() : value{"<undecodable>"}});
+      cv_.notify_all();
+    };
+    events.on_exit = [this](process_exit e) {
+      std::lock_guard<std::mutex> guard{mtx_};
+      exit_ = std::move(e);
+      cv_.notify_all();
+    };
+    auto started = worker_process::start(opts, std::move(events));
+    BOOST_REQUIRE_MESSAGE(started, (started ? "" : started.error().message));
+    proc = std::move(started).value();
+    auto ready = next_frame();
+    BOOST_REQUIRE(ready);
+    BOOST_REQUIRE_EQUAL(ready->id, 0u);
+    BOOST_REQUIRE_EQUAL(ready->status, 0);
+  }
+
+  /// Sends `[op, params...]` and returns its reply.
+  frame call(const value& body) {
+    auto bytes = codec::encode_msgpack(body);
+    return call_raw(bytes);
+  }
+
+  frame call_raw(const std::vector<char>& body) {
+    uint64_t id = ++last_id_;
+    std::vector<char> buf(worker::request_header_size);
+    worker::put_u64(buf.data() + 4, id);
+    buf.insert(buf.end(), body.begin(), body.end());
+    worker::seal_frame(buf, 0);
+    proc->send(buf.data(), buf.size());
+    auto reply = next_frame();
+    BOOST_REQUIRE_MESSAGE(reply, "no reply: the worker ended: " + (exit_ ? exit_->reason : ""));
+    BOOST_REQUIRE_EQUAL(reply->id, id);
+    return *reply;
+  }
+
+  std::optional<frame> next_frame() {
+    std::unique_lock<std::mutex> guard{mtx_};
+    cv_.wait_for(guard, std::chrono::seconds(60), [&] { return !frames_.empty() || exit_; });
+    if (frames_.empty())
+      return std::nullopt;
+    auto f = std::move(frames_.front());
+    frames_.pop_front();
+    return f;
+  }
+
+  std::optional<process_exit> wait_exit() {
+    std::unique_lock<std::mutex> guard{mtx_};
+    cv_.wait_for(guard, std::chrono::seconds(60), [&] { return exit_.has_value(); });
+    return exit_;
+  }
+
+  pyactor::test::log_capture log;
+  std::unique_ptr<worker_process> proc;
+
+private:
+  std::mutex mtx_;
+  std::condition_variable cv_;
+  std::deque<frame> frames_;
+  std::optional<process_exit> exit_;
+  uint64_t last_id_ = 0;
+};
+
+value func(const std::string& module, const std::string& name, list args = {}, dict kwargs = {},
+           bool by_ref = false) {
+  return list{value{static_cast<int>(op::func)}, value{module}, value{name}, value{std::move(args)},
+              value{std::move(kwargs)}, value{by_ref}};
+}
+
+/// The python_type of an error reply.
+std::string error_type(const frame& f) {
+  return f.payload.as<list>().at(0).as<std::string>();
+}
+
+std::string error_message(const frame& f) {
+  return f.payload.as<list>().at(1).as<std::string>();
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(python_worker)
+
+BOOST_AUTO_TEST_CASE(ready_frame_and_ping) {
+  worker_client w;
+  auto r = w.call(list{value{static_cast<int>(op::ping)}});
+  BOOST_CHECK_EQUAL(r.status, 0);
+  BOOST_CHECK((r.payload == value{"pong"}));
+}
+
+BOOST_AUTO_TEST_CASE(func_with_dotted_name_args_and_kwargs) {
+  worker_client w;
+  auto r = w.call(func("math", "pow", {2, 16}));
+  BOOST_CHECK((r.payload == value{65536.0}));
+  r = w.call(func("os", "path.isdir", {make_bytes("/tmp")}));
+  BOOST_CHECK((r.payload == value{true}));
+  r = w.call(func("builtins", "int", {"101010"}, dict{{{"base", 2}}}));
+  BOOST_CHECK((r.payload == value{42}));
+}
+
+BOOST_AUTO_TEST_CASE(constant_with_casts) {
+  worker_client w;
+  auto c = [&](const char* cast) {
+    return w.call(list{value{static_cast<int>(op::constant)}, value{"math"}, value{"pi"}, value{cast}});
+  };
+  BOOST_CHECK((c("").payload == value{3.141592653589793}));
+  BOOST_CHECK((c("int").payload == value{3}));
+  BOOST_CHECK((c("str").payload == value{"3.141592653589793"}));
+  auto bad = c("complex");
+  BOOST_CHECK_EQUAL(bad.status, static_cast<uint8_t>(status::python_exception));
+  BOOST_CHECK_EQUAL(error_type(bad), "ValueError");
+}
+
+BOOST_AUTO_TEST_CASE(init_method_attr_and_release_on_references) {
+  worker_client w;
+  auto made = w.call(list{value{static_cast<int>(op::init)}, value{"collections"}, value{"UserDict"},
+                          value{list{}}, value{dict{}}});
+  BOOST_REQUIRE_EQUAL(made.status, 0);
+  BOOST_REQUIRE(made.payload.is<object_ref>());
+  auto ref = made.payload.as<object_ref>();
+  BOOST_CHECK_EQUAL(ref.worker_uid, 77u);
+  BOOST_CHECK_EQUAL(ref.type_name, "UserDict");
+  auto m = w.call(list{value{static_cast<int>(op::method)}, made.payload, value{"update"},
+                       value{list{value{dict{{{"a", 1}}}}}}, value{dict{}}});
+  BOOST_CHECK_EQUAL(m.status, 0);
+  auto a = w.call(list{value{static_cast<int>(op::attr)}, made.payload, value{"data"}});
+  BOOST_CHECK((a.payload == value{dict{{{"a", 1}}}}));
+  auto rel = w.call(list{value{static_cast<int>(op::release)}, value{list{value{ref.object_id}}}});
+  BOOST_CHECK((rel.payload == value{1}));
+  auto stale = w.call(list{value{static_cast<int>(op::attr)}, made.payload, value{"data"}});
+  BOOST_CHECK_EQUAL(stale.status, static_cast<uint8_t>(status::stale_ref));
+  BOOST_CHECK(error_message(stale).find("released") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(by_ref_keeps_a_list_alive_for_mutation) {
+  worker_client w;
+  auto made = w.call(func("builtins", "list", {}, {}, true));
+  BOOST_REQUIRE(made.payload.is<object_ref>());
+  w.call(list{value{static_cast<int>(op::method)}, made.payload, value{"append"}, value{list{value{5}}},
+              value{dict{}}});
+  auto n = w.call(func("builtins", "len", {made.payload}));
+  BOOST_CHECK((n.payload == value{1}));
+}
+
+BOOST_AUTO_TEST_CASE(object_cap_gives_overloaded) {
+  worker_client w; // max_objects = 3
+  for (int i = 0; i < 3; ++i)
+    BOOST_CHECK_EQUAL(w.call(func("builtins", "object")).status, 0);
+  auto full = w.call(func("builtins", "object"));
+  BOOST_CHECK_EQUAL(full.status, static_cast<uint8_t>(status::overloaded));
+  BOOST_CHECK(error_message(full).find("max-objects") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(eval_and_exec_share_a_namespace) {
+  worker_client w;
+  auto x = w.call(list{value{static_cast<int>(op::exec)}, value{"counter = 40\ndef bump(n):\n    return counter + n\n"}});
+  BOOST_CHECK_EQUAL(x.status, 0);
+  BOOST_CHECK(x.payload.is_none());
+  auto e = w.call(list{value{static_cast<int>(op::eval)}, value{"bump(y)"}, value{dict{{{"y", 2}}}}});
+  BOOST_CHECK((e.payload == value{42}));
+}
+
+BOOST_AUTO_TEST_CASE(tagged_values_round_trip_through_python) {
+  worker_client w;
+  auto d = w.call(func("datetime", "date", {1923, 4, 2}));
+  BOOST_CHECK(d.payload == make_tagged("date", make_tuple(1923, 4, 2)));
+  auto s = w.call(func("datetime", "date.strftime", {d.payload, "%Y.%m.%d"}));
+  BOOST_CHECK((s.payload == value{"1923.04.02"}));
+  auto big = w.call(func("builtins", "pow", {6, 42}));
+  BOOST_REQUIRE(big.payload.is<big_integer>());
+  BOOST_CHECK_EQUAL(big.payload.as<big_integer>().to_string(), "481229803398374426442198455156736");
+  auto back = w.call(func("builtins", "str", {big.payload}));
+  BOOST_CHECK((back.payload == value{"481229803398374426442198455156736"}));
+  auto t = w.call(func("builtins", "tuple", {make_list(1, "a")}));
+  BOOST_CHECK(t.payload == make_tuple(1, "a"));
+  auto a = w.call(func("pyactor", "Atom", {"ok"}));
+  BOOST_CHECK((a.payload == value{atom{"ok"}}));
+}
+
+BOOST_AUTO_TEST_CASE(python_errors_name_what_failed_and_the_worker_keeps_serving) {
+  worker_client w;
+  auto m = w.call(func("no_such_module_xyz", "f"));
+  BOOST_CHECK_EQUAL(m.status, static_cast<uint8_t>(status::python_exception));
+  BOOST_CHECK_EQUAL(error_type(m), "ModuleNotFoundError");
+  BOOST_CHECK(error_message(m).find("no_such_module_xyz") != std::string::npos);
+  auto a = w.call(func("math", "nope"));
+  BOOST_CHECK_EQUAL(error_type(a), "AttributeError");
+  BOOST_CHECK(error_message(a).find("nope") != std::string::npos);
+  auto args = w.call(func("math", "sqrt", {1, 2, 3}));
+  BOOST_CHECK_EQUAL(error_type(args), "TypeError");
+  auto z = w.call(list{value{static_cast<int>(op::eval)}, value{"1/0"}, value{dict{}}});
+  BOOST_CHECK_EQUAL(error_type(z), "ZeroDivisionError");
+  BOOST_CHECK(z.payload.as<list>().at(2).as<std::string>().find("Traceback") != std::string::npos);
+  auto nc = w.call(func("math", "pi"));
+  BOOST_CHECK_EQUAL(error_type(nc), "TypeError");
+  BOOST_CHECK(error_message(nc).find("not callable") != std::string::npos);
+  BOOST_CHECK((w.call(func("math", "pow", {2, 3})).payload == value{8.0}));
+}
+
+BOOST_AUTO_TEST_CASE(malformed_requests_get_bad_request_and_the_worker_keeps_serving) {
+  worker_client w;
+  auto garbage = w.call_raw({'\xc1'}); // a msgpack byte that is never valid
+  BOOST_CHECK_EQUAL(garbage.status, static_cast<uint8_t>(status::bad_request));
+  auto truncated = w.call_raw({'\x93', '\x01'});
+  BOOST_CHECK_EQUAL(truncated.status, static_cast<uint8_t>(status::bad_request));
+  auto huge = w.call_raw({'\xdd', '\xff', '\xff', '\xff', '\xff'}); // array claiming 2^32-1 items
+  BOOST_CHECK_EQUAL(huge.status, static_cast<uint8_t>(status::bad_request));
+  auto not_array = w.call(value{5});
+  BOOST_CHECK_EQUAL(not_array.status, static_cast<uint8_t>(status::bad_request));
+  auto bad_op = w.call(list{value{99}});
+  BOOST_CHECK(error_message(bad_op).find("unknown operation 99") != std::string::npos);
+  auto bad_param = w.call(list{value{static_cast<int>(op::func)}, value{1}, value{"x"}});
+  BOOST_CHECK(error_message(bad_param).find("module") != std::string::npos);
+  auto foreign = w.call(list{value{static_cast<int>(op::attr)}, value{object_ref{5, 1, "list"}}, value{"x"}});
+  BOOST_CHECK_EQUAL(foreign.status, static_cast<uint8_t>(status::cross_worker_ref));
+  BOOST_CHECK((w.call(list{value{static_cast<int>(op::ping)}}).payload == value{"pong"}));
+}
+
+BOOST_AUTO_TEST_CASE(user_output_is_forwarded_line_by_line) {
+  worker_client w;
+  w.call(list{value{static_cast<int>(op::exec)}, value{"import sys\nprint('hello from python')\nprint('oops', file=sys.stderr)"}});
+  BOOST_CHECK(w.log.wait_for("[worker 1 pid " + std::to_string(w.proc->pid()) + "] hello from python",
+                             std::chrono::seconds(10)));
+  BOOST_CHECK(w.log.wait_for("stderr: oops", std::chrono::seconds(10)));
+}
+
+BOOST_AUTO_TEST_CASE(pipelined_requests_are_answered_in_order) {
+  worker_client w;
+  std::vector<char> all;
+  for (uint64_t id = 1; id <= 100; ++id) {
+    auto body = codec::encode_msgpack(func("operator", "mul", {static_cast<int>(id), 2}));
+    std::vector<char> buf(worker::request_header_size);
+    worker::put_u64(buf.data() + 4, id);
+    buf.insert(buf.end(), body.begin(), body.end());
+    worker::seal_frame(buf, 0);
+    all.insert(all.end(), buf.begin(), buf.end());
+  }
+  w.proc->send(all.data(), all.size());
+  for (uint64_t id = 1; id <= 100; ++id) {
+    auto f = w.next_frame();
+    BOOST_REQUIRE(f);
+    BOOST_CHECK_EQUAL(f->id, id);
+    BOOST_CHECK((f->payload == value{static_cast<int>(id * 2)}));
+  }
+}
+
+BOOST_AUTO_TEST_CASE(large_bytes_round_trip) {
+  worker_client w;
+  std::vector<uint8_t> mib(1 << 20);
+  for (size_t i = 0; i < mib.size(); ++i)
+    mib[i] = static_cast<uint8_t>(i * 7);
+  auto r = w.call(func("builtins", "bytes", {value{bytes{mib}}}));
+  BOOST_CHECK((r.payload == value{bytes{mib}}));
+}
+
+BOOST_AUTO_TEST_CASE(death_is_reported_with_the_signal) {
+  worker_client w;
+  auto pid = w.proc->pid();
+  ::kill(pid, SIGKILL);
+  auto e = w.wait_exit();
+  BOOST_REQUIRE(e);
+  BOOST_CHECK_EQUAL(e->signal, SIGKILL);
+  BOOST_CHECK(e->reason.find("signal 9") != std::string::npos);
+  BOOST_CHECK(!pyactor::test::process_alive(pid));
+}
+
+BOOST_AUTO_TEST_CASE(exit_code_of_os_exit_is_reported) {
+  worker_client w;
+  auto body = codec::encode_msgpack(func("os", "_exit", {7}));
+  std::vector<char> buf(worker::request_header_size);
+  worker::put_u64(buf.data() + 4, 1);
+  buf.insert(buf.end(), body.begin(), body.end());
+  worker::seal_frame(buf, 0);
+  w.proc->send(buf.data(), buf.size());
+  auto e = w.wait_exit();
+  BOOST_REQUIRE(e);
+  BOOST_CHECK_EQUAL(e->exit_code, 7);
+  BOOST_CHECK(e->reason.find("exited with code 7") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(a_malformed_frame_from_the_worker_kills_it) {
+  // A real process that speaks garbage on the channel instead of frames.
+  std::string script = "/tmp/pyactor-test-garbage-worker.sh";
+  {
+    std::ofstream out{script};
+    out << "#!/bin/sh\nprintf '\\001\\000\\000\\000zzzz' >&3\nexec sleep 30\n";
+  }
+  ::chmod(script.c_str(), 0755);
+  worker_spawn_options opts;
+  opts.executable = script;
+  opts.slot = 9;
+  std::mutex mtx;
+  std::condition_variable cv;
+  std::optional<process_exit> exit;
+  int frames = 0;
+  worker_events events;
+  events.on_frame = [&](uint64_t, uint8_t, std::vector<char>) { ++frames; };
+  events.on_exit = [&](process_exit e) {
+    std::lock_guard<std::mutex> guard{mtx};
+    exit = std::move(e);
+    cv.notify_all();
+  };
+  auto started = worker_process::start(opts, std::move(events));
+  BOOST_REQUIRE(started);
+  auto pid = started.value()->pid();
+  {
+    std::unique_lock<std::mutex> guard{mtx};
+    cv.wait_for(guard, std::chrono::seconds(30), [&] { return exit.has_value(); });
+  }
+  BOOST_REQUIRE(exit);
+  BOOST_CHECK_EQUAL(frames, 0);
+  BOOST_CHECK(exit->reason.find("malformed frame") != std::string::npos);
+  BOOST_CHECK(!pyactor::test::process_alive(pid));
+  ::unlink(script.c_str());
+}
+
+BOOST_AUTO_TEST_CASE(a_missing_executable_is_a_clear_error) {
+  worker_spawn_options opts;
+  opts.executable = "/nonexistent/pyactor-worker";
+  auto started = worker_process::start(opts, worker_events{});
+  BOOST_REQUIRE(!started);
+  BOOST_CHECK(started.error().message.find("/nonexistent/pyactor-worker") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
