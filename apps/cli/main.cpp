@@ -75,8 +75,10 @@ int main(int argc, char** argv) {
   }
   if (!config_file.empty()) {
     auto loaded = runtime_options::from_file(config_file);
-    if (!loaded)
-      return usage_error(loaded.error().message);
+    if (!loaded) {
+      std::cerr << "pyactor: " << loaded.error().message << "\n";
+      return cli::usage;
+    }
     inv.options = loaded.value();
   }
   if (workers > 0)
