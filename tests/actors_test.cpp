@@ -101,26 +101,36 @@ value result_of(const call_reply& r) {
 
 BOOST_AUTO_TEST_SUITE(actors)
 
-BOOST_AUTO_TEST_CASE(round_robin_and_least_loaded_pick_as_documented) {
+BOOST_AUTO_TEST_CASE(policies_pick_as_documented) {
   worker_stats a, b, c;
   std::vector<const worker_stats*> all{&a, &b, &c};
   round_robin_policy rr;
-  BOOST_CHECK_EQUAL(rr.pick(all), 0u);
-  BOOST_CHECK_EQUAL(rr.pick(all), 1u);
-  BOOST_CHECK_EQUAL(rr.pick(all), 2u);
-  BOOST_CHECK_EQUAL(rr.pick(all), 0u);
+  BOOST_CHECK_EQUAL(rr.pick(all, ""), 0u);
+  BOOST_CHECK_EQUAL(rr.pick(all, ""), 1u);
+  BOOST_CHECK_EQUAL(rr.pick(all, ""), 2u);
+  BOOST_CHECK_EQUAL(rr.pick(all, ""), 0u);
   least_loaded_policy ll;
-  a.in_flight = 3;
-  b.in_flight = 1;
-  c.in_flight = 2;
-  BOOST_CHECK_EQUAL(ll.pick(all), 1u);
-  b.in_flight = 5;
-  BOOST_CHECK_EQUAL(ll.pick(all), 2u);
-  a.in_flight = b.in_flight = c.in_flight = 0; // ties rotate
-  auto first = ll.pick(all);
-  BOOST_CHECK_NE(ll.pick(all), first);
+  a.load = 3;
+  b.load = 1;
+  c.load = 2;
+  BOOST_CHECK_EQUAL(ll.pick(all, ""), 1u);
+  b.load = 5;
+  BOOST_CHECK_EQUAL(ll.pick(all, ""), 2u);
+  a.load = b.load = c.load = 0; // ties rotate
+  auto first = ll.pick(all, "");
+  BOOST_CHECK_NE(ll.pick(all, ""), first);
+  random_policy rnd{7};
+  std::set<size_t> seen;
+  for (int i = 0; i < 100; ++i)
+    seen.insert(rnd.pick(all, ""));
+  BOOST_CHECK_EQUAL(seen.size(), 3u);
+  affinity_policy aff;
+  auto home = aff.pick(all, "math.pow");
+  for (int i = 0; i < 10; ++i)
+    BOOST_CHECK_EQUAL(aff.pick(all, "math.pow"), home);
   BOOST_CHECK(!make_policy("fastest"));
   BOOST_CHECK(make_policy("fastest").error().message.find("round-robin") != std::string::npos);
+  BOOST_CHECK(make_policy("affinity"));
 }
 
 BOOST_AUTO_TEST_CASE(calls_are_spread_and_answered_through_the_scheduler) {
@@ -149,7 +159,7 @@ BOOST_AUTO_TEST_CASE(a_pinned_call_runs_on_its_worker_and_a_bad_pin_is_refused) 
   BOOST_CHECK_EQUAL(pid, st.at(1).pid);
   auto bad = pool.call(request_of(func_body("os", "getpid"), 7));
   BOOST_CHECK_EQUAL(bad.code, static_cast<uint8_t>(errc::bad_request));
-  BOOST_CHECK(decode_error_reply(bad).message.find("no live worker with id 7") != std::string::npos);
+  BOOST_CHECK(decode_error_reply(bad).message.find("no worker with id 7") != std::string::npos);
 }
 
 BOOST_AUTO_TEST_CASE(a_killed_worker_fails_its_calls_once_and_is_restarted) {
@@ -224,7 +234,7 @@ BOOST_AUTO_TEST_CASE(a_call_that_ignores_the_interrupt_is_killed_after_the_grace
     auto w = pool.status().at(0);
     return w.state == "ready" && w.pid != pid;
   }));
-  BOOST_CHECK(pool.log.wait_for("still busy with timed-out call", std::chrono::seconds(5)));
+  BOOST_CHECK(pool.log.wait_for("still busy with interrupted call", std::chrono::seconds(5)));
   BOOST_CHECK(!pyactor::test::process_alive(pid));
 }
 

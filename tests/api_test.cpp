@@ -158,17 +158,23 @@ BOOST_FIXTURE_TEST_CASE(object_references_keep_state_in_their_worker, api_fixtur
   BOOST_CHECK_EQUAL(gone.error().code, errc::stale_ref);
 }
 
-BOOST_FIXTURE_TEST_CASE(references_of_two_workers_in_one_call_are_refused, api_fixture) {
+BOOST_FIXTURE_TEST_CASE(references_of_two_workers_move_by_pickle_or_fail_clearly, api_fixture) {
   auto& py = *rt;
   call_options on1, on2;
   on1.worker = 1;
   on1.by_ref = on2.by_ref = true;
   on2.worker = 2;
-  auto a = ok(py.create("builtins", "list", {}, {}, on1));
-  auto b = ok(py.create("builtins", "list", {}, {}, on2));
-  auto both = py.op("concat", {a, b});
-  BOOST_REQUIRE(!both);
-  BOOST_CHECK_EQUAL(both.error().code, errc::cross_worker_ref);
+  auto a = ok(py.create("builtins", "list", {make_list(1, 2)}, {}, on1));
+  auto b = ok(py.create("builtins", "list", {make_list(3)}, {}, on2));
+  BOOST_REQUIRE_NE(a.as<object_ref>().worker_uid, b.as<object_ref>().worker_uid);
+  // b is copied into a's worker for the call; the originals stay where they are.
+  BOOST_CHECK((ok(py.op("concat", {a, b})) == make_list(1, 2, 3)));
+  BOOST_CHECK((ok(py.builtin("len", {b})) == value{1}));
+  auto lock = ok(py.create("threading", "Lock", {}, {}, on2));
+  auto refused = py.method(a, "append", {lock});
+  BOOST_REQUIRE(!refused);
+  BOOST_CHECK_EQUAL(refused.error().code, errc::cross_worker_ref);
+  BOOST_CHECK(refused.error().message.find("pickle") != std::string::npos);
 }
 
 BOOST_FIXTURE_TEST_CASE(errors_are_typed_and_name_what_failed, api_fixture) {

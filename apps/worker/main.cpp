@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,8 @@ struct worker_args {
   worker_identity identity;
   std::vector<std::string> python_path;
   size_t max_objects = 100000;
+  std::vector<std::string> imports;
+  std::string start_hook;
 };
 
 [[noreturn]] void usage(const char* problem) {
@@ -29,6 +32,7 @@ struct worker_args {
                "pyactor-worker: %s\n"
                "usage: pyactor-worker [--channel-fd N] [--worker-id N] [--worker-uid N]\n"
                "                      [--python-path DIR]... [--max-objects N]\n"
+               "                      [--import MODULE]... [--start-hook MODULE.FUNCTION]\n"
                "Started by a pyactor node; speaks framed msgpack on the channel fd.\n",
                problem);
   std::exit(2);
@@ -62,10 +66,36 @@ worker_args parse(int argc, char** argv) {
       args.python_path.emplace_back(val);
     else if (flag == "--max-objects")
       args.max_objects = number("--max-objects", val);
+    else if (flag == "--import")
+      args.imports.emplace_back(val);
+    else if (flag == "--start-hook")
+      args.start_hook = val;
     else
       usage(("unknown option " + flag).c_str());
   }
   return args;
+}
+
+// Imports the configured modules and calls the start hook; throws on failure
+// (the process then exits before it reports ready).
+void run_start_hooks(interpreter& py, const worker_helpers& helpers, const worker_args& args) {
+  for (auto& module : args.imports) {
+    py_ref mod{PyImport_ImportModule(module.c_str())};
+    if (!mod)
+      throw std::runtime_error("import " + module + " failed: " + interpreter::fetch_error_text());
+  }
+  if (args.start_hook.empty())
+    return;
+  auto dot = args.start_hook.find('.');
+  if (dot == std::string::npos)
+    throw std::runtime_error("--start-hook expects MODULE.FUNCTION, got " + args.start_hook);
+  py_ref module{PyUnicode_FromString(args.start_hook.substr(0, dot).c_str())};
+  py_ref name{PyUnicode_FromString(args.start_hook.substr(dot + 1).c_str())};
+  py_ref fn{PyObject_CallFunctionObjArgs(helpers.resolve.get(), module.get(), name.get(), nullptr)};
+  py_ref result{fn ? PyObject_CallNoArgs(fn.get()) : nullptr};
+  if (!result)
+    throw std::runtime_error("start hook " + args.start_hook
+                             + " failed: " + interpreter::fetch_error_text());
 }
 
 // Sends one reply frame: header, then the payload `serve` appended.
@@ -92,6 +122,7 @@ int main(int argc, char** argv) {
                            py.import_attr("pyactor._worker", "resolve"),
                            py.import_attr("pyactor._worker", "cast"),
                            py.import_attr("pyactor._worker", "versions")};
+    run_start_hooks(py, helpers, args);
     {
       object_table objects{args.max_objects};
       python_codec codec{types, objects, args.identity.uid};

@@ -58,6 +58,21 @@ result<bool> read_string(const std::string& path, const std::string& key, const 
   return config_error(path, key, x, "a double-quoted string");
 }
 
+result<bool> read_string_list(const std::string& path, const std::string& key,
+                              const config_value& x, std::vector<std::string>& out) {
+  auto items = value_if<config_value::list>(x);
+  if (items == nullptr)
+    return config_error(path, key, x, "a list of double-quoted strings, e.g. [\"a\", \"b\"]");
+  out.clear();
+  for (auto& item : *items) {
+    auto s = value_if<std::string>(item);
+    if (s == nullptr)
+      return config_error(path, key, x, "a list of double-quoted strings");
+    out.push_back(*s);
+  }
+  return true;
+}
+
 result<bool> apply(const std::string& path, const std::string& key, const config_value& x,
                    runtime_options& o) {
   uint64_t n = 0;
@@ -81,6 +96,35 @@ result<bool> apply(const std::string& path, const std::string& key, const config
     o.threads = static_cast<uint32_t>(n);
     return r;
   }
+  if (key == "pipeline-depth") {
+    auto r = read_count(path, key, x, 1, 1024, n);
+    o.pipeline_depth = static_cast<uint32_t>(n);
+    return r;
+  }
+  if (key == "max-calls-per-worker") {
+    auto r = read_count(path, key, x, 0, int64_t{1} << 50, n);
+    o.max_calls_per_worker = n;
+    return r;
+  }
+  if (key == "cwd")
+    return read_string(path, key, x, o.cwd);
+  if (key == "start-hook")
+    return read_string(path, key, x, o.start_hook);
+  if (key == "imports")
+    return read_string_list(path, key, x, o.imports);
+  if (key == "env") {
+    auto vars = value_if<config_value::dictionary>(x);
+    if (vars == nullptr)
+      return config_error(path, key, x, "a map such as { OMP_NUM_THREADS = \"1\" }");
+    o.env.clear();
+    for (auto& kv : *vars) {
+      auto s = value_if<std::string>(kv.second);
+      if (s == nullptr)
+        return config_error(path, key + "." + kv.first, kv.second, "a double-quoted string");
+      o.env.emplace_back(kv.first, *s);
+    }
+    return true;
+  }
   if (key == "timeout")
     return read_duration(path, key, x, o.default_timeout);
   if (key == "interrupt-grace")
@@ -91,24 +135,14 @@ result<bool> apply(const std::string& path, const std::string& key, const config
     return read_string(path, key, x, o.worker_executable);
   if (key == "policy")
     return read_string(path, key, x, o.policy);
-  if (key == "python-path") {
-    auto items = value_if<config_value::list>(x);
-    if (items == nullptr)
-      return config_error(path, key, x, "a list of directories, e.g. [\"/opt/app\"]");
-    o.python_path.clear();
-    for (auto& item : *items) {
-      auto s = value_if<std::string>(item);
-      if (s == nullptr)
-        return config_error(path, key, x, "a list of double-quoted directory names");
-      o.python_path.push_back(*s);
-    }
-    return true;
-  }
+  if (key == "python-path")
+    return read_string_list(path, key, x, o.python_path);
   return make_error(errc::bad_request,
                     path + ": unknown option [pyactor] " + key
                       + " (known: workers, worker-executable, python-path, timeout, "
                         "interrupt-grace, max-restarts, restart-window, policy, max-objects, "
-                        "threads)");
+                        "threads, pipeline-depth, max-calls-per-worker, env, cwd, imports, "
+                        "start-hook)");
 }
 
 } // namespace
@@ -147,9 +181,15 @@ result<bool> runtime_options::validate() const {
   if (workers > 1024)
     return make_error(errc::bad_request,
                       "workers must be from 0 (one per core) to 1024, got " + std::to_string(workers));
-  if (policy != "round-robin" && policy != "least-loaded")
-    return make_error(errc::bad_request, "policy must be \"round-robin\" or \"least-loaded\", got \""
-                                           + policy + "\"");
+  if (policy != "round-robin" && policy != "least-loaded" && policy != "random"
+      && policy != "affinity")
+    return make_error(errc::bad_request, "policy must be \"least-loaded\", \"round-robin\", "
+                                         "\"random\" or \"affinity\", got \"" + policy + "\"");
+  if (pipeline_depth == 0)
+    return make_error(errc::bad_request, "pipeline-depth must be at least 1");
+  if (!start_hook.empty() && start_hook.find('.') == std::string::npos)
+    return make_error(errc::bad_request,
+                      "start-hook must be \"module.function\", got \"" + start_hook + "\"");
   if (max_objects == 0)
     return make_error(errc::bad_request, "max-objects must be at least 1");
   if (default_timeout.count() <= 0)

@@ -6,6 +6,7 @@ Python exception (via ``describe_exception``).
 """
 
 import importlib
+import types
 import os
 import platform
 import sys
@@ -60,8 +61,9 @@ def resolve(module_name: str, dotted_name: str) -> Any:
     """Imports ``module_name`` and follows ``dotted_name`` from it.
 
     ``resolve('os', 'path.isfile')`` is ``os.path.isfile``; an empty
-    ``dotted_name`` gives the module itself. Only attributes are followed:
-    submodules not imported by their package are not imported.
+    ``dotted_name`` gives the module itself. A part that is not an attribute
+    of a module is tried as its submodule (``resolve('xml', 'etree.ElementTree.
+    parse')`` imports ``xml.etree.ElementTree``).
 
     Raises ``ModuleNotFoundError`` (from the import) for a missing module and
     ``AttributeError`` naming the module and the full dotted path for a
@@ -74,9 +76,25 @@ def resolve(module_name: str, dotted_name: str) -> Any:
         try:
             obj = getattr(obj, part)
         except AttributeError as exc:
-            raise AttributeError(f"{exc} (looking up {module_name}.{dotted_name})",
-                                 name=part, obj=obj) from None
+            submodule = _submodule(obj, part)
+            if submodule is None:
+                raise AttributeError(f"{exc} (looking up {module_name}.{dotted_name})",
+                                     name=part, obj=obj) from None
+            obj = submodule
     return obj
+
+
+def _submodule(obj: Any, part: str) -> Any:
+    """Imports ``part`` as a submodule of the module ``obj``; None if ``obj``
+    is not a package or has no such submodule."""
+    if not isinstance(obj, types.ModuleType) or not hasattr(obj, "__path__"):
+        return None
+    try:
+        return importlib.import_module(f"{obj.__name__}.{part}")
+    except ModuleNotFoundError as exc:
+        if exc.name == f"{obj.__name__}.{part}":
+            return None
+        raise
 
 
 _CASTS = {"": None, "int": int, "float": float, "str": str}

@@ -25,6 +25,41 @@ struct call_options {
   bool by_ref = false;
 };
 
+/// The pending result of an asynchronous call. Move-only; `get` once.
+class call_handle {
+public:
+  call_handle() = default;
+
+  /// Waits for the result (a value or a typed error) and returns it.
+  result<value> get();
+  /// True once the result is there.
+  bool ready() const;
+  /// Waits up to `timeout`; true if the result is there.
+  bool wait_for(std::chrono::milliseconds timeout) const;
+  /// Cancels the call: a waiting call is dropped, a running one interrupted
+  /// (KeyboardInterrupt); either way the result becomes `cancelled`. No effect
+  /// once the call has finished.
+  void cancel();
+  /// The runtime-wide id of this call.
+  uint64_t id() const { return id_; }
+
+  struct canceller;
+
+private:
+  friend class runtime;
+  std::future<result<value>> future_;
+  uint64_t id_ = 0;
+  std::shared_ptr<canceller> canceller_;
+};
+
+/// One restart of a worker, as reported by `runtime::restarts`.
+struct restart_info {
+  uint64_t worker = 0;
+  std::chrono::system_clock::time_point at;
+  std::string reason;
+  bool given_up = false;
+};
+
 /// One worker as reported by `runtime::status`.
 struct worker_info {
   uint64_t id = 0;
@@ -47,7 +82,7 @@ struct worker_info {
 /// a value or a typed `error`. Destroying the runtime stops every worker.
 class runtime {
 public:
-  using future = std::future<result<value>>;
+  using future = call_handle;
 
   /// Starts the pool and waits until every worker is ready or given up.
   /// Fails when options are invalid or no worker could start.
@@ -109,6 +144,19 @@ public:
 
   /// Number of worker slots (live or not).
   size_t size() const;
+
+  /// The last restarts and give-ups, oldest first, with their reasons.
+  std::vector<restart_info> restarts() const;
+
+  /// Starts `n` more workers; returns their ids (they serve once ready).
+  std::vector<uint64_t> add_workers(uint32_t n);
+
+  /// Removes the `n` newest workers after they finish the calls they run;
+  /// calls waiting for them go to the others. Returns the ids removed.
+  std::vector<uint64_t> remove_workers(uint32_t n);
+
+  /// Removes the workers with these ids, as `remove_workers(n)` does.
+  std::vector<uint64_t> remove_workers(const std::vector<uint64_t>& ids);
 
   const runtime_options& options() const;
 

@@ -29,12 +29,28 @@ struct runtime_options {
   /// death and its slot is given up.
   uint32_t max_restarts = 5;
   std::chrono::milliseconds restart_window{std::chrono::seconds(10)};
-  /// "round-robin" or "least-loaded".
+  /// "least-loaded", "round-robin", "random" or "affinity" (the same
+  /// function on the same worker).
   std::string policy = "least-loaded";
   /// Live object references one worker may hold.
   uint64_t max_objects = 100000;
   /// CAF scheduler threads; 0 means max(2, cores).
   uint32_t threads = 0;
+  /// Calls written to one worker process at once (pipelining); the rest
+  /// wait in its actor and move to another worker if this one dies.
+  uint32_t pipeline_depth = 2;
+  /// Replace a worker process after this many calls (against leaks); 0: never.
+  uint64_t max_calls_per_worker = 0;
+  /// Extra environment variables of every worker process.
+  std::vector<std::pair<std::string, std::string>> env;
+  /// Working directory of every worker process; empty: the caller's.
+  std::string cwd;
+  /// Modules every worker imports at every (re)start, before it serves.
+  std::vector<std::string> imports;
+  /// "module.function" every worker calls (no arguments) at every (re)start,
+  /// after `imports`. A hook that raises fails the start (and counts as a
+  /// restart): the slot is given up after max-restarts.
+  std::string start_hook;
   /// Where worker output and runtime diagnostics go, a line at a time
   /// (thread-safe); empty means stderr.
   std::function<void(const std::string&)> log;

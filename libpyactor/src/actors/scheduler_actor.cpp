@@ -10,82 +10,195 @@ const char* scheduler_state::name = "pyactor.scheduler";
 
 namespace {
 
-std::string live_slots(const std::vector<worker_entry>& workers) {
+using self_pointer = scheduler_actor::stateful_pointer<scheduler_state>;
+
+/// How many cancelled request ids the scheduler remembers (for calls that
+/// come back from a leaving worker after their cancel went by).
+constexpr size_t cancelled_memory = 4096;
+
+std::string slot_list(const std::set<uint64_t>& slots) {
   std::string text;
-  for (auto& w : workers)
-    text += (text.empty() ? "" : ", ") + std::to_string(w.slot);
+  for (auto s : slots)
+    text += (text.empty() ? "" : ", ") + std::to_string(s);
   return text.empty() ? "none" : text;
+}
+
+call_reply cancelled_reply() {
+  return make_error_reply(errc::cancelled, "the call was cancelled before it ran");
+}
+
+/// Hands a call with a sink to `w`.
+void dispatch(self_pointer self, worker_entry& w, call_request&& request, reply_sink&& sink) {
+  w.stats->load.fetch_add(1);
+  self->send(w.actor, call_atom_v, std::move(request), std::move(sink));
+}
+
+/// Answers a parked call without running it.
+void refuse(scheduler_state::parked_call& p, call_reply&& reply) {
+  if (p.sink.completion)
+    p.sink.completion->deliver(std::move(reply));
+  else
+    p.promise.deliver(std::move(reply));
+}
+
+/// Routes a parked call again; returns false if it must stay parked.
+bool retry(self_pointer self, scheduler_state::parked_call& p) {
+  auto& st = self->state;
+  if (p.request.request_id != 0 && st.cancelled.count(p.request.request_id) > 0) {
+    refuse(p, cancelled_reply());
+    return true;
+  }
+  auto r = st.route(p.request);
+  if (r.park)
+    return false;
+  if (r.worker == nullptr) {
+    refuse(p, std::move(r.refusal));
+  } else if (p.sink.completion) {
+    dispatch(self, *r.worker, std::move(p.request), std::move(p.sink));
+  } else {
+    r.worker->stats->load.fetch_add(1);
+    p.promise.delegate(r.worker->actor, call_atom_v, std::move(p.request));
+  }
+  return true;
+}
+
+void retry_parked(self_pointer self) {
+  auto& parked = self->state.parked;
+  for (auto i = parked.begin(); i != parked.end();)
+    i = retry(self, *i) ? parked.erase(i) : std::next(i);
 }
 
 } // namespace
 
-const worker_entry* scheduler_state::route(const call_request& request, call_reply& refusal) {
+scheduler_state::route_result scheduler_state::route(const call_request& request) {
+  route_result r;
   if (request.owner_uid != 0) {
     for (auto& w : workers)
-      if (w.uid == request.owner_uid)
-        return &w;
-    refusal = make_error_reply(errc::stale_ref,
-                               "the worker that held this object (uid "
-                                 + std::to_string(request.owner_uid)
-                                 + ") has restarted or left the pool: its objects are gone");
-    return nullptr;
+      if (w.uid == request.owner_uid) {
+        r.worker = &w;
+        return r;
+      }
+    r.refusal = make_error_reply(errc::stale_ref,
+                                 "the worker that held this object (uid "
+                                   + std::to_string(request.owner_uid)
+                                   + ") has restarted or left the pool: its objects are gone");
+    return r;
   }
   if (request.pin_slot != any_worker) {
     for (auto& w : workers)
-      if (w.slot == request.pin_slot)
-        return &w;
-    refusal = make_error_reply(errc::bad_request, "no live worker with id "
-                                                    + std::to_string(request.pin_slot)
-                                                    + " (live: " + live_slots(workers) + ")");
-    return nullptr;
+      if (w.slot == request.pin_slot) {
+        r.worker = &w;
+        return r;
+      }
+    if (slots.count(request.pin_slot) > 0) {
+      r.park = true; // that worker is restarting
+      return r;
+    }
+    r.refusal = make_error_reply(errc::bad_request, "no worker with id "
+                                                      + std::to_string(request.pin_slot)
+                                                      + " (workers: " + slot_list(slots) + ")");
+    return r;
   }
   if (workers.empty()) {
-    refusal = make_error_reply(errc::no_workers,
-                               "no live worker in the pool: every slot failed (see the log "
-                               "for why) or the pool was emptied");
-    return nullptr;
+    if (!slots.empty()) {
+      r.park = true;
+      return r;
+    }
+    r.refusal = make_error_reply(errc::no_workers,
+                                 "no worker left in the pool: every slot failed (see the log for "
+                                 "why) or was removed");
+    return r;
   }
   candidates.clear();
   for (auto& w : workers)
     candidates.push_back(w.stats.get());
-  return &workers[policy->pick(candidates)];
+  r.worker = &workers[policy->pick(candidates, request.affinity_key)];
+  return r;
 }
 
-void scheduler_state::update(worker_entry entry) {
+void scheduler_state::join(worker_entry entry) {
   auto i = std::lower_bound(workers.begin(), workers.end(), entry.slot,
                             [](const worker_entry& w, uint64_t slot) { return w.slot < slot; });
-  bool present = i != workers.end() && i->slot == entry.slot;
-  if (!entry.actor) {
-    if (present)
-      workers.erase(i);
-  } else if (present) {
+  slots.insert(entry.slot);
+  if (i != workers.end() && i->slot == entry.slot)
     *i = std::move(entry);
-  } else {
+  else
     workers.insert(i, std::move(entry));
+}
+
+bool scheduler_state::leave(uint64_t slot, uint64_t uid) {
+  workers.erase(std::remove_if(workers.begin(), workers.end(),
+                               [&](const worker_entry& w) { return w.slot == slot && w.uid == uid; }),
+                workers.end());
+  return true;
+}
+
+void scheduler_state::remember_cancelled(uint64_t request_id) {
+  if (cancelled.insert(request_id).second)
+    cancelled_order.push_back(request_id);
+  if (cancelled_order.size() > cancelled_memory) {
+    cancelled.erase(cancelled_order.front());
+    cancelled_order.pop_front();
   }
 }
 
-scheduler_actor::behavior_type
-scheduler_behavior(scheduler_actor::stateful_pointer<scheduler_state> self,
-                   std::shared_ptr<scheduling_policy> policy) {
+scheduler_actor::behavior_type scheduler_behavior(self_pointer self,
+                                                  std::shared_ptr<scheduling_policy> policy) {
   self->state.policy = std::move(policy);
   return {
     [=](call_atom, call_request& request) -> caf::result<call_reply> {
-      call_reply refusal;
-      auto target = self->state.route(request, refusal);
-      if (target == nullptr)
-        return refusal;
-      return self->delegate(target->actor, call_atom_v, std::move(request));
+      auto& st = self->state;
+      if (request.request_id != 0 && st.cancelled.count(request.request_id) > 0)
+        return cancelled_reply();
+      auto r = st.route(request);
+      if (r.park) {
+        auto promise = self->make_response_promise<call_reply>();
+        st.parked.push_back({std::move(request), promise, {}});
+        return promise;
+      }
+      if (r.worker == nullptr)
+        return r.refusal;
+      r.worker->stats->load.fetch_add(1);
+      return self->delegate(r.worker->actor, call_atom_v, std::move(request));
     },
     [=](call_atom, call_request& request, reply_sink& sink) {
-      call_reply refusal;
-      auto target = self->state.route(request, refusal);
-      if (target == nullptr)
-        sink.completion->deliver(std::move(refusal));
+      auto& st = self->state;
+      if (request.request_id != 0 && st.cancelled.count(request.request_id) > 0) {
+        sink.completion->deliver(cancelled_reply());
+        return;
+      }
+      auto r = st.route(request);
+      if (r.park)
+        st.parked.push_back({std::move(request), {}, std::move(sink)});
+      else if (r.worker == nullptr)
+        sink.completion->deliver(std::move(r.refusal));
       else
-        self->send(target->actor, call_atom_v, std::move(request), std::move(sink));
+        dispatch(self, *r.worker, std::move(request), std::move(sink));
     },
-    [=](worker_atom, worker_entry& entry) { self->state.update(std::move(entry)); },
+    [=](leave_atom, uint64_t slot, uint64_t uid) { return self->state.leave(slot, uid); },
+    [=](worker_atom, worker_entry& entry) {
+      self->state.join(std::move(entry));
+      retry_parked(self);
+    },
+    [=](worker_atom, uint64_t slot, bool exists) {
+      auto& st = self->state;
+      if (exists) {
+        st.slots.insert(slot);
+        return;
+      }
+      st.slots.erase(slot);
+      st.workers.erase(std::remove_if(st.workers.begin(), st.workers.end(),
+                                      [&](const worker_entry& w) { return w.slot == slot; }),
+                       st.workers.end());
+      retry_parked(self); // parked calls may now have nowhere to go
+    },
+    [=](cancel_atom, uint64_t request_id) {
+      auto& st = self->state;
+      st.remember_cancelled(request_id);
+      retry_parked(self); // answers a parked call with this id
+      for (auto& w : st.workers)
+        self->send(w.actor, cancel_atom_v, request_id);
+    },
   };
 }
 

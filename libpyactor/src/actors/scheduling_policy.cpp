@@ -1,20 +1,23 @@
 #include "pyactor/actors/scheduling_policy.hpp"
 
+#include <functional>
 #include <limits>
 
 namespace pyactor::actors {
 
-size_t round_robin_policy::pick(const std::vector<const worker_stats*>& candidates) {
+size_t round_robin_policy::pick(const std::vector<const worker_stats*>& candidates,
+                                std::string_view) {
   return next_++ % candidates.size();
 }
 
-size_t least_loaded_policy::pick(const std::vector<const worker_stats*>& candidates) {
+size_t least_loaded_policy::pick(const std::vector<const worker_stats*>& candidates,
+                                 std::string_view) {
   size_t n = candidates.size();
   size_t best = 0;
-  uint32_t best_load = std::numeric_limits<uint32_t>::max();
+  int32_t best_load = std::numeric_limits<int32_t>::max();
   for (size_t k = 0; k < n; ++k) {
     size_t i = (next_ + k) % n;
-    uint32_t load = candidates[i]->in_flight.load(std::memory_order_relaxed);
+    int32_t load = candidates[i]->load.load(std::memory_order_relaxed);
     if (load < best_load) {
       best = i;
       best_load = load;
@@ -24,13 +27,31 @@ size_t least_loaded_policy::pick(const std::vector<const worker_stats*>& candida
   return best;
 }
 
+size_t random_policy::pick(const std::vector<const worker_stats*>& candidates, std::string_view) {
+  return std::uniform_int_distribution<size_t>{0, candidates.size() - 1}(rng_);
+}
+
+size_t affinity_policy::pick(const std::vector<const worker_stats*>& candidates,
+                             std::string_view key) {
+  if (key.empty())
+    return fallback_.pick(candidates, key);
+  return std::hash<std::string_view>{}(key) % candidates.size();
+}
+
 result<std::shared_ptr<scheduling_policy>> make_policy(const std::string& name) {
+  std::shared_ptr<scheduling_policy> policy;
   if (name == "round-robin")
-    return std::shared_ptr<scheduling_policy>{std::make_shared<round_robin_policy>()};
-  if (name == "least-loaded")
-    return std::shared_ptr<scheduling_policy>{std::make_shared<least_loaded_policy>()};
-  return make_error(errc::bad_request, "unknown scheduler policy '" + name
-                                         + "': expected one of " + policy_names);
+    policy = std::make_shared<round_robin_policy>();
+  else if (name == "least-loaded")
+    policy = std::make_shared<least_loaded_policy>();
+  else if (name == "random")
+    policy = std::make_shared<random_policy>();
+  else if (name == "affinity")
+    policy = std::make_shared<affinity_policy>();
+  else
+    return make_error(errc::bad_request, "unknown scheduler policy '" + name
+                                           + "': expected one of " + policy_names);
+  return policy;
 }
 
 } // namespace pyactor::actors

@@ -13,69 +13,175 @@ const char* worker_actor_state::name = "pyactor.worker";
 namespace {
 
 using self_pointer = worker_actor::stateful_pointer<worker_actor_state>;
+using phase = worker_actor_state::phase;
+using call = worker_actor_state::call;
 
-std::string worker_label(const worker_actor_state& st) {
-  return "worker " + std::to_string(st.options.spawn.slot) + " (pid "
-         + std::to_string(st.process ? st.process->pid() : -1) + ")";
+void maybe_quit(self_pointer self) {
+  auto& st = self->state;
+  if (st.mode == phase::serving || !st.scheduler_released)
+    return;
+  if (st.mode == phase::draining && (!st.written.empty() || !st.abandoned.empty()))
+    return; // finish what the process already has
+  if (st.exit_reason.empty())
+    self->quit(caf::exit_reason::normal);
+  else
+    self->quit(caf::make_error(caf::sec::runtime_error, st.exit_reason));
 }
 
-/// Writes `request` to the process and records who waits for the reply.
-void submit(self_pointer self, const call_request& request, worker_actor_state::pending entry) {
+/// Gives a call that never reached the process back to the scheduler.
+void hand_back(self_pointer self, call&& c) {
   auto& st = self->state;
-  if (!st.process) {
-    entry.deliver(make_error_reply(errc::worker_crashed, worker_label(st) + " has no process"));
+  st.options.stats->load.fetch_sub(1);
+  if (!st.options.scheduler) {
+    c.reply.deliver(make_error_reply(errc::worker_crashed, st.label() + " left before the call ran"));
+  } else if (c.reply.sink.completion) {
+    self->send(st.options.scheduler, call_atom_v, std::move(c.request), std::move(c.reply.sink));
+  } else if (c.reply.promise.pending()) {
+    c.reply.promise.delegate(st.options.scheduler, call_atom_v, std::move(c.request));
+  }
+}
+
+/// Stops taking calls: leaves the scheduler, hands back the waiting calls.
+void start_leaving(self_pointer self, phase mode) {
+  auto& st = self->state;
+  bool first = st.mode == phase::serving;
+  st.mode = mode;
+  if (first) {
+    if (st.options.scheduler) {
+      self->request(st.options.scheduler, caf::infinite, leave_atom_v, st.options.spawn.slot,
+                    st.options.spawn.uid)
+        .then(
+          [=](bool) {
+            self->state.scheduler_released = true;
+            maybe_quit(self);
+          },
+          [=](caf::error&) {
+            self->state.scheduler_released = true; // the scheduler is gone
+            maybe_quit(self);
+          });
+    } else {
+      st.scheduler_released = true;
+    }
+  }
+  auto waiting = std::move(st.waiting);
+  st.waiting.clear();
+  for (auto& entry : waiting)
+    hand_back(self, std::move(entry.second));
+  maybe_quit(self);
+}
+
+/// Writes waiting calls to the process while the pipeline has room.
+void pump(self_pointer self) {
+  auto& st = self->state;
+  while (st.mode != phase::leaving && st.process && !st.waiting.empty()
+         && st.written.size() + st.abandoned.size() < st.options.pipeline_depth) {
+    auto first = st.waiting.begin();
+    uint64_t ticket = first->first;
+    auto& body = first->second.request.body;
+    auto& frame = st.frame;
+    frame.resize(worker::request_header_size);
+    worker::put_u64(frame.data() + 4, ticket);
+    frame.insert(frame.end(), body.begin(), body.end());
+    worker::seal_frame(frame, 0);
+    st.process->send(frame.data(), frame.size());
+    st.written.emplace(ticket, std::move(first->second));
+    st.waiting.erase(first);
+  }
+  maybe_quit(self);
+}
+
+void accept(self_pointer self, call_request&& request, worker_actor_state::reply_to&& reply) {
+  auto& st = self->state;
+  if (st.mode != phase::serving) {
+    hand_back(self, call{std::move(request), std::move(reply)});
     return;
   }
-  uint64_t id = st.next_call_id++;
-  auto& frame = st.frame;
-  frame.resize(worker::request_header_size);
-  worker::put_u64(frame.data() + 4, id);
-  frame.insert(frame.end(), request.body.begin(), request.body.end());
-  worker::seal_frame(frame, 0);
-  st.process->send(frame.data(), frame.size());
-  st.in_flight.emplace(id, std::move(entry));
-  st.update_stats();
+  uint64_t ticket = st.next_ticket++;
   auto timeout = request.timeout_ms > 0 ? std::chrono::milliseconds(request.timeout_ms)
                                         : st.options.default_timeout;
+  st.waiting.emplace(ticket, call{std::move(request), std::move(reply)});
   if (timeout.count() > 0)
-    self->delayed_send(self, timeout, timeout_atom_v, id);
+    self->delayed_send(self, timeout, timeout_atom_v, ticket);
+  pump(self);
 }
 
-void on_timeout(self_pointer self, uint64_t id) {
+/// Ends a call early (timeout or cancel): answers it and, when the process is
+/// running it, interrupts it.
+void end_early(self_pointer self, uint64_t ticket, errc code, const std::string& why) {
   auto& st = self->state;
-  auto i = st.in_flight.find(id);
-  if (i == st.in_flight.end())
-    return; // answered in time
-  bool running = i == st.in_flight.begin();
-  auto pending = std::move(i->second);
-  st.in_flight.erase(i);
-  st.abandoned.emplace(id, running);
-  st.update_stats();
-  pending.deliver(make_error_reply(errc::timeout, "the call did not finish within its timeout on "
-                                                    + worker_label(st)
-                                                    + (running ? "; it was interrupted" : "")));
+  if (auto i = st.waiting.find(ticket); i != st.waiting.end()) {
+    auto c = std::move(i->second);
+    st.waiting.erase(i);
+    st.answer(c.reply, make_error_reply(code, why + " while it waited for " + st.label()));
+    return;
+  }
+  auto i = st.written.find(ticket);
+  if (i == st.written.end())
+    return; // already answered
+  bool running = i == st.written.begin() && st.abandoned.empty();
+  auto c = std::move(i->second);
+  st.written.erase(i);
+  st.abandoned.emplace(ticket, running);
+  st.answer(c.reply, make_error_reply(code, why + " on " + st.label()
+                                              + (running ? "; the running call was interrupted" : "")));
   if (running && st.process) {
     st.process->signal(SIGINT); // KeyboardInterrupt in the running Python code
-    self->delayed_send(self, st.options.interrupt_grace, kill_atom_v, id);
+    self->delayed_send(self, st.options.interrupt_grace, kill_atom_v, ticket);
   }
 }
 
-void on_kill_check(self_pointer self, uint64_t id) {
+void on_cancel(self_pointer self, uint64_t request_id) {
   auto& st = self->state;
-  if (st.abandoned.count(id) > 0 && st.process) {
-    st.options.spawn.log("[" + worker_label(st) + "] still busy with timed-out call " + std::to_string(id)
-                         + " after SIGINT: killing it");
+  for (auto* calls : {&st.waiting, &st.written})
+    for (auto& entry : *calls)
+      if (entry.second.request.request_id == request_id) {
+        end_early(self, entry.first, errc::cancelled, "the call was cancelled");
+        return;
+      }
+}
+
+void on_kill_check(self_pointer self, uint64_t ticket) {
+  auto& st = self->state;
+  if (st.abandoned.count(ticket) > 0 && st.process) {
+    st.options.spawn.log("[" + st.label() + "] still busy with interrupted call " + std::to_string(ticket)
+                         + " after " + std::to_string(st.options.interrupt_grace.count())
+                         + " ms: killing the process");
     st.process->signal(SIGKILL);
   }
 }
 
+void on_exited(self_pointer self, const std::string& reason) {
+  auto& st = self->state;
+  auto what = st.label() + " " + reason;
+  auto written = std::move(st.written);
+  st.written.clear();
+  st.abandoned.clear();
+  for (auto& entry : written)
+    st.answer(entry.second.reply,
+              make_error_reply(errc::worker_crashed, what + " while the call was in flight"));
+  st.exit_reason = what;
+  start_leaving(self, phase::leaving);
+}
+
 } // namespace
 
-void worker_actor_state::pending::deliver(call_reply&& reply) {
+// -- worker_actor_state -----------------------------------------------------------------
+
+void worker_actor_state::reply_to::deliver(call_reply&& reply) {
   if (sink.completion)
     sink.completion->deliver(std::move(reply));
   else if (promise.pending())
     promise.deliver(std::move(reply));
+}
+
+std::string worker_actor_state::label() const {
+  return "worker " + std::to_string(options.spawn.slot) + " (pid "
+         + std::to_string(process ? process->pid() : -1) + ")";
+}
+
+void worker_actor_state::answer(reply_to& reply, call_reply&& r) {
+  options.stats->load.fetch_sub(1);
+  reply.deliver(std::move(r));
 }
 
 uint8_t reply_code_of(uint8_t status) {
@@ -90,46 +196,39 @@ uint8_t reply_code_of(uint8_t status) {
   return static_cast<uint8_t>(errc::bad_request);
 }
 
-void worker_actor_state::on_frame(uint64_t call_id, uint8_t status, std::vector<char>&& payload) {
-  auto i = in_flight.find(call_id);
-  if (i == in_flight.end()) {
-    abandoned.erase(call_id); // a timed-out call finished after all
+void worker_actor_state::on_frame(uint64_t ticket, uint8_t status, std::vector<char>&& payload) {
+  auto i = written.find(ticket);
+  if (i == written.end()) {
+    abandoned.erase(ticket); // an interrupted call finished after all
     return;
   }
   // Calls run in order: anything abandoned before this one is done.
-  abandoned.erase(abandoned.begin(), abandoned.lower_bound(call_id));
-  auto pending = std::move(i->second);
-  in_flight.erase(i);
+  abandoned.erase(abandoned.begin(), abandoned.lower_bound(ticket));
+  auto c = std::move(i->second);
+  written.erase(i);
+  ++calls_done;
   options.stats->served.fetch_add(1, std::memory_order_relaxed);
-  update_stats();
-  pending.deliver(call_reply{reply_code_of(status), std::move(payload)});
-}
-
-void worker_actor_state::fail_all(errc code, const std::string& message) {
-  auto calls = std::move(in_flight);
-  in_flight.clear();
-  abandoned.clear();
-  update_stats();
-  for (auto& entry : calls)
-    entry.second.deliver(make_error_reply(code, message));
-}
-
-void worker_actor_state::update_stats() {
-  if (options.stats)
-    options.stats->in_flight.store(static_cast<uint32_t>(in_flight.size()),
-                                   std::memory_order_relaxed);
+  answer(c.reply, call_reply{reply_code_of(status), std::move(payload)});
 }
 
 worker_actor_state::~worker_actor_state() {
-  fail_all(errc::worker_crashed, "worker " + std::to_string(options.spawn.slot)
-                                   + " stopped before the call finished");
+  auto why = make_error_reply(errc::worker_crashed, "worker " + std::to_string(options.spawn.slot)
+                                                      + " stopped before the call finished");
+  for (auto* calls : {&waiting, &written})
+    for (auto& entry : *calls) {
+      auto copy = why;
+      answer(entry.second.reply, std::move(copy));
+    }
   process.reset(); // kills the process and joins the I/O thread
 }
+
+// -- behavior -----------------------------------------------------------------------------
 
 worker_actor::behavior_type worker_behavior(self_pointer self, worker_options options) {
   auto& st = self->state;
   st.options = std::move(options);
-  st.options.stats->state.store(static_cast<uint8_t>(worker_state::starting));
+  if (st.options.pipeline_depth == 0)
+    st.options.pipeline_depth = 1;
   // The I/O thread holds only a weak handle: it must not keep the actor alive.
   caf::weak_actor_ptr weak = self->ctrl();
   worker_events events;
@@ -143,23 +242,30 @@ worker_actor::behavior_type worker_behavior(self_pointer self, worker_options op
       caf::anon_send(caf::actor_cast<worker_actor>(strong), exited_atom_v, std::move(exit.reason));
   };
   auto started = worker_process::start(st.options.spawn, std::move(events));
+  if (st.options.scheduler)
+    self->send(st.options.scheduler, worker_atom_v,
+               worker_entry{st.options.spawn.slot, st.options.spawn.uid,
+                            caf::actor_cast<worker_actor>(self), st.options.stats});
   if (started) {
     st.process = std::move(started).value();
     st.options.stats->pid.store(st.process->pid());
   } else {
     st.options.spawn.log("[worker " + std::to_string(st.options.spawn.slot) + "] "
                          + started.error().message);
-    self->quit(caf::make_error(caf::sec::runtime_error, started.error().message));
+    st.exit_reason = started.error().message;
+    start_leaving(self, phase::leaving);
   }
   return {
     [=](call_atom, call_request& request) -> caf::typed_response_promise<call_reply> {
       auto promise = self->make_response_promise<call_reply>();
-      submit(self, request, worker_actor_state::pending{promise, {}});
+      accept(self, std::move(request), worker_actor_state::reply_to{promise, {}});
       return promise;
     },
     [=](call_atom, call_request& request, reply_sink& sink) {
-      submit(self, request, worker_actor_state::pending{{}, std::move(sink)});
+      accept(self, std::move(request), worker_actor_state::reply_to{{}, std::move(sink)});
     },
+    [=](cancel_atom, uint64_t request_id) { on_cancel(self, request_id); },
+    [=](drain_atom) { start_leaving(self, phase::draining); },
     [=](reply_atom, uint64_t id, uint8_t status, std::vector<char>& payload) {
       auto& st = self->state;
       if (id == 0) { // the ready frame
@@ -170,15 +276,17 @@ worker_actor::behavior_type worker_behavior(self_pointer self, worker_options op
         return;
       }
       st.on_frame(id, status, std::move(payload));
+      if (st.options.max_calls > 0 && st.calls_done >= st.options.max_calls
+          && st.mode == phase::serving)
+        start_leaving(self, phase::draining); // recycle against leaks
+      pump(self);
     },
-    [=](exited_atom, std::string& reason) {
-      auto& st = self->state;
-      auto what = worker_label(st) + " " + reason;
-      st.fail_all(errc::worker_crashed, what + " while the call was in flight");
-      self->quit(caf::make_error(caf::sec::runtime_error, std::move(what)));
+    [=](exited_atom, std::string& reason) { on_exited(self, reason); },
+    [=](timeout_atom, uint64_t ticket) {
+      end_early(self, ticket, errc::timeout, "the call did not finish within its timeout");
+      pump(self);
     },
-    [=](timeout_atom, uint64_t id) { on_timeout(self, id); },
-    [=](kill_atom, uint64_t id) { on_kill_check(self, id); },
+    [=](kill_atom, uint64_t ticket) { on_kill_check(self, ticket); },
   };
 }
 

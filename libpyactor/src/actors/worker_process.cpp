@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 
 #include "pyactor/worker/protocol.hpp"
@@ -126,6 +127,8 @@ result<std::unique_ptr<worker_process>> worker_process::start(const worker_spawn
   posix_spawn_file_actions_adddup2(&actions, child_out, 1);
   posix_spawn_file_actions_adddup2(&actions, child_err, 2);
   posix_spawn_file_actions_adddup2(&actions, child_channel, child_channel_fd);
+  if (!options.cwd.empty())
+    posix_spawn_file_actions_addchdir_np(&actions, options.cwd.c_str());
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
   sigset_t no_signals, all_signals;
@@ -150,13 +153,38 @@ result<std::unique_ptr<worker_process>> worker_process::start(const worker_spawn
     args.emplace_back("--python-path");
     args.push_back(dir);
   }
+  for (auto& module : options.imports) {
+    args.emplace_back("--import");
+    args.push_back(module);
+  }
+  if (!options.start_hook.empty()) {
+    args.emplace_back("--start-hook");
+    args.push_back(options.start_hook);
+  }
+  // The node's environment with the configured variables on top.
+  std::vector<std::string> env_strings;
+  for (char** e = environ; *e != nullptr; ++e) {
+    std::string entry = *e;
+    auto eq = entry.find('=');
+    bool overridden = std::any_of(options.env.begin(), options.env.end(), [&](const auto& kv) {
+      return entry.compare(0, eq, kv.first) == 0 && kv.first.size() == eq;
+    });
+    if (!overridden)
+      env_strings.push_back(std::move(entry));
+  }
+  for (auto& kv : options.env)
+    env_strings.push_back(kv.first + "=" + kv.second);
+  std::vector<char*> envp;
+  for (auto& entry : env_strings)
+    envp.push_back(entry.data());
+  envp.push_back(nullptr);
   std::vector<char*> argv;
   for (auto& arg : args)
     argv.push_back(arg.data());
   argv.push_back(nullptr);
 
   pid_t pid = -1;
-  int rc = posix_spawn(&pid, options.executable.c_str(), &actions, &attr, argv.data(), environ);
+  int rc = posix_spawn(&pid, options.executable.c_str(), &actions, &attr, argv.data(), envp.data());
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);
   for (int fd : {child_channel, child_out, child_err})

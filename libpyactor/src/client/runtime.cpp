@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <condition_variable>
 #include <mutex>
 #include <thread>
 
@@ -120,10 +121,66 @@ protected:
   }
 };
 
-runtime::future ready_future(result<value> x) {
+std::future<result<value>> ready_future(result<value> x) {
   std::promise<result<value>> p;
   p.set_value(std::move(x));
   return p.get_future();
+}
+
+/// Replaces every reference in `x` whose uid is a key of `copies`.
+value substitute(const value& x, const std::vector<std::pair<object_ref, value>>& copies) {
+  return std::visit(
+    [&](const auto& v) -> value {
+      using T = std::decay_t<decltype(v)>;
+      if constexpr (std::is_same_v<T, object_ref>) {
+        for (auto& c : copies)
+          if (c.first == v)
+            return c.second;
+        return v;
+      } else if constexpr (std::is_same_v<T, list>) {
+        list out;
+        for (auto& item : v)
+          out.push_back(substitute(item, copies));
+        return out;
+      } else if constexpr (std::is_same_v<T, pyactor::tuple>) {
+        pyactor::tuple out;
+        for (auto& item : v.items)
+          out.items.push_back(substitute(item, copies));
+        return out;
+      } else if constexpr (std::is_same_v<T, dict>) {
+        dict out;
+        for (auto& kv : v.items)
+          out.items.emplace_back(substitute(kv.first, copies), substitute(kv.second, copies));
+        return out;
+      } else {
+        return v;
+      }
+    },
+    x.variant());
+}
+
+/// Collects the references inside `x` held by a worker other than `keep`.
+void collect_foreign(const value& x, uint64_t keep, std::vector<object_ref>& out) {
+  std::visit(
+    [&](const auto& v) {
+      using T = std::decay_t<decltype(v)>;
+      if constexpr (std::is_same_v<T, object_ref>) {
+        if (v.worker_uid != keep && std::find(out.begin(), out.end(), v) == out.end())
+          out.push_back(v);
+      } else if constexpr (std::is_same_v<T, list>) {
+        for (auto& item : v)
+          collect_foreign(item, keep, out);
+      } else if constexpr (std::is_same_v<T, pyactor::tuple>) {
+        for (auto& item : v.items)
+          collect_foreign(item, keep, out);
+      } else if constexpr (std::is_same_v<T, dict>) {
+        for (auto& kv : v.items) {
+          collect_foreign(kv.first, keep, out);
+          collect_foreign(kv.second, keep, out);
+        }
+      }
+    },
+    x.variant());
 }
 
 bool executable(const std::string& path) {
@@ -192,6 +249,40 @@ bool known(const std::vector<std::string>& names, const std::string& name) {
 
 } // namespace
 
+// -- call_handle ----------------------------------------------------------------------
+
+/// Lets handles cancel calls while the runtime lives; the runtime's
+/// destructor cuts the link.
+struct call_handle::canceller {
+  std::mutex mtx;
+  scheduler_actor scheduler; // null once the runtime is gone
+
+  void cancel(uint64_t id) {
+    std::lock_guard<std::mutex> guard{mtx};
+    if (scheduler)
+      caf::anon_send(scheduler, cancel_atom_v, id);
+  }
+};
+
+result<value> call_handle::get() {
+  if (!future_.valid())
+    return make_error(errc::bad_request, "call_handle::get: no result (empty or already taken)");
+  return future_.get();
+}
+
+bool call_handle::ready() const {
+  return wait_for(std::chrono::milliseconds(0));
+}
+
+bool call_handle::wait_for(std::chrono::milliseconds timeout) const {
+  return future_.valid() && future_.wait_for(timeout) == std::future_status::ready;
+}
+
+void call_handle::cancel() {
+  if (canceller_ && id_ != 0 && !ready())
+    canceller_->cancel(id_);
+}
+
 // -- impl ---------------------------------------------------------------------------
 
 struct runtime::impl {
@@ -200,8 +291,22 @@ struct runtime::impl {
   std::unique_ptr<caf::actor_system> sys;
   scheduler_actor scheduler;
   supervisor_actor supervisor;
+  std::shared_ptr<call_handle::canceller> canceller = std::make_shared<call_handle::canceller>();
+  std::atomic<uint64_t> next_request_id{1};
+  // Helper threads of cross-worker calls; the destructor waits for them.
+  std::mutex tasks_mtx;
+  std::condition_variable tasks_cv;
+  int tasks = 0;
 
   ~impl() {
+    {
+      std::unique_lock<std::mutex> guard{tasks_mtx};
+      tasks_cv.wait(guard, [&] { return tasks == 0; });
+    }
+    {
+      std::lock_guard<std::mutex> guard{canceller->mtx};
+      canceller->scheduler = nullptr;
+    }
     if (sys) {
       caf::anon_send_exit(supervisor, caf::exit_reason::user_shutdown);
       caf::anon_send_exit(scheduler, caf::exit_reason::user_shutdown);
@@ -211,24 +316,110 @@ struct runtime::impl {
     }
   }
 
-  /// Sends a call; the future always completes.
-  future submit(std::vector<char> body, const call_options& opts,
-                const std::vector<uint64_t>& owners) {
-    if (owners.size() > 1)
-      return ready_future(make_error(errc::cross_worker_ref,
-                                     "the call uses objects held by " + std::to_string(owners.size())
-                                       + " different workers; one call can only use objects of "
-                                         "one worker"));
+  /// Sends one call; the handle always completes.
+  call_handle send(std::vector<char> body, const call_options& opts, uint64_t owner_uid,
+                   std::string affinity_key) {
     call_request req;
     req.body = std::move(body);
     req.timeout_ms = static_cast<uint32_t>(
       std::min<int64_t>(opts.timeout.count(), std::numeric_limits<uint32_t>::max()));
     req.pin_slot = opts.worker;
-    req.owner_uid = owners.empty() ? 0 : owners.front();
+    req.owner_uid = owner_uid;
+    req.request_id = next_request_id.fetch_add(1);
+    req.affinity_key = std::move(affinity_key);
     auto completion = std::make_shared<future_completion>();
-    auto fut = completion->promise.get_future();
+    call_handle handle;
+    handle.future_ = completion->promise.get_future();
+    handle.id_ = req.request_id;
+    handle.canceller_ = canceller;
     caf::anon_send(scheduler, call_atom_v, std::move(req), reply_sink{std::move(completion)});
-    return fut;
+    return handle;
+  }
+
+  /// Copies `ref` into the worker `to_uid` by pickle; returns the new reference.
+  result<value> copy_object(const object_ref& ref, uint64_t to_uid, const call_options& opts) {
+    auto dumped = send(body_builder{op::func, 5}.text("pickle").text("dumps").args({value{ref}})
+                         .kwargs({}).flag(false).take(),
+                       opts, ref.worker_uid, {})
+                    .get();
+    if (!dumped)
+      return make_error(errc::cross_worker_ref,
+                        "the " + ref.type_name + " object #" + std::to_string(ref.object_id)
+                          + " lives in another worker and cannot be pickled to move it: "
+                          + dumped.error().to_string());
+    return send(body_builder{op::func, 5}.text("pickle").text("loads").args({dumped.value()})
+                  .kwargs({}).flag(true).take(),
+                opts, to_uid, {})
+      .get();
+  }
+
+  /// Sends a call built by `build(args, kwargs, target)`. References of
+  /// several workers: the objects of all but the first owner are copied to
+  /// it by pickle first (on a helper thread, so this never blocks).
+  template <class Build>
+  call_handle submit(const value& target, list args, dict kwargs, const call_options& opts,
+                     std::string affinity_key, Build build) {
+    std::vector<uint64_t> owners;
+    collect_owners(target, owners);
+    for (auto& a : args)
+      collect_owners(a, owners);
+    for (auto& kv : kwargs.items)
+      collect_owners(kv.second, owners);
+    if (owners.size() <= 1)
+      return send(build(target, args, kwargs), opts, owners.empty() ? 0 : owners.front(),
+                  std::move(affinity_key));
+    uint64_t home = owners.front();
+    call_handle handle;
+    {
+      std::lock_guard<std::mutex> guard{tasks_mtx};
+      ++tasks;
+    }
+    handle.future_ = std::async(std::launch::async, [=, args = std::move(args),
+                                                     kwargs = std::move(kwargs)]() -> result<value> {
+      struct task_guard {
+        impl* self;
+        ~task_guard() {
+          std::lock_guard<std::mutex> guard{self->tasks_mtx};
+          --self->tasks;
+          self->tasks_cv.notify_all();
+        }
+      } done{this};
+      std::vector<object_ref> foreign;
+      collect_foreign(target, home, foreign);
+      for (auto& a : args)
+        collect_foreign(a, home, foreign);
+      for (auto& kv : kwargs.items)
+        collect_foreign(kv.second, home, foreign);
+      std::vector<std::pair<object_ref, value>> copies;
+      for (auto& ref : foreign) {
+        auto copy = copy_object(ref, home, opts);
+        if (!copy)
+          return copy.error();
+        copies.emplace_back(ref, copy.value());
+      }
+      dict kw;
+      for (auto& kv : kwargs.items)
+        kw.items.emplace_back(kv.first, substitute(kv.second, copies));
+      auto result = send(build(substitute(target, copies), substitute(value{args}, copies).as<list>(),
+                               kw),
+                         opts, home, affinity_key)
+                      .get();
+      for (auto& c : copies) // the copies were only for this call
+        send(body_builder{op::release, 1}.args({value{c.second.as<object_ref>().object_id}}).take(),
+             {}, home, {})
+          .get();
+      return result;
+    });
+    return handle;
+  }
+
+  template <class T>
+  T ask_supervisor(T fallback, caf::message msg) const {
+    caf::scoped_actor self{*sys};
+    T result = std::move(fallback);
+    self->request(caf::actor_cast<caf::actor>(supervisor), std::chrono::minutes(10), std::move(msg))
+      .receive([&](T& x) { result = std::move(x); }, [&](caf::error&) {});
+    return result;
   }
 };
 
@@ -282,9 +473,16 @@ result<std::unique_ptr<runtime>> runtime::start(runtime_options options) {
   sup.worker.spawn.python_path.push_back(PYACTOR_DEFAULT_PYTHON_DIR);
   sup.worker.spawn.max_objects = options.max_objects;
   sup.worker.spawn.log = options.log;
+  sup.worker.spawn.env = options.env;
+  sup.worker.spawn.cwd = options.cwd;
+  sup.worker.spawn.imports = options.imports;
+  sup.worker.spawn.start_hook = options.start_hook;
+  sup.worker.pipeline_depth = options.pipeline_depth;
+  sup.worker.max_calls = options.max_calls_per_worker;
   sup.worker.default_timeout = options.default_timeout;
   sup.worker.interrupt_grace = options.interrupt_grace;
   pimpl->supervisor = sys.spawn(supervisor_behavior, std::move(sup));
+  pimpl->canceller->scheduler = pimpl->scheduler;
 
   // Wait until every worker is ready or given up.
   std::string failures;
@@ -316,65 +514,57 @@ result<std::unique_ptr<runtime>> runtime::start(runtime_options options) {
 
 runtime::future runtime::call_async(const std::string& module, const std::string& function,
                                     list args, dict kwargs, const call_options& opts) {
-  std::vector<uint64_t> owners;
-  for (auto& a : args)
-    collect_owners(a, owners);
-  for (auto& kv : kwargs.items)
-    collect_owners(kv.second, owners);
-  auto body = body_builder{op::func, 5}.text(module).text(function).args(args).kwargs(kwargs)
-                .flag(opts.by_ref).take();
-  return impl_->submit(std::move(body), opts, owners);
+  return impl_->submit(value{}, std::move(args), std::move(kwargs), opts, module + "." + function,
+                       [=](const value&, const list& a, const dict& kw) {
+                         return body_builder{op::func, 5}.text(module).text(function).args(a)
+                           .kwargs(kw).flag(opts.by_ref).take();
+                       });
 }
 
 runtime::future runtime::constant_async(const std::string& module, const std::string& name,
                                         const std::string& cast, const call_options& opts) {
-  if (!cast.empty() && cast != "int" && cast != "float" && cast != "str")
-    return ready_future(make_error(errc::bad_request, "constant: cast must be \"\", \"int\", "
-                                                      "\"float\" or \"str\", got \"" + cast + "\""));
-  auto body = body_builder{op::constant, 3}.text(module).text(name).text(cast).take();
-  return impl_->submit(std::move(body), opts, {});
+  if (!cast.empty() && cast != "int" && cast != "float" && cast != "str") {
+    call_handle refused;
+    refused.future_ = ready_future(make_error(
+      errc::bad_request, "constant: cast must be \"\", \"int\", \"float\" or \"str\", got \"" + cast + "\""));
+    return refused;
+  }
+  return impl_->send(body_builder{op::constant, 3}.text(module).text(name).text(cast).take(), opts,
+                     0, module + "." + name);
 }
 
 runtime::future runtime::create_async(const std::string& module, const std::string& class_name,
                                       list args, dict kwargs, const call_options& opts) {
-  std::vector<uint64_t> owners;
-  for (auto& a : args)
-    collect_owners(a, owners);
-  for (auto& kv : kwargs.items)
-    collect_owners(kv.second, owners);
-  auto body = body_builder{op::init, 5}.text(module).text(class_name).args(args).kwargs(kwargs)
-                .flag(opts.by_ref).take();
-  return impl_->submit(std::move(body), opts, owners);
+  return impl_->submit(value{}, std::move(args), std::move(kwargs), opts,
+                       module + "." + class_name,
+                       [=](const value&, const list& a, const dict& kw) {
+                         return body_builder{op::init, 5}.text(module).text(class_name).args(a)
+                           .kwargs(kw).flag(opts.by_ref).take();
+                       });
 }
 
 runtime::future runtime::method_async(const value& target, const std::string& name, list args,
                                       dict kwargs, const call_options& opts) {
-  std::vector<uint64_t> owners;
-  collect_owners(target, owners);
-  for (auto& a : args)
-    collect_owners(a, owners);
-  for (auto& kv : kwargs.items)
-    collect_owners(kv.second, owners);
-  auto body = body_builder{op::method, 5}.item(target).text(name).args(args).kwargs(kwargs)
-                .flag(opts.by_ref).take();
-  return impl_->submit(std::move(body), opts, owners);
+  return impl_->submit(target, std::move(args), std::move(kwargs), opts, {},
+                       [=](const value& t, const list& a, const dict& kw) {
+                         return body_builder{op::method, 5}.item(t).text(name).args(a).kwargs(kw)
+                           .flag(opts.by_ref).take();
+                       });
 }
 
 runtime::future runtime::attr_async(const value& target, const std::string& name,
                                     const call_options& opts) {
-  std::vector<uint64_t> owners;
-  collect_owners(target, owners);
-  auto body = body_builder{op::attr, 3}.item(target).text(name).flag(opts.by_ref).take();
-  return impl_->submit(std::move(body), opts, owners);
+  return impl_->submit(target, {}, {}, opts, {}, [=](const value& t, const list&, const dict&) {
+    return body_builder{op::attr, 3}.item(t).text(name).flag(opts.by_ref).take();
+  });
 }
 
 runtime::future runtime::eval_async(const std::string& expression, dict locals,
                                     const call_options& opts) {
-  std::vector<uint64_t> owners;
-  for (auto& kv : locals.items)
-    collect_owners(kv.second, owners);
-  auto body = body_builder{op::eval, 2}.text(expression).kwargs(locals).take();
-  return impl_->submit(std::move(body), opts, owners);
+  return impl_->submit(value{}, {}, std::move(locals), opts, {},
+                       [=](const value&, const list&, const dict& kw) {
+                         return body_builder{op::eval, 2}.text(expression).kwargs(kw).take();
+                       });
 }
 
 result<value> runtime::call(const std::string& module, const std::string& function, list args,
@@ -408,8 +598,7 @@ result<value> runtime::eval(const std::string& expression, dict locals,
 }
 
 result<value> runtime::exec(const std::string& code, const call_options& opts) {
-  auto body = body_builder{op::exec, 1}.text(code).take();
-  return impl_->submit(std::move(body), opts, {}).get();
+  return impl_->send(body_builder{op::exec, 1}.text(code).take(), opts, 0, {}).get();
 }
 
 result<value> runtime::builtin(const std::string& name, list args, dict kwargs,
@@ -428,8 +617,7 @@ result<value> runtime::op(const std::string& name, list args, const call_options
 }
 
 result<value> runtime::versions(const call_options& opts) {
-  auto body = body_builder{op::versions, 0}.take();
-  return impl_->submit(std::move(body), opts, {}).get();
+  return impl_->send(body_builder{op::versions, 0}.take(), opts, 0, {}).get();
 }
 
 result<value> runtime::release(const value& ref) {
@@ -437,26 +625,46 @@ result<value> runtime::release(const value& ref) {
   if (r == nullptr)
     return make_error(errc::bad_request,
                       "release needs an object reference, got a " + ref.type_name());
-  auto body = body_builder{op::release, 1}.args(list{value{r->object_id}}).take();
-  return impl_->submit(std::move(body), {}, {r->worker_uid}).get();
+  return impl_->send(body_builder{op::release, 1}.args(list{value{r->object_id}}).take(), {},
+                     r->worker_uid, {})
+    .get();
 }
 
 // -- pool -------------------------------------------------------------------------------
 
 std::vector<worker_info> runtime::status() const {
   std::vector<worker_info> result;
-  caf::scoped_actor self{*impl_->sys};
-  self->request(impl_->supervisor, std::chrono::seconds(30), status_atom_v)
-    .receive(
-      [&](std::vector<worker_status>& slots) {
-        for (auto& s : slots)
-          result.push_back(worker_info{s.slot, s.uid, s.pid, s.state, s.served, s.in_flight,
-                                       s.restarts, s.rss_bytes, s.last_exit});
-      },
-      [&](caf::error&) {
-        // an empty list: the pool is gone
-      });
+  auto slots = impl_->ask_supervisor(std::vector<worker_status>{}, caf::make_message(status_atom_v));
+  for (auto& s : slots)
+    result.push_back(worker_info{s.slot, s.uid, s.pid, s.state, s.served, s.in_flight, s.restarts,
+                                 s.rss_bytes, s.last_exit});
   return result;
+}
+
+std::vector<restart_info> runtime::restarts() const {
+  std::vector<restart_info> result;
+  auto records
+    = impl_->ask_supervisor(std::vector<restart_record>{}, caf::make_message(history_atom_v));
+  for (auto& r : records)
+    result.push_back(restart_info{r.slot,
+                                  std::chrono::system_clock::time_point{std::chrono::milliseconds(r.at_ms)},
+                                  r.reason, r.given_up});
+  return result;
+}
+
+std::vector<uint64_t> runtime::add_workers(uint32_t n) {
+  auto ids = impl_->ask_supervisor(std::vector<uint64_t>{}, caf::make_message(grow_atom_v, n));
+  // Wait until the new workers are ready (or given up), as start() does.
+  impl_->ask_supervisor(std::string{}, caf::make_message(ready_atom_v));
+  return ids;
+}
+
+std::vector<uint64_t> runtime::remove_workers(uint32_t n) {
+  return impl_->ask_supervisor(std::vector<uint64_t>{}, caf::make_message(shrink_atom_v, n));
+}
+
+std::vector<uint64_t> runtime::remove_workers(const std::vector<uint64_t>& ids) {
+  return impl_->ask_supervisor(std::vector<uint64_t>{}, caf::make_message(shrink_atom_v, ids));
 }
 
 size_t runtime::size() const {

@@ -29,12 +29,16 @@ struct call_request {
   /// Run on the worker incarnation holding an object the call uses (object
   /// affinity); 0 when the call uses no object reference.
   uint64_t owner_uid = 0;
+  /// Names the call for `cancel`; unique per runtime, 0 when not cancellable.
+  uint64_t request_id = 0;
+  /// Routing hint for the affinity policy (e.g. "math.pow").
+  std::string affinity_key;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, call_request& x) {
   return f(caf::meta::type_name("pyactor::call_request"), x.body, x.timeout_ms, x.pin_slot,
-           x.owner_uid);
+           x.owner_uid, x.request_id, x.affinity_key);
 }
 
 /// The one reply to a call. `code` 0 means success and `payload` is the

@@ -2,11 +2,15 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <memory>
+#include <set>
+#include <unordered_set>
 #include <vector>
 
-#include <caf/typed_actor.hpp>
 #include <caf/replies_to.hpp>
+#include <caf/typed_actor.hpp>
+#include <caf/typed_response_promise.hpp>
 
 #include "pyactor/actors/messages.hpp"
 #include "pyactor/actors/scheduling_policy.hpp"
@@ -15,42 +19,55 @@
 
 namespace pyactor::actors {
 
-/// A worker the scheduler may route to. A null `actor` removes the slot.
-struct worker_entry {
-  uint64_t slot = 0;
-  uint64_t uid = 0;
-  worker_actor actor;
-  std::shared_ptr<const worker_stats> stats;
-};
-
-} // namespace pyactor::actors
-
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(pyactor::actors::worker_entry)
-
-namespace pyactor::actors {
-
 /// Routing, in order: a call on an object reference goes to the worker
 /// incarnation that holds it (`stale_ref` if it is gone); a pinned call goes
-/// to that slot (`bad_request` if no such live worker); anything else is
-/// picked by the policy (`no_workers` if the pool is empty). The scheduler
-/// forwards and never answers for the worker: the worker's reply goes
-/// straight back to the caller. The supervisor keeps the worker list current
-/// with `(worker_atom, worker_entry)`.
+/// to that slot (`bad_request` if there is no such slot); anything else is
+/// picked by the policy. When no worker is live but some slot is restarting,
+/// calls wait in the scheduler until a worker joins; when no slot is left,
+/// they get `no_workers`. The scheduler forwards and never answers for a
+/// worker: the worker's reply goes straight back to the caller.
+///
+/// Workers join and leave themselves (see worker_registry); the supervisor
+/// says which slots exist with `(worker_atom, slot, true)` and which are gone
+/// with `(worker_atom, slot, false)`. `(cancel_atom, request_id)` cancels a
+/// call wherever it is.
 using scheduler_actor = caf::typed_actor<
   caf::replies_to<call_atom, call_request>::with<call_reply>,
   caf::reacts_to<call_atom, call_request, reply_sink>,
-  caf::reacts_to<worker_atom, worker_entry>>;
+  caf::replies_to<leave_atom, uint64_t, uint64_t>::with<bool>,
+  caf::reacts_to<worker_atom, worker_entry>,
+  caf::reacts_to<worker_atom, uint64_t, bool>,
+  caf::reacts_to<cancel_atom, uint64_t>>;
 
 struct scheduler_state {
+  /// A call waiting for a worker to join.
+  struct parked_call {
+    call_request request;
+    caf::typed_response_promise<call_reply> promise;
+    reply_sink sink;
+  };
+
+  /// Where a call goes: a worker, the parking lot, or an error reply.
+  struct route_result {
+    worker_entry* worker = nullptr;
+    bool park = false;
+    call_reply refusal;
+  };
+
   std::shared_ptr<scheduling_policy> policy;
-  std::vector<worker_entry> workers; // sorted by slot
-  std::vector<const worker_stats*> candidates; // reused by pick
+  std::vector<worker_entry> workers;  // live workers, sorted by slot
+  std::set<uint64_t> slots;           // slots that exist (live or restarting)
+  std::deque<parked_call> parked;
+  std::deque<uint64_t> cancelled_order; // bounded memory of cancelled ids
+  std::unordered_set<uint64_t> cancelled;
+  std::vector<const worker_stats*> candidates; // reused by route
 
   static const char* name;
 
-  /// Returns the worker for `request`, or the error reply to send instead.
-  const worker_entry* route(const call_request& request, call_reply& refusal);
-  void update(worker_entry entry);
+  route_result route(const call_request& request);
+  void join(worker_entry entry);
+  bool leave(uint64_t slot, uint64_t uid);
+  void remember_cancelled(uint64_t request_id);
 };
 
 scheduler_actor::behavior_type

@@ -3,11 +3,13 @@
 
 #include <cstddef>
 #include <memory>
+#include <random>
 #include <string>
+#include <string_view>
 #include <vector>
 
-#include "pyactor/error.hpp"
 #include "pyactor/actors/worker_info.hpp"
+#include "pyactor/error.hpp"
 
 namespace pyactor::actors {
 
@@ -16,33 +18,56 @@ namespace pyactor::actors {
 class scheduling_policy {
 public:
   virtual ~scheduling_policy() = default;
-  virtual size_t pick(const std::vector<const worker_stats*>& candidates) = 0;
+  /// `key` names the call ("module.function"); only `affinity` reads it.
+  virtual size_t pick(const std::vector<const worker_stats*>& candidates, std::string_view key) = 0;
   virtual const char* name() const = 0;
 };
 
 /// Each worker in turn.
 class round_robin_policy : public scheduling_policy {
 public:
-  size_t pick(const std::vector<const worker_stats*>& candidates) override;
+  size_t pick(const std::vector<const worker_stats*>& candidates, std::string_view key) override;
   const char* name() const override { return "round-robin"; }
 
 private:
   size_t next_ = 0;
 };
 
-/// The worker with the fewest calls in flight (as counted by the worker
-/// actors); ties go round-robin so an idle pool still spreads work.
+/// The worker with the fewest calls assigned and not yet answered; ties go
+/// round-robin so an idle pool still spreads work.
 class least_loaded_policy : public scheduling_policy {
 public:
-  size_t pick(const std::vector<const worker_stats*>& candidates) override;
+  size_t pick(const std::vector<const worker_stats*>& candidates, std::string_view key) override;
   const char* name() const override { return "least-loaded"; }
 
 private:
   size_t next_ = 0;
 };
 
+/// A uniformly random worker (seeded, so runs are reproducible).
+class random_policy : public scheduling_policy {
+public:
+  explicit random_policy(uint32_t seed = 42) : rng_(seed) {}
+  size_t pick(const std::vector<const worker_stats*>& candidates, std::string_view key) override;
+  const char* name() const override { return "random"; }
+
+private:
+  std::mt19937 rng_;
+};
+
+/// The same function goes to the same worker while the pool is unchanged
+/// (warm imports and caches); calls without a key go least-loaded.
+class affinity_policy : public scheduling_policy {
+public:
+  size_t pick(const std::vector<const worker_stats*>& candidates, std::string_view key) override;
+  const char* name() const override { return "affinity"; }
+
+private:
+  least_loaded_policy fallback_;
+};
+
 /// Names accepted by `make_policy`.
-inline const char* policy_names = "round-robin, least-loaded";
+inline const char* policy_names = "round-robin, least-loaded, random, affinity";
 
 /// Returns the policy called `name`, or a bad_request error listing the names.
 result<std::shared_ptr<scheduling_policy>> make_policy(const std::string& name);

@@ -3,14 +3,16 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
+#include <string>
 #include <vector>
 
+#include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 #include <caf/typed_response_promise.hpp>
-#include <caf/replies_to.hpp>
 
 #include "pyactor/actors/messages.hpp"
 #include "pyactor/actors/type_ids.hpp"
@@ -19,27 +21,60 @@
 
 namespace pyactor::actors {
 
-/// Calls go in as `call` (request/response, or with a reply_sink); the
-/// `reply`, `exited`, `timeout` and `kill` messages come from the actor's own
-/// I/O thread and timers.
+/// Who hears `(ready_atom, slot, uid)` when a worker process is serving.
+using ready_listener = caf::typed_actor<caf::reacts_to<ready_atom, uint64_t, uint64_t>>;
+
+
+/// Calls come in as `call` (request/response, or with a reply_sink) and can
+/// be cancelled by request id. `reply`, `exited`, `timeout` and `kill` come
+/// from the actor's own I/O thread and timers; `drain` asks it to finish its
+/// calls and stop.
 ///
-/// Contract: several calls may be in flight (the process runs them in order).
-/// Every call gets exactly one reply: its result, `timeout` at its deadline,
-/// or `worker_crashed` when the process dies. A timed-out call that is running
-/// is interrupted (SIGINT: KeyboardInterrupt), and the process is killed if it
-/// is still busy with it after the grace period. When the process dies the
-/// actor quits with the exit reason as a `sec::runtime_error` context string;
-/// its supervisor decides about a restart. Never blocks its scheduler thread.
+/// Contract: at most `pipeline_depth` calls are written to the process; the
+/// rest wait in the actor. Every call gets exactly one reply: its result,
+/// `timeout`, `cancelled`, or `worker_crashed` when the process dies while
+/// the call was written to it. Calls that were still waiting go back to the
+/// scheduler (another worker runs them). A running call past its deadline or
+/// cancelled is interrupted (SIGINT: KeyboardInterrupt) and the process is
+/// killed if still busy with it after the grace period. After a crash, a
+/// drain, or `max_calls` calls, the actor leaves the scheduler, hands its
+/// waiting calls back, and quits with the reason as a `sec::runtime_error`
+/// context string (a drain or recycle quits with `exit_reason::normal`).
+/// Never blocks its scheduler thread.
 using worker_actor = caf::typed_actor<
   caf::replies_to<call_atom, call_request>::with<call_reply>,
   caf::reacts_to<call_atom, call_request, reply_sink>,
+  caf::reacts_to<cancel_atom, uint64_t>,
+  caf::reacts_to<drain_atom>,
   caf::reacts_to<reply_atom, uint64_t, uint8_t, std::vector<char>>,
   caf::reacts_to<exited_atom, std::string>,
   caf::reacts_to<timeout_atom, uint64_t>,
   caf::reacts_to<kill_atom, uint64_t>>;
 
-/// Who hears `(ready_atom, slot, uid)` when a worker process is serving.
-using ready_listener = caf::typed_actor<caf::reacts_to<ready_atom, uint64_t, uint64_t>>;
+/// A worker the scheduler may route to; a worker actor announces itself
+/// with `(worker_atom, worker_entry)` when it starts.
+struct worker_entry {
+  uint64_t slot = 0;
+  uint64_t uid = 0;
+  worker_actor actor;
+  std::shared_ptr<worker_stats> stats;
+};
+
+} // namespace pyactor::actors
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(pyactor::actors::worker_entry)
+
+namespace pyactor::actors {
+
+/// The scheduler as a worker sees it. A worker joins with `(worker_atom,
+/// entry)` and leaves with `(leave_atom, slot, uid)`; the reply to leave means
+/// nothing more is on its way. Calls handed back come as `(call_atom,
+/// call_request)` (delegated) or with their sink.
+using worker_registry = caf::typed_actor<
+  caf::replies_to<call_atom, call_request>::with<call_reply>,
+  caf::reacts_to<call_atom, call_request, reply_sink>,
+  caf::replies_to<leave_atom, uint64_t, uint64_t>::with<bool>,
+  caf::reacts_to<worker_atom, worker_entry>>;
 
 /// What a worker actor needs to start and run.
 struct worker_options {
@@ -47,43 +82,64 @@ struct worker_options {
   std::shared_ptr<worker_stats> stats;
   /// Deadline of calls that set none; zero means no deadline.
   std::chrono::milliseconds default_timeout{0};
-  /// Time between SIGINT and SIGKILL for a timed-out running call.
+  /// Time between SIGINT and SIGKILL for a timed-out or cancelled running call.
   std::chrono::milliseconds interrupt_grace{2000};
+  /// Calls written to the process at once (pipelining); at least 1.
+  uint32_t pipeline_depth = 2;
+  /// Recycle the process after this many calls; 0 means never.
+  uint64_t max_calls = 0;
   /// Told `(ready_atom, slot, uid)` once the process is serving.
   ready_listener supervisor;
+  /// Routes calls to this worker; gets calls back when it leaves.
+  worker_registry scheduler;
 };
 
 struct worker_actor_state {
-  /// A call written to the process and not answered yet.
-  struct pending {
+  /// Who waits for a call's reply: a response promise or a sink.
+  struct reply_to {
     caf::typed_response_promise<call_reply> promise;
     reply_sink sink;
     void deliver(call_reply&& reply);
   };
 
+  /// A call this actor accepted and has not answered.
+  struct call {
+    call_request request;
+    reply_to reply;
+  };
+
+  enum class phase { serving, draining, leaving };
+
   worker_options options;
   std::unique_ptr<worker_process> process;
-  /// Ordered by call id: the first entry is the call the process runs now.
-  std::map<uint64_t, pending> in_flight;
-  /// Timed-out calls the process still has to get through; their replies are dropped.
+  phase mode = phase::serving;
+  /// Why the actor is leaving (empty for a drain or recycle).
+  std::string exit_reason;
+  bool scheduler_released = false; // the scheduler acknowledged `leave`
+  /// Calls waiting to be written, by ticket.
+  std::map<uint64_t, call> waiting;
+  /// Calls written to the process, by ticket; the first one is running.
+  std::map<uint64_t, call> written;
+  /// Timed-out or cancelled calls the process still has to get through.
   std::map<uint64_t, bool> abandoned;
-  uint64_t next_call_id = 1;
+  uint64_t next_ticket = 1;
+  uint64_t calls_done = 0;
   std::vector<char> frame; // reused for every request
 
   static const char* name;
 
-  /// Answers the call a reply frame belongs to.
-  void on_frame(uint64_t call_id, uint8_t status, std::vector<char>&& payload);
-  /// Fails every call in flight with `code` and `message`.
-  void fail_all(errc code, const std::string& message);
-  void update_stats();
+  std::string label() const;
+  /// Answers a written call from its reply frame.
+  void on_frame(uint64_t ticket, uint8_t status, std::vector<char>&& payload);
+  /// Answers a call and takes it off the load count.
+  void answer(reply_to& reply, call_reply&& r);
 
   ~worker_actor_state();
 };
 
 /// Spawnable behavior: `sys.spawn(worker_behavior, options)`.
-worker_actor::behavior_type worker_behavior(worker_actor::stateful_pointer<worker_actor_state> self,
-                                            worker_options options);
+worker_actor::behavior_type
+worker_behavior(worker_actor::stateful_pointer<worker_actor_state> self, worker_options options);
 
 /// Maps a worker's reply status byte (protocol.hpp) to the reply code.
 uint8_t reply_code_of(uint8_t worker_status);

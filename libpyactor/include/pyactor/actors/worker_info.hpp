@@ -21,17 +21,33 @@ enum class worker_state : uint8_t {
 /// Returns "starting", "ready", ...
 const char* to_string(worker_state x);
 
-/// Counters a worker actor updates and anyone on the node may read.
-/// Thread-safe (atomics); shared by the worker actor, the scheduler
-/// (least-loaded policy) and status queries.
+/// Counters of one worker incarnation (one process). Thread-safe (atomics).
+/// The scheduler adds to `load` when it hands the worker a call; the worker
+/// actor takes it off when the call is answered or handed back. So
+/// least-loaded sees calls in transit too. A new incarnation gets new stats.
 struct worker_stats {
   std::atomic<int64_t> pid{0};
   std::atomic<uint64_t> uid{0};
   std::atomic<uint8_t> state{static_cast<uint8_t>(worker_state::starting)};
-  std::atomic<uint32_t> in_flight{0};
+  /// Calls assigned and not yet answered: queued in the actor or sent.
+  std::atomic<int32_t> load{0};
   std::atomic<uint64_t> served{0};
-  std::atomic<uint32_t> restarts{0};
 };
+
+/// One restart (or give-up) of a worker, for `status`.
+struct restart_record {
+  uint64_t slot = 0;
+  /// Milliseconds since the Unix epoch.
+  int64_t at_ms = 0;
+  std::string reason;
+  bool given_up = false;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, restart_record& x) {
+  return f(caf::meta::type_name("pyactor::restart_record"), x.slot, x.at_ms, x.reason,
+           x.given_up);
+}
 
 /// A snapshot of one worker slot, as reported by `status`.
 struct worker_status {

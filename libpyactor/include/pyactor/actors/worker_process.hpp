@@ -28,6 +28,14 @@ struct worker_spawn_options {
   uint64_t uid = 0;
   uint64_t max_objects = 100000;
   log_sink log;
+  /// Set on top of the node's environment.
+  std::vector<std::pair<std::string, std::string>> env;
+  /// Working directory; empty keeps the node's.
+  std::string cwd;
+  /// Imported before the process reports ready.
+  std::vector<std::string> imports;
+  /// "module.function" called before the process reports ready.
+  std::string start_hook;
 };
 
 /// How a worker process ended.

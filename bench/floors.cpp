@@ -1,0 +1,256 @@
+// pyactor-bench-floors: what the machine itself costs, measured in the same run
+// as pyactor and its peers, so ratios compare like with like.
+//
+//   pipe ping-pong      64 B to a child process over one pipe pair and back
+//   socketpair ping-pong 64 B over a Unix socketpair (pyactor's worker channel)
+//   socketpair 1 MiB    1 MiB there and back over a Unix socketpair
+//   C-API call          a cached Python callable (operator.add) called through
+//                       the C API inside this process
+//   C-API resolve+call  sys.modules lookup + getattr by name, then the call
+//   cpu task            sum(range(10**5)) inside this process (the unit of the
+//                       CPU scatter workload)
+//
+// Prints one JSON object per line. `--quick` runs fewer iterations.
+#include <Python.h>
+
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+double ns_between(clock_type::time_point a, clock_type::time_point b) {
+  return std::chrono::duration<double, std::nano>(b - a).count();
+}
+
+double percentile(std::vector<double> xs, double p) {
+  if (xs.empty())
+    return 0;
+  std::sort(xs.begin(), xs.end());
+  auto idx = static_cast<size_t>(p * static_cast<double>(xs.size() - 1) + 0.5);
+  return xs[std::min(idx, xs.size() - 1)];
+}
+
+[[noreturn]] void die(const char* what) {
+  std::fprintf(stderr, "pyactor-bench-floors: %s: %s\n", what, std::strerror(errno));
+  std::exit(2);
+}
+
+void write_all(int fd, const char* data, size_t size) {
+  while (size > 0) {
+    ssize_t n = ::write(fd, data, size);
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      die("write");
+    }
+    data += n;
+    size -= static_cast<size_t>(n);
+  }
+}
+
+/// Returns false at end of stream.
+bool read_all(int fd, char* data, size_t size) {
+  while (size > 0) {
+    ssize_t n = ::read(fd, data, size);
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      die("read");
+    }
+    if (n == 0)
+      return false;
+    data += n;
+    size -= static_cast<size_t>(n);
+  }
+  return true;
+}
+
+/// Round trips of `size` bytes to a forked echo child; returns one duration
+/// (ns) per round trip. `to_child` / `from_child` are {parent end, child end}.
+std::vector<double> ping_pong(int parent_write, int parent_read, int child_read, int child_write,
+                              size_t size, int warmup, int rounds) {
+  pid_t pid = ::fork();
+  if (pid < 0)
+    die("fork");
+  if (pid == 0) {
+    ::close(parent_write);
+    if (parent_read != parent_write)
+      ::close(parent_read);
+    std::vector<char> buf(size);
+    while (read_all(child_read, buf.data(), size))
+      write_all(child_write, buf.data(), size);
+    ::_exit(0);
+  }
+  ::close(child_read);
+  if (child_write != child_read)
+    ::close(child_write);
+  std::vector<char> out(size, 'x'), in(size);
+  std::vector<double> samples;
+  samples.reserve(static_cast<size_t>(rounds));
+  for (int i = 0; i < warmup + rounds; ++i) {
+    out[0] = static_cast<char>(i);
+    auto t0 = clock_type::now();
+    write_all(parent_write, out.data(), size);
+    if (!read_all(parent_read, in.data(), size))
+      die("echo child went away");
+    auto t1 = clock_type::now();
+    if (in[0] != out[0]) {
+      std::fprintf(stderr, "pyactor-bench-floors: echo mismatch\n");
+      std::exit(1);
+    }
+    if (i >= warmup)
+      samples.push_back(ns_between(t0, t1));
+  }
+  ::close(parent_write);
+  if (parent_read != parent_write)
+    ::close(parent_read);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return samples;
+}
+
+std::vector<double> pipe_ping_pong(size_t size, int warmup, int rounds) {
+  int down[2], up[2];
+  if (::pipe(down) != 0 || ::pipe(up) != 0)
+    die("pipe");
+  return ping_pong(down[1], up[0], down[0], up[1], size, warmup, rounds);
+}
+
+std::vector<double> socketpair_ping_pong(size_t size, int warmup, int rounds) {
+  int sv[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+    die("socketpair");
+  return ping_pong(sv[0], sv[0], sv[1], sv[1], size, warmup, rounds);
+}
+
+void print_latency(const char* name, const std::vector<double>& ns, const char* extra = "") {
+  std::printf("{\"suite\":\"floor\",\"name\":\"%s\",\"n\":%zu,\"median_us\":%.3f,"
+              "\"p99_us\":%.3f,\"min_us\":%.3f%s}\n",
+              name, ns.size(), percentile(ns, 0.5) / 1000, percentile(ns, 0.99) / 1000,
+              percentile(ns, 0.0) / 1000, extra);
+  std::fflush(stdout);
+}
+
+PyObject* checked(PyObject* x, const char* what) {
+  if (x == nullptr) {
+    PyErr_Print();
+    std::fprintf(stderr, "pyactor-bench-floors: %s failed\n", what);
+    std::exit(2);
+  }
+  return x;
+}
+
+/// Best of `repeats` batches of `n` calls, in ns per call.
+template <class F>
+double ns_per_call(F&& one, long n, int repeats) {
+  double best = 1e300;
+  for (int r = 0; r < repeats; ++r) {
+    auto t0 = clock_type::now();
+    for (long i = 0; i < n; ++i)
+      one();
+    auto t1 = clock_type::now();
+    best = std::min(best, ns_between(t0, t1) / static_cast<double>(n));
+  }
+  return best;
+}
+
+void python_floors(bool quick) {
+  Py_InitializeEx(0);
+  PyObject* operator_mod = checked(PyImport_ImportModule("operator"), "import operator");
+  PyObject* add = checked(PyObject_GetAttrString(operator_mod, "add"), "operator.add");
+  PyObject* one = PyLong_FromLong(1);
+  PyObject* two = PyLong_FromLong(2);
+  long n = quick ? 200000 : 2000000;
+  long sum_check = 0;
+  double cached = ns_per_call(
+    [&] {
+      PyObject* args[] = {one, two};
+      PyObject* r = PyObject_Vectorcall(add, args, 2, nullptr);
+      sum_check += PyLong_AsLong(r);
+      Py_DECREF(r);
+    },
+    n, 5);
+  if (sum_check != 3 * n * 5) {
+    std::fprintf(stderr, "pyactor-bench-floors: operator.add gave wrong results\n");
+    std::exit(1);
+  }
+  std::printf("{\"suite\":\"floor\",\"name\":\"capi_cached_call\",\"n\":%ld,\"ns_per_call\":%.1f}\n",
+              n, cached);
+  long n_resolve = n / 10;
+  double resolved = ns_per_call(
+    [&] {
+      PyObject* name = PyUnicode_FromString("operator");
+      PyObject* mod = checked(PyImport_GetModule(name), "sys.modules['operator']");
+      PyObject* fn = checked(PyObject_GetAttrString(mod, "add"), "operator.add");
+      Py_DECREF(name);
+      PyObject* args[] = {one, two};
+      PyObject* r = PyObject_Vectorcall(fn, args, 2, nullptr);
+      Py_DECREF(r);
+      Py_DECREF(fn);
+      Py_DECREF(mod);
+    },
+    n_resolve, 5);
+  std::printf("{\"suite\":\"floor\",\"name\":\"capi_resolve_and_call\",\"n\":%ld,"
+              "\"ns_per_call\":%.1f}\n",
+              n_resolve, resolved);
+
+  // One unit of the CPU scatter workload, in this process.
+  PyObject* globals = PyDict_New();
+  PyDict_SetItemString(globals, "__builtins__", PyEval_GetBuiltins());
+  PyObject* code = checked(Py_CompileString("sum(range(10**5))", "<cpu>", Py_eval_input), "compile");
+  std::vector<double> cpu;
+  for (int i = 0; i < (quick ? 20 : 100); ++i) {
+    auto t0 = clock_type::now();
+    PyObject* r = checked(PyEval_EvalCode(code, globals, globals), "sum(range(10**5))");
+    auto t1 = clock_type::now();
+    if (PyLong_AsLongLong(r) != 4999950000LL) {
+      std::fprintf(stderr, "pyactor-bench-floors: sum(range(10**5)) is wrong\n");
+      std::exit(1);
+    }
+    Py_DECREF(r);
+    cpu.push_back(ns_between(t0, t1));
+  }
+  std::printf("{\"suite\":\"floor\",\"name\":\"cpu_task_in_process\",\"n\":%zu,"
+              "\"median_ms\":%.4f,\"min_ms\":%.4f}\n",
+              cpu.size(), percentile(cpu, 0.5) / 1e6, percentile(cpu, 0.0) / 1e6);
+  std::fflush(stdout);
+  Py_DECREF(code);
+  Py_DECREF(globals);
+  Py_DECREF(one);
+  Py_DECREF(two);
+  Py_DECREF(add);
+  Py_DECREF(operator_mod);
+  Py_FinalizeEx();
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  bool quick = false;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--quick") == 0) {
+      quick = true;
+    } else {
+      std::fprintf(stderr, "usage: %s [--quick]\n", argv[0]);
+      return 2;
+    }
+  }
+  int rounds = quick ? 5000 : 20000;
+  // Processes first: fork before the interpreter exists.
+  print_latency("pipe_pingpong_64B", pipe_ping_pong(64, 500, rounds));
+  print_latency("socketpair_pingpong_64B", socketpair_ping_pong(64, 500, rounds));
+  print_latency("socketpair_roundtrip_1MiB", socketpair_ping_pong(1 << 20, 5, quick ? 50 : 200));
+  python_floors(quick);
+  return 0;
+}

@@ -1,0 +1,305 @@
+#!/usr/bin/python3
+"""Turns the JSON lines of one bench/run into the table, ratios and goals.
+
+Usage: report.py RESULTS.jsonl [--mode full|quick] [--output RESULTS.md]
+                 [--load-before "1.0 0.9 0.8"] [--elapsed SECONDS]
+Prints the report (Markdown) and, with --output, writes it there too.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+
+POOL = "multiprocessing.Pool"
+PPE = "ProcessPoolExecutor"
+PPE_CHUNKED = "ProcessPoolExecutor chunksize=1000"
+DASK = "dask.distributed"
+PEERS = [POOL, PPE, DASK]
+
+
+def load(path):
+    floors, ours, peers, meta = {}, {}, {}, {}
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if not line.startswith("{"):
+                continue
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue
+            if rec.get("name") == "version" or rec.get("name") == "versions":
+                meta.update({k: v for k, v in rec.items() if k not in ("suite", "name", "peer")})
+            elif rec.get("suite") == "floor":
+                floors[rec["name"]] = rec
+            elif rec.get("suite") == "pyactor":
+                ours[rec["name"]] = rec
+            elif rec.get("suite") == "peer":
+                peers.setdefault(rec["peer"], {})[rec["name"]] = rec
+    return floors, ours, peers, meta
+
+
+def get(table, name, field):
+    rec = table.get(name)
+    return None if rec is None else rec.get(field)
+
+
+def fmt(x, digits=1, unit=""):
+    if x is None:
+        return "—"
+    if abs(x) >= 10000:
+        return f"{x:,.0f}{unit}"
+    return f"{x:.{digits}f}{unit}"
+
+
+def ratio(a, b):
+    if a is None or b is None or b == 0:
+        return None
+    return a / b
+
+
+def machine():
+    model, cores = "?", 0
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name") and model == "?":
+                    model = line.split(":", 1)[1].strip()
+                if line.startswith("processor"):
+                    cores += 1
+    except OSError:
+        pass
+    mem = "?"
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal"):
+                    mem = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+                    break
+    except OSError:
+        pass
+    return model, cores or os.cpu_count(), mem
+
+
+def deb_version(package):
+    try:
+        out = subprocess.run(["dpkg-query", "-W", "-f=${Version}", package],
+                             capture_output=True, text=True, timeout=10)
+        return out.stdout.strip() or "?"
+    except (OSError, subprocess.SubprocessError):
+        return "?"
+
+
+def git_revision(root):
+    try:
+        rev = subprocess.run(["git", "-C", root, "rev-parse", "--short", "HEAD"],
+                             capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "-C", root, "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return rev + (" + uncommitted changes" if dirty else "") if rev else "?"
+    except (OSError, subprocess.SubprocessError):
+        return "?"
+
+
+def build(path, mode, load_before, elapsed):
+    floors, ours, peers, meta = load(path)
+    peer = lambda p, n, f: get(peers.get(p, {}), n, f)  # noqa: E731
+    out = []
+    w = out.append
+
+    model, cores, mem = machine()
+    now = datetime.datetime.now().astimezone()
+    with open("/proc/loadavg") as f:
+        load_after = " ".join(f.read().split()[:3])
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+    w(f"# pyactor benchmarks ({mode} run)")
+    w("")
+    w(f"- Date: {now:%Y-%m-%d %H:%M %Z}" + (f"; the whole run took {elapsed:.0f} s" if elapsed else ""))
+    w(f"- Machine: {cores} cores, {model}, {mem} RAM, Linux {platform.release()}")
+    w(f"- Load average (1/5/15 min) before the run: {load_before or '?'}; after: {load_after}. "
+      "The machine is shared: other work (builds, tests) may have run at the same time, so "
+      "compare figures within this run only.")
+    w(f"- Versions: worker Python {meta.get('worker_python', '?')} (embedded), peers on "
+      f"Python {meta.get('python', '?')} ({meta.get('executable', '?')}); "
+      f"CAF {deb_version('libcaf-dev')}; msgpack-cxx {deb_version('libmsgpack-cxx-dev')}; "
+      f"dask {meta.get('dask', deb_version('python3-dask'))}, "
+      f"distributed {deb_version('python3-distributed')}; pyactor {meta.get('pyactor', '?')} "
+      f"at {git_revision(root)}")
+    w("- Everything runs on this host (pipes, socketpairs, dask over 127.0.0.1).")
+    w("")
+
+    # -- floors ---------------------------------------------------------------------
+    w("## Floors")
+    w("")
+    w("| floor | median | p99 |")
+    w("|---|---|---|")
+    for name, label in [("pipe_pingpong_64B", "pipe ping-pong, 64 B, two processes"),
+                        ("socketpair_pingpong_64B", "Unix socketpair ping-pong, 64 B"),
+                        ("socketpair_roundtrip_1MiB", "Unix socketpair round trip, 1 MiB")]:
+        w(f"| {label} | {fmt(get(floors, name, 'median_us'))} µs | "
+          f"{fmt(get(floors, name, 'p99_us'))} µs |")
+    w(f"| C-API call of a cached callable (`operator.add`), in process | "
+      f"{fmt(get(floors, 'capi_cached_call', 'ns_per_call'))} ns | |")
+    w(f"| C-API lookup by name (`sys.modules`, getattr) + call, in process | "
+      f"{fmt(get(floors, 'capi_resolve_and_call', 'ns_per_call'))} ns | |")
+    w(f"| `sum(range(10**5))` in process (one CPU-scatter task) | "
+      f"{fmt(get(floors, 'cpu_task_in_process', 'median_ms'), 3)} ms | |")
+    w("")
+
+    # -- side by side -------------------------------------------------------------------
+    w("## pyactor and its peers")
+    w("")
+    w("| workload | pyactor | multiprocessing.Pool(2) | ProcessPoolExecutor(2) | dask.distributed (2 procs) |")
+    w("|---|---|---|---|---|")
+
+    def row(label, name, field, digits=1, unit=""):
+        cells = [fmt(get(ours, name, field), digits, unit)]
+        cells += [fmt(peer(p, name, field), digits, unit) for p in PEERS]
+        w(f"| {label} | " + " | ".join(cells) + " |")
+
+    row("trivial call latency, median (µs)", "call_latency", "median_us")
+    row("trivial call latency, p99 (µs)", "call_latency", "p99_us")
+    row("async throughput, ≤256 in flight (calls/s)", "async_throughput", "calls_per_s", 0)
+
+    def map_cell(rec, note=""):
+        if rec is None:
+            return "—"
+        return (f"{rec['seconds'] * 1000:.1f} ms for {rec['items']:,} "
+                f"({rec['items_per_s']:,.0f} items/s){note}")
+
+    ppe_map = peers.get(PPE, {}).get("map")
+    ppe_chunked = peers.get(PPE_CHUNKED, {}).get("map")
+    ppe_cell = map_cell(ppe_map, " chunksize=1")
+    if ppe_chunked:
+        ppe_cell += "; " + map_cell(ppe_chunked, " chunksize=1000")
+    w("| map `abs` over items (time, items/s) | "
+      + " | ".join([map_cell(ours.get("map"), " (100 chunks)"),
+                    map_cell(peers.get(POOL, {}).get("map"), " default chunks"),
+                    ppe_cell,
+                    map_cell(peers.get(DASK, {}).get("map"), " one task each")]) + " |")
+    row("CPU scatter 200 × sum(range(10**5)), 1 worker (ms)", "cpu_scatter", "ms_1_worker")
+    row("CPU scatter, 2 workers (ms)", "cpu_scatter", "ms_2_workers")
+    row("CPU scatter speed-up, 2 vs 1 worker (×)", "cpu_scatter", "speedup", 2)
+    row("1 MiB bytes echo, median (ms)", "echo_1MiB", "median_ms", 2)
+    w(f"| start 1 worker until ready (ms) | {fmt(get(ours, 'start_to_ready', 'median_ms'))} | "
+      "— | — | — |")
+    row("start 1 worker until the first result (ms)", "start_to_ready", "first_result_median_ms")
+    w("")
+    w("Notes:")
+    w("")
+    w("- pyactor's map is a manual scatter for now: 100 `eval_async(\"list(map(abs, xs))\")`, "
+      "one per chunk of 1,000 items, all in flight, then gathered in order. A native `map` API "
+      "replaces this when issue 4 lands.")
+    w("- pyactor's start includes the CAF actor system's start; its stop median was "
+      f"{fmt(get(ours, 'start_to_ready', 'stop_median_ms'))} ms. A dask cluster of 2 workers "
+      f"took {fmt(peer(DASK, 'start_to_ready', 'two_workers_ms'))} ms to its first result.")
+    dn = {k: peer(DASK, k, f) for k, f in [("call_latency", "n"), ("async_throughput", "n"),
+                                            ("map", "items")]}
+    w(f"- dask runs fewer iterations to fit the time budget: {dn['call_latency']} latency calls, "
+      f"{dn['async_throughput']} async calls, {dn['map']} map items; compare rates, not totals. "
+      f"ProcessPoolExecutor's default map (chunksize=1) ran over "
+      f"{fmt(get(peers.get(PPE, {}), 'map', 'items'), 0)} items.")
+    w("- Latency and echo are medians of individual blocking calls; CPU scatter is the best of "
+      "a few repeats; throughput keeps at most 256 calls in flight for every contender.")
+    w("")
+
+    # -- ratios ---------------------------------------------------------------------------
+    call_med = get(ours, "call_latency", "median_us")
+    pipe = get(floors, "pipe_pingpong_64B", "median_us")
+    sock = get(floors, "socketpair_pingpong_64B", "median_us")
+    thr = get(ours, "async_throughput", "calls_per_s")
+    map_rate = get(ours, "map", "items_per_s")
+    speedup = get(ours, "cpu_scatter", "speedup")
+    start = get(ours, "start_to_ready", "median_ms")
+    echo = get(ours, "echo_1MiB", "median_ms")
+
+    def r(x, digits=2):
+        return "—" if x is None else f"{x:.{digits}f}×"
+
+    w("## Ratios")
+    w("")
+    w("| ratio | value |")
+    w("|---|---|")
+    w(f"| pyactor call median ÷ pipe ping-pong median (floor) | {r(ratio(call_med, pipe))} |")
+    w(f"| pyactor call median ÷ socketpair ping-pong median | {r(ratio(call_med, sock))} |")
+    sock_1m = get(floors, "socketpair_roundtrip_1MiB", "median_us")
+    w(f"| pyactor 1 MiB echo ÷ socketpair 1 MiB round trip | "
+      f"{r(ratio(echo, sock_1m / 1000 if sock_1m else None))} |")
+    for p in PEERS:
+        w(f"| pyactor call median ÷ {p} call median (lower is better) | "
+          f"{r(ratio(call_med, peer(p, 'call_latency', 'median_us')))} |")
+    for p in PEERS:
+        w(f"| pyactor async throughput ÷ {p} | "
+          f"{r(ratio(thr, peer(p, 'async_throughput', 'calls_per_s')))} |")
+    for p, label in [(POOL, POOL + " (default chunks)"), (PPE, PPE + " (chunksize=1)"),
+                     (PPE_CHUNKED, PPE + " (chunksize=1000)"), (DASK, DASK)]:
+        w(f"| pyactor map items/s ÷ {label} | {r(ratio(map_rate, peer(p, 'map', 'items_per_s')))} |")
+    w(f"| pyactor map time (100k) ÷ {POOL} map time (100k) | "
+      f"{r(ratio(get(ours, 'map', 'seconds'), peer(POOL, 'map', 'seconds')))} |")
+    w(f"| CPU scatter speed-up: pyactor / {POOL} / {PPE} / {DASK} | "
+      f"{r(speedup)} / {r(peer(POOL, 'cpu_scatter', 'speedup'))} / "
+      f"{r(peer(PPE, 'cpu_scatter', 'speedup'))} / {r(peer(DASK, 'cpu_scatter', 'speedup'))} |")
+    cpu_unit = get(floors, "cpu_task_in_process", "median_ms")
+    tasks = get(ours, "cpu_scatter", "tasks")
+    if cpu_unit and tasks:
+        ideal = cpu_unit * tasks / 2
+        w(f"| pyactor CPU scatter on 2 workers ÷ ideal ({tasks} × in-process task ÷ 2 = "
+          f"{ideal:.1f} ms) | {r(ratio(get(ours, 'cpu_scatter', 'ms_2_workers'), ideal))} |")
+    for p in PEERS:
+        w(f"| pyactor 1 MiB echo ÷ {p} | {r(ratio(echo, peer(p, 'echo_1MiB', 'median_ms')))} |")
+    w("")
+
+    # -- goals ----------------------------------------------------------------------------
+    def goal(label, value_text, met):
+        verdict = "—" if met is None else ("met" if met else "NOT met")
+        w(f"| {label} | {value_text} | {verdict} |")
+
+    w("## Goals (issue 5), this run")
+    w("")
+    w("| goal | this run | |")
+    w("|---|---|---|")
+    x = ratio(call_med, pipe)
+    goal("local call median ≤ 1.5× pipe round trip",
+         f"{fmt(call_med)} µs vs pipe {fmt(pipe)} µs = {r(x)}", None if x is None else x <= 1.5)
+    x = ratio(thr, peer(POOL, "async_throughput", "calls_per_s"))
+    goal("async throughput ≥ 8× Pool.apply_async",
+         f"{fmt(thr, 0)} vs {fmt(peer(POOL, 'async_throughput', 'calls_per_s'), 0)} calls/s = {r(x)}",
+         None if x is None else x >= 8)
+    x = ratio(map_rate, peer(POOL, "map", "items_per_s"))
+    goal("map ≥ Pool.map throughput",
+         f"{fmt(map_rate, 0)} vs {fmt(peer(POOL, 'map', 'items_per_s'), 0)} items/s = {r(x)}",
+         None if x is None else x >= 1)
+    goal("CPU scatter speed-up ≥ 1.8× on 2 workers", r(speedup),
+         None if speedup is None else speedup >= 1.8)
+    goal("worker start-to-ready ≤ 50 ms", f"{fmt(start)} ms (median)",
+         None if start is None else start <= 50)
+    w("")
+    w("Goals are printed, never asserted. Speed is noisy on a shared 2-core VM: rerun "
+      "`bench/run` before drawing conclusions from a single figure.")
+    w("")
+    return "\n".join(out)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("results")
+    ap.add_argument("--mode", default="full")
+    ap.add_argument("--output")
+    ap.add_argument("--load-before", default="")
+    ap.add_argument("--elapsed", type=float, default=0)
+    a = ap.parse_args()
+    text = build(a.results, a.mode, a.load_before, a.elapsed)
+    print(text)
+    if a.output:
+        with open(a.output, "w") as f:
+            f.write(text)
+        print(f"(written to {a.output})", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
