@@ -233,7 +233,7 @@ void worker_process::send(const char* data, size_t size) {
     return; // the exit report fails the call
   if (outbox_pos_ == outbox_.size()) {
     while (size > 0) {
-      ssize_t n = ::write(channel_fd_, data, size);
+      ssize_t n = ::send(channel_fd_, data, size, MSG_NOSIGNAL);
       if (n > 0) {
         data += n;
         size -= static_cast<size_t>(n);
@@ -267,7 +267,7 @@ void worker_process::wake() {
 
 bool worker_process::flush_outbox_locked() {
   while (outbox_pos_ < outbox_.size()) {
-    ssize_t n = ::write(channel_fd_, outbox_.data() + outbox_pos_, outbox_.size() - outbox_pos_);
+    ssize_t n = ::send(channel_fd_, outbox_.data() + outbox_pos_, outbox_.size() - outbox_pos_, MSG_NOSIGNAL);
     if (n > 0)
       outbox_pos_ += static_cast<size_t>(n);
     else if (n < 0 && errno == EINTR)
@@ -405,6 +405,8 @@ void worker_process::run_io() {
          && std::chrono::steady_clock::now() < deadline)
     ::usleep(1000);
   if (done == 0) {
+    if (failure.empty())
+      failure = "closed its channel without exiting and was killed";
     ::kill(pid_, SIGKILL);
     while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
       // retry
