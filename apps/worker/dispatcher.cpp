@@ -81,6 +81,7 @@ dispatcher::dispatcher(python_codec& codec, object_table& objects, const worker_
 
 status dispatcher::serve(const char* body, size_t size, std::vector<char>& out) {
   size_t mark = out.size();
+  out_ = &out;
   vector_sink sink{&out};
   packer pk{sink};
   // A SIGINT that arrived between calls must not interrupt the next one.
@@ -92,25 +93,76 @@ status dispatcher::serve(const char* body, size_t size, std::vector<char>& out) 
     return status::ok;
   } catch (const request_error& e) {
     out.resize(mark);
-    if (e.code == status::python_exception) {
-      pack_python_error(pk);
-    } else {
-      PyErr_Clear();
-      pk.pack_array(3);
-      pack_text(pk, "");
-      pack_text(pk, e.message);
-      pack_text(pk, "");
-    }
+    pack_error(pk, e);
     return e.code;
   } catch (const std::exception& e) {
     out.resize(mark);
-    PyErr_Clear();
-    pk.pack_array(3);
-    pack_text(pk, "");
-    pack_text(pk, std::string{"malformed request: "} + e.what());
-    pack_text(pk, "");
+    pack_error(pk, request_error{status::bad_request, std::string{"malformed request: "} + e.what()});
     return status::bad_request;
   }
+}
+
+void dispatcher::pack_error(packer& pk, const request_error& e) {
+  if (e.code == status::python_exception) {
+    pack_python_error(pk);
+    return;
+  }
+  PyErr_Clear();
+  pk.pack_array(3);
+  pack_text(pk, "");
+  pack_text(pk, e.message);
+  pack_text(pk, "");
+}
+
+template <class Body>
+void dispatcher::run_entry(packer& pk, Body&& body) {
+  size_t mark = out_->size();
+  pk.pack_array(2);
+  pk.pack_uint8(static_cast<uint8_t>(status::ok));
+  try {
+    body();
+  } catch (const request_error& e) {
+    if (e.code == status::python_exception && PyErr_ExceptionMatches(PyExc_KeyboardInterrupt))
+      throw; // interrupted (timeout or cancel): the whole request ends
+    out_->resize(mark);
+    pk.pack_array(2);
+    pk.pack_uint8(static_cast<uint8_t>(e.code));
+    pack_error(pk, e);
+  }
+}
+
+void dispatcher::map(const msgpack::object_array& params, packer& pk) {
+  auto module = text_param(params, 1, "map", "module");
+  auto name = text_param(params, 2, "map", "name");
+  const auto& items = param(params, 3, "map", "items");
+  if (items.type != msgpack::type::ARRAY)
+    throw bad("map: parameter 3 (items) must be an array of argument arrays");
+  PyObject* callable = cached_callable(module, name);
+  py_ref kwargs = params.size > 4 ? codec_.decode_kwargs(params.ptr[4]) : py_ref{};
+  pk.pack_array(items.via.array.size);
+  for (uint32_t i = 0; i < items.via.array.size; ++i)
+    run_entry(pk, [&] {
+      auto args = codec_.decode_args(items.via.array.ptr[i]);
+      py_ref result{check(PyObject_Call(callable, args.get(), kwargs.get()))};
+      codec_.encode(result.get(), pk);
+    });
+}
+
+void dispatcher::batch(const msgpack::object_array& params, packer& pk) {
+  const auto& requests = param(params, 1, "batch", "requests");
+  if (requests.type != msgpack::type::ARRAY)
+    throw bad("batch: parameter 1 (requests) must be an array of requests");
+  pk.pack_array(requests.via.array.size);
+  for (uint32_t i = 0; i < requests.via.array.size; ++i)
+    run_entry(pk, [&] {
+      const auto& r = requests.via.array.ptr[i];
+      if (r.type == msgpack::type::ARRAY && r.via.array.size > 0
+          && r.via.array.ptr[0].type == msgpack::type::POSITIVE_INTEGER
+          && (r.via.array.ptr[0].via.u64 == static_cast<uint64_t>(op::map)
+              || r.via.array.ptr[0].via.u64 == static_cast<uint64_t>(op::batch)))
+        throw bad("batch: request " + std::to_string(i) + " is a map or batch; those cannot nest");
+      run(r, pk);
+    });
 }
 
 void dispatcher::run(const msgpack::object& request, packer& pk) {
@@ -167,6 +219,12 @@ void dispatcher::run(const msgpack::object& request, packer& pk) {
       pk.pack_int64(released);
       return;
     }
+    case op::map:
+      map(params, pk);
+      return;
+    case op::batch:
+      batch(params, pk);
+      return;
     case op::versions: {
       py_ref id{check(PyLong_FromUnsignedLongLong(identity_.id))};
       py_ref uid{check(PyLong_FromUnsignedLongLong(identity_.uid))};

@@ -11,6 +11,7 @@
 #include "object_table.hpp"
 #include "py_ref.hpp"
 #include "python_codec.hpp"
+#include "request_error.hpp"
 #include "pyactor/worker/protocol.hpp"
 
 namespace pyactor::worker {
@@ -43,6 +44,13 @@ public:
 
 private:
   void run(const msgpack::object& request, packer& pk);
+  /// Runs one item of a map or batch as an entry [status, payload]; only a
+  /// KeyboardInterrupt escapes (it stops the whole request).
+  template <class Body>
+  void run_entry(packer& pk, Body&& body);
+  void map(const msgpack::object_array& params, packer& pk);
+  void batch(const msgpack::object_array& params, packer& pk);
+  void pack_error(packer& pk, const request_error& e);
   void call(const msgpack::object_array& params, packer& pk, const char* op_name);
   void call_method(const msgpack::object_array& params, packer& pk);
   void eval(const msgpack::object_array& params, packer& pk, int mode);
@@ -50,6 +58,7 @@ private:
   PyObject* cached_callable(std::string_view module, std::string_view name);
   PyObject* compiled(std::string_view code, int mode);
 
+  std::vector<char>* out_ = nullptr; // the reply being built, for rollbacks
   python_codec& codec_;
   object_table& objects_;
   const worker_helpers& helpers_;

@@ -5,6 +5,7 @@
 #include <stdexcept>
 #include <string>
 
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "pyactor/worker/protocol.hpp"
@@ -47,6 +48,28 @@ bool frame_channel::next(uint64_t& call_id, const char*& body, size_t& size) {
       return false;
     else if (errno != EINTR)
       throw std::runtime_error(std::string{"channel read failed: "} + std::strerror(errno));
+  }
+}
+
+void frame_channel::scan_skips(std::set<uint64_t>& skips) {
+  // Take what has arrived, without blocking and without growing the buffer:
+  // the frame handed out by next() points into it.
+  while (end_ < buf_.size()) {
+    ssize_t n = ::recv(fd_, buf_.data() + end_, buf_.size() - end_, MSG_DONTWAIT);
+    if (n > 0)
+      end_ += static_cast<size_t>(n);
+    else if (!(n < 0 && errno == EINTR))
+      break;
+  }
+  size_t pos = begin_ + pending_;
+  while (end_ - pos >= request_header_size) {
+    uint32_t length = get_u32(buf_.data() + pos);
+    if (length < 8 || end_ - pos < 4 + size_t{length})
+      break; // malformed or incomplete: next() deals with it
+    uint64_t id = get_u64(buf_.data() + pos + 4);
+    if (id & skip_flag)
+      skips.insert(id & ~skip_flag);
+    pos += 4 + size_t{length};
   }
 }
 

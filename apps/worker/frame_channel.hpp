@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <set>
 #include <vector>
 
 namespace pyactor::worker {
@@ -17,6 +18,10 @@ public:
   /// msgpack part (valid until the next call). Returns false at end of input.
   /// Throws std::runtime_error on a malformed length or an I/O error.
   bool next(uint64_t& call_id, const char*& body, size_t& size);
+
+  /// Reads whatever has arrived without blocking and adds the targets of
+  /// the skip frames (protocol.hpp `skip_flag`) found after the current frame.
+  void scan_skips(std::set<uint64_t>& skips);
 
   /// Writes all of `data`; throws std::runtime_error when the peer is gone.
   void write_all(const char* data, size_t size);

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <stdexcept>
 #include <string>
+#include <set>
 #include <vector>
 
 #include <sys/prctl.h>
@@ -136,8 +137,19 @@ int main(int argc, char** argv) {
       uint64_t call_id = 0;
       const char* body = nullptr;
       size_t size = 0;
+      std::set<uint64_t> skips; // calls cancelled before they started
       while (channel.next(call_id, body, size)) {
+        if (call_id & skip_flag)
+          continue; // a skip that came too late or was already seen
+        channel.scan_skips(skips);
+        skips.erase(skips.begin(), skips.lower_bound(call_id)); // too late for those
         out.assign(reply_header_size, 0);
+        if (skips.erase(call_id) > 0) {
+          std::vector<char> skipped = {'\x93', '\xa0', '\xa7', 's', 'k', 'i', 'p', 'p', 'e', 'd', '\xa0'};
+          out.insert(out.end(), skipped.begin(), skipped.end()); // ["", "skipped", ""]
+          send_reply(channel, out, call_id, status::bad_request);
+          continue;
+        }
         send_reply(channel, out, call_id, serve.serve(body, size, out));
       }
     }

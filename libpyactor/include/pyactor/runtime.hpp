@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "pyactor/error.hpp"
+#include "pyactor/parallel.hpp"
 #include "pyactor/runtime_options.hpp"
 #include "pyactor/value.hpp"
 
@@ -137,6 +138,39 @@ public:
   future eval_async(const std::string& expression, dict locals = {},
                     const call_options& opts = {});
 
+  // -- parallel ----------------------------------------------------------------
+
+  /// The same call on every live worker (or `opts.workers`), in parallel:
+  /// one reply per worker, in worker order. E.g. import a module everywhere,
+  /// seed every RNG, read each `os.getpid()`.
+  std::vector<worker_reply> broadcast(const std::string& module, const std::string& function,
+                                      list args = {}, dict kwargs = {},
+                                      const broadcast_options& opts = {});
+
+  /// `function(*args)` for each argument list from `next`, spread over the
+  /// pool in chunks, each result handed to `sink` (in order, or as completed
+  /// with `ordered = false`). Streams: at most `max_chunks_in_flight` chunks
+  /// (plus, when ordered, the results waiting for an earlier chunk) are held
+  /// at once, so inputs of millions of items run in bounded memory.
+  /// `total` (0 if unknown) sizes the chunks and the progress ETA.
+  map_summary starmap(const std::string& module, const std::string& function, item_source next,
+                      item_sink sink, const map_options& opts = {}, size_t total = 0);
+
+  /// Scatter/gather: `function(*items[i])` for every i; results in input
+  /// order, each item with its own result or error (`cancelled` for items
+  /// skipped after `stop_on_error`).
+  std::vector<result<value>> starmap(const std::string& module, const std::string& function,
+                                     const std::vector<list>& items, const map_options& opts = {});
+
+  /// `function(item)` for every item, as `starmap` with one argument each.
+  std::vector<result<value>> map(const std::string& module, const std::string& function,
+                                 const list& items, const map_options& opts = {});
+
+  /// Several different calls in one message to one worker, answered
+  /// together; each call has its own result or error.
+  std::vector<result<value>> batch(const std::vector<batch_call>& calls,
+                                   const call_options& opts = {});
+
   // -- pool ------------------------------------------------------------------
 
   /// Every worker slot: id, pid, state, counters.
@@ -167,6 +201,7 @@ public:
   struct impl;
 
 private:
+  friend class map_runner;
   explicit runtime(std::unique_ptr<impl> pimpl);
   std::unique_ptr<impl> impl_;
 };

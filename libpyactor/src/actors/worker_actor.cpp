@@ -118,7 +118,10 @@ void end_early(self_pointer self, uint64_t ticket, errc code, const std::string&
   auto i = st.written.find(ticket);
   if (i == st.written.end())
     return; // already answered
-  bool running = i == st.written.begin() && st.abandoned.empty();
+  // The process runs calls in ticket order: this one runs now if no earlier
+  // call, answered or abandoned, is still ahead of it.
+  bool running = i == st.written.begin()
+                 && (st.abandoned.empty() || st.abandoned.begin()->first > ticket);
   auto c = std::move(i->second);
   st.written.erase(i);
   st.abandoned.emplace(ticket, running);
@@ -127,6 +130,12 @@ void end_early(self_pointer self, uint64_t ticket, errc code, const std::string&
   if (running && st.process) {
     st.process->signal(SIGINT); // KeyboardInterrupt in the running Python code
     self->delayed_send(self, st.options.interrupt_grace, kill_atom_v, ticket);
+  } else if (st.process) {
+    // Not started yet: ask the process to skip it.
+    char skip[worker::request_header_size];
+    worker::put_u32(skip, 8);
+    worker::put_u64(skip + 4, ticket | worker::skip_flag);
+    st.process->send(skip, sizeof(skip));
   }
 }
 

@@ -41,7 +41,17 @@ enum class op : uint8_t {
   release = 8,
   /// [] -> map of versions and the worker's pid
   versions = 9,
+  /// [module: str, name: str, items: array of arg arrays, kwargs: map]
+  /// -> array of entries, one per item, in order. The function is resolved
+  /// once; a KeyboardInterrupt stops the whole map.
+  map = 10,
+  /// [requests: array of [op, params...]] -> array of entries, one per
+  /// request (no map or batch inside a batch).
+  batch = 11,
 };
+
+// An entry of a map or batch reply is [status, payload]: payload is the
+// result for status ok, else [python_type, message, traceback].
 
 /// Reply status byte.
 enum class status : uint8_t {
@@ -53,6 +63,12 @@ enum class status : uint8_t {
   /// The worker's table of live objects is full.
   overloaded = 5,
 };
+
+/// A request frame whose call id has this bit set, with no body, tells the
+/// worker to skip the call with the rest of the id if it has not started it
+/// (the call was cancelled or timed out while waiting in the pipeline). The
+/// worker answers a skipped call with status bad_request.
+constexpr uint64_t skip_flag = uint64_t{1} << 63;
 
 /// Bytes before the msgpack part of a request frame: length + call id.
 constexpr size_t request_header_size = 4 + 8;

@@ -1,0 +1,356 @@
+// The parallel forms of the runtime: broadcast, map/starmap/scatter, batch.
+#include <algorithm>
+#include <cmath>
+#include <deque>
+#include <map>
+#include <unordered_map>
+
+#include "runtime_impl.hpp"
+
+namespace pyactor {
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+/// Largest and first chunk sizes when the runtime chooses.
+constexpr size_t max_auto_chunk = 10000;
+constexpr size_t first_adaptive_chunk = 16;
+/// Chunk duration the adaptive sizing aims for.
+constexpr double target_chunk_seconds = 0.02;
+constexpr int max_chunk_attempts = 3;
+
+/// Turns one entry [status, payload] of a map or batch reply into a result.
+result<value> entry_result(const value& entry) {
+  auto fields = entry.get_if<list>();
+  if (fields == nullptr || fields->size() != 2 || !(*fields)[0].is<int64_t>())
+    return make_error(errc::bad_request, "malformed entry in a map or batch reply");
+  auto status = static_cast<uint8_t>((*fields)[0].as<int64_t>());
+  if (status == 0)
+    return (*fields)[1];
+  error e;
+  e.code = static_cast<errc>(actors::reply_code_of(status));
+  auto detail = (*fields)[1].get_if<list>();
+  if (detail != nullptr && detail->size() == 3) {
+    if (auto t = (*detail)[0].get_if<std::string>())
+      e.python_type = *t;
+    if (auto m = (*detail)[1].get_if<std::string>())
+      e.message = *m;
+    if (auto tb = (*detail)[2].get_if<std::string>())
+      e.traceback = *tb;
+  }
+  return e;
+}
+
+/// Splits a whole-reply result into `n` per-entry results.
+std::vector<result<value>> entry_results(const result<value>& reply, size_t n) {
+  std::vector<result<value>> out;
+  out.reserve(n);
+  auto entries = reply ? reply.value().get_if<list>() : nullptr;
+  if (!reply || entries == nullptr || entries->size() != n) {
+    auto e = reply ? make_error(errc::bad_request, "the worker answered " + reply.value().type_name()
+                                                     + " where one entry per item was expected")
+                   : reply.error();
+    for (size_t i = 0; i < n; ++i)
+      out.emplace_back(e);
+    return out;
+  }
+  for (auto& entry : *entries)
+    out.push_back(entry_result(entry));
+  return out;
+}
+
+} // namespace
+
+// -- map_runner -------------------------------------------------------------------------
+
+/// Runs one streaming map on the calling thread: reads items, sends chunks,
+/// collects replies (which arrive on actor threads through a queue), and
+/// delivers results. Returns only when every chunk it sent was answered, so
+/// no reply callback outlives it. Not thread-safe; one per map.
+class map_runner {
+public:
+  map_runner(runtime& rt, std::string module, std::string function, item_source next,
+             item_sink sink, const map_options& opts, size_t total)
+    : rt_(*rt.impl_), module_(std::move(module)), function_(std::move(function)),
+      next_(std::move(next)), sink_(std::move(sink)), opts_(opts), total_(total) {
+    workers_ = std::max<size_t>(1, rt.size());
+    max_in_flight_ = opts.max_chunks_in_flight > 0 ? opts.max_chunks_in_flight : 2 * workers_;
+    if (opts.chunk > 0)
+      chunk_size_ = opts.chunk;
+    else if (total > 0)
+      chunk_size_ = std::clamp<size_t>((total + 4 * workers_ - 1) / (4 * workers_), 1, max_auto_chunk);
+    else
+      chunk_size_ = first_adaptive_chunk;
+    call_opts_.timeout = opts.timeout;
+  }
+
+  map_summary run() {
+    started_ = clock_type::now();
+    last_progress_ = started_;
+    for (;;) {
+      if (opts_.cancel.cancelled() && !stopping_)
+        stop(true);
+      fill();
+      if (in_flight_.empty() && (input_done_ || stopping_))
+        break;
+      std::deque<completion> ready;
+      {
+        std::unique_lock<std::mutex> guard{mtx_};
+        cv_.wait_for(guard, opts_.progress_interval, [&] { return !done_.empty(); });
+        ready.swap(done_);
+      }
+      for (auto& c : ready)
+        handle(std::move(c));
+      report_progress(false);
+    }
+    flush_ordered(true);
+    report_progress(true);
+    return summary_;
+  }
+
+private:
+  struct chunk {
+    size_t first = 0;
+    std::vector<list> items;
+    int attempts = 0;
+    uint64_t request_id = 0;
+    clock_type::time_point sent;
+  };
+
+  struct completion {
+    size_t chunk_id;
+    result<value> outcome;
+  };
+
+  /// Reads items and sends chunks while there is room.
+  void fill() {
+    while (!input_done_ && !stopping_ && in_flight_.size() < max_in_flight_
+           && reorder_.size() <= 4 * max_in_flight_) {
+      chunk c;
+      c.first = next_index_;
+      for (size_t i = 0; i < chunk_size_; ++i) {
+        list args;
+        if (!next_(args)) {
+          input_done_ = true;
+          break;
+        }
+        c.items.push_back(std::move(args));
+      }
+      if (c.items.empty())
+        break;
+      next_index_ += c.items.size();
+      summary_.items += c.items.size();
+      auto id = next_chunk_id_++;
+      in_flight_.emplace(id, std::move(c));
+      send(id);
+    }
+  }
+
+  void send(size_t id) {
+    auto& c = in_flight_.at(id);
+    ++c.attempts;
+    c.sent = clock_type::now();
+    body_builder body{op::map, 4};
+    body.text(module_).text(function_).array(static_cast<uint32_t>(c.items.size()));
+    for (auto& args : c.items)
+      body.args(args);
+    body.kwargs({});
+    c.request_id = rt_.send_callback(body.take(), call_opts_, [this, id](result<value> r) {
+      std::lock_guard<std::mutex> guard{mtx_};
+      done_.push_back(completion{id, std::move(r)});
+      cv_.notify_one();
+    });
+  }
+
+  void handle(completion&& done) {
+    auto i = in_flight_.find(done.chunk_id);
+    if (i == in_flight_.end())
+      return;
+    auto& c = i->second;
+    if (!done.outcome && done.outcome.error().code == errc::worker_crashed && opts_.retry_on_crash
+        && c.attempts < max_chunk_attempts && !stopping_) {
+      send(done.chunk_id); // its worker died: run it again elsewhere
+      return;
+    }
+    adapt_chunk_size(c, done.outcome);
+    auto results = entry_results(done.outcome, c.items.size());
+    size_t first = c.first;
+    in_flight_.erase(i);
+    deliver(first, std::move(results));
+  }
+
+  void adapt_chunk_size(const chunk& c, const result<value>& outcome) {
+    if (opts_.chunk > 0 || total_ > 0 || !outcome)
+      return;
+    double seconds = std::chrono::duration<double>(clock_type::now() - c.sent).count();
+    double per_item = std::max(seconds / static_cast<double>(c.items.size()), 1e-7);
+    auto target = static_cast<size_t>(target_chunk_seconds / per_item);
+    chunk_size_ = std::clamp<size_t>((chunk_size_ + target) / 2, 1, max_auto_chunk);
+  }
+
+  void deliver(size_t first, std::vector<result<value>>&& results) {
+    for (auto& r : results) {
+      if (r) {
+        ++summary_.ok;
+      } else {
+        ++summary_.failed;
+        if (opts_.stop_on_error && !stopping_ && r.error().code != errc::cancelled) {
+          summary_.stopped_on_error = true;
+          stop(false);
+        }
+      }
+    }
+    done_items_ += results.size();
+    if (!opts_.ordered) {
+      for (size_t k = 0; k < results.size(); ++k)
+        sink_(item_result{first + k, std::move(results[k])});
+      return;
+    }
+    reorder_.emplace(first, std::move(results));
+    flush_ordered(false);
+  }
+
+  /// Hands over ordered results that are next in line (all at the end).
+  void flush_ordered(bool all) {
+    while (!reorder_.empty() && (all || reorder_.begin()->first == next_deliver_)) {
+      auto node = reorder_.extract(reorder_.begin());
+      for (size_t k = 0; k < node.mapped().size(); ++k)
+        sink_(item_result{node.key() + k, std::move(node.mapped()[k])});
+      next_deliver_ = node.key() + node.mapped().size();
+    }
+  }
+
+  /// Stops reading input and cancels every chunk in flight.
+  void stop(bool cancelled) {
+    stopping_ = true;
+    summary_.cancelled = summary_.cancelled || cancelled;
+    for (auto& entry : in_flight_)
+      rt_.canceller->cancel(entry.second.request_id);
+  }
+
+  void report_progress(bool final) {
+    if (!opts_.on_progress)
+      return;
+    auto now = clock_type::now();
+    if (!final && now - last_progress_ < opts_.progress_interval)
+      return;
+    last_progress_ = now;
+    map_progress p;
+    p.done = done_items_;
+    p.failed = summary_.failed;
+    p.total = total_;
+    double seconds = std::chrono::duration<double>(now - started_).count();
+    p.items_per_second = seconds > 0 ? static_cast<double>(done_items_) / seconds : 0;
+    if (total_ > 0 && p.items_per_second > 0)
+      p.eta_seconds = static_cast<double>(total_ - std::min(total_, done_items_)) / p.items_per_second;
+    opts_.on_progress(p);
+  }
+
+  runtime::impl& rt_;
+  std::string module_;
+  std::string function_;
+  item_source next_;
+  item_sink sink_;
+  map_options opts_;
+  call_options call_opts_;
+  size_t total_;
+  size_t workers_ = 1;
+  size_t max_in_flight_ = 2;
+  size_t chunk_size_ = 1;
+  size_t next_index_ = 0;
+  size_t next_deliver_ = 0;
+  size_t next_chunk_id_ = 0;
+  size_t done_items_ = 0;
+  bool input_done_ = false;
+  bool stopping_ = false;
+  map_summary summary_;
+  std::unordered_map<size_t, chunk> in_flight_;
+  std::map<size_t, std::vector<result<value>>> reorder_;
+  clock_type::time_point started_;
+  clock_type::time_point last_progress_;
+  std::mutex mtx_; // guards done_, filled on actor threads
+  std::condition_variable cv_;
+  std::deque<completion> done_;
+};
+
+// -- runtime ----------------------------------------------------------------------------
+
+std::vector<worker_reply> runtime::broadcast(const std::string& module, const std::string& function,
+                                             list args, dict kwargs, const broadcast_options& opts) {
+  std::vector<uint64_t> targets = opts.workers;
+  if (targets.empty())
+    for (auto& w : status())
+      if (w.state == "ready" || w.state == "starting")
+        targets.push_back(w.id);
+  std::vector<call_handle> handles;
+  for (auto id : targets) {
+    call_options pinned;
+    pinned.worker = id;
+    pinned.timeout = opts.timeout;
+    handles.push_back(call_async(module, function, args, kwargs, pinned));
+  }
+  std::vector<worker_reply> replies;
+  for (size_t i = 0; i < targets.size(); ++i)
+    replies.push_back(worker_reply{targets[i], handles[i].get()});
+  return replies;
+}
+
+map_summary runtime::starmap(const std::string& module, const std::string& function,
+                             item_source next, item_sink sink, const map_options& opts,
+                             size_t total) {
+  map_runner runner{*this, module, function, std::move(next), std::move(sink), opts, total};
+  return runner.run();
+}
+
+std::vector<result<value>> runtime::starmap(const std::string& module, const std::string& function,
+                                            const std::vector<list>& items,
+                                            const map_options& opts) {
+  std::vector<result<value>> results(
+    items.size(), make_error(errc::cancelled, "the map stopped before this item ran"));
+  size_t next = 0;
+  starmap(
+    module, function,
+    [&](list& args) {
+      if (next == items.size())
+        return false;
+      args = items[next++];
+      return true;
+    },
+    [&](item_result&& r) { results[r.index] = std::move(r.outcome); }, opts, items.size());
+  return results;
+}
+
+std::vector<result<value>> runtime::map(const std::string& module, const std::string& function,
+                                        const list& items, const map_options& opts) {
+  std::vector<list> arg_lists;
+  arg_lists.reserve(items.size());
+  for (auto& item : items)
+    arg_lists.push_back(list{item});
+  return starmap(module, function, arg_lists, opts);
+}
+
+std::vector<result<value>> runtime::batch(const std::vector<batch_call>& calls,
+                                          const call_options& opts) {
+  std::vector<uint64_t> owners;
+  for (auto& c : calls) {
+    for (auto& a : c.args)
+      collect_owners(a, owners);
+    for (auto& kv : c.kwargs.items)
+      collect_owners(kv.second, owners);
+  }
+  if (owners.size() > 1)
+    return std::vector<result<value>>(
+      calls.size(), make_error(errc::cross_worker_ref,
+                               "a batch runs on one worker, but its calls use objects of "
+                                 + std::to_string(owners.size()) + " workers"));
+  body_builder body{op::batch, 1};
+  body.array(static_cast<uint32_t>(calls.size()));
+  for (auto& c : calls)
+    body.raw(body_builder{op::func, 5}.text(c.module).text(c.function).args(c.args)
+               .kwargs(c.kwargs).flag(opts.by_ref).take());
+  auto reply = impl_->send(body.take(), opts, owners.empty() ? 0 : owners.front(), {}).get();
+  return entry_results(reply, calls.size());
+}
+
+} // namespace pyactor
