@@ -14,8 +14,7 @@ enum exit_code : int { ok = 0, call_failed = 1, usage = 2 };
 /// What the command line asked for, after the global options.
 struct invocation {
   std::string command;
-  std::vector<std::string> args; // positional arguments of the command
-  std::vector<std::string> kwargs; // --kw NAME=VALUE, as given
+  std::vector<std::string> args; // what follows the command, its own options included
   runtime_options options;
 };
 
@@ -28,6 +27,22 @@ std::unique_ptr<runtime> start_runtime(const runtime_options& options);
 int run_tour(const invocation& inv);
 int run_call(const invocation& inv);
 int run_eval(const invocation& inv);
+int run_broadcast(const invocation& inv);
+int run_map(const invocation& inv);
+
+/// Prints `text` and returns true if the command's arguments ask for --help.
+bool wants_help(const invocation& inv, const char* text);
+
+/// Prints a usage problem and the command's help; returns the usage exit code.
+int usage_error(const std::string& message, const char* text);
+
+/// Splits "MODULE.FUNC" at the first dot; false if either side is empty.
+bool split_target(const std::string& target, std::string& module, std::string& function);
+
+/// Parses command arguments: literals into `args`, `--kw NAME=VALUE` into
+/// `kwargs`. Returns an empty string or what was wrong.
+std::string parse_call_args(const std::vector<std::string>& words, size_t first, list& args,
+                            dict& kwargs);
 int run_versions(const invocation& inv);
 int run_status(const invocation& inv);
 

@@ -28,7 +28,6 @@ std::unique_ptr<runtime> start_runtime(const runtime_options& options) {
   return std::move(rt).value();
 }
 
-namespace {
 
 bool wants_help(const invocation& inv, const char* text) {
   for (auto& a : inv.args)
@@ -44,7 +43,39 @@ int usage_error(const std::string& message, const char* text) {
   return usage;
 }
 
-} // namespace
+bool split_target(const std::string& target, std::string& module, std::string& function) {
+  auto dot = target.find('.');
+  if (dot == std::string::npos || dot == 0 || dot + 1 == target.size())
+    return false;
+  module = target.substr(0, dot);
+  function = target.substr(dot + 1);
+  return true;
+}
+
+std::string parse_call_args(const std::vector<std::string>& words, size_t first, list& args,
+                            dict& kwargs) {
+  for (size_t i = first; i < words.size(); ++i) {
+    if (words[i] == "--kw") {
+      if (i + 1 == words.size() || words[i + 1].find('=') == std::string::npos
+          || words[i + 1].front() == '=')
+        return "--kw expects NAME=VALUE";
+      auto& kw = words[++i];
+      auto eq = kw.find('=');
+      auto parsed = codec::parse_literal(kw.substr(eq + 1));
+      if (!parsed)
+        return "--kw " + kw + ": the value is not a literal (" + parsed.error().message + ")";
+      kwargs.items.emplace_back(value{kw.substr(0, eq)}, std::move(parsed).value());
+      continue;
+    }
+    if (words[i].size() > 2 && words[i].compare(0, 2, "--") == 0)
+      return "unknown option " + words[i];
+    auto parsed = codec::parse_literal(words[i]);
+    if (!parsed)
+      return "argument '" + words[i] + "' is not a literal: " + parsed.error().message;
+    args.push_back(std::move(parsed).value());
+  }
+  return {};
+}
 
 int run_call(const invocation& inv) {
   const char* help = "usage: pyactor call MODULE.FUNC [ARG...] [--kw NAME=VALUE]...\n"
@@ -52,36 +83,19 @@ int run_call(const invocation& inv) {
                      "       pyactor call builtins.int '\"101010\"' --kw base=2\n";
   if (wants_help(inv, help))
     return ok;
-  if (inv.args.empty())
-    return usage_error("call needs MODULE.FUNC", help);
-  const auto& target = inv.args.front();
-  auto dot = target.find('.');
-  if (dot == std::string::npos || dot == 0 || dot + 1 == target.size())
-    return usage_error("call expects MODULE.FUNC (e.g. math.pow), got '" + target + "'", help);
+  std::string module, function;
+  if (inv.args.empty() || !split_target(inv.args.front(), module, function))
+    return usage_error("call expects MODULE.FUNC (e.g. math.pow), got '"
+                         + (inv.args.empty() ? std::string{} : inv.args.front()) + "'",
+                       help);
   list args;
-  for (size_t i = 1; i < inv.args.size(); ++i) {
-    auto parsed = codec::parse_literal(inv.args[i]);
-    if (!parsed)
-      return usage_error("argument " + std::to_string(i) + " ('" + inv.args[i]
-                           + "') is not a literal: " + parsed.error().message,
-                         help);
-    args.push_back(std::move(parsed).value());
-  }
   dict kwargs;
-  for (auto& kw : inv.kwargs) {
-    auto eq = kw.find('=');
-    auto parsed = codec::parse_literal(kw.substr(eq + 1));
-    if (eq == 0 || !parsed)
-      return usage_error("--kw " + kw + ": expected NAME=VALUE with a literal VALUE"
-                           + (parsed ? "" : " (" + parsed.error().message + ")"),
-                         help);
-    kwargs.items.emplace_back(value{kw.substr(0, eq)}, std::move(parsed).value());
-  }
+  if (auto problem = parse_call_args(inv.args, 1, args, kwargs); !problem.empty())
+    return usage_error(problem, help);
   auto rt = start_runtime(inv.options);
   if (!rt)
     return usage;
-  return print_result(rt->call(target.substr(0, dot), target.substr(dot + 1), std::move(args),
-                               std::move(kwargs)));
+  return print_result(rt->call(module, function, std::move(args), std::move(kwargs)));
 }
 
 int run_eval(const invocation& inv) {
@@ -123,6 +137,9 @@ int run_status(const invocation& inv) {
     std::cout << std::setw(4) << w.id << std::setw(9) << w.pid << std::setw(11) << w.state
               << std::setw(8) << w.served << std::setw(10) << w.in_flight << std::setw(10)
               << w.restarts << (w.rss_bytes >> 20) << " MiB\n";
+  for (auto& r : rt->restarts())
+    std::cout << "restart of worker " << r.worker << (r.given_up ? " (given up): " : ": ")
+              << r.reason << "\n";
   return ok;
 }
 

@@ -18,11 +18,14 @@ commands:
   call MODULE.FUNC [ARG...]    call a Python function; ARGs are JSON-like
        [--kw NAME=VALUE]...    literals (42, 1.5, "text", [1, 2], {"a": 1},
                                true, null, (1, 2)); bare words are strings
+  broadcast MODULE.FUNC [ARG...]  the same call on every worker, a line each
+  map MODULE.FUNC --from FILE|-   one call per input line (a JSON argument
+       [--chunk N] [--as-completed]  list); results in order, or as they finish
   eval EXPR                    evaluate a Python expression in a worker
   versions                     Python and pyactor versions of a worker
   status                       the pool's workers, pids and counters
 
-options (before or after the command):
+options (before the command, or after it):
   --workers N      worker processes (default: one per core)
   --config FILE    INI config file with a [pyactor] section (see config/default.ini)
   --help           this text
@@ -59,13 +62,7 @@ int main(int argc, char** argv) {
       if (!v)
         return usage_error("--config expects a file name");
       config_file = v;
-    } else if (arg == "--kw") {
-      const char* v = next_value();
-      if (!v || !std::strchr(v, '='))
-        return usage_error(std::string{"--kw expects NAME=VALUE, got "}
-                           + (v ? "'" + std::string{v} + "'" : "nothing"));
-      inv.kwargs.emplace_back(v);
-    } else if (arg.size() > 2 && arg.compare(0, 2, "--") == 0) {
+    } else if (arg.size() > 2 && arg.compare(0, 2, "--") == 0 && inv.command.empty()) {
       return usage_error("unknown option " + arg);
     } else if (inv.command.empty()) {
       inv.command = arg;
@@ -89,6 +86,10 @@ int main(int argc, char** argv) {
     return cli::run_call(inv);
   if (inv.command == "eval")
     return cli::run_eval(inv);
+  if (inv.command == "broadcast")
+    return cli::run_broadcast(inv);
+  if (inv.command == "map")
+    return cli::run_map(inv);
   if (inv.command == "versions")
     return cli::run_versions(inv);
   if (inv.command == "status")
