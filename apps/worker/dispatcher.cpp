@@ -84,9 +84,6 @@ status dispatcher::serve(const char* body, size_t size, std::vector<char>& out) 
   out_ = &out;
   vector_sink sink{&out};
   packer pk{sink};
-  // A SIGINT that arrived between calls must not interrupt the next one.
-  if (PyErr_CheckSignals() < 0)
-    PyErr_Clear();
   try {
     auto request = unpack_bounded(body, size, python_codec::max_depth);
     run(request.get(), pk);

@@ -1,5 +1,6 @@
 // pyactor-worker: one embedded CPython serving framed requests on a socket
 // inherited from its worker actor (protocol.hpp). No CAF inside.
+#include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -99,6 +100,35 @@ void run_start_hooks(interpreter& py, const worker_helpers& helpers, const worke
                              + " failed: " + interpreter::fetch_error_text());
 }
 
+// -- interrupts ---------------------------------------------------------------------------
+// The node interrupts a call with sigqueue(SIGINT, ticket): only that call
+// gets KeyboardInterrupt, even when the signal races with its start or end.
+// A plain SIGINT (no ticket) interrupts whatever runs.
+
+std::atomic<uint64_t> running_call{0};     // the call being served, 0 between calls
+std::atomic<uint64_t> interrupt_ahead{0};  // a call interrupted before it started
+
+void on_sigint(int, siginfo_t* info, void*) {
+  if (info->si_code != SI_QUEUE) {
+    PyErr_SetInterruptEx(SIGINT);
+    return;
+  }
+  auto ticket = reinterpret_cast<uintptr_t>(info->si_value.sival_ptr);
+  auto running = running_call.load();
+  if (ticket == running)
+    PyErr_SetInterruptEx(SIGINT); // async-signal-safe
+  else if (ticket > running)
+    interrupt_ahead.store(ticket);
+}
+
+void install_interrupt_handler() {
+  struct sigaction sa {};
+  sa.sa_sigaction = on_sigint;
+  sa.sa_flags = SA_SIGINFO;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+}
+
 // Sends one reply frame: header, then the payload `serve` appended.
 void send_reply(frame_channel& channel, std::vector<char>& out, uint64_t call_id, status code) {
   put_u64(out.data() + 4, call_id);
@@ -138,19 +168,26 @@ int main(int argc, char** argv) {
       const char* body = nullptr;
       size_t size = 0;
       std::set<uint64_t> skips; // calls cancelled before they started
+      install_interrupt_handler();
       while (channel.next(call_id, body, size)) {
         if (call_id & skip_flag)
           continue; // a skip that came too late or was already seen
         channel.scan_skips(skips);
         skips.erase(skips.begin(), skips.lower_bound(call_id)); // too late for those
         out.assign(reply_header_size, 0);
-        if (skips.erase(call_id) > 0) {
+        if (PyErr_CheckSignals() < 0) // an interrupt meant for an earlier call
+          PyErr_Clear();
+        running_call.store(call_id);
+        if (skips.erase(call_id) > 0 || interrupt_ahead.load() == call_id) {
+          running_call.store(0);
           std::vector<char> skipped = {'\x93', '\xa0', '\xa7', 's', 'k', 'i', 'p', 'p', 'e', 'd', '\xa0'};
           out.insert(out.end(), skipped.begin(), skipped.end()); // ["", "skipped", ""]
           send_reply(channel, out, call_id, status::bad_request);
           continue;
         }
-        send_reply(channel, out, call_id, serve.serve(body, size, out));
+        auto code = serve.serve(body, size, out);
+        running_call.store(0);
+        send_reply(channel, out, call_id, code);
       }
     }
     return 0;

@@ -128,7 +128,7 @@ void end_early(self_pointer self, uint64_t ticket, errc code, const std::string&
   st.answer(c.reply, make_error_reply(code, why + " on " + st.label()
                                               + (running ? "; the running call was interrupted" : "")));
   if (running && st.process) {
-    st.process->signal(SIGINT); // KeyboardInterrupt in the running Python code
+    st.process->interrupt(ticket); // KeyboardInterrupt in the running Python code
     self->delayed_send(self, st.options.interrupt_grace, kill_atom_v, ticket);
   } else if (st.process) {
     // Not started yet: ask the process to skip it.

@@ -260,6 +260,15 @@ void worker_process::signal(int sig) {
     ::kill(pid_, sig);
 }
 
+void worker_process::interrupt(uint64_t call_id) {
+  std::lock_guard<std::mutex> guard{out_mtx_};
+  if (reaped_)
+    return;
+  sigval payload;
+  payload.sival_ptr = reinterpret_cast<void*>(static_cast<uintptr_t>(call_id));
+  ::sigqueue(pid_, SIGINT, payload);
+}
+
 void worker_process::wake() {
   uint64_t one = 1;
   [[maybe_unused]] auto n = ::write(wake_fd_, &one, sizeof(one));

@@ -77,6 +77,10 @@ public:
   /// Sends `sig` to the process (no-op once it has been reaped).
   void signal(int sig);
 
+  /// Interrupts call `call_id` (KeyboardInterrupt) if the process runs it or
+  /// has not started it yet; a call already finished is not affected.
+  void interrupt(uint64_t call_id);
+
 private:
   worker_process() = default;
   void run_io();
