@@ -5,6 +5,7 @@
 #include <stdexcept>
 #include <string>
 
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -41,6 +42,11 @@ bool frame_channel::next(uint64_t& call_id, const char*& body, size_t& size) {
       begin_ = 0;
       end_ = have;
     }
+    // Wait with poll, then read: a read blocked on a Unix socket is woken
+    // twice per round trip (once without data); poll is woken once.
+    pollfd readable{fd_, POLLIN, 0};
+    if (::poll(&readable, 1, -1) < 0 && errno != EINTR)
+      throw std::runtime_error(std::string{"channel poll failed: "} + std::strerror(errno));
     ssize_t n = ::read(fd_, buf_.data() + end_, buf_.size() - end_);
     if (n > 0)
       end_ += static_cast<size_t>(n);

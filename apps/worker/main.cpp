@@ -10,6 +10,7 @@
 #include <set>
 #include <vector>
 
+#include <malloc.h>
 #include <sys/prctl.h>
 
 #include "dispatcher.hpp"
@@ -142,6 +143,10 @@ void send_reply(frame_channel& channel, std::vector<char>& out, uint64_t call_id
 int main(int argc, char** argv) {
   auto args = parse(argc, argv);
   std::signal(SIGPIPE, SIG_IGN);
+  // Large payloads: keep freed memory instead of returning it to the kernel
+  // and faulting it in again for the next one (shared/design.md floors).
+  mallopt(M_MMAP_THRESHOLD, 256 * 1024 * 1024);
+  mallopt(M_TRIM_THRESHOLD, 512 * 1024 * 1024);
   prctl(PR_SET_PDEATHSIG, SIGKILL); // never outlive the node
   try {
     interpreter py{args.python_path};

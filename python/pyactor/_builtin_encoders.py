@@ -29,9 +29,10 @@ or ``TypeError``; ``pyactor.encoders.decode`` turns either into a
 Booleans are not accepted where numbers are expected.
 """
 
+
+from __future__ import annotations
 import datetime as _dt
 import decimal as _decimal
-from typing import Any, Optional, Sequence, Union
 
 __all__ = ["ENCODERS"]
 

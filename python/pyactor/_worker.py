@@ -5,13 +5,12 @@ states. Exceptions they raise are reported to the caller like any other
 Python exception (via ``describe_exception``).
 """
 
+
+from __future__ import annotations
 import importlib
 import types
 import os
-import platform
 import sys
-import traceback
-from typing import Any, Dict, Tuple
 
 from pyactor import __version__
 
@@ -35,6 +34,8 @@ def describe_exception(exc: BaseException) -> Tuple[str, str, str]:
         message = str(exc)
     except Exception as inner:  # a broken __str__ must not lose the error
         message = f"<str() failed: {inner!r}>"
+    import traceback  # only on the error path: it costs 2 ms to import
+
     return (type_name, message, "".join(traceback.format_exception(exc)))
 
 
@@ -45,15 +46,16 @@ def versions(worker_id: Any, worker_uid: Any) -> Dict[str, Any]:
     (e.g. ``'3.11.2'``), ``pyactor``, ``executable``, ``pid``,
     ``worker_id`` and ``worker_uid`` (as given), ``platform``.
     """
+    uname = os.uname()
     return {
         "python": sys.version.splitlines()[0],
-        "python_version": platform.python_version(),
+        "python_version": "%d.%d.%d" % sys.version_info[:3],
         "pyactor": __version__,
         "executable": sys.executable,
         "pid": os.getpid(),
         "worker_id": worker_id,
         "worker_uid": worker_uid,
-        "platform": platform.platform(),
+        "platform": "%s-%s-%s" % (uname.sysname, uname.release, uname.machine),
     }
 
 

@@ -21,9 +21,10 @@ The registry is shared by all threads of the process; changes are
 serialised by a lock, lookups take no lock on the fast path.
 """
 
+
+from __future__ import annotations
 import threading
 import weakref
-from typing import Any, Callable, NamedTuple, Optional, Tuple
 
 from pyactor.types import Tagged
 
@@ -32,11 +33,17 @@ __all__ = ["register", "unregister", "encode", "decode", "registered"]
 _MAX_REPR = 300
 
 
-class _Entry(NamedTuple):
-    type_: type
-    tag: str
-    encode: Callable[[Any], Any]
-    decode: Callable[[Any], Any]
+class _Entry:
+    """One registration: a type, its tag and its two functions."""
+
+    __slots__ = ("type_", "tag", "encode", "decode")
+
+    def __init__(self, type_: type, tag: str, encode: Callable[[Any], Any],
+                 decode: Callable[[Any], Any]) -> None:
+        self.type_ = type_
+        self.tag = tag
+        self.encode = encode
+        self.decode = decode
 
 
 _lock = threading.RLock()

@@ -16,6 +16,10 @@ using self_pointer = worker_actor::stateful_pointer<worker_actor_state>;
 using phase = worker_actor_state::phase;
 using call = worker_actor_state::call;
 
+/// `(kill_atom, ticket | reinterrupt_flag)` interrupts again instead of killing.
+constexpr uint64_t reinterrupt_flag = uint64_t{1} << 63;
+constexpr auto reinterrupt_delay = std::chrono::milliseconds(100);
+
 void maybe_quit(self_pointer self) {
   auto& st = self->state;
   if (st.mode == phase::serving || !st.scheduler_released)
@@ -31,6 +35,7 @@ void maybe_quit(self_pointer self) {
 /// Gives a call that never reached the process back to the scheduler.
 void hand_back(self_pointer self, call&& c) {
   auto& st = self->state;
+  st.forget_deadline(c);
   st.options.stats->load.fetch_sub(1);
   if (!st.options.scheduler) {
     c.reply.deliver(make_error_reply(errc::worker_crashed, st.label() + " left before the call ran"));
@@ -70,24 +75,40 @@ void start_leaving(self_pointer self, phase mode) {
   maybe_quit(self);
 }
 
-/// Writes waiting calls to the process while the pipeline has room.
+/// Writes waiting calls to the process while the pipeline has room, all
+/// in one write.
 void pump(self_pointer self) {
   auto& st = self->state;
+  auto& frames = st.frame;
+  frames.clear();
   while (st.mode != phase::leaving && st.process && !st.waiting.empty()
          && st.written.size() + st.abandoned.size() < st.options.pipeline_depth) {
     auto first = st.waiting.begin();
     uint64_t ticket = first->first;
     auto& body = first->second.request.body;
-    auto& frame = st.frame;
-    frame.resize(worker::request_header_size);
-    worker::put_u64(frame.data() + 4, ticket);
-    frame.insert(frame.end(), body.begin(), body.end());
-    worker::seal_frame(frame, 0);
-    st.process->send(frame.data(), frame.size());
+    size_t start = frames.size();
+    frames.resize(start + worker::request_header_size);
+    worker::put_u64(frames.data() + start + 4, ticket);
+    frames.insert(frames.end(), body.begin(), body.end());
+    worker::seal_frame(frames, start);
     st.written.emplace(ticket, std::move(first->second));
     st.waiting.erase(first);
   }
+  if (!frames.empty())
+    st.process->send(frames.data(), frames.size());
   maybe_quit(self);
+}
+
+/// Sets the one timer for the earliest deadline, if it is not set already.
+void arm_timer(self_pointer self) {
+  auto& st = self->state;
+  if (st.deadlines.empty() || st.deadlines.begin()->first >= st.timer_at)
+    return;
+  st.timer_at = st.deadlines.begin()->first;
+  auto wait = std::max(st.timer_at - worker_actor_state::clock_type::now(),
+                       worker_actor_state::clock_type::duration::zero());
+  self->delayed_send(self, std::chrono::duration_cast<std::chrono::microseconds>(wait),
+                     timeout_atom_v, uint64_t{0});
 }
 
 void accept(self_pointer self, call_request&& request, worker_actor_state::reply_to&& reply) {
@@ -99,9 +120,14 @@ void accept(self_pointer self, call_request&& request, worker_actor_state::reply
   uint64_t ticket = st.next_ticket++;
   auto timeout = request.timeout_ms > 0 ? std::chrono::milliseconds(request.timeout_ms)
                                         : st.options.default_timeout;
-  st.waiting.emplace(ticket, call{std::move(request), std::move(reply)});
-  if (timeout.count() > 0)
-    self->delayed_send(self, timeout, timeout_atom_v, ticket);
+  call c{std::move(request), std::move(reply)};
+  c.ticket = ticket;
+  if (timeout.count() > 0) {
+    c.deadline = worker_actor_state::clock_type::now() + timeout;
+    st.deadlines.emplace(c.deadline, ticket);
+  }
+  st.waiting.emplace(ticket, std::move(c));
+  arm_timer(self);
   pump(self);
 }
 
@@ -112,7 +138,7 @@ void end_early(self_pointer self, uint64_t ticket, errc code, const std::string&
   if (auto i = st.waiting.find(ticket); i != st.waiting.end()) {
     auto c = std::move(i->second);
     st.waiting.erase(i);
-    st.answer(c.reply, make_error_reply(code, why + " while it waited for " + st.label()));
+    st.answer(c, make_error_reply(code, why + " while it waited for " + st.label()));
     return;
   }
   auto i = st.written.find(ticket);
@@ -125,10 +151,13 @@ void end_early(self_pointer self, uint64_t ticket, errc code, const std::string&
   auto c = std::move(i->second);
   st.written.erase(i);
   st.abandoned.emplace(ticket, running);
-  st.answer(c.reply, make_error_reply(code, why + " on " + st.label()
+  st.answer(c, make_error_reply(code, why + " on " + st.label()
                                               + (running ? "; the running call was interrupted" : "")));
   if (running && st.process) {
     st.process->interrupt(ticket); // KeyboardInterrupt in the running Python code
+    // A signal that lands just before a blocking call (time.sleep) starts is
+    // only seen when it returns: interrupt once more, then kill.
+    self->delayed_send(self, reinterrupt_delay, kill_atom_v, ticket | reinterrupt_flag);
     self->delayed_send(self, st.options.interrupt_grace, kill_atom_v, ticket);
   } else if (st.process) {
     // Not started yet: ask the process to skip it.
@@ -151,6 +180,12 @@ void on_cancel(self_pointer self, uint64_t request_id) {
 
 void on_kill_check(self_pointer self, uint64_t ticket) {
   auto& st = self->state;
+  if (ticket & reinterrupt_flag) {
+    ticket &= ~reinterrupt_flag;
+    if (st.abandoned.count(ticket) > 0 && st.process)
+      st.process->interrupt(ticket);
+    return;
+  }
   if (st.abandoned.count(ticket) > 0 && st.process) {
     st.options.spawn.log("[" + st.label() + "] still busy with interrupted call " + std::to_string(ticket)
                          + " after " + std::to_string(st.options.interrupt_grace.count())
@@ -166,7 +201,7 @@ void on_exited(self_pointer self, const std::string& reason) {
   st.written.clear();
   st.abandoned.clear();
   for (auto& entry : written)
-    st.answer(entry.second.reply,
+    st.answer(entry.second,
               make_error_reply(errc::worker_crashed, what + " while the call was in flight"));
   st.exit_reason = what;
   start_leaving(self, phase::leaving);
@@ -188,9 +223,15 @@ std::string worker_actor_state::label() const {
          + std::to_string(process ? process->pid() : -1) + ")";
 }
 
-void worker_actor_state::answer(reply_to& reply, call_reply&& r) {
+void worker_actor_state::answer(call& c, call_reply&& r) {
+  forget_deadline(c);
   options.stats->load.fetch_sub(1);
-  reply.deliver(std::move(r));
+  c.reply.deliver(std::move(r));
+}
+
+void worker_actor_state::forget_deadline(const call& c) {
+  if (c.deadline != clock_type::time_point::max())
+    deadlines.erase({c.deadline, c.ticket});
 }
 
 uint8_t reply_code_of(uint8_t status) {
@@ -217,7 +258,7 @@ void worker_actor_state::on_frame(uint64_t ticket, uint8_t status, std::vector<c
   written.erase(i);
   ++calls_done;
   options.stats->served.fetch_add(1, std::memory_order_relaxed);
-  answer(c.reply, call_reply{reply_code_of(status), std::move(payload)});
+  answer(c, call_reply{reply_code_of(status), std::move(payload)});
 }
 
 worker_actor_state::~worker_actor_state() {
@@ -226,7 +267,7 @@ worker_actor_state::~worker_actor_state() {
   for (auto* calls : {&waiting, &written})
     for (auto& entry : *calls) {
       auto copy = why;
-      answer(entry.second.reply, std::move(copy));
+      answer(entry.second, std::move(copy));
     }
   process.reset(); // kills the process and joins the I/O thread
 }
@@ -291,8 +332,20 @@ worker_actor::behavior_type worker_behavior(self_pointer self, worker_options op
       pump(self);
     },
     [=](exited_atom, std::string& reason) { on_exited(self, reason); },
-    [=](timeout_atom, uint64_t ticket) {
-      end_early(self, ticket, errc::timeout, "the call did not finish within its timeout");
+    [=](timeout_atom, uint64_t) {
+      auto& st = self->state;
+      auto now = worker_actor_state::clock_type::now();
+      if (now >= st.timer_at)
+        st.timer_at = worker_actor_state::clock_type::time_point::max(); // this timer fired
+      std::vector<uint64_t> due;
+      for (auto& d : st.deadlines) {
+        if (d.first > now)
+          break;
+        due.push_back(d.second);
+      }
+      for (auto ticket : due)
+        end_early(self, ticket, errc::timeout, "the call did not finish within its timeout");
+      arm_timer(self);
       pump(self);
     },
     [=](kill_atom, uint64_t ticket) { on_kill_check(self, ticket); },

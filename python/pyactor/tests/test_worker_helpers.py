@@ -110,7 +110,7 @@ def test_versions():
     assert v["pid"] == os.getpid()
     assert v["worker_id"] == 3
     assert v["worker_uid"] == 12345
-    assert v["platform"] == platform.platform()
+    assert v["platform"] == "%s-%s-%s" % (os.uname().sysname, os.uname().release, os.uname().machine)
 
 
 # -- resolve -----------------------------------------------------------------

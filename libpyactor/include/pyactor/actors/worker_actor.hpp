@@ -6,6 +6,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -102,10 +103,14 @@ struct worker_actor_state {
     void deliver(call_reply&& reply);
   };
 
+  using clock_type = std::chrono::steady_clock;
+
   /// A call this actor accepted and has not answered.
   struct call {
     call_request request;
     reply_to reply;
+    clock_type::time_point deadline = clock_type::time_point::max();
+    uint64_t ticket = 0;
   };
 
   enum class phase { serving, draining, leaving };
@@ -122,6 +127,10 @@ struct worker_actor_state {
   std::map<uint64_t, call> written;
   /// Timed-out or cancelled calls the process still has to get through.
   std::map<uint64_t, bool> abandoned;
+  /// Deadlines of the calls above, earliest first. One timer serves them
+  /// all: it is set for the earliest deadline only (not one timer per call).
+  std::set<std::pair<clock_type::time_point, uint64_t>> deadlines;
+  clock_type::time_point timer_at = clock_type::time_point::max();
   uint64_t next_ticket = 1;
   uint64_t calls_done = 0;
   std::vector<char> frame; // reused for every request
@@ -131,8 +140,9 @@ struct worker_actor_state {
   std::string label() const;
   /// Answers a written call from its reply frame.
   void on_frame(uint64_t ticket, uint8_t status, std::vector<char>&& payload);
-  /// Answers a call and takes it off the load count.
-  void answer(reply_to& reply, call_reply&& r);
+  /// Answers a call and takes it off the load count and the deadlines.
+  void answer(call& c, call_reply&& r);
+  void forget_deadline(const call& c);
 
   ~worker_actor_state();
 };
