@@ -133,16 +133,32 @@ void dispatcher::map(const msgpack::object_array& params, packer& pk) {
   auto name = text_param(params, 2, "map", "name");
   const auto& items = param(params, 3, "map", "items");
   if (items.type != msgpack::type::ARRAY)
-    throw bad("map: parameter 3 (items) must be an array of argument arrays");
+    throw bad("map: parameter 3 (items) must be an array");
   PyObject* callable = cached_callable(module, name);
   py_ref kwargs = params.size > 4 ? codec_.decode_kwargs(params.ptr[4]) : py_ref{};
-  pk.pack_array(items.via.array.size);
-  for (uint32_t i = 0; i < items.via.array.size; ++i)
-    run_entry(pk, [&] {
-      auto args = codec_.decode_args(items.via.array.ptr[i]);
+  bool star = flag_param(params, 5);
+  uint32_t n = items.via.array.size;
+  std::string statuses(n, static_cast<char>(status::ok));
+  pk.pack_array(2);
+  pk.pack_array(n);
+  for (uint32_t i = 0; i < n; ++i) {
+    size_t mark = out_->size();
+    try {
+      const auto& item = items.via.array.ptr[i];
+      py_ref args = star ? codec_.decode_args(item)
+                         : py_ref{check(PyTuple_Pack(1, codec_.decode(item).get()))};
       py_ref result{check(PyObject_Call(callable, args.get(), kwargs.get()))};
       codec_.encode(result.get(), pk);
-    });
+    } catch (const request_error& e) {
+      if (e.code == status::python_exception && PyErr_ExceptionMatches(PyExc_KeyboardInterrupt))
+        throw; // interrupted (timeout or cancel): the whole map ends
+      out_->resize(mark);
+      statuses[i] = static_cast<char>(e.code);
+      pack_error(pk, e);
+    }
+  }
+  pk.pack_bin(n);
+  pk.pack_bin_body(statuses.data(), n);
 }
 
 void dispatcher::batch(const msgpack::object_array& params, packer& pk) {

@@ -37,8 +37,10 @@ struct runtime_options {
   /// CAF scheduler threads; 0 means max(2, cores).
   uint32_t threads = 0;
   /// Calls written to one worker process at once (pipelining); the rest
-  /// wait in its actor and move to another worker if this one dies.
-  uint32_t pipeline_depth = 2;
+  /// wait in its actor and move to another worker if this one dies. Deeper
+  /// pipelines raise throughput (bench/RESULTS.md) but a crash fails up to
+  /// this many calls instead of handing them to another worker.
+  uint32_t pipeline_depth = 4;
   /// Replace a worker process after this many calls (against leaks); 0: never.
   uint64_t max_calls_per_worker = 0;
   /// Extra environment variables of every worker process.

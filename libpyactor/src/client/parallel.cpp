@@ -60,9 +60,41 @@ std::vector<result<value>> entry_results(const result<value>& reply, size_t n) {
   return out;
 }
 
+/// Splits a map reply [results, statuses] into one result per item.
+std::vector<result<value>> map_results(result<value>&& reply, size_t n) {
+  std::vector<result<value>> out;
+  out.reserve(n);
+  auto parts = reply ? reply.value().get_if<list>() : nullptr;
+  bool well_formed = parts != nullptr && parts->size() == 2 && (*parts)[0].is<list>()
+                     && (*parts)[1].is<bytes>() && (*parts)[0].as<list>().size() == n
+                     && (*parts)[1].as<bytes>().data.size() == n;
+  if (!well_formed) {
+    auto e = reply ? make_error(errc::bad_request, "the worker's map reply does not hold one "
+                                                   "result per item")
+                   : reply.error();
+    for (size_t i = 0; i < n; ++i)
+      out.emplace_back(e);
+    return out;
+  }
+  auto& results = (*parts)[0].as<list>();
+  auto& statuses = (*parts)[1].as<bytes>().data;
+  for (size_t i = 0; i < n; ++i) {
+    if (statuses[i] == 0)
+      out.emplace_back(std::move(results[i]));
+    else
+      out.push_back(entry_result(list{value{static_cast<int64_t>(statuses[i])}, std::move(results[i])}));
+  }
+  return out;
+}
+
 } // namespace
 
 // -- map_runner -------------------------------------------------------------------------
+
+/// Appends up to `max_items` encoded items to `out`; returns how many (0 at
+/// the end of the input). An item is an argument array, or the argument
+/// itself for a map without star.
+using chunk_filler = std::function<size_t(std::vector<char>& out, size_t max_items)>;
 
 /// Runs one streaming map on the calling thread: reads items, sends chunks,
 /// collects replies (which arrive on actor threads through a queue), and
@@ -70,10 +102,10 @@ std::vector<result<value>> entry_results(const result<value>& reply, size_t n) {
 /// no reply callback outlives it. Not thread-safe; one per map.
 class map_runner {
 public:
-  map_runner(runtime& rt, std::string module, std::string function, item_source next,
-             item_sink sink, const map_options& opts, size_t total)
+  map_runner(runtime& rt, std::string module, std::string function, chunk_filler fill,
+             bool star, item_sink sink, const map_options& opts, size_t total)
     : rt_(*rt.impl_), module_(std::move(module)), function_(std::move(function)),
-      next_(std::move(next)), sink_(std::move(sink)), opts_(opts), total_(total) {
+      fill_(std::move(fill)), star_(star), sink_(std::move(sink)), opts_(opts), total_(total) {
     workers_ = std::max<size_t>(1, rt.size());
     max_in_flight_ = opts.max_chunks_in_flight > 0 ? opts.max_chunks_in_flight : 2 * workers_;
     if (opts.chunk > 0)
@@ -112,7 +144,8 @@ public:
 private:
   struct chunk {
     size_t first = 0;
-    std::vector<list> items;
+    size_t count = 0;
+    std::vector<char> body; // kept to send again after a crash
     int attempts = 0;
     uint64_t request_id = 0;
     clock_type::time_point sent;
@@ -125,22 +158,24 @@ private:
 
   /// Reads items and sends chunks while there is room.
   void fill() {
+    std::vector<char> items;
     while (!input_done_ && !stopping_ && in_flight_.size() < max_in_flight_
            && reorder_.size() <= 4 * max_in_flight_) {
+      items.clear();
+      size_t count = fill_(items, chunk_size_);
+      if (count < chunk_size_)
+        input_done_ = true;
+      if (count == 0)
+        break;
       chunk c;
       c.first = next_index_;
-      for (size_t i = 0; i < chunk_size_; ++i) {
-        list args;
-        if (!next_(args)) {
-          input_done_ = true;
-          break;
-        }
-        c.items.push_back(std::move(args));
-      }
-      if (c.items.empty())
-        break;
-      next_index_ += c.items.size();
-      summary_.items += c.items.size();
+      c.count = count;
+      body_builder body{op::map, 5};
+      body.text(module_).text(function_).array(static_cast<uint32_t>(count)).raw(items);
+      body.kwargs({}).flag(star_);
+      c.body = body.take();
+      next_index_ += count;
+      summary_.items += count;
       auto id = next_chunk_id_++;
       in_flight_.emplace(id, std::move(c));
       send(id);
@@ -151,12 +186,7 @@ private:
     auto& c = in_flight_.at(id);
     ++c.attempts;
     c.sent = clock_type::now();
-    body_builder body{op::map, 4};
-    body.text(module_).text(function_).array(static_cast<uint32_t>(c.items.size()));
-    for (auto& args : c.items)
-      body.args(args);
-    body.kwargs({});
-    c.request_id = rt_.send_callback(body.take(), call_opts_, [this, id](result<value> r) {
+    c.request_id = rt_.send_callback(c.body, call_opts_, [this, id](result<value> r) {
       std::lock_guard<std::mutex> guard{mtx_};
       done_.push_back(completion{id, std::move(r)});
       cv_.notify_one();
@@ -174,7 +204,7 @@ private:
       return;
     }
     adapt_chunk_size(c, done.outcome);
-    auto results = entry_results(done.outcome, c.items.size());
+    auto results = map_results(std::move(done.outcome), c.count);
     size_t first = c.first;
     in_flight_.erase(i);
     deliver(first, std::move(results));
@@ -184,7 +214,7 @@ private:
     if (opts_.chunk > 0 || total_ > 0 || !outcome)
       return;
     double seconds = std::chrono::duration<double>(clock_type::now() - c.sent).count();
-    double per_item = std::max(seconds / static_cast<double>(c.items.size()), 1e-7);
+    double per_item = std::max(seconds / static_cast<double>(c.count), 1e-7);
     auto target = static_cast<size_t>(target_chunk_seconds / per_item);
     chunk_size_ = std::clamp<size_t>((chunk_size_ + target) / 2, 1, max_auto_chunk);
   }
@@ -250,7 +280,8 @@ private:
   runtime::impl& rt_;
   std::string module_;
   std::string function_;
-  item_source next_;
+  chunk_filler fill_;
+  bool star_;
   item_sink sink_;
   map_options opts_;
   call_options call_opts_;
@@ -299,35 +330,61 @@ std::vector<worker_reply> runtime::broadcast(const std::string& module, const st
 map_summary runtime::starmap(const std::string& module, const std::string& function,
                              item_source next, item_sink sink, const map_options& opts,
                              size_t total) {
-  map_runner runner{*this, module, function, std::move(next), std::move(sink), opts, total};
+  auto fill = [next = std::move(next)](std::vector<char>& out, size_t max_items) {
+    size_t count = 0;
+    list args;
+    while (count < max_items) {
+      args.clear();
+      if (!next(args))
+        break;
+      client::append_array(args, out);
+      ++count;
+    }
+    return count;
+  };
+  map_runner runner{*this, module, function, fill, true, std::move(sink), opts, total};
   return runner.run();
 }
+
+namespace {
+
+/// Runs a map over an input held by the caller; results in input order.
+std::vector<result<value>> collect(runtime& rt, const std::string& module,
+                                   const std::string& function, size_t n, chunk_filler fill,
+                                   bool star, const map_options& opts) {
+  std::vector<result<value>> results(
+    n, make_error(errc::cancelled, "the map stopped before this item ran"));
+  map_runner runner{rt, module, function, std::move(fill), star,
+                    [&](item_result&& r) { results[r.index] = std::move(r.outcome); }, opts, n};
+  runner.run();
+  return results;
+}
+
+} // namespace
 
 std::vector<result<value>> runtime::starmap(const std::string& module, const std::string& function,
                                             const std::vector<list>& items,
                                             const map_options& opts) {
-  std::vector<result<value>> results(
-    items.size(), make_error(errc::cancelled, "the map stopped before this item ran"));
   size_t next = 0;
-  starmap(
-    module, function,
-    [&](list& args) {
-      if (next == items.size())
-        return false;
-      args = items[next++];
-      return true;
-    },
-    [&](item_result&& r) { results[r.index] = std::move(r.outcome); }, opts, items.size());
-  return results;
+  auto fill = [&](std::vector<char>& out, size_t max_items) {
+    size_t count = 0;
+    for (; count < max_items && next < items.size(); ++count)
+      client::append_array(items[next++], out);
+    return count;
+  };
+  return collect(*this, module, function, items.size(), fill, true, opts);
 }
 
 std::vector<result<value>> runtime::map(const std::string& module, const std::string& function,
                                         const list& items, const map_options& opts) {
-  std::vector<list> arg_lists;
-  arg_lists.reserve(items.size());
-  for (auto& item : items)
-    arg_lists.push_back(list{item});
-  return starmap(module, function, arg_lists, opts);
+  size_t next = 0;
+  auto fill = [&](std::vector<char>& out, size_t max_items) {
+    size_t count = 0;
+    for (; count < max_items && next < items.size(); ++count)
+      codec::encode_msgpack(items[next++], out);
+    return count;
+  };
+  return collect(*this, module, function, items.size(), fill, false, opts);
 }
 
 std::vector<result<value>> runtime::batch(const std::vector<batch_call>& calls,

@@ -69,4 +69,23 @@ private:
   msgpack::packer<vector_sink> pk_;
 };
 
+/// Appends the msgpack encoding of `xs` as an array, without copying it into
+/// a `value` first.
+inline void append_array(const list& xs, std::vector<char>& out) {
+  auto n = static_cast<uint32_t>(xs.size());
+  if (n < 16) {
+    out.push_back(static_cast<char>(0x90 | n));
+  } else if (n < 65536) {
+    out.push_back(static_cast<char>(0xdc));
+    out.push_back(static_cast<char>(n >> 8));
+    out.push_back(static_cast<char>(n));
+  } else {
+    out.push_back(static_cast<char>(0xdd));
+    for (int shift = 24; shift >= 0; shift -= 8)
+      out.push_back(static_cast<char>(n >> shift));
+  }
+  for (auto& x : xs)
+    codec::encode_msgpack(x, out);
+}
+
 } // namespace pyactor::client

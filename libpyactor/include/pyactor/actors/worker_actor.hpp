@@ -86,7 +86,7 @@ struct worker_options {
   /// Time between SIGINT and SIGKILL for a timed-out or cancelled running call.
   std::chrono::milliseconds interrupt_grace{2000};
   /// Calls written to the process at once (pipelining); at least 1.
-  uint32_t pipeline_depth = 2;
+  uint32_t pipeline_depth = 4;
   /// Recycle the process after this many calls; 0 means never.
   uint64_t max_calls = 0;
   /// Told `(ready_atom, slot, uid)` once the process is serving.

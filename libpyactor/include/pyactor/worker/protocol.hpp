@@ -41,17 +41,20 @@ enum class op : uint8_t {
   release = 8,
   /// [] -> map of versions and the worker's pid
   versions = 9,
-  /// [module: str, name: str, items: array of arg arrays, kwargs: map]
-  /// -> array of entries, one per item, in order. The function is resolved
-  /// once; a KeyboardInterrupt stops the whole map.
+  /// [module: str, name: str, items: array, kwargs: map, star: bool]
+  /// Each item is an argument array (star true) or the one argument (star
+  /// false). -> [results: array, statuses: bin], one result and one status
+  /// byte per item, in order; a failed item's result is [python_type,
+  /// message, traceback]. The function is resolved once; a KeyboardInterrupt
+  /// stops the whole map.
   map = 10,
-  /// [requests: array of [op, params...]] -> array of entries, one per
-  /// request (no map or batch inside a batch).
+  /// [requests: array of [op, params...]] -> array of entries [status,
+  /// payload], one per request (no map or batch inside a batch).
   batch = 11,
 };
 
-// An entry of a map or batch reply is [status, payload]: payload is the
-// result for status ok, else [python_type, message, traceback].
+// An entry of a batch reply is [status, payload]: payload is the result for
+// status ok, else [python_type, message, traceback].
 
 /// Reply status byte.
 enum class status : uint8_t {
