@@ -82,7 +82,8 @@ void pump(self_pointer self) {
   auto& frames = st.frame;
   frames.clear();
   while (st.mode != phase::leaving && st.process && !st.waiting.empty()
-         && st.written.size() + st.abandoned.size() < st.options.pipeline_depth) {
+         && st.written.size() + st.abandoned.size() < st.options.pipeline_depth
+         && (st.options.max_calls == 0 || st.calls_sent < st.options.max_calls)) {
     auto first = st.waiting.begin();
     uint64_t ticket = first->first;
     auto& body = first->second.request.body;
@@ -93,6 +94,7 @@ void pump(self_pointer self) {
     worker::seal_frame(frames, start);
     st.written.emplace(ticket, std::move(first->second));
     st.waiting.erase(first);
+    ++st.calls_sent;
   }
   if (!frames.empty())
     st.process->send(frames.data(), frames.size());

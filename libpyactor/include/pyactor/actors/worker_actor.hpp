@@ -133,6 +133,7 @@ struct worker_actor_state {
   clock_type::time_point timer_at = clock_type::time_point::max();
   uint64_t next_ticket = 1;
   uint64_t calls_done = 0;
+  uint64_t calls_sent = 0; // a recycled process gets no more than max_calls
   std::vector<char> frame; // reused for every request
 
   static const char* name;
