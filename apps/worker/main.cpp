@@ -81,7 +81,7 @@ worker_args parse(int argc, char** argv) {
 
 // Imports the configured modules and calls the start hook; throws on failure
 // (the process then exits before it reports ready).
-void run_start_hooks(interpreter& py, const worker_helpers& helpers, const worker_args& args) {
+void run_start_hooks(const worker_helpers& helpers, const worker_args& args) {
   for (auto& module : args.imports) {
     py_ref mod{PyImport_ImportModule(module.c_str())};
     if (!mod)
@@ -158,7 +158,7 @@ int main(int argc, char** argv) {
                            py.import_attr("pyactor._worker", "resolve"),
                            py.import_attr("pyactor._worker", "cast"),
                            py.import_attr("pyactor._worker", "versions")};
-    run_start_hooks(py, helpers, args);
+    run_start_hooks(helpers, args);
     {
       object_table objects{args.max_objects};
       python_codec codec{types, objects, args.identity.uid};

@@ -92,7 +92,12 @@ void pump(self_pointer self) {
     worker::put_u64(frames.data() + start + 4, ticket);
     frames.insert(frames.end(), body.begin(), body.end());
     worker::seal_frame(frames, start);
-    st.written.emplace(ticket, std::move(first->second));
+    auto& c = first->second;
+    if (c.reply.sink.completion) { // the I/O thread may complete it directly
+      st.sinks->put(ticket, std::move(c.reply.sink));
+      c.sink_in_table = true;
+    }
+    st.written.emplace(ticket, std::move(c));
     st.waiting.erase(first);
     ++st.calls_sent;
   }
@@ -228,7 +233,11 @@ std::string worker_actor_state::label() const {
 void worker_actor_state::answer(call& c, call_reply&& r) {
   forget_deadline(c);
   options.stats->load.fetch_sub(1);
-  c.reply.deliver(std::move(r));
+  if (!c.sink_in_table) {
+    c.reply.deliver(std::move(r));
+  } else if (auto sink = sinks->take(c.ticket); sink.completion) {
+    sink.completion->deliver(std::move(r));
+  } // else the I/O thread already delivered the reply
 }
 
 void worker_actor_state::forget_deadline(const call& c) {
@@ -284,7 +293,12 @@ worker_actor::behavior_type worker_behavior(self_pointer self, worker_options op
   // The I/O thread holds only a weak handle: it must not keep the actor alive.
   caf::weak_actor_ptr weak = self->ctrl();
   worker_events events;
-  events.on_frame = [weak](uint64_t id, uint8_t status, std::vector<char> payload) {
+  events.on_frame = [weak, sinks = st.sinks](uint64_t id, uint8_t status,
+                                             std::vector<char> payload) {
+    if (auto sink = sinks->take(id); sink.completion) {
+      sink.completion->deliver(call_reply{reply_code_of(status), std::move(payload)});
+      payload = {}; // delivered: the actor only keeps the books
+    }
     if (auto strong = weak.lock())
       caf::anon_send(caf::actor_cast<worker_actor>(strong), reply_atom_v, id, status,
                      std::move(payload));

@@ -6,7 +6,9 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <set>
+#include <unordered_map>
 #include <string>
 #include <vector>
 
@@ -95,6 +97,33 @@ struct worker_options {
   worker_registry scheduler;
 };
 
+/// The sinks of calls written to the process, shared with its I/O thread:
+/// the I/O thread completes a call straight from the reply frame (one
+/// thread hop less), the actor keeps the books. Whoever takes a sink out
+/// delivers to it. Thread-safe.
+class sink_table {
+public:
+  void put(uint64_t ticket, reply_sink sink) {
+    std::lock_guard<std::mutex> guard{mtx_};
+    sinks_.emplace(ticket, std::move(sink));
+  }
+
+  /// Removes and returns the sink of `ticket`; an empty sink if none.
+  reply_sink take(uint64_t ticket) {
+    std::lock_guard<std::mutex> guard{mtx_};
+    auto i = sinks_.find(ticket);
+    if (i == sinks_.end())
+      return {};
+    auto sink = std::move(i->second);
+    sinks_.erase(i);
+    return sink;
+  }
+
+private:
+  std::mutex mtx_;
+  std::unordered_map<uint64_t, reply_sink> sinks_;
+};
+
 struct worker_actor_state {
   /// Who waits for a call's reply: a response promise or a sink.
   struct reply_to {
@@ -111,6 +140,7 @@ struct worker_actor_state {
     reply_to reply;
     clock_type::time_point deadline = clock_type::time_point::max();
     uint64_t ticket = 0;
+    bool sink_in_table = false; // the sink moved to `sinks` when written
   };
 
   enum class phase { serving, draining, leaving };
@@ -135,6 +165,7 @@ struct worker_actor_state {
   uint64_t calls_done = 0;
   uint64_t calls_sent = 0; // a recycled process gets no more than max_calls
   std::vector<char> frame; // reused for every request
+  std::shared_ptr<sink_table> sinks = std::make_shared<sink_table>();
 
   static const char* name;
 
