@@ -55,7 +55,8 @@ BOOST_AUTO_TEST_CASE(run_tours_the_embedded_default) {
   BOOST_CHECK(has(o.out, "2 Python workers on this node"));
   BOOST_CHECK(has(o.out, "481229803398374426442198455156736"));
   BOOST_CHECK(has(o.out, "#date(1923, 4, 2)"));
-  BOOST_CHECK(has(o.out, "answered by 2 worker process(es)"));
+  BOOST_CHECK(has(o.out, "  worker 1\n    -> ") && has(o.out, "  worker 2\n    -> "));
+  BOOST_CHECK(has(o.out, "[1.0, 2.0, 4.0, 8.0, 16.0]"));
 }
 
 BOOST_AUTO_TEST_CASE(call_eval_versions_and_status) {

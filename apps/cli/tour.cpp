@@ -1,6 +1,6 @@
 // `pyactor run`: start the embedded default and show what pyactor does.
 #include <iostream>
-#include <set>
+#include <chrono>
 
 #include "cli.hpp"
 
@@ -73,15 +73,32 @@ int run_tour(const invocation& inv) {
   show("math.sqrt(-1)", py.call("math", "sqrt", {-1}));
   show("nosuchmodule.f()", py.call("nosuchmodule", "f"));
 
-  std::cout << "\nCalls run in parallel on the pool (8 async calls of os.getpid):\n";
-  std::vector<runtime::future> futures;
-  for (int i = 0; i < 8; ++i)
-    futures.push_back(py.call_async("os", "getpid"));
-  std::set<int64_t> pids;
-  for (auto& f : futures)
-    if (auto r = f.get(); r && r.value().is<int64_t>())
-      pids.insert(r.value().as<int64_t>());
-  std::cout << "  answered by " << pids.size() << " worker process(es)\n";
+  std::cout << "\nThe same call on every worker (broadcast of os.getpid):\n";
+  for (auto& reply : py.broadcast("os", "getpid"))
+    show("worker " + std::to_string(reply.worker), reply.outcome);
+
+  std::cout << "\nScatter/gather (math.pow over 5 argument lists, in input order):\n";
+  std::vector<list> powers;
+  for (int i = 0; i < 5; ++i)
+    powers.push_back(list{value{2}, value{i}});
+  list gathered;
+  for (auto& r : py.starmap("math", "pow", powers))
+    gathered.push_back(r ? r.value() : value{r.error().to_string()});
+  show("starmap(math.pow, [(2, 0) ... (2, 4)])", value{gathered});
+
+  std::cout << "\nAsynchronous calls run in parallel (time.sleep(0.2) on each worker at once):\n";
+  auto started = std::chrono::steady_clock::now();
+  std::vector<call_handle> sleeps;
+  for (auto& w : py.status()) {
+    call_options on;
+    on.worker = w.id;
+    sleeps.push_back(py.call_async("time", "sleep", {0.2}, {}, on));
+  }
+  for (auto& h : sleeps)
+    h.get();
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now()
+                                                                  - started);
+  std::cout << "  all done after " << ms.count() << " ms\n";
 
   std::cout << "\nThe pool:\n";
   for (auto& w : py.status())
