@@ -145,9 +145,15 @@ void dispatcher::map(const msgpack::object_array& params, packer& pk) {
     size_t mark = out_->size();
     try {
       const auto& item = items.via.array.ptr[i];
-      py_ref args = star ? codec_.decode_args(item)
-                         : py_ref{check(PyTuple_Pack(1, codec_.decode(item).get()))};
-      py_ref result{check(PyObject_Call(callable, args.get(), kwargs.get()))};
+      py_ref result;
+      if (!star && !kwargs) { // the common case: one argument, vectorcall, no tuple
+        auto arg = codec_.decode(item);
+        result = py_ref{check(PyObject_CallOneArg(callable, arg.get()))};
+      } else {
+        py_ref args = star ? codec_.decode_args(item)
+                           : py_ref{check(PyTuple_Pack(1, codec_.decode(item).get()))};
+        result = py_ref{check(PyObject_Call(callable, args.get(), kwargs.get()))};
+      }
       codec_.encode(result.get(), pk);
     } catch (const request_error& e) {
       if (e.code == status::python_exception && PyErr_ExceptionMatches(PyExc_KeyboardInterrupt))

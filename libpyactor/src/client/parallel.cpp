@@ -352,11 +352,18 @@ namespace {
 std::vector<result<value>> collect(runtime& rt, const std::string& module,
                                    const std::string& function, size_t n, chunk_filler fill,
                                    bool star, const map_options& opts) {
-  std::vector<result<value>> results(
-    n, make_error(errc::cancelled, "the map stopped before this item ran"));
+  std::vector<result<value>> results(n, value{});
+  std::vector<bool> answered(n, false);
   map_runner runner{rt, module, function, std::move(fill), star,
-                    [&](item_result&& r) { results[r.index] = std::move(r.outcome); }, opts, n};
+                    [&](item_result&& r) {
+                      results[r.index] = std::move(r.outcome);
+                      answered[r.index] = true;
+                    },
+                    opts, n};
   runner.run();
+  for (size_t i = 0; i < n; ++i) // skipped after stop_on_error or cancel
+    if (!answered[i])
+      results[i] = make_error(errc::cancelled, "the map stopped before this item ran");
   return results;
 }
 
