@@ -293,15 +293,21 @@ worker_actor::behavior_type worker_behavior(self_pointer self, worker_options op
   // The I/O thread holds only a weak handle: it must not keep the actor alive.
   caf::weak_actor_ptr weak = self->ctrl();
   worker_events events;
-  events.on_frame = [weak, sinks = st.sinks](uint64_t id, uint8_t status,
-                                             std::vector<char> payload) {
+  // The I/O thread completes C++ API calls itself and passes the frames of
+  // each read to the actor in one message.
+  auto batch = std::make_shared<std::vector<reply_frame>>(); // owned by the I/O thread
+  events.on_frame = [batch, sinks = st.sinks](uint64_t id, uint8_t status,
+                                              std::vector<char> payload) {
     if (auto sink = sinks->take(id); sink.completion) {
       sink.completion->deliver(call_reply{reply_code_of(status), std::move(payload)});
       payload = {}; // delivered: the actor only keeps the books
     }
+    batch->push_back(reply_frame{id, status, std::move(payload)});
+  };
+  events.on_batch_end = [weak, batch] {
     if (auto strong = weak.lock())
-      caf::anon_send(caf::actor_cast<worker_actor>(strong), reply_atom_v, id, status,
-                     std::move(payload));
+      caf::anon_send(caf::actor_cast<worker_actor>(strong), reply_atom_v, std::move(*batch));
+    batch->clear();
   };
   events.on_exit = [weak](process_exit exit) {
     if (auto strong = weak.lock())
@@ -332,16 +338,18 @@ worker_actor::behavior_type worker_behavior(self_pointer self, worker_options op
     },
     [=](cancel_atom, uint64_t request_id) { on_cancel(self, request_id); },
     [=](drain_atom) { start_leaving(self, phase::draining); },
-    [=](reply_atom, uint64_t id, uint8_t status, std::vector<char>& payload) {
+    [=](reply_atom, std::vector<reply_frame>& frames) {
       auto& st = self->state;
-      if (id == 0) { // the ready frame
-        st.options.stats->state.store(static_cast<uint8_t>(worker_state::ready));
-        if (st.options.supervisor)
-          self->send(st.options.supervisor, ready_atom_v, st.options.spawn.slot,
-                     st.options.spawn.uid);
-        return;
+      for (auto& f : frames) {
+        if (f.call_id == 0) { // the ready frame
+          st.options.stats->state.store(static_cast<uint8_t>(worker_state::ready));
+          if (st.options.supervisor)
+            self->send(st.options.supervisor, ready_atom_v, st.options.spawn.slot,
+                       st.options.spawn.uid);
+          continue;
+        }
+        st.on_frame(f.call_id, f.status, std::move(f.payload));
       }
-      st.on_frame(id, status, std::move(payload));
       if (st.options.max_calls > 0 && st.calls_done >= st.options.max_calls
           && st.mode == phase::serving)
         start_leaving(self, phase::draining); // recycle against leaks

@@ -346,6 +346,8 @@ void worker_process::run_io() {
     if (pos > 0) {
       std::memmove(in.data(), in.data() + pos, have - pos);
       have -= pos;
+      if (events_.on_batch_end)
+        events_.on_batch_end();
     }
     return true;
   };

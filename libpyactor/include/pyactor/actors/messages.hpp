@@ -56,6 +56,20 @@ typename Inspector::result_type inspect(Inspector& f, call_reply& x) {
   return f(caf::meta::type_name("pyactor::call_reply"), x.code, x.payload);
 }
 
+/// One reply frame from a worker process, as its I/O thread passes it on.
+/// An empty payload with status ok after a fast completion means the caller
+/// already has its reply: the actor only keeps the books.
+struct reply_frame {
+  uint64_t call_id = 0;
+  uint8_t status = 0;
+  std::vector<char> payload;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, reply_frame& x) {
+  return f(caf::meta::type_name("pyactor::reply_frame"), x.call_id, x.status, x.payload);
+}
+
 /// Builds the reply for an error raised by the runtime itself.
 call_reply make_error_reply(errc code, const std::string& message);
 

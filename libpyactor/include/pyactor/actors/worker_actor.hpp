@@ -29,8 +29,8 @@ using ready_listener = caf::typed_actor<caf::reacts_to<ready_atom, uint64_t, uin
 
 
 /// Calls come in as `call` (request/response, or with a reply_sink) and can
-/// be cancelled by request id. `reply`, `exited`, `timeout` and `kill` come
-/// from the actor's own I/O thread and timers; `drain` asks it to finish its
+/// be cancelled by request id. `reply` (the frames of one read), `exited`,
+/// `timeout` and `kill` come from the actor's own I/O thread and timers; `drain` asks it to finish its
 /// calls and stop.
 ///
 /// Contract: at most `pipeline_depth` calls are written to the process; the
@@ -49,7 +49,7 @@ using worker_actor = caf::typed_actor<
   caf::reacts_to<call_atom, call_request, reply_sink>,
   caf::reacts_to<cancel_atom, uint64_t>,
   caf::reacts_to<drain_atom>,
-  caf::reacts_to<reply_atom, uint64_t, uint8_t, std::vector<char>>,
+  caf::reacts_to<reply_atom, std::vector<reply_frame>>,
   caf::reacts_to<exited_atom, std::string>,
   caf::reacts_to<timeout_atom, uint64_t>,
   caf::reacts_to<kill_atom, uint64_t>>;

@@ -48,9 +48,11 @@ struct process_exit {
 };
 
 /// Callbacks from the I/O thread. `on_frame` gets every reply frame in
-/// order (call id 0 is the ready frame); `on_exit` comes exactly once, last.
+/// order (call id 0 is the ready frame); `on_batch_end` (optional) follows
+/// the frames of one read; `on_exit` comes exactly once, last.
 struct worker_events {
   std::function<void(uint64_t call_id, uint8_t status, std::vector<char> payload)> on_frame;
+  std::function<void()> on_batch_end;
   std::function<void(process_exit)> on_exit;
 };
 
