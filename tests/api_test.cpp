@@ -133,7 +133,10 @@ BOOST_FIXTURE_TEST_CASE(values_round_trip_by_value, api_fixture) {
                   value{dict{{{"k", make_list(1, 2)}, {1, "one"}}}}, value{atom{"ok"}},
                   make_tagged("decimal", value{"1.10"}), make_tagged("complex", make_tuple(1.0, -2.0)),
                   make_tagged("set", make_list(3)), make_tagged("timedelta", make_tuple(1, 2, 3)),
-                  make_tagged("my.unknown.tag", make_tuple(1, 2))})
+                  make_tagged("my.unknown.tag", make_tuple(1, 2)),
+                  make_tagged("datetime", make_tuple(2024, 2, 29, 23, 59, 58, 123456, 3600)),
+                  make_tagged("time", make_tuple(12, 30, 0, 5, -7200)),
+                  make_tagged("frozenset", make_list("a")), make_tagged("decimal", value{"NaN"})})
     BOOST_CHECK_MESSAGE(echo(x) == x, x.to_string() + " came back as " + echo(x).to_string());
   BOOST_CHECK((ok(py.eval("type(x).__name__", dict{{{"x", make_tagged("decimal", value{"1.10"})}}}))
               == value{"Decimal"}));

@@ -259,6 +259,28 @@ BOOST_AUTO_TEST_CASE(malformed_requests_get_bad_request_and_the_worker_keeps_ser
   BOOST_CHECK((w.call(list{value{static_cast<int>(op::ping)}}).payload == value{"pong"}));
 }
 
+BOOST_AUTO_TEST_CASE(mutated_requests_never_bring_the_worker_down) {
+  worker_client w;
+  std::vector<std::vector<char>> seeds = {
+    codec::encode_msgpack(func("operator", "add", {1, 2})),
+    codec::encode_msgpack(func("builtins", "tuple", {make_list(make_tagged("date", make_tuple(2020, 1, 2)), make_bytes("ab"))})),
+    codec::encode_msgpack(list{value{static_cast<int>(op::eval)}, value{"x"}, value{dict{{{"x", make_tuple(1, atom{"a"})}}}}}),
+    codec::encode_msgpack(list{value{static_cast<int>(op::attr)}, value{object_ref{77, 1, "list"}}, value{"x"}}),
+  };
+  uint32_t rng = 12345;
+  auto next = [&] { return rng = rng * 1103515245u + 12345u; };
+  for (int i = 0; i < 2000; ++i) {
+    auto body = seeds[next() % seeds.size()];
+    for (int flips = 1 + next() % 4; flips > 0; --flips)
+      body[next() % body.size()] = static_cast<char>(next() >> 16);
+    if (next() % 5 == 0)
+      body.resize(next() % body.size());
+    auto r = w.call_raw(body); // exactly one reply, whatever the bytes
+    BOOST_CHECK_LE(r.status, static_cast<uint8_t>(status::overloaded));
+  }
+  BOOST_CHECK((w.call(list{value{static_cast<int>(op::ping)}}).payload == value{"pong"}));
+}
+
 BOOST_AUTO_TEST_CASE(user_output_is_forwarded_line_by_line) {
   worker_client w;
   w.call(list{value{static_cast<int>(op::exec)}, value{"import sys\nprint('hello from python')\nprint('oops', file=sys.stderr)"}});
