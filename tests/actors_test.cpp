@@ -36,7 +36,8 @@ struct pool_fixture {
     cfg.add_message_types<caf::id_block::pyactor>();
     cfg.set("scheduler.policy", caf::atom("sharing"));
     sys = std::make_unique<caf::actor_system>(cfg);
-    scheduler = sys->spawn(scheduler_behavior, make_policy("round-robin").value());
+    scheduler = sys->spawn(scheduler_behavior, make_policy("round-robin").value(),
+                           std::shared_ptr<route_table>{});
     supervisor_options opts;
     opts.workers = workers;
     opts.max_restarts = max_restarts;

@@ -133,6 +133,11 @@ bool scheduler_state::leave(uint64_t slot, uint64_t uid) {
   return true;
 }
 
+void scheduler_state::publish() {
+  if (routes)
+    routes->store(std::make_shared<const route_table::snapshot>(workers));
+}
+
 void scheduler_state::remember_cancelled(uint64_t request_id) {
   if (cancelled.insert(request_id).second)
     cancelled_order.push_back(request_id);
@@ -143,8 +148,10 @@ void scheduler_state::remember_cancelled(uint64_t request_id) {
 }
 
 scheduler_actor::behavior_type scheduler_behavior(self_pointer self,
-                                                  std::shared_ptr<scheduling_policy> policy) {
+                                                  std::shared_ptr<scheduling_policy> policy,
+                                                  std::shared_ptr<route_table> routes) {
   self->state.policy = std::move(policy);
+  self->state.routes = std::move(routes);
   return {
     [=](call_atom, call_request& request) -> caf::result<call_reply> {
       auto& st = self->state;
@@ -175,9 +182,14 @@ scheduler_actor::behavior_type scheduler_behavior(self_pointer self,
       else
         dispatch(self, *r.worker, std::move(request), std::move(sink));
     },
-    [=](leave_atom, uint64_t slot, uint64_t uid) { return self->state.leave(slot, uid); },
+    [=](leave_atom, uint64_t slot, uint64_t uid) {
+      auto left = self->state.leave(slot, uid);
+      self->state.publish();
+      return left;
+    },
     [=](worker_atom, worker_entry& entry) {
       self->state.join(std::move(entry));
+      self->state.publish();
       retry_parked(self);
     },
     [=](worker_atom, uint64_t slot, bool exists) {
@@ -190,6 +202,7 @@ scheduler_actor::behavior_type scheduler_behavior(self_pointer self,
       st.workers.erase(std::remove_if(st.workers.begin(), st.workers.end(),
                                       [&](const worker_entry& w) { return w.slot == slot; }),
                        st.workers.end());
+      st.publish();
       retry_parked(self); // parked calls may now have nowhere to go
     },
     [=](cancel_atom, uint64_t request_id) {

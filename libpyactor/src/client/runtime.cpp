@@ -148,7 +148,8 @@ result<std::unique_ptr<runtime>> runtime::start(runtime_options options) {
           static_cast<int64_t>(options.threads > 0 ? options.threads : std::max(2u, cores)));
   pimpl->sys = std::make_unique<caf::actor_system>(cfg);
   auto& sys = *pimpl->sys;
-  pimpl->scheduler = sys.spawn(scheduler_behavior, std::move(policy).value());
+  pimpl->direct_least_loaded = options.policy == "least-loaded";
+  pimpl->scheduler = sys.spawn(scheduler_behavior, std::move(policy).value(), pimpl->routes);
 
   supervisor_options sup;
   sup.workers = options.workers > 0 ? options.workers : cores;

@@ -8,6 +8,7 @@
 #include <limits>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,11 +27,26 @@ namespace client {
 
 using namespace pyactor::actors;
 
-/// Completes a std::promise with the decoded reply.
+/// Completes a std::promise with the decoded reply. A call sent straight to
+/// a worker keeps a copy of its request: if that worker is gone before it
+/// saw the call (the message is dropped, so this is destroyed undelivered),
+/// the call goes to the scheduler instead of failing.
 class future_completion final : public call_completion {
 public:
   std::promise<result<value>> promise;
-  ~future_completion() override { complete_if_abandoned(); }
+  std::optional<call_request> retry;
+  scheduler_actor scheduler;
+
+  ~future_completion() override {
+    if (!done() && retry && scheduler) {
+      auto again = std::make_shared<future_completion>();
+      again->promise = std::move(promise);
+      hand_over();
+      caf::anon_send(scheduler, call_atom_v, std::move(*retry), reply_sink{std::move(again)});
+      return;
+    }
+    complete_if_abandoned();
+  }
 
 protected:
   void complete(call_reply&& reply) override {
@@ -98,6 +114,9 @@ struct runtime::impl {
   supervisor_actor supervisor;
   std::shared_ptr<call_handle::canceller> canceller = std::make_shared<call_handle::canceller>();
   std::atomic<uint64_t> next_request_id{1};
+  std::shared_ptr<route_table> routes = std::make_shared<route_table>();
+  bool direct_least_loaded = false; // the policy allows picking on the caller's thread
+  std::atomic<size_t> rotation{0};
   // Helper threads of cross-worker calls; the destructor waits for them.
   std::mutex tasks_mtx;
   std::condition_variable tasks_cv;
@@ -137,8 +156,53 @@ struct runtime::impl {
     handle.future_ = completion->promise.get_future();
     handle.id_ = req.request_id;
     handle.canceller_ = canceller;
-    caf::anon_send(scheduler, call_atom_v, std::move(req), reply_sink{std::move(completion)});
+    if (auto target = direct_target(req)) {
+      completion->retry = req; // small: kept in case the worker is gone
+      completion->scheduler = scheduler;
+      target->stats->load.fetch_add(1);
+      caf::anon_send(target->actor, call_atom_v, std::move(req),
+                     reply_sink{std::move(completion)});
+    } else {
+      caf::anon_send(scheduler, call_atom_v, std::move(req), reply_sink{std::move(completion)});
+    }
     return handle;
+  }
+
+  /// Largest request sent straight to a worker (a copy is kept meanwhile).
+  static constexpr size_t direct_body_limit = 64 * 1024;
+
+  /// Picks the worker for `req` from the scheduler's published snapshot,
+  /// or returns nullptr to let the scheduler route it (parking, errors,
+  /// policies other than least-loaded, big requests).
+  std::shared_ptr<const worker_entry> direct_target(const call_request& req) {
+    if (req.body.size() > direct_body_limit)
+      return nullptr;
+    auto snap = routes->load();
+    const worker_entry* found = nullptr;
+    if (req.owner_uid != 0) {
+      for (auto& w : *snap)
+        if (w.uid == req.owner_uid)
+          found = &w;
+    } else if (req.pin_slot != any_worker) {
+      for (auto& w : *snap)
+        if (w.slot == req.pin_slot)
+          found = &w;
+    } else if (direct_least_loaded && !snap->empty()) {
+      size_t n = snap->size();
+      size_t start = rotation.fetch_add(1, std::memory_order_relaxed);
+      int32_t best_load = std::numeric_limits<int32_t>::max();
+      for (size_t k = 0; k < n; ++k) {
+        auto& w = (*snap)[(start + k) % n];
+        auto load = w.stats->load.load(std::memory_order_relaxed);
+        if (load < best_load) {
+          best_load = load;
+          found = &w;
+        }
+      }
+    }
+    if (found == nullptr)
+      return nullptr;
+    return std::shared_ptr<const worker_entry>(snap, found); // keeps the snapshot alive
   }
 
   /// Sends one call; `done` gets its result on an actor thread (keep it

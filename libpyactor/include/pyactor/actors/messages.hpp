@@ -94,6 +94,11 @@ protected:
   /// reply came (a virtual call from the base destructor would be too late).
   void complete_if_abandoned() noexcept;
 
+  bool done() const { return done_; }
+
+  /// Gives up delivering here: another completion took over.
+  void hand_over() { done_ = true; }
+
 private:
   bool done_ = false;
 };

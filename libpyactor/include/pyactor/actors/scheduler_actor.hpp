@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <atomic>
 #include <memory>
 #include <set>
 #include <unordered_set>
@@ -18,6 +19,21 @@
 #include "pyactor/actors/worker_actor.hpp"
 
 namespace pyactor::actors {
+
+/// The live workers as the scheduler last saw them, published for callers
+/// on other threads: the C++ API sends a call straight to a worker actor
+/// when the snapshot names one (one hop less), and through the scheduler
+/// otherwise. Thread-safe.
+class route_table {
+public:
+  using snapshot = std::vector<worker_entry>;
+
+  std::shared_ptr<const snapshot> load() const { return std::atomic_load(&current_); }
+  void store(std::shared_ptr<const snapshot> s) { std::atomic_store(&current_, std::move(s)); }
+
+private:
+  std::shared_ptr<const snapshot> current_ = std::make_shared<const snapshot>();
+};
 
 /// Routing, in order: a call on an object reference goes to the worker
 /// incarnation that holds it (`stale_ref` if it is gone); a pinned call goes
@@ -61,6 +77,7 @@ struct scheduler_state {
   std::deque<uint64_t> cancelled_order; // bounded memory of cancelled ids
   std::unordered_set<uint64_t> cancelled;
   std::vector<const worker_stats*> candidates; // reused by route
+  std::shared_ptr<route_table> routes;          // published copy of `workers`, may be null
 
   static const char* name;
 
@@ -68,10 +85,13 @@ struct scheduler_state {
   void join(worker_entry entry);
   bool leave(uint64_t slot, uint64_t uid);
   void remember_cancelled(uint64_t request_id);
+  /// Publishes `workers` to `routes`.
+  void publish();
 };
 
 scheduler_actor::behavior_type
 scheduler_behavior(scheduler_actor::stateful_pointer<scheduler_state> self,
-                   std::shared_ptr<scheduling_policy> policy);
+                   std::shared_ptr<scheduling_policy> policy,
+                   std::shared_ptr<route_table> routes);
 
 } // namespace pyactor::actors
