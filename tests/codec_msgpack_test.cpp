@@ -313,7 +313,6 @@ BOOST_AUTO_TEST_CASE(truncated_ext_body_is_an_error) {
 }
 
 BOOST_AUTO_TEST_CASE(huge_claims_fail_fast) {
-  auto start = std::chrono::steady_clock::now();
   // Nothing is allocated for a claim before the input proves to hold it.
   BOOST_TEST(decode_error(hex("dd ff ff ff ff"))
              == "msgpack: truncated input: 5 bytes, value incomplete");
@@ -339,8 +338,6 @@ BOOST_AUTO_TEST_CASE(huge_claims_fail_fast) {
   }
   headers.resize(1 << 20, '\x01');
   BOOST_TEST(contains(decode_error(headers), "truncated input"));
-  auto elapsed = std::chrono::steady_clock::now() - start;
-  BOOST_TEST(std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count() < 1000);
 }
 
 BOOST_AUTO_TEST_CASE(nesting_is_limited) {
