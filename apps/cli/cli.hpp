@@ -39,10 +39,18 @@ int usage_error(const std::string& message, const char* text);
 /// Splits "MODULE.FUNC" at the first dot; false if either side is empty.
 bool split_target(const std::string& target, std::string& module, std::string& function);
 
-/// Parses command arguments: literals into `args`, `--kw NAME=VALUE` into
-/// `kwargs`. Returns an empty string or what was wrong.
-std::string parse_call_args(const std::vector<std::string>& words, size_t first, list& args,
-                            dict& kwargs);
+/// What `call` and `broadcast` call: MODULE.FUNC, literals, `--kw NAME=VALUE`.
+struct call_spec {
+  std::string module;
+  std::string function;
+  list args;
+  dict kwargs;
+};
+
+/// Reads a call_spec from the command's arguments. Returns true, or prints
+/// the problem with `help` and returns false (exit with `usage` then).
+bool read_call_spec(const invocation& inv, const char* command, const char* example,
+                    const char* help, call_spec& spec);
 int run_versions(const invocation& inv);
 int run_status(const invocation& inv);
 

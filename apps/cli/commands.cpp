@@ -52,6 +52,10 @@ bool split_target(const std::string& target, std::string& module, std::string& f
   return true;
 }
 
+namespace {
+
+/// Literals into `args`, `--kw NAME=VALUE` into `kwargs`; returns what was
+/// wrong, or an empty string.
 std::string parse_call_args(const std::vector<std::string>& words, size_t first, list& args,
                             dict& kwargs) {
   for (size_t i = first; i < words.size(); ++i) {
@@ -77,25 +81,36 @@ std::string parse_call_args(const std::vector<std::string>& words, size_t first,
   return {};
 }
 
+} // namespace
+
+bool read_call_spec(const invocation& inv, const char* command, const char* example,
+                    const char* help, call_spec& spec) {
+  if (inv.args.empty() || !split_target(inv.args.front(), spec.module, spec.function)) {
+    usage_error(std::string{command} + " expects MODULE.FUNC (e.g. " + example + "), got '"
+                  + (inv.args.empty() ? std::string{} : inv.args.front()) + "'",
+                help);
+    return false;
+  }
+  if (auto problem = parse_call_args(inv.args, 1, spec.args, spec.kwargs); !problem.empty()) {
+    usage_error(problem, help);
+    return false;
+  }
+  return true;
+}
+
 int run_call(const invocation& inv) {
   const char* help = "usage: pyactor call MODULE.FUNC [ARG...] [--kw NAME=VALUE]...\n"
                      "  e.g. pyactor call math.pow 2 16\n"
                      "       pyactor call builtins.int '\"101010\"' --kw base=2\n";
   if (wants_help(inv, help))
     return ok;
-  std::string module, function;
-  if (inv.args.empty() || !split_target(inv.args.front(), module, function))
-    return usage_error("call expects MODULE.FUNC (e.g. math.pow), got '"
-                         + (inv.args.empty() ? std::string{} : inv.args.front()) + "'",
-                       help);
-  list args;
-  dict kwargs;
-  if (auto problem = parse_call_args(inv.args, 1, args, kwargs); !problem.empty())
-    return usage_error(problem, help);
+  call_spec spec;
+  if (!read_call_spec(inv, "call", "math.pow", help, spec))
+    return usage;
   auto rt = start_runtime(inv.options);
   if (!rt)
     return usage;
-  return print_result(rt->call(module, function, std::move(args), std::move(kwargs)));
+  return print_result(rt->call(spec.module, spec.function, spec.args, spec.kwargs));
 }
 
 int run_eval(const invocation& inv) {

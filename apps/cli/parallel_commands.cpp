@@ -108,18 +108,14 @@ int run_broadcast(const invocation& inv) {
                      "  e.g. pyactor broadcast os.getpid\n";
   if (wants_help(inv, help))
     return ok;
-  std::string module, function;
-  if (inv.args.empty() || !split_target(inv.args.front(), module, function))
-    return usage_error("broadcast expects MODULE.FUNC (e.g. os.getpid)", help);
-  list args;
-  dict kwargs;
-  if (auto problem = parse_call_args(inv.args, 1, args, kwargs); !problem.empty())
-    return usage_error(problem, help);
+  call_spec spec;
+  if (!read_call_spec(inv, "broadcast", "os.getpid", help, spec))
+    return usage;
   auto rt = start_runtime(inv.options);
   if (!rt)
     return usage;
   int code = ok;
-  for (auto& reply : rt->broadcast(module, function, std::move(args), std::move(kwargs))) {
+  for (auto& reply : rt->broadcast(spec.module, spec.function, spec.args, spec.kwargs)) {
     std::cout << "worker " << reply.worker << ": " << render(reply.outcome) << "\n";
     if (!reply.outcome)
       code = call_failed;
