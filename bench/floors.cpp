@@ -25,6 +25,8 @@
 #include <string>
 #include <vector>
 
+#include "stats.hpp"
+
 namespace {
 
 using clock_type = std::chrono::steady_clock;
@@ -33,13 +35,7 @@ double ns_between(clock_type::time_point a, clock_type::time_point b) {
   return std::chrono::duration<double, std::nano>(b - a).count();
 }
 
-double percentile(std::vector<double> xs, double p) {
-  if (xs.empty())
-    return 0;
-  std::sort(xs.begin(), xs.end());
-  auto idx = static_cast<size_t>(p * static_cast<double>(xs.size() - 1) + 0.5);
-  return xs[std::min(idx, xs.size() - 1)];
-}
+using pyactor::bench::percentile;
 
 [[noreturn]] void die(const char* what) {
   std::fprintf(stderr, "pyactor-bench-floors: %s: %s\n", what, std::strerror(errno));

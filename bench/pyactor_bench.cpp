@@ -32,6 +32,8 @@
 #include <utility>
 #include <vector>
 
+#include "stats.hpp"
+
 using namespace pyactor;
 
 namespace {
@@ -65,13 +67,7 @@ double ms_between(clock_type::time_point a, clock_type::time_point b) {
   return std::chrono::duration<double, std::milli>(b - a).count();
 }
 
-double percentile(std::vector<double> xs, double p) {
-  if (xs.empty())
-    return 0;
-  std::sort(xs.begin(), xs.end());
-  auto idx = static_cast<size_t>(p * static_cast<double>(xs.size() - 1) + 0.5);
-  return xs[std::min(idx, xs.size() - 1)];
-}
+using pyactor::bench::percentile;
 
 [[noreturn]] void fail(const std::string& what) {
   std::fprintf(stderr, "pyactor-bench: WRONG RESULT: %s\n", what.c_str());

@@ -14,10 +14,6 @@ namespace {
 constexpr size_t max_cached_callables = 4096;
 constexpr size_t max_cached_code = 256;
 
-request_error bad(std::string message) {
-  return request_error{status::bad_request, std::move(message)};
-}
-
 const char* type_label(const msgpack::object& o) {
   using msgpack::type::object_type;
   switch (o.type) {
@@ -40,7 +36,7 @@ const char* type_label(const msgpack::object& o) {
 std::string_view text_param(const msgpack::object_array& params, uint32_t i, const char* op,
                             const char* what) {
   if (i >= params.size || params.ptr[i].type != msgpack::type::STR)
-    throw bad(std::string{op} + ": parameter " + std::to_string(i) + " (" + what
+    throw request_error::bad(std::string{op} + ": parameter " + std::to_string(i) + " (" + what
               + ") must be a string, got "
               + (i >= params.size ? "nothing" : type_label(params.ptr[i])));
   return {params.ptr[i].via.str.ptr, params.ptr[i].via.str.size};
@@ -49,7 +45,7 @@ std::string_view text_param(const msgpack::object_array& params, uint32_t i, con
 const msgpack::object& param(const msgpack::object_array& params, uint32_t i, const char* op,
                              const char* what) {
   if (i >= params.size)
-    throw bad(std::string{op} + ": parameter " + std::to_string(i) + " (" + what + ") is missing");
+    throw request_error::bad(std::string{op} + ": parameter " + std::to_string(i) + " (" + what + ") is missing");
   return params.ptr[i];
 }
 
@@ -64,8 +60,7 @@ py_ref to_py(std::string_view text) {
 }
 
 void pack_text(packer& pk, const std::string& text) {
-  pk.pack_str(static_cast<uint32_t>(text.size()));
-  pk.pack_str_body(text.data(), static_cast<uint32_t>(text.size()));
+  pk.pack_text(text.data(), text.size());
 }
 
 } // namespace
@@ -97,6 +92,13 @@ status dispatcher::serve(const char* body, size_t size, std::vector<char>& out) 
     pack_error(pk, request_error{status::bad_request, std::string{"malformed request: "} + e.what()});
     return status::bad_request;
   }
+}
+
+status dispatcher::refuse(const request_error& e, std::vector<char>& out) {
+  vector_sink sink{&out};
+  packer pk{sink};
+  pack_error(pk, e);
+  return e.code;
 }
 
 void dispatcher::pack_error(packer& pk, const request_error& e) {
@@ -133,7 +135,7 @@ void dispatcher::map(const msgpack::object_array& params, packer& pk) {
   auto name = text_param(params, 2, "map", "name");
   const auto& items = param(params, 3, "map", "items");
   if (items.type != msgpack::type::ARRAY)
-    throw bad("map: parameter 3 (items) must be an array");
+    throw request_error::bad("map: parameter 3 (items) must be an array");
   PyObject* callable = cached_callable(module, name);
   py_ref kwargs = params.size > 4 ? codec_.decode_kwargs(params.ptr[4]) : py_ref{};
   bool star = flag_param(params, 5);
@@ -170,7 +172,7 @@ void dispatcher::map(const msgpack::object_array& params, packer& pk) {
 void dispatcher::batch(const msgpack::object_array& params, packer& pk) {
   const auto& requests = param(params, 1, "batch", "requests");
   if (requests.type != msgpack::type::ARRAY)
-    throw bad("batch: parameter 1 (requests) must be an array of requests");
+    throw request_error::bad("batch: parameter 1 (requests) must be an array of requests");
   pk.pack_array(requests.via.array.size);
   for (uint32_t i = 0; i < requests.via.array.size; ++i)
     run_entry(pk, [&] {
@@ -179,7 +181,7 @@ void dispatcher::batch(const msgpack::object_array& params, packer& pk) {
           && r.via.array.ptr[0].type == msgpack::type::POSITIVE_INTEGER
           && (r.via.array.ptr[0].via.u64 == static_cast<uint64_t>(op::map)
               || r.via.array.ptr[0].via.u64 == static_cast<uint64_t>(op::batch)))
-        throw bad("batch: request " + std::to_string(i) + " is a map or batch; those cannot nest");
+        throw request_error::bad("batch: request " + std::to_string(i) + " is a map or batch; those cannot nest");
       run(r, pk);
     });
 }
@@ -187,7 +189,7 @@ void dispatcher::batch(const msgpack::object_array& params, packer& pk) {
 void dispatcher::run(const msgpack::object& request, packer& pk) {
   if (request.type != msgpack::type::ARRAY || request.via.array.size == 0
       || request.via.array.ptr[0].type != msgpack::type::POSITIVE_INTEGER)
-    throw bad("a request must be an array [op, params...]");
+    throw request_error::bad("a request must be an array [op, params...]");
   const auto& params = request.via.array;
   switch (static_cast<op>(params.ptr[0].via.u64)) {
     case op::ping:
@@ -229,7 +231,7 @@ void dispatcher::run(const msgpack::object& request, packer& pk) {
     case op::release: {
       const auto& ids = param(params, 1, "release", "object ids");
       if (ids.type != msgpack::type::ARRAY)
-        throw bad("release: parameter 1 (object ids) must be an array of ints");
+        throw request_error::bad("release: parameter 1 (object ids) must be an array of ints");
       int64_t released = 0;
       for (uint32_t i = 0; i < ids.via.array.size; ++i)
         if (ids.via.array.ptr[i].type == msgpack::type::POSITIVE_INTEGER
@@ -253,7 +255,7 @@ void dispatcher::run(const msgpack::object& request, packer& pk) {
       return;
     }
   }
-  throw bad("unknown operation " + std::to_string(params.ptr[0].via.u64));
+  throw request_error::bad("unknown operation " + std::to_string(params.ptr[0].via.u64));
 }
 
 void dispatcher::call(const msgpack::object_array& params, packer& pk, const char* op_name) {
@@ -338,7 +340,7 @@ PyObject* dispatcher::compiled(std::string_view code, int mode) {
     return i->second.get();
   std::string text{code};
   if (text.find('\0') != std::string::npos)
-    throw bad("code must not contain NUL characters");
+    throw request_error::bad("code must not contain NUL characters");
   py_ref obj{check(Py_CompileString(text.c_str(), mode == Py_eval_input ? "<eval>" : "<exec>", mode))};
   if (code_cache_.size() >= max_cached_code)
     code_cache_.clear();

@@ -42,6 +42,10 @@ public:
   /// error set.
   status serve(const char* body, size_t size, std::vector<char>& out);
 
+  /// Appends the error payload of `e` to `out` for a call answered without
+  /// running it (skipped); returns its status.
+  status refuse(const request_error& e, std::vector<char>& out);
+
 private:
   void run(const msgpack::object& request, packer& pk);
   /// Runs one item of a map or batch as an entry [status, payload]; only a

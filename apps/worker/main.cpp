@@ -185,9 +185,9 @@ int main(int argc, char** argv) {
         running_call.store(call_id);
         if (skips.erase(call_id) > 0 || interrupt_ahead.load() == call_id) {
           running_call.store(0);
-          std::vector<char> skipped = {'\x93', '\xa0', '\xa7', 's', 'k', 'i', 'p', 'p', 'e', 'd', '\xa0'};
-          out.insert(out.end(), skipped.begin(), skipped.end()); // ["", "skipped", ""]
-          send_reply(channel, out, call_id, status::bad_request);
+          auto code = serve.refuse(
+            request_error::bad("skipped: cancelled or timed out before it started"), out);
+          send_reply(channel, out, call_id, code);
           continue;
         }
         auto code = serve.serve(body, size, out);

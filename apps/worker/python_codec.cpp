@@ -19,19 +19,10 @@ bool reference_input(msgpack::type::object_type, size_t, void*) {
   return true;
 }
 
-request_error bad(std::string message) {
-  return request_error{status::bad_request, std::move(message)};
-}
-
-void pack_str(packer& pk, const char* data, size_t size) {
-  pk.pack_str(static_cast<uint32_t>(size));
-  pk.pack_str_body(data, static_cast<uint32_t>(size));
-}
-
 void pack_utf8(packer& pk, PyObject* str) {
   Py_ssize_t n = 0;
   const char* s = check_utf8(PyUnicode_AsUTF8AndSize(str, &n));
-  pack_str(pk, s, static_cast<size_t>(n));
+  pk.pack_text(s, static_cast<size_t>(n));
 }
 
 void pack_ext(packer& pk, codec::ext_type type, const std::vector<char>& body) {
@@ -47,26 +38,26 @@ std::string_view as_text(const msgpack::object& o) {
 
 msgpack::object_handle unpack_bounded(const char* data, size_t size, size_t max_depth) {
   if (size > max_frame_size)
-    throw bad("msgpack: input of " + std::to_string(size) + " bytes exceeds the frame limit");
+    throw request_error::bad("msgpack: input of " + std::to_string(size) + " bytes exceeds the frame limit");
   auto n = static_cast<uint32_t>(size);
   msgpack::unpack_limit limits(n, n / 2, n, n, n, max_depth);
   size_t offset = 0;
   try {
     auto handle = msgpack::unpack(data, size, offset, reference_input, nullptr, limits);
     if (offset != size)
-      throw bad("msgpack: " + std::to_string(size - offset) + " trailing bytes after the value");
+      throw request_error::bad("msgpack: " + std::to_string(size - offset) + " trailing bytes after the value");
     return handle;
   } catch (const msgpack::insufficient_bytes&) {
-    throw bad("msgpack: truncated input of " + std::to_string(size) + " bytes");
+    throw request_error::bad("msgpack: truncated input of " + std::to_string(size) + " bytes");
   } catch (const msgpack::depth_size_overflow&) {
-    throw bad("msgpack: nesting deeper than " + std::to_string(max_depth) + " levels");
+    throw request_error::bad("msgpack: nesting deeper than " + std::to_string(max_depth) + " levels");
   } catch (const msgpack::size_overflow&) {
-    throw bad("msgpack: a length claims more than the " + std::to_string(size)
+    throw request_error::bad("msgpack: a length claims more than the " + std::to_string(size)
               + " bytes of input hold");
   } catch (const msgpack::parse_error& e) {
-    throw bad(std::string{"msgpack: malformed input: "} + e.what());
+    throw request_error::bad(std::string{"msgpack: malformed input: "} + e.what());
   } catch (const std::bad_alloc&) {
-    throw bad("msgpack: input too large to decode");
+    throw request_error::bad("msgpack: input too large to decode");
   }
 }
 
@@ -81,7 +72,7 @@ void python_codec::encode(PyObject* obj, packer& pk, bool by_ref) {
 
 void python_codec::encode(PyObject* obj, packer& pk, size_t depth) {
   if (depth > max_depth)
-    throw bad("result nests deeper than " + std::to_string(max_depth)
+    throw request_error::bad("result nests deeper than " + std::to_string(max_depth)
               + " levels (a container that contains itself?)");
   PyTypeObject* type = Py_TYPE(obj);
   if (obj == Py_None) {
@@ -107,7 +98,7 @@ void python_codec::encode(PyObject* obj, packer& pk, size_t depth) {
     pk.pack_array(static_cast<uint32_t>(n));
     for (Py_ssize_t i = 0; i < n; ++i) {
       if (i >= PyList_GET_SIZE(obj))
-        throw bad("a list changed size while its result was being encoded");
+        throw request_error::bad("a list changed size while its result was being encoded");
       auto item = py_ref::borrow(PyList_GET_ITEM(obj, i));
       encode(item.get(), pk, depth + 1);
     }
@@ -121,14 +112,14 @@ void python_codec::encode(PyObject* obj, packer& pk, size_t depth) {
     PyObject *key = nullptr, *val = nullptr;
     while (PyDict_Next(obj, &pos, &key, &val)) {
       if (++count > n)
-        throw bad("a dict changed size while its result was being encoded");
+        throw request_error::bad("a dict changed size while its result was being encoded");
       auto k = py_ref::borrow(key);
       auto v = py_ref::borrow(val);
       encode(k.get(), pk, depth + 1);
       encode(v.get(), pk, depth + 1);
     }
     if (count != n)
-      throw bad("a dict changed size while its result was being encoded");
+      throw request_error::bad("a dict changed size while its result was being encoded");
   } else if (reinterpret_cast<PyObject*>(type) == types_.atom_type.get()) {
     Py_ssize_t n = 0;
     const char* s = check_utf8(PyUnicode_AsUTF8AndSize(obj, &n));
@@ -148,7 +139,7 @@ void python_codec::encode(PyObject* obj, packer& pk, size_t depth) {
     py_ref found{check(PyObject_CallOneArg(types_.encode_fn.get(), obj))};
     if (found.get() != Py_None) {
       if (!PyTuple_Check(found.get()) || PyTuple_GET_SIZE(found.get()) != 2)
-        throw bad("pyactor.encoders.encode must return (tag, payload) or None");
+        throw request_error::bad("pyactor.encoders.encode must return (tag, payload) or None");
       encode_sequence_ext(&PyTuple_GET_ITEM(found.get(), 0), 2,
                           ext_code(codec::ext_type::tagged), pk, depth);
     } else if (PyLong_Check(obj)) { // subclasses of the plain types travel as them
@@ -220,7 +211,7 @@ void python_codec::encode_ref(PyObject* obj, packer& pk) {
   inner.pack_array(3);
   inner.pack_uint64(worker_uid_);
   inner.pack_uint64(id);
-  pack_str(inner, type_name, std::char_traits<char>::length(type_name));
+  inner.pack_text(type_name, std::char_traits<char>::length(type_name));
   pack_ext(pk, codec::ext_type::objref, body);
 }
 
@@ -229,7 +220,7 @@ void python_codec::encode_ref(PyObject* obj, packer& pk) {
 py_ref python_codec::decode(const msgpack::object& obj, size_t depth) {
   using msgpack::type::object_type;
   if (depth > max_depth)
-    throw bad("argument nests deeper than " + std::to_string(max_depth) + " levels");
+    throw request_error::bad("argument nests deeper than " + std::to_string(max_depth) + " levels");
   switch (obj.type) {
     case object_type::NIL:
       return py_ref::borrow(Py_None);
@@ -265,7 +256,7 @@ py_ref python_codec::decode(const msgpack::object& obj, size_t depth) {
     case object_type::EXT:
       return decode_ext(obj, depth);
   }
-  throw bad("msgpack: unknown object type");
+  throw request_error::bad("msgpack: unknown object type");
 }
 
 py_ref python_codec::decode_ext(const msgpack::object& obj, size_t depth) {
@@ -277,7 +268,7 @@ py_ref python_codec::decode_ext(const msgpack::object& obj, size_t depth) {
     auto body = unpack_bounded(data, size, max_depth - depth);
     const auto& o = body.get();
     if (o.type != object_type::ARRAY || (arity != 0 && o.via.array.size != arity))
-      throw bad(std::string{"msgpack: malformed "} + what + " extension body");
+      throw request_error::bad(std::string{"msgpack: malformed "} + what + " extension body");
     return body;
   };
   switch (type) {
@@ -300,7 +291,7 @@ py_ref python_codec::decode_ext(const msgpack::object& obj, size_t depth) {
       auto body = body_array("tagged", 2);
       const auto& arr = body.get().via.array;
       if (arr.ptr[0].type != object_type::STR)
-        throw bad("msgpack: a tagged value's tag must be a string");
+        throw request_error::bad("msgpack: a tagged value's tag must be a string");
       auto tag = decode(arr.ptr[0], depth + 1);
       auto payload = decode(arr.ptr[1], depth + 1);
       return py_ref{
@@ -311,7 +302,7 @@ py_ref python_codec::decode_ext(const msgpack::object& obj, size_t depth) {
       const auto& arr = body.get().via.array;
       if (arr.ptr[0].type != object_type::POSITIVE_INTEGER
           || arr.ptr[1].type != object_type::POSITIVE_INTEGER || arr.ptr[2].type != object_type::STR)
-        throw bad("msgpack: an object reference must be [worker_uid, object_id, type_name]");
+        throw request_error::bad("msgpack: an object reference must be [worker_uid, object_id, type_name]");
       uint64_t uid = arr.ptr[0].via.u64;
       uint64_t id = arr.ptr[1].via.u64;
       std::string type_name{as_text(arr.ptr[2])};
@@ -331,19 +322,19 @@ py_ref python_codec::decode_ext(const msgpack::object& obj, size_t depth) {
       auto body = body_array("opaque", 2);
       const auto& arr = body.get().via.array;
       if (arr.ptr[0].type != object_type::STR || arr.ptr[1].type != object_type::BIN)
-        throw bad("msgpack: an opaque value must be [kind: str, data: bin]");
+        throw request_error::bad("msgpack: an opaque value must be [kind: str, data: bin]");
       auto kind = decode(arr.ptr[0], depth + 1);
       auto bytes = decode(arr.ptr[1], depth + 1);
       return py_ref{check(
         PyObject_CallFunctionObjArgs(types_.opaque_type.get(), kind.get(), bytes.get(), nullptr))};
     }
   }
-  throw bad("msgpack: unknown extension type " + std::to_string(obj.via.ext.type()));
+  throw request_error::bad("msgpack: unknown extension type " + std::to_string(obj.via.ext.type()));
 }
 
 py_ref python_codec::decode_args(const msgpack::object& obj) {
   if (obj.type != msgpack::type::ARRAY)
-    throw bad("positional arguments must be an array");
+    throw request_error::bad("positional arguments must be an array");
   const auto& arr = obj.via.array;
   py_ref tuple{check(PyTuple_New(arr.size))};
   for (uint32_t i = 0; i < arr.size; ++i)
@@ -355,12 +346,12 @@ py_ref python_codec::decode_kwargs(const msgpack::object& obj) {
   if (obj.type == msgpack::type::NIL)
     return {};
   if (obj.type != msgpack::type::MAP)
-    throw bad("keyword arguments must be a map");
+    throw request_error::bad("keyword arguments must be a map");
   if (obj.via.map.size == 0)
     return {};
   for (uint32_t i = 0; i < obj.via.map.size; ++i)
     if (obj.via.map.ptr[i].key.type != msgpack::type::STR)
-      throw bad("keyword argument names must be strings");
+      throw request_error::bad("keyword argument names must be strings");
   return decode(obj, 1);
 }
 

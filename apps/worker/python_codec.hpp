@@ -6,42 +6,19 @@
 #include <Python.h>
 
 #include <cstdint>
-#include <cstring>
 #include <vector>
 
 #include <msgpack.hpp>
+
+#include "pyactor/codec/msgpack_writer.hpp"
 
 #include "object_table.hpp"
 #include "py_ref.hpp"
 
 namespace pyactor::worker {
 
-/// Appends bytes to a vector; the sink type for msgpack::packer.
-struct vector_sink {
-  std::vector<char>* out;
-  void write(const char* data, size_t size) { out->insert(out->end(), data, data + size); }
-};
-
-/// msgpack::packer plus a float64 that stays a float: Debian's msgpack-c
-/// 4.1.3 packs integral doubles (42.0) as ints, which Python would read back
-/// as int.
-class packer : public msgpack::packer<vector_sink> {
-public:
-  explicit packer(vector_sink& sink) : msgpack::packer<vector_sink>(sink), sink_(sink) {}
-
-  void pack_float64(double x) {
-    uint64_t bits;
-    std::memcpy(&bits, &x, sizeof(bits));
-    char buf[9];
-    buf[0] = static_cast<char>(0xcb);
-    for (int i = 0; i < 8; ++i)
-      buf[1 + i] = static_cast<char>(bits >> (56 - 8 * i));
-    sink_.write(buf, sizeof(buf));
-  }
-
-private:
-  vector_sink& sink_;
-};
+using codec::packer;
+using codec::vector_sink;
 
 /// The Python-side helpers the codec calls (from the `pyactor` package).
 struct python_types {

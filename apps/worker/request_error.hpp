@@ -18,6 +18,11 @@ struct request_error {
   std::string message;
 
   static request_error python() { return {status::python_exception, {}}; }
+
+  /// A malformed request: `message` names the field and what was wrong.
+  static request_error bad(std::string message) {
+    return {status::bad_request, std::move(message)};
+  }
 };
 
 /// Throws `request_error::python()` when `p` is null (a C-API call failed).

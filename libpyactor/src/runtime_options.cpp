@@ -24,13 +24,14 @@ const T* value_if(const config_value& x) {
   return caf::get_if<T>(&x.get_data());
 }
 
+template <class Int>
 result<bool> read_count(const std::string& path, const std::string& key, const config_value& x,
-                        int64_t low, int64_t high, uint64_t& out) {
+                        int64_t low, int64_t high, Int& out) {
   auto n = value_if<config_value::integer>(x);
   if (n == nullptr || *n < low || *n > high)
     return config_error(path, key, x,
                         "an integer from " + std::to_string(low) + " to " + std::to_string(high));
-  out = static_cast<uint64_t>(*n);
+  out = static_cast<Int>(*n);
   return true;
 }
 
@@ -75,37 +76,18 @@ result<bool> read_string_list(const std::string& path, const std::string& key,
 
 result<bool> apply(const std::string& path, const std::string& key, const config_value& x,
                    runtime_options& o) {
-  uint64_t n = 0;
-  if (key == "workers") {
-    auto r = read_count(path, key, x, 0, 1024, n);
-    o.workers = static_cast<uint32_t>(n);
-    return r;
-  }
-  if (key == "max-restarts") {
-    auto r = read_count(path, key, x, 0, 1000, n);
-    o.max_restarts = static_cast<uint32_t>(n);
-    return r;
-  }
-  if (key == "max-objects") {
-    auto r = read_count(path, key, x, 1, int64_t{1} << 40, n);
-    o.max_objects = n;
-    return r;
-  }
-  if (key == "threads") {
-    auto r = read_count(path, key, x, 0, 256, n);
-    o.threads = static_cast<uint32_t>(n);
-    return r;
-  }
-  if (key == "pipeline-depth") {
-    auto r = read_count(path, key, x, 1, 1024, n);
-    o.pipeline_depth = static_cast<uint32_t>(n);
-    return r;
-  }
-  if (key == "max-calls-per-worker") {
-    auto r = read_count(path, key, x, 0, int64_t{1} << 50, n);
-    o.max_calls_per_worker = n;
-    return r;
-  }
+  if (key == "workers")
+    return read_count(path, key, x, 0, 1024, o.workers);
+  if (key == "max-restarts")
+    return read_count(path, key, x, 0, 1000, o.max_restarts);
+  if (key == "max-objects")
+    return read_count(path, key, x, 1, int64_t{1} << 40, o.max_objects);
+  if (key == "threads")
+    return read_count(path, key, x, 0, 256, o.threads);
+  if (key == "pipeline-depth")
+    return read_count(path, key, x, 1, 1024, o.pipeline_depth);
+  if (key == "max-calls-per-worker")
+    return read_count(path, key, x, 0, int64_t{1} << 50, o.max_calls_per_worker);
   if (key == "cwd")
     return read_string(path, key, x, o.cwd);
   if (key == "start-hook")

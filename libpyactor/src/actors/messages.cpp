@@ -1,7 +1,6 @@
 #include "pyactor/actors/messages.hpp"
 
 #include "pyactor/codec/msgpack.hpp"
-#include "pyactor/actors/worker_info.hpp"
 
 namespace pyactor::actors {
 
@@ -12,11 +11,10 @@ call_reply make_error_reply(errc code, const std::string& message) {
   return reply;
 }
 
-error decode_error_reply(const call_reply& reply) {
+error error_from_details(errc code, const value& details) {
   error result;
-  result.code = static_cast<errc>(reply.code);
-  auto decoded = codec::decode_msgpack(reply.payload);
-  const list* fields = decoded ? decoded.value().get_if<list>() : nullptr;
+  result.code = code;
+  const list* fields = details.get_if<list>();
   if (fields == nullptr || fields->size() != 3 || !(*fields)[0].is<std::string>()
       || !(*fields)[1].is<std::string>() || !(*fields)[2].is<std::string>()) {
     result.message = "the error reply could not be decoded";
@@ -26,6 +24,21 @@ error decode_error_reply(const call_reply& reply) {
   result.message = (*fields)[1].as<std::string>();
   result.traceback = (*fields)[2].as<std::string>();
   return result;
+}
+
+error decode_error_reply(const call_reply& reply) {
+  auto decoded = codec::decode_msgpack(reply.payload);
+  return error_from_details(static_cast<errc>(reply.code), decoded ? decoded.value() : value{});
+}
+
+result<value> decode_reply(const call_reply& reply) {
+  if (!reply.ok())
+    return decode_error_reply(reply);
+  auto decoded = codec::decode_msgpack(reply.payload);
+  if (!decoded)
+    return make_error(errc::bad_request,
+                      "cannot decode the worker's result: " + decoded.error().message);
+  return decoded;
 }
 
 call_completion::~call_completion() {
@@ -48,17 +61,6 @@ void call_completion::complete_if_abandoned() noexcept {
   } catch (...) {
     // nothing left to tell
   }
-}
-
-const char* to_string(worker_state x) {
-  switch (x) {
-    case worker_state::starting: return "starting";
-    case worker_state::ready: return "ready";
-    case worker_state::restarting: return "restarting";
-    case worker_state::failed: return "failed";
-    case worker_state::stopped: return "stopped";
-  }
-  return "unknown";
 }
 
 } // namespace pyactor::actors

@@ -1,7 +1,6 @@
 #include "pyactor/actors/scheduling_policy.hpp"
 
 #include <functional>
-#include <limits>
 
 namespace pyactor::actors {
 
@@ -12,17 +11,9 @@ size_t round_robin_policy::pick(const std::vector<const worker_stats*>& candidat
 
 size_t least_loaded_policy::pick(const std::vector<const worker_stats*>& candidates,
                                  std::string_view) {
-  size_t n = candidates.size();
-  size_t best = 0;
-  int32_t best_load = std::numeric_limits<int32_t>::max();
-  for (size_t k = 0; k < n; ++k) {
-    size_t i = (next_ + k) % n;
-    int32_t load = candidates[i]->load.load(std::memory_order_relaxed);
-    if (load < best_load) {
-      best = i;
-      best_load = load;
-    }
-  }
+  size_t best = pick_least_loaded(candidates.size(), next_, [&](size_t i) {
+    return candidates[i]->load.load(std::memory_order_relaxed);
+  });
   next_ = best + 1;
   return best;
 }

@@ -196,8 +196,8 @@ std::vector<worker_status> supervisor_state::status() const {
     s.slot = slot.id;
     s.uid = slot.stats->uid.load();
     s.pid = slot.given_up ? 0 : slot.stats->pid.load();
-    s.state = slot.removing ? "stopping"
-                            : to_string(static_cast<worker_state>(slot.stats->state.load()));
+    s.state = to_string(slot.removing ? worker_state::stopping
+                                      : static_cast<worker_state>(slot.stats->state.load()));
     s.served = slot.served_before + slot.stats->served.load();
     s.in_flight = static_cast<uint32_t>(std::max(0, slot.stats->load.load()));
     s.restarts = slot.restarts;

@@ -267,7 +267,6 @@ void worker_actor_state::on_frame(uint64_t ticket, uint8_t status, std::vector<c
   abandoned.erase(abandoned.begin(), abandoned.lower_bound(ticket));
   auto c = std::move(i->second);
   written.erase(i);
-  ++calls_done;
   options.stats->served.fetch_add(1, std::memory_order_relaxed);
   answer(c, call_reply{reply_code_of(status), std::move(payload)});
 }
@@ -350,7 +349,7 @@ worker_actor::behavior_type worker_behavior(self_pointer self, worker_options op
         }
         st.on_frame(f.call_id, f.status, std::move(f.payload));
       }
-      if (st.options.max_calls > 0 && st.calls_done >= st.options.max_calls
+      if (st.options.max_calls > 0 && st.options.stats->served.load() >= st.options.max_calls
           && st.mode == phase::serving)
         start_leaving(self, phase::draining); // recycle against leaks
       pump(self);

@@ -28,18 +28,8 @@ result<value> entry_result(const value& entry) {
   auto status = static_cast<uint8_t>((*fields)[0].as<int64_t>());
   if (status == 0)
     return (*fields)[1];
-  error e;
-  e.code = static_cast<errc>(actors::reply_code_of(status));
-  auto detail = (*fields)[1].get_if<list>();
-  if (detail != nullptr && detail->size() == 3) {
-    if (auto t = (*detail)[0].get_if<std::string>())
-      e.python_type = *t;
-    if (auto m = (*detail)[1].get_if<std::string>())
-      e.message = *m;
-    if (auto tb = (*detail)[2].get_if<std::string>())
-      e.traceback = *tb;
-  }
-  return e;
+  return actors::error_from_details(static_cast<errc>(actors::reply_code_of(status)),
+                                    (*fields)[1]);
 }
 
 /// Splits a whole-reply result into `n` per-entry results.
@@ -82,7 +72,8 @@ std::vector<result<value>> map_results(result<value>&& reply, size_t n) {
     if (statuses[i] == 0)
       out.emplace_back(std::move(results[i]));
     else
-      out.push_back(entry_result(list{value{static_cast<int64_t>(statuses[i])}, std::move(results[i])}));
+      out.emplace_back(actors::error_from_details(
+        static_cast<errc>(actors::reply_code_of(statuses[i])), results[i]));
   }
   return out;
 }
@@ -106,7 +97,7 @@ public:
              bool star, item_sink sink, const map_options& opts, size_t total)
     : rt_(*rt.impl_), module_(std::move(module)), function_(std::move(function)),
       fill_(std::move(fill)), star_(star), sink_(std::move(sink)), opts_(opts), total_(total) {
-    workers_ = std::max<size_t>(1, rt.size());
+    workers_ = std::max<size_t>(1, rt_.routes->load()->size()); // live workers, no request
     max_in_flight_ = opts.max_chunks_in_flight > 0 ? opts.max_chunks_in_flight : 2 * workers_;
     if (opts.chunk > 0)
       chunk_size_ = opts.chunk;
@@ -310,10 +301,9 @@ private:
 std::vector<worker_reply> runtime::broadcast(const std::string& module, const std::string& function,
                                              list args, dict kwargs, const broadcast_options& opts) {
   std::vector<uint64_t> targets = opts.workers;
-  if (targets.empty())
-    for (auto& w : status())
-      if (w.state == "ready" || w.state == "starting")
-        targets.push_back(w.id);
+  if (targets.empty()) // every live worker, as the scheduler last published them
+    for (auto& w : *impl_->routes->load())
+      targets.push_back(w.slot);
   std::vector<call_handle> handles;
   for (auto id : targets) {
     call_options pinned;

@@ -7,15 +7,11 @@
 #include <msgpack.hpp>
 
 #include "pyactor/codec/msgpack.hpp"
+#include "pyactor/codec/msgpack_writer.hpp"
 #include "pyactor/value.hpp"
 #include "pyactor/worker/protocol.hpp"
 
 namespace pyactor::client {
-
-struct vector_sink {
-  std::vector<char>* out;
-  void write(const char* data, size_t size) { out->insert(out->end(), data, data + size); }
-};
 
 /// Builds one msgpack request body.
 class body_builder {
@@ -25,8 +21,7 @@ public:
     pk_.pack_uint8(static_cast<uint8_t>(code));
   }
   body_builder& text(const std::string& s) {
-    pk_.pack_str(static_cast<uint32_t>(s.size()));
-    pk_.pack_str_body(s.data(), static_cast<uint32_t>(s.size()));
+    pk_.pack_text(s.data(), s.size());
     return *this;
   }
   body_builder& item(const value& x) {
@@ -65,25 +60,15 @@ public:
 
 private:
   std::vector<char> body_;
-  vector_sink sink_;
-  msgpack::packer<vector_sink> pk_;
+  codec::vector_sink sink_;
+  codec::packer pk_;
 };
 
 /// Appends the msgpack encoding of `xs` as an array, without copying it into
 /// a `value` first.
 inline void append_array(const list& xs, std::vector<char>& out) {
-  auto n = static_cast<uint32_t>(xs.size());
-  if (n < 16) {
-    out.push_back(static_cast<char>(0x90 | n));
-  } else if (n < 65536) {
-    out.push_back(static_cast<char>(0xdc));
-    out.push_back(static_cast<char>(n >> 8));
-    out.push_back(static_cast<char>(n));
-  } else {
-    out.push_back(static_cast<char>(0xdd));
-    for (int shift = 24; shift >= 0; shift -= 8)
-      out.push_back(static_cast<char>(n >> shift));
-  }
+  codec::vector_sink sink{&out};
+  codec::packer{sink}.pack_array(static_cast<uint32_t>(xs.size()));
   for (auto& x : xs)
     codec::encode_msgpack(x, out);
 }

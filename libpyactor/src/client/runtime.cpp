@@ -17,17 +17,6 @@ using namespace pyactor::actors;
 using namespace pyactor::client;
 using worker::op;
 
-void client::callback_completion::complete(call_reply&& reply) {
-  if (!reply.ok()) {
-    done_(decode_error_reply(reply));
-    return;
-  }
-  auto decoded = codec::decode_msgpack(reply.payload);
-  if (!decoded)
-    done_(make_error(errc::bad_request, "cannot decode the worker's result: " + decoded.error().message));
-  else
-    done_(std::move(decoded));
-}
 
 namespace {
 
@@ -149,6 +138,7 @@ result<std::unique_ptr<runtime>> runtime::start(runtime_options options) {
   pimpl->sys = std::make_unique<caf::actor_system>(cfg);
   auto& sys = *pimpl->sys;
   pimpl->direct_least_loaded = options.policy == "least-loaded";
+  pimpl->uses_affinity_key = options.policy == "affinity";
   pimpl->scheduler = sys.spawn(scheduler_behavior, std::move(policy).value(), pimpl->routes);
 
   supervisor_options sup;
@@ -212,7 +202,7 @@ result<std::unique_ptr<runtime>> runtime::start(runtime_options options) {
 
 runtime::future runtime::call_async(const std::string& module, const std::string& function,
                                     list args, dict kwargs, const call_options& opts) {
-  return impl_->submit(value{}, std::move(args), std::move(kwargs), opts, module + "." + function,
+  return impl_->submit(value{}, std::move(args), std::move(kwargs), opts, impl_->affinity_key(module, function),
                        [=](const value&, const list& a, const dict& kw) {
                          return body_builder{op::func, 5}.text(module).text(function).args(a)
                            .kwargs(kw).flag(opts.by_ref).take();
@@ -228,13 +218,13 @@ runtime::future runtime::constant_async(const std::string& module, const std::st
     return refused;
   }
   return impl_->send(body_builder{op::constant, 3}.text(module).text(name).text(cast).take(), opts,
-                     0, module + "." + name);
+                     0, impl_->affinity_key(module, name));
 }
 
 runtime::future runtime::create_async(const std::string& module, const std::string& class_name,
                                       list args, dict kwargs, const call_options& opts) {
   return impl_->submit(value{}, std::move(args), std::move(kwargs), opts,
-                       module + "." + class_name,
+                       impl_->affinity_key(module, class_name),
                        [=](const value&, const list& a, const dict& kw) {
                          return body_builder{op::init, 5}.text(module).text(class_name).args(a)
                            .kwargs(kw).flag(opts.by_ref).take();

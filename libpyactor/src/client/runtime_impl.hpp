@@ -49,18 +49,7 @@ public:
   }
 
 protected:
-  void complete(call_reply&& reply) override {
-    if (!reply.ok()) {
-      promise.set_value(decode_error_reply(reply));
-      return;
-    }
-    auto decoded = codec::decode_msgpack(reply.payload);
-    if (!decoded)
-      promise.set_value(make_error(errc::bad_request,
-                                   "cannot decode the worker's result: " + decoded.error().message));
-    else
-      promise.set_value(std::move(decoded));
-  }
+  void complete(call_reply&& reply) override { promise.set_value(decode_reply(reply)); }
 };
 
 inline std::future<result<value>> ready_future(result<value> x) {
@@ -76,7 +65,7 @@ public:
   ~callback_completion() override { complete_if_abandoned(); }
 
 protected:
-  void complete(call_reply&& reply) override;
+  void complete(call_reply&& reply) override { done_(decode_reply(reply)); }
 
 private:
   std::function<void(result<value>)> done_;
@@ -116,6 +105,12 @@ struct runtime::impl {
   std::atomic<uint64_t> next_request_id{1};
   std::shared_ptr<route_table> routes = std::make_shared<route_table>();
   bool direct_least_loaded = false; // the policy allows picking on the caller's thread
+  bool uses_affinity_key = false;    // only the affinity policy reads call_request::affinity_key
+
+  /// "module.name" for the affinity policy; empty (no allocation) otherwise.
+  std::string affinity_key(const std::string& module, const std::string& name) const {
+    return uses_affinity_key ? module + "." + name : std::string{};
+  }
   std::atomic<size_t> rotation{0};
   // Helper threads of cross-worker calls; the destructor waits for them.
   std::mutex tasks_mtx;
@@ -188,17 +183,10 @@ struct runtime::impl {
         if (w.slot == req.pin_slot)
           found = &w;
     } else if (direct_least_loaded && !snap->empty()) {
-      size_t n = snap->size();
-      size_t start = rotation.fetch_add(1, std::memory_order_relaxed);
-      int32_t best_load = std::numeric_limits<int32_t>::max();
-      for (size_t k = 0; k < n; ++k) {
-        auto& w = (*snap)[(start + k) % n];
-        auto load = w.stats->load.load(std::memory_order_relaxed);
-        if (load < best_load) {
-          best_load = load;
-          found = &w;
-        }
-      }
+      auto& workers = *snap;
+      found = &workers[pick_least_loaded(
+        workers.size(), rotation.fetch_add(1, std::memory_order_relaxed),
+        [&](size_t i) { return workers[i].stats->load.load(std::memory_order_relaxed); })];
     }
     if (found == nullptr)
       return nullptr;

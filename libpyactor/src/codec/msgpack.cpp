@@ -1,6 +1,8 @@
 // msgpack codec for pyactor::value, built on msgpack-c (see the header for the ext layouts).
 #include "pyactor/codec/msgpack.hpp"
 
+#include "pyactor/codec/msgpack_writer.hpp"
+
 #include <msgpack.hpp>
 
 #include <cstdio>
@@ -65,12 +67,6 @@ const char* ext_name(int8_t type) {
 
 // -- encoding -----------------------------------------------------------------
 
-/// The msgpack-c stream: appends to the caller's vector.
-struct vector_sink {
-  std::vector<char>* out;
-  void write(const char* data, size_t size) { out->insert(out->end(), data, data + size); }
-};
-
 /// Collects an ext header (at most 6 bytes) on the stack.
 struct header_sink {
   char data[8];
@@ -120,17 +116,7 @@ public:
     }
   }
 
-  void operator()(double x) {
-    // Not pk_.pack_double: msgpack-c 4.1 writes integral doubles (42.0,
-    // -0.0) as ints, and Python would get an int back.
-    uint64_t bits = 0;
-    std::memcpy(&bits, &x, sizeof(bits));
-    char buf[9];
-    buf[0] = static_cast<char>(0xcb);
-    for (int i = 0; i < 8; ++i)
-      buf[1 + i] = static_cast<char>((bits >> (56 - 8 * i)) & 0xff);
-    sink_.write(buf, sizeof(buf));
-  }
+  void operator()(double x) { append_float64(out_, x); }
 
   void operator()(const std::string& x) { pack_str(x); }
 

@@ -12,6 +12,7 @@
 #include <caf/meta/type_name.hpp>
 
 #include "pyactor/error.hpp"
+#include "pyactor/value.hpp"
 
 namespace pyactor::actors {
 
@@ -75,6 +76,13 @@ call_reply make_error_reply(errc code, const std::string& message);
 
 /// Decodes the error half of a reply (code != 0).
 error decode_error_reply(const call_reply& reply);
+
+/// Builds the error `code` from decoded details [python_type, message,
+/// traceback]; missing or malformed details give a message saying so.
+error error_from_details(errc code, const value& details);
+
+/// Decodes a whole reply: the result value, or the error.
+result<value> decode_reply(const call_reply& reply);
 
 /// Receives the reply of a call made without an actor on the caller's side
 /// (the C++ API). `complete` runs on an actor's thread and must be quick.

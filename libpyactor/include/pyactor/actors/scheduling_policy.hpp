@@ -13,6 +13,24 @@
 
 namespace pyactor::actors {
 
+/// Returns the index of the least-loaded of `n` candidates (n > 0); the scan
+/// starts at `start`, so ties rotate. `load_of(i)` gives candidate i's load.
+/// Shared by the scheduler's policy and the C++ API's direct route.
+template <class LoadOf>
+size_t pick_least_loaded(size_t n, size_t start, LoadOf&& load_of) {
+  size_t best = start % n;
+  auto best_load = load_of(best);
+  for (size_t k = 1; k < n; ++k) {
+    size_t i = (start + k) % n;
+    auto load = load_of(i);
+    if (load < best_load) {
+      best = i;
+      best_load = load;
+    }
+  }
+  return best;
+}
+
 /// Picks one of `candidates` (never empty) by index. Policies are pure and
 /// testable without actors. Not thread-safe; owned by the scheduler actor.
 class scheduling_policy {

@@ -162,7 +162,6 @@ struct worker_actor_state {
   std::set<std::pair<clock_type::time_point, uint64_t>> deadlines;
   clock_type::time_point timer_at = clock_type::time_point::max();
   uint64_t next_ticket = 1;
-  uint64_t calls_done = 0;
   uint64_t calls_sent = 0; // a recycled process gets no more than max_calls
   std::vector<char> frame; // reused for every request
   std::shared_ptr<sink_table> sinks = std::make_shared<sink_table>();

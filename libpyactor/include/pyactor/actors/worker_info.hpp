@@ -13,9 +13,8 @@ namespace pyactor::actors {
 enum class worker_state : uint8_t {
   starting = 0, ///< process spawned, ready frame not yet received
   ready = 1,    ///< serving calls
-  restarting = 2, ///< process died; a new one is being started
-  failed = 3,   ///< restart limit reached: the slot is given up
-  stopped = 4,  ///< removed from the pool
+  failed = 2,   ///< restart limit reached: the slot is given up
+  stopping = 3, ///< being removed: finishing its calls
 };
 
 /// Returns "starting", "ready", ...
