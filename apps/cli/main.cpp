@@ -5,6 +5,7 @@
 #include <string>
 
 #include "cli.hpp"
+#include "install_layout.hpp"
 
 using namespace pyactor;
 
@@ -29,7 +30,21 @@ options (before the command, or after it):
   --workers N      worker processes (default: one per core)
   --config FILE    INI config file with a [pyactor] section (see config/default.ini)
   --help           this text
+  --version        pyactor, CAF and Python versions, and where the worker is
 )";
+
+/// `pyactor --version`: the build's versions and the layout a runtime would use.
+int print_version() {
+  std::cout << build_versions_text();
+  auto layout = find_install_layout({});
+  if (!layout) {
+    std::cout << "layout: " << layout.error().message << "\n";
+    return cli::ok;
+  }
+  std::cout << "worker " << layout->worker_executable << "\npython package "
+            << layout->python_dir << " (" << layout->origin << ")\n";
+  return cli::ok;
+}
 
 int usage_error(const std::string& message) {
   std::cerr << "pyactor: " << message << "\n\n" << usage_text;
@@ -50,6 +65,8 @@ int main(int argc, char** argv) {
     } else if (arg == "--help" || arg == "-h") {
       std::cout << usage_text;
       return cli::ok;
+    } else if (arg == "--version" && inv.command.empty()) {
+      return print_version();
     } else if (arg == "--workers") {
       const char* v = next_value();
       char* end = nullptr;

@@ -9,6 +9,7 @@
 
 #include <unistd.h>
 
+#include "install_layout.hpp"
 #include "runtime_impl.hpp"
 
 namespace pyactor {
@@ -19,48 +20,6 @@ using worker::op;
 
 
 namespace {
-
-bool executable(const std::string& path) {
-  return !path.empty() && ::access(path.c_str(), X_OK) == 0;
-}
-
-std::string self_dir() {
-  char buf[4096];
-  auto n = ::readlink("/proc/self/exe", buf, sizeof(buf) - 1);
-  if (n <= 0)
-    return ".";
-  std::string path{buf, static_cast<size_t>(n)};
-  auto slash = path.rfind('/');
-  return slash == std::string::npos ? "." : path.substr(0, slash);
-}
-
-result<std::string> find_worker_executable(const runtime_options& options) {
-  std::vector<std::string> tried;
-  auto consider = [&](const std::string& path) {
-    tried.push_back(path);
-    return executable(path);
-  };
-  if (!options.worker_executable.empty()) {
-    if (consider(options.worker_executable))
-      return options.worker_executable;
-    return make_error(errc::bad_request, "worker-executable '" + options.worker_executable
-                                           + "' is not an executable file");
-  }
-  if (auto env = std::getenv("PYACTOR_WORKER"); env != nullptr && *env != '\0') {
-    if (consider(env))
-      return std::string{env};
-    return make_error(errc::bad_request,
-                      std::string{"PYACTOR_WORKER='"} + env + "' is not an executable file");
-  }
-  for (auto& dir : {self_dir(), std::string{PYACTOR_BUILD_BIN_DIR}})
-    if (consider(dir + "/pyactor-worker"))
-      return dir + "/pyactor-worker";
-  std::string list;
-  for (auto& t : tried)
-    list += (list.empty() ? "" : ", ") + t;
-  return make_error(errc::bad_request, "cannot find pyactor-worker (looked at " + list
-                                         + "): set worker-executable in [pyactor] or PYACTOR_WORKER");
-}
 
 void log_to_stderr(const std::string& line) {
   static std::mutex mtx;
@@ -118,9 +77,9 @@ runtime::~runtime() = default;
 result<std::unique_ptr<runtime>> runtime::start(runtime_options options) {
   if (auto ok = options.validate(); !ok)
     return ok.error();
-  auto exe = find_worker_executable(options);
-  if (!exe)
-    return exe.error();
+  auto layout = find_install_layout(options.worker_executable);
+  if (!layout)
+    return layout.error();
   auto policy = make_policy(options.policy);
   if (!policy)
     return policy.error();
@@ -146,7 +105,7 @@ result<std::unique_ptr<runtime>> runtime::start(runtime_options options) {
   sup.max_restarts = options.max_restarts;
   sup.restart_window = options.restart_window;
   sup.scheduler = pimpl->scheduler;
-  sup.worker.spawn.executable = std::move(exe).value();
+  sup.worker.spawn.executable = layout->worker_executable;
   sup.worker.spawn.python_path = options.python_path;
   if (auto env = std::getenv("PYTHONPATH"); env != nullptr) {
     std::string entries = env;
@@ -158,7 +117,7 @@ result<std::unique_ptr<runtime>> runtime::start(runtime_options options) {
         sup.worker.spawn.python_path.push_back(entries.substr(start, colon - start));
     }
   }
-  sup.worker.spawn.python_path.push_back(PYACTOR_DEFAULT_PYTHON_DIR);
+  sup.worker.spawn.python_path.push_back(layout->python_dir);
   sup.worker.spawn.max_objects = options.max_objects;
   sup.worker.spawn.log = options.log;
   sup.worker.spawn.env = options.env;
