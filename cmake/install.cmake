@@ -6,8 +6,7 @@ include(CMakePackageConfigHelpers)
 install(TARGETS pyactor-cli RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 install(TARGETS pyactor-worker RUNTIME DESTINATION ${PYACTOR_INSTALL_PKGLIBDIR})
 install(TARGETS pyactor-shared EXPORT pyactorTargets
-  LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
-  INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+  LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
 
 # The API only: actors/ and worker/ are internals.
 set(_pyactor_include ${PROJECT_SOURCE_DIR}/libpyactor/include/pyactor)

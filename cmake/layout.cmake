@@ -25,6 +25,7 @@ endforeach()
 # Relative paths between install directories ("" when they are the same).
 function(pyactor_relative_path out from to)
   file(RELATIVE_PATH rel "/prefix/${from}" "/prefix/${to}")
+  string(REGEX REPLACE "/$" "" rel "${rel}")
   set(${out} "${rel}" PARENT_SCOPE)
 endfunction()
 pyactor_relative_path(PYACTOR_LIB_TO_PKGLIB "${CMAKE_INSTALL_LIBDIR}" "${PYACTOR_INSTALL_PKGLIBDIR}")

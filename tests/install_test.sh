@@ -1,0 +1,154 @@
+#!/bin/sh
+# Installs the build into a temporary prefix and uses it as a user would:
+# file layout, a CMake consumer (find_package) and a pkg-config consumer that
+# make real calls, the installed `pyactor` from another folder, the same after
+# the prefix is moved, wrong PYACTOR_HOME and a missing package (clear
+# errors), then the .deb from `cpack -G DEB`: its dependencies are checked
+# against this system and its tree (dpkg-deb -x, never dpkg -i) runs
+# `pyactor call` and `pyactor run`.
+#
+# usage: install_test.sh BUILD_DIR SOURCE_DIR
+set -eu
+build=$(cd "$1" && pwd)
+source=$(cd "$2" && pwd)
+tmp=$(mktemp -d /tmp/pyactor-install-test.XXXXXX)
+trap 'rm -rf "$tmp"' EXIT INT TERM
+prefix=$tmp/prefix
+elsewhere=$tmp/elsewhere
+mkdir -p "$elsewhere"
+# Nothing from the caller's shell may point the runtime somewhere.
+unset PYACTOR_HOME PYACTOR_WORKER PYTHONPATH || true
+
+fail() {
+  echo "install_test: FAIL: $*" >&2
+  exit 1
+}
+step() { echo "install_test: $*"; }
+expect_file() { [ -f "$1" ] || fail "missing $1"; }
+# expect_output WHAT EXPECTED CMD...: runs CMD in $elsewhere, checks stdout has EXPECTED.
+expect_output() {
+  what=$1 expected=$2
+  shift 2
+  out=$(cd "$elsewhere" && "$@" 2>"$tmp/stderr") || fail "$what exited $?: $(cat "$tmp/stderr")"
+  case $out in
+    *"$expected"*) ;;
+    *) fail "$what printed '$out', expected '$expected' (stderr: $(cat "$tmp/stderr"))" ;;
+  esac
+}
+# expect_error WHAT EXPECTED CMD...: CMD must fail and say EXPECTED on stderr.
+expect_error() {
+  what=$1 expected=$2
+  shift 2
+  if (cd "$elsewhere" && "$@") >"$tmp/stdout" 2>"$tmp/stderr"; then
+    fail "$what succeeded, expected an error saying '$expected'"
+  fi
+  grep -qF -- "$expected" "$tmp/stderr" || fail "$what said '$(cat "$tmp/stderr")', expected '$expected'"
+}
+
+step "cmake --install into $prefix"
+cmake --install "$build" --prefix "$prefix" >"$tmp/install.log" || fail "cmake --install: $(cat "$tmp/install.log")"
+for f in bin/pyactor lib/pyactor/pyactor-worker lib/pyactor/python/pyactor/__init__.py \
+    include/pyactor/pyactor.hpp include/pyactor/runtime.hpp include/pyactor/parallel.hpp \
+    include/pyactor/value.hpp include/pyactor/error.hpp include/pyactor/runtime_options.hpp \
+    include/pyactor/codec/literal.hpp include/pyactor/codec/msgpack.hpp \
+    lib/cmake/pyactor/pyactorConfig.cmake lib/cmake/pyactor/pyactorConfigVersion.cmake \
+    lib/cmake/pyactor/pyactorTargets.cmake lib/pkgconfig/pyactor.pc share/pyactor/config/default.ini; do
+  expect_file "$prefix/$f"
+done
+[ ! -e "$prefix/include/pyactor/actors" ] && [ ! -e "$prefix/include/pyactor/worker" ] \
+  || fail "internal headers (actors/, worker/) were installed"
+[ ! -e "$prefix/lib/pyactor/python/pyactor/tests" ] || fail "the Python package's tests were installed"
+soname=$(readelf -d "$prefix/lib/libpyactor.so" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
+[ "$soname" = "libpyactor.so.0.1" ] || fail "libpyactor.so has SONAME '$soname', expected libpyactor.so.0.1"
+expect_file "$prefix/lib/$soname"
+if readelf -d "$prefix/lib/pyactor/pyactor-worker" | grep -q 'libcaf'; then
+  fail "pyactor-worker links CAF"
+fi
+
+step "pyactor --version and call from $elsewhere"
+version=$(cd "$elsewhere" && "$prefix/bin/pyactor" --version) || fail "pyactor --version exited $?"
+for line in "pyactor 0.1.0" "CAF 0.17." "Python 3.11" "worker $prefix/lib/pyactor/pyactor-worker" \
+    "python package $prefix/lib/pyactor/python (installed)"; do
+  case $version in *"$line"*) ;; *) fail "pyactor --version lacks '$line': $version" ;; esac
+done
+expect_output "installed pyactor call" 42 "$prefix/bin/pyactor" --workers 1 call operator.add 2 40
+expect_output "installed pyactor eval (package location)" "$prefix/lib/pyactor/python/pyactor/__init__.py" \
+  "$prefix/bin/pyactor" --workers 1 eval "__import__('pyactor').__file__"
+
+step "CMake consumer: find_package(pyactor), pyactor::pyactor"
+cmake -S "$source/tests/consumer" -B "$tmp/consumer" -DCMAKE_PREFIX_PATH="$prefix" \
+  -DCMAKE_BUILD_TYPE=Release >"$tmp/consumer.log" 2>&1 || fail "consumer configure: $(cat "$tmp/consumer.log")"
+cmake --build "$tmp/consumer" >"$tmp/consumer.log" 2>&1 || fail "consumer build: $(cat "$tmp/consumer.log")"
+expect_output "CMake consumer" "consumer ok" "$tmp/consumer/consumer"
+expect_output "CMake consumer (package location)" "$prefix/lib/pyactor/python/pyactor/__init__.py" \
+  "$tmp/consumer/consumer"
+
+step "pkg-config consumer"
+flags=$(PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --cflags --libs pyactor) \
+  || fail "pkg-config --cflags --libs pyactor failed"
+# shellcheck disable=SC2086 # the flags are words
+c++ -std=c++17 -o "$tmp/pc-consumer" "$source/tests/consumer/main.cpp" $flags \
+  -Wl,-rpath,"$prefix/lib" 2>"$tmp/pc.log" || fail "pkg-config consumer build: $(cat "$tmp/pc.log")"
+expect_output "pkg-config consumer" "consumer ok" "$tmp/pc-consumer"
+
+step "move the prefix and run again"
+moved=$tmp/moved/somewhere/else
+mkdir -p "$(dirname "$moved")"
+mv "$prefix" "$moved"
+expect_output "moved pyactor --version" "worker $moved/lib/pyactor/pyactor-worker" "$moved/bin/pyactor" --version
+expect_output "moved pyactor call" 42 "$moved/bin/pyactor" --workers 1 call operator.add 2 40
+expect_output "moved pyactor eval (package location)" "$moved/lib/pyactor/python/pyactor/__init__.py" \
+  "$moved/bin/pyactor" --workers 1 eval "__import__('pyactor').__file__"
+# The consumer's RUNPATH names the old prefix; with the library found at the
+# new one it must take the workers and package from there too.
+expect_output "moved CMake consumer" "$moved/lib/pyactor/python/pyactor/__init__.py" \
+  env LD_LIBRARY_PATH="$moved/lib" "$tmp/consumer/consumer"
+
+step "bad settings give clear errors"
+expect_error "PYACTOR_HOME=nowhere" "PYACTOR_HOME='$tmp/nowhere' is not a pyactor install prefix" \
+  env PYACTOR_HOME="$tmp/nowhere" "$moved/bin/pyactor" --workers 1 call operator.add 2 40
+expect_output "PYACTOR_HOME=the moved prefix" "(PYACTOR_HOME)" \
+  env PYACTOR_HOME="$moved" "$moved/bin/pyactor" --version
+expect_error "PYACTOR_WORKER=a text file" "is not an executable file" \
+  env PYACTOR_WORKER="$moved/share/pyactor/config/default.ini" "$moved/bin/pyactor" --workers 1 call operator.add 2 40
+mv "$moved/lib/pyactor/python" "$moved/lib/pyactor/python.away"
+expect_error "missing Python package" "$moved/lib/pyactor/python/pyactor/__init__.py" \
+  "$moved/bin/pyactor" --workers 1 call operator.add 2 40
+grep -qF "set PYACTOR_HOME" "$tmp/stderr" || fail "the missing-package error does not say what to do: $(cat "$tmp/stderr")"
+
+step "cpack -G DEB"
+(cd "$tmp" && cpack -G DEB --config "$build/CPackConfig.cmake" -B "$tmp/deb") >"$tmp/cpack.log" 2>&1 \
+  || fail "cpack: $(cat "$tmp/cpack.log")"
+deb=$(ls "$tmp"/deb/pyactor_*.deb)
+depends=$(dpkg-deb -f "$deb" Depends)
+step "Depends: $depends"
+# Each CAF library libpyactor needs (libcaf_io once a cluster uses it) must be declared.
+cafs=$(readelf -d "$build/lib/libpyactor.so" | sed -n 's/.*\[libcaf_\([a-z]*\)\.so.*/libcaf-\1/p')
+[ -n "$cafs" ] || fail "libpyactor.so needs no CAF library"
+for need in $(for c in $cafs; do echo "${c}0.17"; done) python3.11 libpython3.11-stdlib libstdc++6; do
+  case ", $depends," in *", $need "* | *", $need,"*) ;; *) fail "$deb does not depend on $need: $depends" ;; esac
+done
+# Every dependency (one alternative of each) must be satisfied on this system.
+echo "$depends" | tr ',' '\n' | while read -r group; do
+  satisfied=no
+  for alt in $(echo "$group" | tr -d ' ' | tr '|' ' '); do
+    name=${alt%%(*}
+    have=$(dpkg-query -W -f='${Status} ${Version}' "$name" 2>/dev/null | sed -n 's/^install ok installed //p')
+    [ -n "$have" ] || continue
+    case $alt in
+      *'('*) rel=$(echo "$alt" | sed 's/.*(\([<>=]*\).*/\1/'); ver=$(echo "$alt" | sed 's/.*([<>=]*\(.*\))/\1/')
+             case $rel in '>=') op=ge ;; '<=') op=le ;; '>>') op=gt ;; '<<') op=lt ;; *) op=eq ;; esac
+             dpkg --compare-versions "$have" "$op" "$ver" && satisfied=yes ;;
+      *) satisfied=yes ;;
+    esac
+  done
+  [ $satisfied = yes ] || fail "dependency '$group' of $deb is not satisfied here"
+done
+dpkg-deb -x "$deb" "$tmp/root"
+for f in usr/bin/pyactor usr/lib/pyactor/pyactor-worker usr/lib/pyactor/python/pyactor/__init__.py \
+    usr/lib/cmake/pyactor/pyactorConfig.cmake usr/share/pyactor/config/default.ini; do
+  expect_file "$tmp/root/$f"
+done
+expect_output "packaged pyactor call" 42 "$tmp/root/usr/bin/pyactor" --workers 1 call operator.add 2 40
+expect_output "packaged pyactor run" "pyactor:" "$tmp/root/usr/bin/pyactor" --workers 1 run
+step "ok"
