@@ -4,8 +4,9 @@
 # make real calls, the installed `pyactor` from another folder, the same after
 # the prefix is moved, wrong PYACTOR_HOME and a missing package (clear
 # errors), then the .deb from `cpack -G DEB`: its dependencies are checked
-# against this system and its tree (dpkg-deb -x, never dpkg -i) runs
-# `pyactor call` and `pyactor run`.
+# against this system, dpkg installs it into a private root and database
+# (never the system's) and refuses it when CAF is missing, and the installed
+# tree runs `pyactor call` and `pyactor run`.
 #
 # usage: install_test.sh BUILD_DIR SOURCE_DIR
 set -eu
@@ -144,7 +145,28 @@ echo "$depends" | tr ',' '\n' | while read -r group; do
   done
   [ $satisfied = yes ] || fail "dependency '$group' of $deb is not satisfied here"
 done
-dpkg-deb -x "$deb" "$tmp/root"
+# dpkg itself installs it into a private root with a copy of this system's
+# package database (never the real one); the postinst's ldconfig is stubbed.
+# Without libcaf-core0.17 in that database, dpkg must refuse it.
+mkdir -p "$tmp/admin/info" "$tmp/admin/updates" "$tmp/admin/triggers" "$tmp/root" "$tmp/stub"
+touch "$tmp/admin/available" "$tmp/admin/diversions" "$tmp/admin/statoverride"
+printf '#!/bin/sh\nexit 0\n' >"$tmp/stub/ldconfig"
+chmod +x "$tmp/stub/ldconfig"
+private_dpkg() {
+  PATH="$tmp/stub:$PATH" dpkg --admindir="$tmp/admin" --instdir="$tmp/root" --force-not-root \
+    --force-script-chrootless --log=/dev/null "$@"
+}
+awk 'BEGIN { RS = ""; ORS = "\n\n" } !/^Package: libcaf-core0\.17\n/' /var/lib/dpkg/status >"$tmp/admin/status"
+if private_dpkg -i "$deb" >"$tmp/dpkg.log" 2>&1; then
+  fail "dpkg -i succeeded without libcaf-core0.17 installed"
+fi
+grep -q "depends on libcaf-core0.17" "$tmp/dpkg.log" || fail "dpkg -i without CAF said: $(grep -v 'files list file' "$tmp/dpkg.log")"
+rm -rf "$tmp/root" && mkdir -p "$tmp/root"
+cp /var/lib/dpkg/status "$tmp/admin/status"
+rm -f "$tmp/admin/info/pyactor."*
+private_dpkg -i "$deb" >"$tmp/dpkg.log" 2>&1 || fail "dpkg -i: $(grep -v 'files list file' "$tmp/dpkg.log")"
+[ "$(dpkg-query --admindir="$tmp/admin" -W -f='${Status}' pyactor)" = "install ok installed" ] \
+  || fail "pyactor is not 'install ok installed' after dpkg -i"
 for f in usr/bin/pyactor usr/lib/pyactor/pyactor-worker usr/lib/pyactor/python/pyactor/__init__.py \
     usr/lib/cmake/pyactor/pyactorConfig.cmake usr/share/pyactor/config/default.ini; do
   expect_file "$tmp/root/$f"
