@@ -8,10 +8,13 @@
 # (never the system's) and refuses it when CAF is missing, and the installed
 # tree runs `pyactor call` and `pyactor run`.
 #
-# usage: install_test.sh BUILD_DIR SOURCE_DIR
+# usage: install_test.sh BUILD_DIR SOURCE_DIR VERSION (the project's, e.g. 0.1.0)
 set -eu
 build=$(cd "$1" && pwd)
 source=$(cd "$2" && pwd)
+version=$3
+# Before 1.0 the SONAME carries major.minor.
+soversion=$(echo "$version" | cut -d. -f1,2)
 tmp=$(mktemp -d /tmp/pyactor-install-test.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT INT TERM
 prefix=$tmp/prefix
@@ -46,75 +49,88 @@ expect_error() {
   grep -qF -- "$expected" "$tmp/stderr" || fail "$what said '$(cat "$tmp/stderr")', expected '$expected'"
 }
 
+# The install directories of this build, relative to the prefix (lib/ or a
+# multiarch lib/x86_64-linux-gnu/, as configured).
+cached() { sed -n "s/^$1:[A-Z]*=//p" "$build/CMakeCache.txt"; }
+bindir=$(cached CMAKE_INSTALL_BINDIR)
+libdir=$(cached CMAKE_INSTALL_LIBDIR)
+pkglib=$(cached PYACTOR_INSTALL_PKGLIBDIR)
+pydir=$(cached PYACTOR_INSTALL_PYTHONDIR)
+cmakedir=$(cached PYACTOR_INSTALL_CMAKEDIR)
+pcdir=$(cached PYACTOR_INSTALL_PKGCONFIGDIR)
+confdir=$(cached PYACTOR_INSTALL_CONFIGDIR)
+[ -n "$bindir" ] && [ -n "$libdir" ] && [ -n "$pkglib" ] && [ -n "$pydir" ] && [ -n "$cmakedir" ] \
+  && [ -n "$pcdir" ] && [ -n "$confdir" ] || fail "install directories missing in $build/CMakeCache.txt"
+
 step "cmake --install into $prefix"
 cmake --install "$build" --prefix "$prefix" >"$tmp/install.log" || fail "cmake --install: $(cat "$tmp/install.log")"
-for f in bin/pyactor lib/pyactor/pyactor-worker lib/pyactor/python/pyactor/__init__.py \
+for f in $bindir/pyactor $pkglib/pyactor-worker $pydir/pyactor/__init__.py \
     include/pyactor/pyactor.hpp include/pyactor/runtime.hpp include/pyactor/parallel.hpp \
     include/pyactor/value.hpp include/pyactor/error.hpp include/pyactor/runtime_options.hpp \
     include/pyactor/codec/literal.hpp include/pyactor/codec/msgpack.hpp \
-    lib/cmake/pyactor/pyactorConfig.cmake lib/cmake/pyactor/pyactorConfigVersion.cmake \
-    lib/cmake/pyactor/pyactorTargets.cmake lib/pkgconfig/pyactor.pc share/pyactor/config/default.ini; do
+    $cmakedir/pyactorConfig.cmake $cmakedir/pyactorConfigVersion.cmake \
+    $cmakedir/pyactorTargets.cmake $pcdir/pyactor.pc $confdir/default.ini; do
   expect_file "$prefix/$f"
 done
 [ ! -e "$prefix/include/pyactor/actors" ] && [ ! -e "$prefix/include/pyactor/worker" ] \
   || fail "internal headers (actors/, worker/) were installed"
-[ ! -e "$prefix/lib/pyactor/python/pyactor/tests" ] || fail "the Python package's tests were installed"
-soname=$(readelf -d "$prefix/lib/libpyactor.so" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
-[ "$soname" = "libpyactor.so.0.1" ] || fail "libpyactor.so has SONAME '$soname', expected libpyactor.so.0.1"
-expect_file "$prefix/lib/$soname"
-if readelf -d "$prefix/lib/pyactor/pyactor-worker" | grep -q 'libcaf'; then
+[ ! -e "$prefix/$pydir/pyactor/tests" ] || fail "the Python package's tests were installed"
+soname=$(readelf -d "$prefix/$libdir/libpyactor.so" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
+[ "$soname" = "libpyactor.so.$soversion" ] || fail "libpyactor.so has SONAME '$soname', expected libpyactor.so.$soversion"
+expect_file "$prefix/$libdir/$soname"
+if readelf -d "$prefix/$pkglib/pyactor-worker" | grep -q 'libcaf'; then
   fail "pyactor-worker links CAF"
 fi
 
 step "pyactor --version and call from $elsewhere"
-version=$(cd "$elsewhere" && "$prefix/bin/pyactor" --version) || fail "pyactor --version exited $?"
-for line in "pyactor 0.1.0" "CAF 0.17." "Python 3.11" "worker $prefix/lib/pyactor/pyactor-worker" \
-    "python package $prefix/lib/pyactor/python (installed)"; do
-  case $version in *"$line"*) ;; *) fail "pyactor --version lacks '$line': $version" ;; esac
+printed=$(cd "$elsewhere" && "$prefix/$bindir/pyactor" --version) || fail "pyactor --version exited $?"
+for line in "pyactor $version" "CAF 0.17." "Python 3.11" "worker $prefix/$pkglib/pyactor-worker" \
+    "python package $prefix/$pydir (installed)"; do
+  case $printed in *"$line"*) ;; *) fail "pyactor --version lacks '$line': $printed" ;; esac
 done
-expect_output "installed pyactor call" 42 "$prefix/bin/pyactor" --workers 1 call operator.add 2 40
-expect_output "installed pyactor eval (package location)" "$prefix/lib/pyactor/python/pyactor/__init__.py" \
-  "$prefix/bin/pyactor" --workers 1 eval "__import__('pyactor').__file__"
+expect_output "installed pyactor call" 42 "$prefix/$bindir/pyactor" --workers 1 call operator.add 2 40
+expect_output "installed pyactor eval (package location)" "$prefix/$pydir/pyactor/__init__.py" \
+  "$prefix/$bindir/pyactor" --workers 1 eval "__import__('pyactor').__file__"
 
 step "CMake consumer: find_package(pyactor), pyactor::pyactor"
 cmake -S "$source/tests/consumer" -B "$tmp/consumer" -DCMAKE_PREFIX_PATH="$prefix" \
   -DCMAKE_BUILD_TYPE=Release >"$tmp/consumer.log" 2>&1 || fail "consumer configure: $(cat "$tmp/consumer.log")"
 cmake --build "$tmp/consumer" >"$tmp/consumer.log" 2>&1 || fail "consumer build: $(cat "$tmp/consumer.log")"
 expect_output "CMake consumer" "consumer ok" "$tmp/consumer/consumer"
-expect_output "CMake consumer (package location)" "$prefix/lib/pyactor/python/pyactor/__init__.py" \
+expect_output "CMake consumer (package location)" "$prefix/$pydir/pyactor/__init__.py" \
   "$tmp/consumer/consumer"
 
 step "pkg-config consumer"
-flags=$(PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --cflags --libs pyactor) \
+flags=$(PKG_CONFIG_PATH="$prefix/$pcdir" pkg-config --cflags --libs pyactor) \
   || fail "pkg-config --cflags --libs pyactor failed"
 # shellcheck disable=SC2086 # the flags are words
 c++ -std=c++17 -o "$tmp/pc-consumer" "$source/tests/consumer/main.cpp" $flags \
-  -Wl,-rpath,"$prefix/lib" 2>"$tmp/pc.log" || fail "pkg-config consumer build: $(cat "$tmp/pc.log")"
+  -Wl,-rpath,"$prefix/$libdir" 2>"$tmp/pc.log" || fail "pkg-config consumer build: $(cat "$tmp/pc.log")"
 expect_output "pkg-config consumer" "consumer ok" "$tmp/pc-consumer"
 
 step "move the prefix and run again"
 moved=$tmp/moved/somewhere/else
 mkdir -p "$(dirname "$moved")"
 mv "$prefix" "$moved"
-expect_output "moved pyactor --version" "worker $moved/lib/pyactor/pyactor-worker" "$moved/bin/pyactor" --version
-expect_output "moved pyactor call" 42 "$moved/bin/pyactor" --workers 1 call operator.add 2 40
-expect_output "moved pyactor eval (package location)" "$moved/lib/pyactor/python/pyactor/__init__.py" \
-  "$moved/bin/pyactor" --workers 1 eval "__import__('pyactor').__file__"
+expect_output "moved pyactor --version" "worker $moved/$pkglib/pyactor-worker" "$moved/$bindir/pyactor" --version
+expect_output "moved pyactor call" 42 "$moved/$bindir/pyactor" --workers 1 call operator.add 2 40
+expect_output "moved pyactor eval (package location)" "$moved/$pydir/pyactor/__init__.py" \
+  "$moved/$bindir/pyactor" --workers 1 eval "__import__('pyactor').__file__"
 # The consumer's RUNPATH names the old prefix; with the library found at the
 # new one it must take the workers and package from there too.
-expect_output "moved CMake consumer" "$moved/lib/pyactor/python/pyactor/__init__.py" \
-  env LD_LIBRARY_PATH="$moved/lib" "$tmp/consumer/consumer"
+expect_output "moved CMake consumer" "$moved/$pydir/pyactor/__init__.py" \
+  env LD_LIBRARY_PATH="$moved/$libdir" "$tmp/consumer/consumer"
 
 step "bad settings give clear errors"
 expect_error "PYACTOR_HOME=nowhere" "PYACTOR_HOME='$tmp/nowhere' is not a pyactor install prefix" \
-  env PYACTOR_HOME="$tmp/nowhere" "$moved/bin/pyactor" --workers 1 call operator.add 2 40
+  env PYACTOR_HOME="$tmp/nowhere" "$moved/$bindir/pyactor" --workers 1 call operator.add 2 40
 expect_output "PYACTOR_HOME=the moved prefix" "(PYACTOR_HOME)" \
-  env PYACTOR_HOME="$moved" "$moved/bin/pyactor" --version
+  env PYACTOR_HOME="$moved" "$moved/$bindir/pyactor" --version
 expect_error "PYACTOR_WORKER=a text file" "is not an executable file" \
-  env PYACTOR_WORKER="$moved/share/pyactor/config/default.ini" "$moved/bin/pyactor" --workers 1 call operator.add 2 40
-mv "$moved/lib/pyactor/python" "$moved/lib/pyactor/python.away"
-expect_error "missing Python package" "$moved/lib/pyactor/python/pyactor/__init__.py" \
-  "$moved/bin/pyactor" --workers 1 call operator.add 2 40
+  env PYACTOR_WORKER="$moved/$confdir/default.ini" "$moved/$bindir/pyactor" --workers 1 call operator.add 2 40
+mv "$moved/$pydir" "$moved/$pydir.away"
+expect_error "missing Python package" "$moved/$pydir/pyactor/__init__.py" \
+  "$moved/$bindir/pyactor" --workers 1 call operator.add 2 40
 grep -qF "set PYACTOR_HOME" "$tmp/stderr" || fail "the missing-package error does not say what to do: $(cat "$tmp/stderr")"
 
 step "cpack -G DEB"
@@ -167,10 +183,10 @@ rm -f "$tmp/admin/info/pyactor."*
 private_dpkg -i "$deb" >"$tmp/dpkg.log" 2>&1 || fail "dpkg -i: $(grep -v 'files list file' "$tmp/dpkg.log")"
 [ "$(dpkg-query --admindir="$tmp/admin" -W -f='${Status}' pyactor)" = "install ok installed" ] \
   || fail "pyactor is not 'install ok installed' after dpkg -i"
-for f in usr/bin/pyactor usr/lib/pyactor/pyactor-worker usr/lib/pyactor/python/pyactor/__init__.py \
-    usr/lib/cmake/pyactor/pyactorConfig.cmake usr/share/pyactor/config/default.ini; do
+for f in usr/$bindir/pyactor usr/$pkglib/pyactor-worker usr/$pydir/pyactor/__init__.py \
+    usr/$cmakedir/pyactorConfig.cmake usr/$confdir/default.ini; do
   expect_file "$tmp/root/$f"
 done
-expect_output "packaged pyactor call" 42 "$tmp/root/usr/bin/pyactor" --workers 1 call operator.add 2 40
-expect_output "packaged pyactor run" "pyactor:" "$tmp/root/usr/bin/pyactor" --workers 1 run
+expect_output "packaged pyactor call" 42 "$tmp/root/usr/$bindir/pyactor" --workers 1 call operator.add 2 40
+expect_output "packaged pyactor run" "pyactor:" "$tmp/root/usr/$bindir/pyactor" --workers 1 run
 step "ok"
