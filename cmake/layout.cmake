@@ -52,3 +52,9 @@ set(PYACTOR_LAYOUT_DEFINITIONS
   PYACTOR_VERSION="${PROJECT_VERSION}"
   PYACTOR_PYTHON_VERSION="${Python3_VERSION}"
   PYACTOR_PYTHON_EXECUTABLE="${Python3_EXECUTABLE}")
+
+# Installs an extension module of the pyactor Python package (a MODULE
+# library such as pyactor._worker) into the package, beside its .py files.
+function(pyactor_install_python_module target)
+  install(TARGETS ${target} LIBRARY DESTINATION ${PYACTOR_INSTALL_PYTHONDIR}/pyactor)
+endfunction()

@@ -62,6 +62,13 @@ confdir=$(cached PYACTOR_INSTALL_CONFIGDIR)
 [ -n "$bindir" ] && [ -n "$libdir" ] && [ -n "$pkglib" ] && [ -n "$pydir" ] && [ -n "$cmakedir" ] \
   && [ -n "$pcdir" ] && [ -n "$confdir" ] || fail "install directories missing in $build/CMakeCache.txt"
 
+step "build tree: pyactor --version uses the build tree"
+printed=$(cd "$elsewhere" && "$build/bin/pyactor" --version) || fail "build/bin/pyactor --version exited $?"
+case $printed in
+  *"worker $build/bin/pyactor-worker"*"(build tree)"*) ;;
+  *) fail "build/bin/pyactor --version does not use the build tree: $printed" ;;
+esac
+
 step "cmake --install into $prefix"
 cmake --install "$build" --prefix "$prefix" >"$tmp/install.log" || fail "cmake --install: $(cat "$tmp/install.log")"
 for f in $bindir/pyactor $pkglib/pyactor-worker $pydir/pyactor/__init__.py \
