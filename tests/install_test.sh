@@ -85,6 +85,8 @@ done
 soname=$(readelf -d "$prefix/$libdir/libpyactor.so" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
 [ "$soname" = "libpyactor.so.$soversion" ] || fail "libpyactor.so has SONAME '$soname', expected libpyactor.so.$soversion"
 expect_file "$prefix/$libdir/$soname"
+leaked=$(nm -D --defined-only -C "$prefix/$libdir/$soname" | grep -E ' [A-Za-z] (caf|msgpack)::' | head -3)
+[ -z "$leaked" ] || fail "libpyactor.so exports CAF or msgpack symbols: $leaked"
 if readelf -d "$prefix/$pkglib/pyactor-worker" | grep -q 'libcaf'; then
   fail "pyactor-worker links CAF"
 fi
