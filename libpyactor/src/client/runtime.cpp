@@ -122,6 +122,13 @@ result<std::unique_ptr<runtime>> runtime::start(runtime_options options) {
   cfg.set("scheduler.max-threads",
           static_cast<int64_t>(options.threads > 0 ? options.threads : std::max(2u, cores)));
   pimpl->sys = std::make_unique<caf::actor_system>(cfg);
+  // Constructing the system and spawning on this thread leave CAF's
+  // thread-local logger pointing at it, and ~actor_system waits until that
+  // reference is gone: with a live starting thread, forever. Drop it when
+  // start returns, so the runtime can be destroyed on any thread.
+  struct forget_logger {
+    ~forget_logger() { caf::logger::set_current_actor_system(nullptr); }
+  } forget;
   auto& sys = *pimpl->sys;
   pimpl->direct_least_loaded = options.policy == "least-loaded";
   pimpl->uses_affinity_key = options.policy == "affinity";
