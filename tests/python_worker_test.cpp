@@ -13,114 +13,16 @@
 #include "pyactor/actors/worker_process.hpp"
 #include "pyactor/worker/protocol.hpp"
 #include "test_fixtures.hpp"
+#include "worker_client.hpp"
 
 using namespace pyactor;
 using namespace pyactor::actors;
 using pyactor::worker::op;
 using pyactor::worker::status;
-
-namespace {
-
-struct frame {
-  uint64_t id;
-  uint8_t status;
-  value payload;
-};
-
-/// A synchronous client of one worker process: send a request, wait for its frame.
-class worker_client {
-public:
-  explicit worker_client(std::string executable = pyactor::test::worker_executable()) {
-    worker_spawn_options opts;
-    opts.executable = std::move(executable);
-    opts.python_path = {pyactor::test::python_dir()};
-    opts.slot = 1;
-    opts.uid = 77;
-    opts.max_objects = 3;
-    opts.log = log.sink();
-    worker_events events;
-    events.on_frame = [this](uint64_t id, uint8_t st, std::vector<char> payload) {
-      auto decoded = codec::decode_msgpack(payload);
-      std::lock_guard<std::mutex> guard{mtx_};
-      frames_.push_back(frame{id, st, decoded ? decoded.value() : value{"<undecodable>"}});
-      cv_.notify_all();
-    };
-    events.on_exit = [this](process_exit e) {
-      std::lock_guard<std::mutex> guard{mtx_};
-      exit_ = std::move(e);
-      cv_.notify_all();
-    };
-    auto started = worker_process::start(opts, std::move(events));
-    BOOST_REQUIRE_MESSAGE(started, (started ? "" : started.error().message));
-    proc = std::move(started).value();
-    auto ready = next_frame();
-    BOOST_REQUIRE(ready);
-    BOOST_REQUIRE_EQUAL(ready->id, 0u);
-    BOOST_REQUIRE_EQUAL(ready->status, 0);
-  }
-
-  /// Sends `[op, params...]` and returns its reply.
-  frame call(const value& body) {
-    auto bytes = codec::encode_msgpack(body);
-    return call_raw(bytes);
-  }
-
-  frame call_raw(const std::vector<char>& body) {
-    uint64_t id = ++last_id_;
-    std::vector<char> buf(worker::request_header_size);
-    worker::put_u64(buf.data() + 4, id);
-    buf.insert(buf.end(), body.begin(), body.end());
-    worker::seal_frame(buf, 0);
-    proc->send(buf.data(), buf.size());
-    auto reply = next_frame();
-    BOOST_REQUIRE_MESSAGE(reply, "no reply: the worker ended: " + (exit_ ? exit_->reason : ""));
-    BOOST_REQUIRE_EQUAL(reply->id, id);
-    return *reply;
-  }
-
-  std::optional<frame> next_frame() {
-    std::unique_lock<std::mutex> guard{mtx_};
-    cv_.wait_for(guard, std::chrono::seconds(60), [&] { return !frames_.empty() || exit_; });
-    if (frames_.empty())
-      return std::nullopt;
-    auto f = std::move(frames_.front());
-    frames_.pop_front();
-    return f;
-  }
-
-  std::optional<process_exit> wait_exit() {
-    std::unique_lock<std::mutex> guard{mtx_};
-    cv_.wait_for(guard, std::chrono::seconds(60), [&] { return exit_.has_value(); });
-    return exit_;
-  }
-
-  pyactor::test::log_capture log;
-  std::unique_ptr<worker_process> proc;
-
-private:
-  std::mutex mtx_;
-  std::condition_variable cv_;
-  std::deque<frame> frames_;
-  std::optional<process_exit> exit_;
-  uint64_t last_id_ = 0;
-};
-
-value func(const std::string& module, const std::string& name, list args = {}, dict kwargs = {},
-           bool by_ref = false) {
-  return list{value{static_cast<int>(op::func)}, value{module}, value{name}, value{std::move(args)},
-              value{std::move(kwargs)}, value{by_ref}};
-}
-
-/// The python_type of an error reply.
-std::string error_type(const frame& f) {
-  return f.payload.as<list>().at(0).as<std::string>();
-}
-
-std::string error_message(const frame& f) {
-  return f.payload.as<list>().at(1).as<std::string>();
-}
-
-} // namespace
+using pyactor::test::worker_client;
+using pyactor::test::func;
+using pyactor::test::error_type;
+using pyactor::test::error_message;
 
 BOOST_AUTO_TEST_SUITE(python_worker)
 

@@ -80,16 +80,29 @@ status dispatcher::serve(const char* body, size_t size, std::vector<char>& out) 
   vector_sink sink{&out};
   packer pk{sink};
   try {
-    auto request = unpack_bounded(body, size, python_codec::max_depth);
+    codec_.begin_reply();
+    auto request = unpack_bounded(body, size, python_codec::max_depth + python_codec::envelope_depth);
     run(request.get(), pk);
+    if (PyErr_Occurred()) // a success never leaves an error behind
+      PyErr_Clear();
+    if (out.size() - 4 > codec_.frame_limit()) // 4: the length field is not part of the frame
+      throw request_error::bad("the reply would be " + std::to_string(out.size() - 4)
+                               + " bytes, over the frame limit of "
+                               + std::to_string(codec_.frame_limit()) + " bytes");
     return status::ok;
   } catch (const request_error& e) {
     out.resize(mark);
     pack_error(pk, e);
     return e.code;
+  } catch (const std::bad_alloc&) {
+    out.resize(mark);
+    PyErr_Clear();
+    pack_error(pk, request_error::bad("out of memory while serving the request"));
+    return status::bad_request;
   } catch (const std::exception& e) {
     out.resize(mark);
-    pack_error(pk, request_error{status::bad_request, std::string{"malformed request: "} + e.what()});
+    PyErr_Clear();
+    pack_error(pk, request_error::bad(std::string{"malformed request: "} + e.what()));
     return status::bad_request;
   }
 }
@@ -103,10 +116,9 @@ status dispatcher::refuse(const request_error& e, std::vector<char>& out) {
 
 void dispatcher::pack_error(packer& pk, const request_error& e) {
   if (e.code == status::python_exception) {
-    pack_python_error(pk);
+    pack_python_error(pk, e.exception());
     return;
   }
-  PyErr_Clear();
   pk.pack_array(3);
   pack_text(pk, "");
   pack_text(pk, e.message);
@@ -121,7 +133,7 @@ void dispatcher::run_entry(packer& pk, Body&& body) {
   try {
     body();
   } catch (const request_error& e) {
-    if (e.code == status::python_exception && PyErr_ExceptionMatches(PyExc_KeyboardInterrupt))
+    if (e.is(PyExc_KeyboardInterrupt))
       throw; // interrupted (timeout or cancel): the whole request ends
     out_->resize(mark);
     pk.pack_array(2);
@@ -158,7 +170,7 @@ void dispatcher::map(const msgpack::object_array& params, packer& pk) {
       }
       codec_.encode(result.get(), pk);
     } catch (const request_error& e) {
-      if (e.code == status::python_exception && PyErr_ExceptionMatches(PyExc_KeyboardInterrupt))
+      if (e.is(PyExc_KeyboardInterrupt))
         throw; // interrupted (timeout or cancel): the whole map ends
       out_->resize(mark);
       statuses[i] = static_cast<char>(e.code);
@@ -191,7 +203,12 @@ void dispatcher::run(const msgpack::object& request, packer& pk) {
       || request.via.array.ptr[0].type != msgpack::type::POSITIVE_INTEGER)
     throw request_error::bad("a request must be an array [op, params...]");
   const auto& params = request.via.array;
-  switch (static_cast<op>(params.ptr[0].via.u64)) {
+  uint64_t code = params.ptr[0].via.u64;
+  if (code > static_cast<uint64_t>(op::batch)) // never cast an unknown code into the enum
+    throw request_error::bad("unknown operation " + std::to_string(code)
+                             + " (this worker knows 0 to "
+                             + std::to_string(static_cast<int>(op::batch)) + ")");
+  switch (static_cast<op>(code)) {
     case op::ping:
       pack_text(pk, "pong");
       return;
@@ -255,7 +272,7 @@ void dispatcher::run(const msgpack::object& request, packer& pk) {
       return;
     }
   }
-  throw request_error::bad("unknown operation " + std::to_string(params.ptr[0].via.u64));
+  throw request_error::bad("unknown operation " + std::to_string(code));
 }
 
 void dispatcher::call(const msgpack::object_array& params, packer& pk, const char* op_name) {
@@ -287,14 +304,9 @@ void dispatcher::eval(const msgpack::object_array& params, packer& pk, int mode)
   codec_.encode(mode == Py_eval_input ? result.get() : Py_None, pk);
 }
 
-void dispatcher::pack_python_error(packer& pk) {
-  PyObject *type = nullptr, *value = nullptr, *traceback = nullptr;
-  PyErr_Fetch(&type, &value, &traceback);
-  PyErr_NormalizeException(&type, &value, &traceback);
-  py_ref t{type}, v{value}, tb{traceback};
-  if (v && tb)
-    PyException_SetTraceback(v.get(), tb.get());
-  py_ref described{v ? PyObject_CallOneArg(helpers_.describe_exception.get(), v.get()) : nullptr};
+void dispatcher::pack_python_error(packer& pk, PyObject* exc) {
+  py_ref described{exc != nullptr ? PyObject_CallOneArg(helpers_.describe_exception.get(), exc)
+                                  : nullptr};
   pk.pack_array(3);
   if (described && PyTuple_Check(described.get()) && PyTuple_GET_SIZE(described.get()) == 3) {
     for (Py_ssize_t i = 0; i < 3; ++i) {

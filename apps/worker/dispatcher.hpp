@@ -58,7 +58,7 @@ private:
   void call(const msgpack::object_array& params, packer& pk, const char* op_name);
   void call_method(const msgpack::object_array& params, packer& pk);
   void eval(const msgpack::object_array& params, packer& pk, int mode);
-  void pack_python_error(packer& pk);
+  void pack_python_error(packer& pk, PyObject* exc);
   PyObject* cached_callable(std::string_view module, std::string_view name);
   PyObject* compiled(std::string_view code, int mode);
 

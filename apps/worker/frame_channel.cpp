@@ -1,11 +1,16 @@
 #include "frame_channel.hpp"
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
 #include <string>
 
+#include <Python.h>
+
+#include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -13,11 +18,66 @@
 
 namespace pyactor::worker {
 
+namespace {
+
+// The descriptor of the open channel, for the fork handler (-1: none).
+std::atomic<int> channel_fd{-1};
+// Set in a forked child; never cleared there.
+std::atomic<bool> forked_child{false};
+
+// Runs in the child of every fork() of this process (os.fork, C libraries),
+// before any Python code: the child must never read or write the channel.
+// close() is async-signal-safe.
+void after_fork_in_child() {
+  int fd = channel_fd.exchange(-1);
+  if (fd >= 0) {
+    forked_child.store(true);
+    ::close(fd);
+  }
+}
+
+/// Releases the GIL for the scope when the calling thread holds it.
+class gil_released {
+public:
+  gil_released() : state_(PyGILState_Check() ? PyEval_SaveThread() : nullptr) {}
+  gil_released(const gil_released&) = delete;
+  gil_released& operator=(const gil_released&) = delete;
+  ~gil_released() {
+    if (state_ != nullptr)
+      PyEval_RestoreThread(state_);
+  }
+
+private:
+  PyThreadState* state_;
+};
+
+} // namespace
+
 frame_channel::frame_channel(int fd) : fd_(fd), buf_(256 * 1024) {
-  // nop
+  int flags = ::fcntl(fd, F_GETFD);
+  if (flags < 0 || ::fcntl(fd, F_SETFD, flags | FD_CLOEXEC) < 0)
+    throw std::runtime_error("channel fd " + std::to_string(fd)
+                             + " is not usable: " + std::strerror(errno));
+  static const bool registered = [] {
+    return pthread_atfork(nullptr, nullptr, after_fork_in_child) == 0;
+  }();
+  if (!registered)
+    throw std::runtime_error("cannot register the fork handler of the channel");
+  channel_fd.store(fd);
+}
+
+frame_channel::~frame_channel() {
+  int expected = fd_;
+  channel_fd.compare_exchange_strong(expected, -1);
+}
+
+bool frame_channel::in_forked_child() {
+  return forked_child.load();
 }
 
 bool frame_channel::next(uint64_t& call_id, const char*& body, size_t& size) {
+  if (forked_child.load())
+    return false; // a forked child never serves, not even frames already buffered
   begin_ += pending_;
   pending_ = 0;
   for (;;) {
@@ -44,10 +104,22 @@ bool frame_channel::next(uint64_t& call_id, const char*& body, size_t& size) {
     }
     // Wait with poll, then read: a read blocked on a Unix socket is woken
     // twice per round trip (once without data); poll is woken once.
-    pollfd readable{fd_, POLLIN, 0};
-    if (::poll(&readable, 1, -1) < 0 && errno != EINTR)
-      throw std::runtime_error(std::string{"channel poll failed: "} + std::strerror(errno));
-    ssize_t n = ::read(fd_, buf_.data() + end_, buf_.size() - end_);
+    ssize_t n = 0;
+    int err = 0;
+    {
+      gil_released idle;
+      pollfd readable{fd_, POLLIN, 0};
+      if (::poll(&readable, 1, -1) < 0) {
+        n = -1;
+        err = errno;
+      } else {
+        n = ::read(fd_, buf_.data() + end_, buf_.size() - end_);
+        err = n < 0 ? errno : 0;
+      }
+    }
+    if (forked_child.load())
+      return false;
+    errno = err;
     if (n > 0)
       end_ += static_cast<size_t>(n);
     else if (n == 0)
@@ -58,6 +130,8 @@ bool frame_channel::next(uint64_t& call_id, const char*& body, size_t& size) {
 }
 
 void frame_channel::scan_skips(std::set<uint64_t>& skips) {
+  if (forked_child.load())
+    return;
   // Take what has arrived, without blocking and without growing the buffer:
   // the frame handed out by next() points into it.
   while (end_ < buf_.size()) {
@@ -80,6 +154,9 @@ void frame_channel::scan_skips(std::set<uint64_t>& skips) {
 }
 
 void frame_channel::write_all(const char* data, size_t size) {
+  if (forked_child.load())
+    return; // the reply of a forked child goes nowhere
+  gil_released waiting;
   while (size > 0) {
     ssize_t n = ::write(fd_, data, size);
     if (n >= 0) {

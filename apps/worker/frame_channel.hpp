@@ -9,10 +9,25 @@
 namespace pyactor::worker {
 
 /// Reads request frames and writes reply frames on one socket. Not
-/// thread-safe; owned by the worker's main loop.
+/// thread-safe; owned by the worker's main loop, which holds the GIL: every
+/// blocking wait (poll, read, write) releases it, so the user's background
+/// threads run while the worker is idle.
+///
+/// The socket is made close-on-exec (children started with os.system or
+/// subprocess do not inherit it), and a process forked from the worker
+/// (os.fork without exec) loses it at once: in the child, `next` reports the
+/// end of input and `write_all` writes nothing, so only the worker serves.
+/// One channel at a time per process.
 class frame_channel {
 public:
+  /// Takes over `fd`; throws std::runtime_error if it is not an open descriptor.
   explicit frame_channel(int fd);
+  frame_channel(const frame_channel&) = delete;
+  frame_channel& operator=(const frame_channel&) = delete;
+  ~frame_channel();
+
+  /// True in a process forked from the one that opened the channel.
+  static bool in_forked_child();
 
   /// Blocks until a whole frame is buffered and points `body`/`size` at its
   /// msgpack part (valid until the next call). Returns false at end of input.

@@ -34,12 +34,20 @@ interpreter::interpreter(const std::vector<std::string>& python_path) {
   PyConfig_Clear(&config);
   running = true;
   // Our directories go ahead of the standard sys.path, in the given order.
-  PyObject* sys_path = PySys_GetObject("path"); // borrowed
-  for (size_t i = 0; i < python_path.size(); ++i) {
-    py_ref dir{PyUnicode_DecodeFSDefault(python_path[i].c_str())};
-    if (!dir || sys_path == nullptr
-        || PyList_Insert(sys_path, static_cast<Py_ssize_t>(i), dir.get()) < 0)
-      throw std::runtime_error("cannot extend sys.path: " + fetch_error_text());
+  // A failure here ends the interpreter too: the destructor of a
+  // half-constructed object does not run.
+  try {
+    PyObject* sys_path = PySys_GetObject("path"); // borrowed
+    for (size_t i = 0; i < python_path.size(); ++i) {
+      py_ref dir{PyUnicode_DecodeFSDefault(python_path[i].c_str())};
+      if (!dir || sys_path == nullptr
+          || PyList_Insert(sys_path, static_cast<Py_ssize_t>(i), dir.get()) < 0)
+        throw std::runtime_error("cannot extend sys.path: " + fetch_error_text());
+    }
+  } catch (...) {
+    Py_FinalizeEx();
+    running = false;
+    throw;
   }
 }
 

@@ -26,6 +26,7 @@ struct worker_args {
   worker_identity identity;
   std::vector<std::string> python_path;
   size_t max_objects = 100000;
+  size_t max_frame = max_frame_size;
   std::vector<std::string> imports;
   std::string start_hook;
 };
@@ -69,7 +70,12 @@ worker_args parse(int argc, char** argv) {
       args.python_path.emplace_back(val);
     else if (flag == "--max-objects")
       args.max_objects = number("--max-objects", val);
-    else if (flag == "--import")
+    else if (flag == "--max-frame-size") {
+      args.max_frame = number("--max-frame-size", val);
+      if (args.max_frame < 1024 || args.max_frame > max_frame_size)
+        usage(("--max-frame-size may only lower the protocol's limit: from 1024 to "
+               + std::to_string(max_frame_size) + ", got " + std::to_string(args.max_frame)).c_str());
+    } else if (flag == "--import")
       args.imports.emplace_back(val);
     else if (flag == "--start-hook")
       args.start_hook = val;
@@ -106,6 +112,9 @@ void run_start_hooks(const worker_helpers& helpers, const worker_args& args) {
 // gets KeyboardInterrupt, even when the signal races with its start or end.
 // A plain SIGINT (no ticket) interrupts whatever runs.
 
+/// Reply buffers larger than this are freed after use.
+constexpr size_t release_above = size_t{256} << 20;
+
 std::atomic<uint64_t> running_call{0};     // the call being served, 0 between calls
 std::atomic<uint64_t> interrupt_ahead{0};  // a call interrupted before it started
 
@@ -128,6 +137,27 @@ void install_interrupt_handler() {
   sa.sa_flags = SA_SIGINFO;
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, nullptr);
+}
+
+// SIGINT belongs to pyactor: signal.signal(SIGINT, ...) is refused with a
+// warning (pyactor._worker.protect_sigint), and a handler set behind
+// Python's back (a C library, ctypes) is replaced before the next call.
+void keep_interrupt_handler(PyObject* restore_python_handler) {
+  struct sigaction current {};
+  if (sigaction(SIGINT, nullptr, &current) == 0 && (current.sa_flags & SA_SIGINFO) != 0
+      && current.sa_sigaction == on_sigint)
+    return;
+  py_ref done{PyObject_CallNoArgs(restore_python_handler)};
+  if (!done)
+    PyErr_Clear();
+  install_interrupt_handler();
+  static bool warned = false;
+  if (!warned) {
+    warned = true;
+    std::fprintf(stderr, "pyactor: the SIGINT handler was changed outside signal.signal; pyactor "
+                         "restored its own (SIGINT interrupts the running call on timeout and "
+                         "cancel)\n");
+  }
 }
 
 // Sends one reply frame: header, then the payload `serve` appended.
@@ -154,6 +184,13 @@ int main(int argc, char** argv) {
                        py.import_attr("pyactor", "Opaque"),
                        py.import_attr("pyactor.encoders", "encode"),
                        py.import_attr("pyactor.encoders", "decode")};
+    py_ref restore_sigint = py.import_attr("pyactor._worker", "restore_sigint");
+    {
+      py_ref protect = py.import_attr("pyactor._worker", "protect_sigint");
+      py_ref done{PyObject_CallNoArgs(protect.get())};
+      if (!done)
+        throw std::runtime_error("cannot protect SIGINT: " + interpreter::fetch_error_text());
+    }
     worker_helpers helpers{py.import_attr("pyactor._worker", "describe_exception"),
                            py.import_attr("pyactor._worker", "resolve"),
                            py.import_attr("pyactor._worker", "cast"),
@@ -161,7 +198,7 @@ int main(int argc, char** argv) {
     run_start_hooks(helpers, args);
     {
       object_table objects{args.max_objects};
-      python_codec codec{types, objects, args.identity.uid};
+      python_codec codec{types, objects, args.identity.uid, args.max_frame};
       dispatcher serve{codec, objects, helpers, args.identity};
       frame_channel channel{args.channel_fd};
       std::vector<char> out;
@@ -182,6 +219,7 @@ int main(int argc, char** argv) {
         out.assign(reply_header_size, 0);
         if (PyErr_CheckSignals() < 0) // an interrupt meant for an earlier call
           PyErr_Clear();
+        keep_interrupt_handler(restore_sigint.get());
         running_call.store(call_id);
         if (skips.erase(call_id) > 0 || interrupt_ahead.load() == call_id) {
           running_call.store(0);
@@ -193,6 +231,8 @@ int main(int argc, char** argv) {
         auto code = serve.serve(body, size, out);
         running_call.store(0);
         send_reply(channel, out, call_id, code);
+        if (out.capacity() > release_above) // a huge reply's buffer is not kept
+          std::vector<char>{}.swap(out);
       }
     }
     return 0;

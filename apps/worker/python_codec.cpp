@@ -19,14 +19,8 @@ bool reference_input(msgpack::type::object_type, size_t, void*) {
   return true;
 }
 
-void pack_utf8(packer& pk, PyObject* str) {
-  Py_ssize_t n = 0;
-  const char* s = check_utf8(PyUnicode_AsUTF8AndSize(str, &n));
-  pk.pack_text(s, static_cast<size_t>(n));
-}
-
 void pack_ext(packer& pk, codec::ext_type type, const std::vector<char>& body) {
-  pk.pack_ext(body.size(), ext_code(type));
+  pk.pack_ext(static_cast<uint32_t>(body.size()), ext_code(type));
   pk.pack_ext_body(body.data(), static_cast<uint32_t>(body.size()));
 }
 
@@ -50,7 +44,8 @@ msgpack::object_handle unpack_bounded(const char* data, size_t size, size_t max_
   } catch (const msgpack::insufficient_bytes&) {
     throw request_error::bad("msgpack: truncated input of " + std::to_string(size) + " bytes");
   } catch (const msgpack::depth_size_overflow&) {
-    throw request_error::bad("msgpack: nesting deeper than " + std::to_string(max_depth) + " levels");
+    throw request_error::bad("msgpack: nesting deeper than the limit of "
+                             + std::to_string(python_codec::max_depth) + " levels");
   } catch (const msgpack::size_overflow&) {
     throw request_error::bad("msgpack: a length claims more than the " + std::to_string(size)
               + " bytes of input hold");
@@ -61,19 +56,45 @@ msgpack::object_handle unpack_bounded(const char* data, size_t size, size_t max_
   }
 }
 
+void python_codec::account(size_t n, const char* what) {
+  used_ += n;
+  if (used_ <= frame_limit_)
+    return;
+  if (used_ == n)
+    throw request_error::bad("the result holds " + std::string{what} + " of " + std::to_string(n)
+                             + " bytes, over the frame limit of " + std::to_string(frame_limit_)
+                             + " bytes");
+  throw request_error::bad("the reply would be more than " + std::to_string(used_)
+                           + " bytes (" + what + " of " + std::to_string(n) + " bytes after "
+                           + std::to_string(used_ - n) + " bytes of other data), over the frame "
+                           "limit of " + std::to_string(frame_limit_) + " bytes");
+}
+
+void python_codec::pack_utf8(packer& pk, PyObject* str) {
+  Py_ssize_t n = 0;
+  const char* s = check_utf8(PyUnicode_AsUTF8AndSize(str, &n));
+  account(static_cast<size_t>(n), "a str");
+  pk.pack_text(s, static_cast<size_t>(n));
+}
+
+void python_codec::enter_container(size_t depth, const char* what) {
+  // `depth` containers enclose this one: it is level depth + 1.
+  if (depth >= max_depth)
+    throw request_error::bad(std::string{what} + " nests deeper than " + std::to_string(max_depth)
+                             + " levels (the limit of pyactor values; a container that contains "
+                               "itself?)");
+}
+
 // -- encoding -------------------------------------------------------------------
 
 void python_codec::encode(PyObject* obj, packer& pk, bool by_ref) {
   if (by_ref && obj != Py_None)
-    encode_ref(obj, pk);
+    encode_ref(obj, pk, 0);
   else
     encode(obj, pk, size_t{0});
 }
 
 void python_codec::encode(PyObject* obj, packer& pk, size_t depth) {
-  if (depth > max_depth)
-    throw request_error::bad("result nests deeper than " + std::to_string(max_depth)
-              + " levels (a container that contains itself?)");
   PyTypeObject* type = Py_TYPE(obj);
   if (obj == Py_None) {
     pk.pack_nil();
@@ -86,14 +107,17 @@ void python_codec::encode(PyObject* obj, packer& pk, size_t depth) {
   } else if (type == &PyUnicode_Type) {
     pack_utf8(pk, obj);
   } else if (type == &PyBytes_Type) {
+    account(static_cast<size_t>(PyBytes_GET_SIZE(obj)), "a bytes");
     auto n = static_cast<uint32_t>(PyBytes_GET_SIZE(obj));
     pk.pack_bin(n);
     pk.pack_bin_body(PyBytes_AS_STRING(obj), n);
   } else if (type == &PyByteArray_Type) {
+    account(static_cast<size_t>(PyByteArray_GET_SIZE(obj)), "a bytearray");
     auto n = static_cast<uint32_t>(PyByteArray_GET_SIZE(obj));
     pk.pack_bin(n);
     pk.pack_bin_body(PyByteArray_AS_STRING(obj), n);
   } else if (type == &PyList_Type) {
+    enter_container(depth, "result");
     Py_ssize_t n = PyList_GET_SIZE(obj);
     pk.pack_array(static_cast<uint32_t>(n));
     for (Py_ssize_t i = 0; i < n; ++i) {
@@ -106,6 +130,7 @@ void python_codec::encode(PyObject* obj, packer& pk, size_t depth) {
     encode_sequence_ext(&PyTuple_GET_ITEM(obj, 0), PyTuple_GET_SIZE(obj), ext_code(codec::ext_type::tuple),
                         pk, depth);
   } else if (type == &PyDict_Type) {
+    enter_container(depth, "result");
     Py_ssize_t n = PyDict_GET_SIZE(obj);
     pk.pack_map(static_cast<uint32_t>(n));
     Py_ssize_t pos = 0, count = 0;
@@ -158,7 +183,7 @@ void python_codec::encode(PyObject* obj, packer& pk, size_t depth) {
                                              : PyBytes_FromObject(obj))};
       encode(plain.get(), pk, depth);
     } else {
-      encode_ref(obj, pk);
+      encode_ref(obj, pk, depth);
     }
   }
 }
@@ -193,16 +218,22 @@ void python_codec::encode_int(PyObject* obj, packer& pk) {
 
 void python_codec::encode_sequence_ext(PyObject* const* items, Py_ssize_t n, int8_t ext,
                                        packer& pk, size_t depth) {
+  enter_container(depth, "result");
   std::vector<char> body;
   vector_sink sink{&body};
   packer inner{sink};
   inner.pack_array(static_cast<uint32_t>(n));
   for (Py_ssize_t i = 0; i < n; ++i)
     encode(items[i], inner, depth + 1);
+  if (body.size() > frame_limit_) // its strings were counted already; this guards the 32-bit length
+    throw request_error::bad("the result holds a value of " + std::to_string(body.size())
+                             + " bytes, over the frame limit of " + std::to_string(frame_limit_)
+                             + " bytes");
   pack_ext(pk, static_cast<codec::ext_type>(ext), body);
 }
 
-void python_codec::encode_ref(PyObject* obj, packer& pk) {
+void python_codec::encode_ref(PyObject* obj, packer& pk, size_t depth) {
+  enter_container(depth, "result"); // its body is an array: one level, as the node counts it
   uint64_t id = objects_.insert(obj);
   const char* type_name = Py_TYPE(obj)->tp_name;
   std::vector<char> body;
@@ -219,8 +250,6 @@ void python_codec::encode_ref(PyObject* obj, packer& pk) {
 
 py_ref python_codec::decode(const msgpack::object& obj, size_t depth) {
   using msgpack::type::object_type;
-  if (depth > max_depth)
-    throw request_error::bad("argument nests deeper than " + std::to_string(max_depth) + " levels");
   switch (obj.type) {
     case object_type::NIL:
       return py_ref::borrow(Py_None);
@@ -238,12 +267,14 @@ py_ref python_codec::decode(const msgpack::object& obj, size_t depth) {
     case object_type::BIN:
       return py_ref{check(PyBytes_FromStringAndSize(obj.via.bin.ptr, obj.via.bin.size))};
     case object_type::ARRAY: {
+      enter_container(depth, "argument");
       py_ref list{check(PyList_New(obj.via.array.size))};
       for (uint32_t i = 0; i < obj.via.array.size; ++i)
         PyList_SET_ITEM(list.get(), i, decode(obj.via.array.ptr[i], depth + 1).release());
       return list;
     }
     case object_type::MAP: {
+      enter_container(depth, "argument");
       py_ref dict{check(PyDict_New())};
       for (uint32_t i = 0; i < obj.via.map.size; ++i) {
         auto key = decode(obj.via.map.ptr[i].key, depth + 1);
@@ -265,6 +296,9 @@ py_ref python_codec::decode_ext(const msgpack::object& obj, size_t depth) {
   uint32_t size = obj.via.ext.size;
   auto type = static_cast<codec::ext_type>(obj.via.ext.type());
   auto body_array = [&](const char* what, uint32_t arity) -> msgpack::object_handle {
+    // The body's array is this value's own level (`depth` + 1): msgpack-c
+    // counts containers, so the body may hold max_depth - depth of them.
+    enter_container(depth, "argument");
     auto body = unpack_bounded(data, size, max_depth - depth);
     const auto& o = body.get();
     if (o.type != object_type::ARRAY || (arity != 0 && o.via.array.size != arity))
@@ -337,8 +371,8 @@ py_ref python_codec::decode_args(const msgpack::object& obj) {
     throw request_error::bad("positional arguments must be an array");
   const auto& arr = obj.via.array;
   py_ref tuple{check(PyTuple_New(arr.size))};
-  for (uint32_t i = 0; i < arr.size; ++i)
-    PyTuple_SET_ITEM(tuple.get(), i, decode(arr.ptr[i], 1).release());
+  for (uint32_t i = 0; i < arr.size; ++i) // the array is the envelope: each argument has the full depth
+    PyTuple_SET_ITEM(tuple.get(), i, decode(arr.ptr[i], 0).release());
   return tuple;
 }
 
@@ -349,10 +383,17 @@ py_ref python_codec::decode_kwargs(const msgpack::object& obj) {
     throw request_error::bad("keyword arguments must be a map");
   if (obj.via.map.size == 0)
     return {};
-  for (uint32_t i = 0; i < obj.via.map.size; ++i)
-    if (obj.via.map.ptr[i].key.type != msgpack::type::STR)
+  py_ref dict{check(PyDict_New())};
+  for (uint32_t i = 0; i < obj.via.map.size; ++i) {
+    const auto& kv = obj.via.map.ptr[i];
+    if (kv.key.type != msgpack::type::STR)
       throw request_error::bad("keyword argument names must be strings");
-  return decode(obj, 1);
+    auto key = decode(kv.key, 0);
+    auto val = decode(kv.val, 0); // the map is the envelope: each value has the full depth
+    if (PyDict_SetItem(dict.get(), key.get(), val.get()) < 0)
+      throw request_error::python();
+  }
+  return dict;
 }
 
 } // namespace pyactor::worker

@@ -11,6 +11,7 @@
 #include <msgpack.hpp>
 
 #include "pyactor/codec/msgpack_writer.hpp"
+#include "pyactor/worker/protocol.hpp"
 
 #include "object_table.hpp"
 #include "py_ref.hpp"
@@ -34,10 +35,24 @@ struct python_types {
 /// throw `request_error`. Not thread-safe; owned by the worker's main loop.
 class python_codec {
 public:
+  /// Deepest nesting of one argument or result, counted as the node's
+  /// decoder counts it: every array, map and array-bodied extension (tuple,
+  /// tagged, object reference, opaque) is one level; scalars none. The
+  /// request's own arrays (the envelope) do not count.
   static constexpr size_t max_depth = 100;
+  /// Levels of envelope around a value in a request: batch array, request,
+  /// argument array (and the op array itself).
+  static constexpr size_t envelope_depth = 4;
 
-  python_codec(const python_types& types, object_table& objects, uint64_t worker_uid)
-    : types_(types), objects_(objects), worker_uid_(worker_uid) {}
+  /// `frame_limit` (at most protocol.hpp's max_frame_size) bounds one reply.
+  python_codec(const python_types& types, object_table& objects, uint64_t worker_uid,
+               size_t frame_limit = max_frame_size)
+    : types_(types), objects_(objects), worker_uid_(worker_uid), frame_limit_(frame_limit) {}
+
+  /// Starts counting the bytes of a new reply against the frame limit.
+  void begin_reply() { used_ = 0; }
+
+  size_t frame_limit() const { return frame_limit_; }
 
   /// Encodes `obj`; `by_ref` forces an object reference at the top level.
   void encode(PyObject* obj, packer& pk, bool by_ref = false);
@@ -57,13 +72,22 @@ private:
   void encode_int(PyObject* obj, packer& pk);
   void encode_sequence_ext(PyObject* const* items, Py_ssize_t n, int8_t ext, packer& pk,
                            size_t depth);
-  void encode_ref(PyObject* obj, packer& pk);
+  void encode_ref(PyObject* obj, packer& pk, size_t depth);
+  void pack_utf8(packer& pk, PyObject* str);
+  /// Counts `n` bytes of string data of the reply; throws (bad_request,
+  /// naming the size and the limit) before they are copied when the reply
+  /// would pass the frame limit.
+  void account(size_t n, const char* what);
+  /// Throws when a container enclosed by `depth` others is past max_depth.
+  static void enter_container(size_t depth, const char* what);
   py_ref decode(const msgpack::object& obj, size_t depth);
   py_ref decode_ext(const msgpack::object& obj, size_t depth);
 
   const python_types& types_;
   object_table& objects_;
   uint64_t worker_uid_;
+  size_t frame_limit_;
+  size_t used_ = 0;
   std::vector<char> scratch_;
 };
 

@@ -14,7 +14,8 @@ import sys
 
 from pyactor import __version__
 
-__all__ = ["describe_exception", "versions", "resolve", "cast"]
+__all__ = ["describe_exception", "versions", "resolve", "cast", "protect_sigint",
+           "restore_sigint"]
 
 
 def describe_exception(exc: BaseException) -> Tuple[str, str, str]:
@@ -114,3 +115,54 @@ def cast(value: Any, how: str) -> Any:
         raise ValueError(f"pyactor: unknown cast {how!r} (allowed: {allowed})")
     convert = _CASTS[how]
     return value if convert is None else convert(value)
+
+
+_SIGINT_WARNING = (
+    "pyactor: signal.signal(SIGINT, ...) is ignored in a pyactor worker: SIGINT "
+    "interrupts the running call (KeyboardInterrupt) on timeout and cancel; "
+    "clean up in `except KeyboardInterrupt` or `finally` instead")
+
+
+def protect_sigint() -> None:
+    """Makes SIGINT pyactor's for the life of the worker.
+
+    Replaces ``signal.signal`` with a wrapper that, for ``SIGINT``, leaves
+    the handler as it is, warns once (``RuntimeWarning``) and returns the
+    current handler, as if the new one had been installed and replaced at
+    once; every other signal goes to the original ``signal.signal``. Called
+    once by the worker before any user code runs.
+    """
+    import signal
+    import warnings
+
+    original = signal.signal
+    if getattr(original, "__pyactor_guard__", False):
+        return
+    warned = []
+
+    def guarded(signalnum, handler):
+        if signalnum == signal.SIGINT:
+            if not warned:
+                warned.append(True)
+                warnings.warn(_SIGINT_WARNING, RuntimeWarning, stacklevel=2)
+            return signal.getsignal(signal.SIGINT)
+        return original(signalnum, handler)
+
+    guarded.__pyactor_guard__ = True
+    guarded.__doc__ = original.__doc__
+    guarded.__wrapped__ = original
+    signal.signal = guarded
+    restore_sigint.original = original
+
+
+def restore_sigint() -> None:
+    """Puts Python's own SIGINT handler (``default_int_handler``) back.
+
+    The worker calls this when the process-level handler was changed
+    behind ``signal.signal`` (ctypes, a C library) and then reinstalls its
+    own C handler on top.
+    """
+    import signal
+
+    setter = getattr(restore_sigint, "original", signal.signal)
+    setter(signal.SIGINT, signal.default_int_handler)
