@@ -621,4 +621,40 @@ BOOST_AUTO_TEST_CASE(opaque_terms_pass_through_msgpack_and_a_real_worker_byte_eq
   }
 }
 
+BOOST_AUTO_TEST_CASE(the_etf_command_reads_stdin_and_exits_2_on_bad_input) {
+  std::string dir = "/tmp/pyactor-etf-cli-" + std::to_string(::getpid());
+  std::string cli = std::string{PYACTOR_TEST_BIN_DIR} + "/pyactor";
+  run("mkdir -p " + dir);
+  auto write = [&](const std::string& name, const byte_vector& bytes) {
+    std::ofstream(dir + "/" + name, std::ios::binary)
+      .write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+    return dir + "/" + name;
+  };
+  size_t checked = 0;
+  for (const auto& v : erlang_vectors()) {
+    if (v.name != "mixed reply" && v.name != "compressed map" && v.name != "old PID_EXT"
+        && v.name != "improper gen_call tag")
+      continue;
+    auto in = write("in", v.input);
+    auto decoded = decode_etf(v.input, exact_options());
+    BOOST_REQUIRE(decoded);
+    BOOST_CHECK_EQUAL(run(cli + " etf decode < " + in), format_erlang(*decoded) + "\n");
+    std::string canonical = run(cli + " etf encode < " + in);
+    BOOST_CHECK(byte_vector(canonical.begin(), canonical.end()) == v.expected);
+    ++checked;
+  }
+  BOOST_CHECK_EQUAL(checked, 4u);
+  auto bad = write("bad", from_hex("83 6c 00 00 00 02 61 01"));
+  for (const char* mode : {"decode", "encode"}) {
+    int status = std::system((cli + " etf " + mode + " < " + bad + " > " + dir + "/out 2> " + dir
+                              + "/err").c_str());
+    BOOST_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 2);
+    std::ifstream err(dir + "/err");
+    std::string text((std::istreambuf_iterator<char>(err)), std::istreambuf_iterator<char>());
+    BOOST_CHECK_MESSAGE(text.find("pyactor etf: etf: offset 8: truncated") == 0, text);
+    BOOST_CHECK_EQUAL(std::ifstream(dir + "/out").peek(), std::char_traits<char>::eof());
+  }
+  run("rm -rf " + dir);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
