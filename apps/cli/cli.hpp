@@ -53,5 +53,6 @@ bool read_call_spec(const invocation& inv, const char* command, const char* exam
                     const char* help, call_spec& spec);
 int run_versions(const invocation& inv);
 int run_status(const invocation& inv);
+int run_etf(const invocation& inv);
 
 } // namespace pyactor::cli

@@ -25,6 +25,8 @@ commands:
   eval EXPR                    evaluate a Python expression in a worker
   versions                     Python and pyactor versions of a worker
   status                       the pool's workers, pids and counters
+  etf decode|encode            an Erlang term (term_to_binary bytes) on stdin,
+                               printed in Erlang syntax or re-encoded canonically
 
 options (before the command, or after it):
   --workers N      worker processes (default: one per core)
@@ -111,6 +113,8 @@ int main(int argc, char** argv) {
     return cli::run_versions(inv);
   if (inv.command == "status")
     return cli::run_status(inv);
+  if (inv.command == "etf")
+    return cli::run_etf(inv);
   if (inv.command == "help") {
     std::cout << usage_text;
     return cli::ok;
