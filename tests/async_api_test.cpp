@@ -5,7 +5,6 @@
 
 #include <atomic>
 #include <csignal>
-#include <dirent.h>
 #include <map>
 #include <memory>
 #include <set>
@@ -66,17 +65,6 @@ std::unique_ptr<runtime> start(uint32_t workers, test::log_capture* log = nullpt
   auto started = runtime::start(test::test_options(workers, log));
   BOOST_REQUIRE_MESSAGE(started, (started ? "" : started.error().to_string()));
   return std::move(started).value();
-}
-
-[[maybe_unused]] size_t thread_count() {
-  size_t n = 0;
-  if (auto dir = ::opendir("/proc/self/task")) {
-    while (auto e = ::readdir(dir))
-      if (e->d_name[0] != '.')
-        ++n;
-    ::closedir(dir);
-  }
-  return n;
 }
 
 } // namespace
