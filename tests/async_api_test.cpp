@@ -5,7 +5,6 @@
 
 #include <atomic>
 #include <csignal>
-#include <dirent.h>
 #include <map>
 #include <memory>
 #include <set>
@@ -68,24 +67,13 @@ std::unique_ptr<runtime> start(uint32_t workers, test::log_capture* log = nullpt
   return std::move(started).value();
 }
 
-[[maybe_unused]] size_t thread_count() {
-  size_t n = 0;
-  if (auto dir = ::opendir("/proc/self/task")) {
-    while (auto e = ::readdir(dir))
-      if (e->d_name[0] != '.')
-        ++n;
-    ::closedir(dir);
-  }
-  return n;
-}
-
 } // namespace
 
 BOOST_AUTO_TEST_SUITE(async_api)
 
 BOOST_AUTO_TEST_CASE(thousands_of_concurrent_callbacks_each_run_once_off_the_caller_thread) {
+  tally t; // outlives the runtime, whose callbacks write to it
   auto rt = start(2);
-  tally t;
   constexpr size_t n = 5000;
   std::vector<uint64_t> ids;
   for (size_t i = 0; i < n; ++i)
@@ -105,8 +93,8 @@ BOOST_AUTO_TEST_CASE(thousands_of_concurrent_callbacks_each_run_once_off_the_cal
 }
 
 BOOST_AUTO_TEST_CASE(every_call_kind_has_a_callback_form) {
+  tally t; // outlives the runtime, whose callbacks write to it
   auto rt = start(2);
-  tally t;
   call_options by_ref;
   by_ref.by_ref = true;
   rt->call_async("math", "pow", {2, 10}, {}, {}, t.make(0));
@@ -160,10 +148,10 @@ BOOST_AUTO_TEST_CASE(every_call_kind_has_a_callback_form) {
 }
 
 BOOST_AUTO_TEST_CASE(exactly_one_result_per_call_while_workers_are_killed) {
+  tally t;
   auto o = test::test_options(2);
   o.max_restarts = 1000; // the test kills far more often than a pool should give up for
   auto rt = runtime::start(o).value();
-  tally t;
   constexpr size_t n = 1500;
   std::atomic<bool> stop{false};
   std::thread killer([&] { // also a second thread using status() while calls complete
@@ -198,8 +186,8 @@ BOOST_AUTO_TEST_CASE(exactly_one_result_per_call_while_workers_are_killed) {
 }
 
 BOOST_AUTO_TEST_CASE(cancel_answers_cancelled_once_and_unknown_ids_are_ignored) {
-  auto rt = start(1);
   tally t;
+  auto rt = start(1);
   auto running = rt->call_async("time", "sleep", {30}, {}, {}, t.make(0));
   auto waiting = rt->call_async("time", "sleep", {30}, {}, {}, t.make(1));
   rt->cancel(waiting);
@@ -222,10 +210,34 @@ BOOST_AUTO_TEST_CASE(cancel_answers_cancelled_once_and_unknown_ids_are_ignored) 
   BOOST_CHECK_EQUAL(t.get(1).runs, 1);
 }
 
+BOOST_AUTO_TEST_CASE(cancelling_a_broadcast_cancels_every_worker_call_once) {
+  std::atomic<int> runs{0};
+  std::promise<std::vector<worker_reply>> replies;
+  auto rt = start(2);
+  auto id = rt->broadcast_async("time", "sleep", {30}, {}, {}, [&](std::vector<worker_reply> r) {
+    if (++runs == 1)
+      replies.set_value(std::move(r));
+  });
+  BOOST_CHECK_NE(id, 0u);
+  rt->cancel(id);
+  auto f = replies.get_future();
+  BOOST_REQUIRE(f.wait_for(std::chrono::seconds(25)) == std::future_status::ready); // sleeps are 30 s
+  auto r = f.get();
+  BOOST_REQUIRE_EQUAL(r.size(), 2u);
+  for (auto& w : r) {
+    BOOST_REQUIRE(!w.outcome);
+    BOOST_CHECK_EQUAL(w.outcome.error().code, errc::cancelled);
+  }
+  rt->cancel(id); // again: nothing
+  BOOST_CHECK((rt->call("operator", "add", {1, 1}).value() == value{2}));
+  rt.reset();
+  BOOST_CHECK_EQUAL(runs.load(), 1);
+}
+
 BOOST_AUTO_TEST_CASE(a_throwing_callback_is_logged_and_changes_nothing_else) {
   test::log_capture log;
-  auto rt = start(1, &log);
   std::atomic<int> runs{0};
+  auto rt = start(1, &log);
   for (int i = 0; i < 20; ++i)
     rt->call_async("operator", "add", {i, 1}, {}, {}, [&runs](result<value>) {
       ++runs;

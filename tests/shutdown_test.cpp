@@ -111,10 +111,12 @@ BOOST_AUTO_TEST_CASE(destroying_does_not_wait_for_a_live_thread_that_called_stat
 }
 
 BOOST_AUTO_TEST_CASE(each_call_in_flight_at_destruction_gets_exactly_one_not_running) {
-  auto rt = start(1);
   constexpr int n = 100;
   std::atomic<int> runs[n];
   std::atomic<int> not_running{0};
+  std::atomic<int> resubmitted{0};
+  std::atomic<int> second_not_running{0};
+  auto rt = start(1); // after what its callbacks use
   for (auto& r : runs)
     r = 0;
   std::vector<call_handle> handles;
@@ -128,8 +130,6 @@ BOOST_AUTO_TEST_CASE(each_call_in_flight_at_destruction_gets_exactly_one_not_run
   }
   // A callback that submits again while the runtime goes away gets
   // not_running for that call too, at once.
-  std::atomic<int> resubmitted{0};
-  std::atomic<int> second_not_running{0};
   auto* raw = rt.get();
   rt->call_async("time", "sleep", {30}, {}, {}, [&, raw](result<value>) {
     ++resubmitted;

@@ -10,7 +10,10 @@
 
 namespace pyactor {
 
-/// What went wrong with a call (design.md "Errors").
+/// What went wrong with a call (design.md "Errors"). The one public error
+/// taxonomy: the status byte of a worker's reply (worker/protocol.hpp) is
+/// mapped to it in one place, `actors::reply_code_of`, and every other
+/// layer passes `errc` values on unchanged.
 enum class errc : uint8_t {
   /// Python raised; `python_type`, `message` and `traceback` say what.
   python_exception = 1,
