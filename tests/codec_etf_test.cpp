@@ -327,12 +327,12 @@ BOOST_AUTO_TEST_CASE(every_truncation_of_every_vector_is_an_error) {
 BOOST_AUTO_TEST_CASE(single_byte_mutations_never_crash_and_round_trip_when_accepted) {
   size_t accepted = 0, refused = 0;
   for (const auto& v : erlang_vectors()) {
-    if (v.input.size() > 2048)
+    if (v.input.size() > 1024)
       continue;
     for (size_t i = 0; i < v.input.size(); ++i) {
       uint8_t orig = v.input[i];
-      for (uint8_t b : {uint8_t(orig ^ 0x01), uint8_t(orig ^ 0x80), uint8_t(orig + 1), uint8_t(0),
-                        uint8_t(0xff), uint8_t('l'), uint8_t('h'), uint8_t('P')}) {
+      for (uint8_t b : {uint8_t(orig ^ 0x01), uint8_t(orig ^ 0x80), uint8_t(0), uint8_t(0xff),
+                        uint8_t('l')}) {
         if (b == orig)
           continue;
         auto in = v.input;
