@@ -168,8 +168,12 @@ byte_vector deflate_zeros(size_t zeros) {
 }
 
 byte_vector compressed_input(uint32_t claimed, const byte_vector& z) {
-  byte_vector out{131, 'P', static_cast<uint8_t>(claimed >> 24), static_cast<uint8_t>(claimed >> 16),
-                  static_cast<uint8_t>(claimed >> 8), static_cast<uint8_t>(claimed)};
+  byte_vector out;
+  out.reserve(6 + z.size());
+  out.push_back(131);
+  out.push_back('P');
+  for (int shift = 24; shift >= 0; shift -= 8)
+    out.push_back(static_cast<uint8_t>(claimed >> shift));
   out.insert(out.end(), z.begin(), z.end());
   return out;
 }
