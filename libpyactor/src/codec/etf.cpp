@@ -50,7 +50,7 @@ public:
 
   size_t pos() const { return pos_; }
 
-  value term(size_t depth, bool exact) {
+  value term(size_t depth) {
     if (depth > options_.limits.max_depth)
       fail(pos_, "nesting deeper than the limit of " + std::to_string(options_.limits.max_depth)
                    + " levels");
@@ -111,13 +111,13 @@ public:
         return out;
       }
       case list_ext:
-        return list_term(start, depth, exact);
+        return list_term(depth);
       case small_tuple_ext:
-        return tuple_term(u8("SMALL_TUPLE_EXT arity"), depth, exact);
+        return tuple_term(u8("SMALL_TUPLE_EXT arity"), depth);
       case large_tuple_ext:
-        return tuple_term(u32("LARGE_TUPLE_EXT arity"), depth, exact);
+        return tuple_term(u32("LARGE_TUPLE_EXT arity"), depth);
       case map_ext:
-        return map_term(depth, exact);
+        return map_term(depth);
       case pid_old_ext:
       case new_pid_ext:
         pos_ = start;
@@ -313,7 +313,7 @@ private:
 
   // -- containers -------------------------------------------------------------
 
-  value list_term(size_t start, size_t depth, bool exact) {
+  value list_term(size_t depth) {
     list items;
     for (;;) {
       size_t n = length(u32("LIST_EXT length"), 1, "LIST_EXT length");
@@ -322,7 +322,7 @@ private:
       if (items.capacity() - items.size() < n) // amortised: tails may come one by one
         items.reserve(std::max(items.size() + n, 2 * items.capacity()));
       for (size_t i = 0; i < n; ++i)
-        items.push_back(term(depth + 1, exact));
+        items.push_back(term(depth + 1));
       size_t tail_at = pos_;
       uint8_t t = *take(1, "list tail");
       if (t == nil_ext)
@@ -331,7 +331,7 @@ private:
         continue; // a tail that is a list: the same list, split
       if (t == string_ext) {
         --pos_;
-        list rest = term(depth + 1, exact).as<list>();
+        list rest = term(depth + 1).as<list>();
         items.insert(items.end(), std::make_move_iterator(rest.begin()),
                      std::make_move_iterator(rest.end()));
         return items;
@@ -339,17 +339,8 @@ private:
       pos_ = tail_at;
       break;
     }
-    // Improper: the elements as exact terms, then the tail, canonically.
-    value tail = term(depth + 1, true);
-    if (!exact) {
-      size_t end = pos_;
-      decoder again(data_, end, options_, base_, where_);
-      again.pos_ = start;
-      again.terms_ = terms_;
-      value v = again.term(depth, true);
-      terms_ = again.terms_;
-      return v;
-    }
+    // Improper: the elements, then the tail, canonically.
+    value tail = term(depth + 1);
     std::vector<uint8_t> out{list_ext};
     append_u32(out, static_cast<uint32_t>(items.size()));
     for (const auto& x : items)
@@ -358,52 +349,16 @@ private:
     return opaque{etf_kind::improper_list, std::move(out)};
   }
 
-  value tuple_term(size_t n, size_t depth, bool exact) {
+  value tuple_term(size_t n, size_t depth) {
     length(n, 1, "tuple arity");
     tuple out;
     out.items.reserve(n);
     for (size_t i = 0; i < n; ++i)
-      out.items.push_back(term(depth + 1, exact));
-    if (exact)
-      return out;
-    return python_tuple(std::move(out));
+      out.items.push_back(term(depth + 1));
+    return out;
   }
 
-  /// The python mapping of tuples: `{bytes, Bin}`, tagged, object references.
-  value python_tuple(tuple t) {
-    auto& xs = t.items;
-    if (xs.size() == 2) {
-      if (auto a = xs[0].get_if<atom>(); a && a->name == "bytes") {
-        if (auto s = xs[1].get_if<std::string>())
-          return bytes{std::vector<uint8_t>(s->begin(), s->end())};
-        if (xs[1].is<bytes>())
-          return std::move(xs[1]);
-      }
-      if (auto s = xs[0].get_if<std::string>(); s && known_tag(*s))
-        return make_tagged(*s, std::move(xs[1]));
-    }
-    if (xs.size() == 4) {
-      auto a = xs[0].get_if<atom>();
-      auto uid = xs[1].get_if<int64_t>();
-      auto id = xs[2].get_if<int64_t>();
-      auto type = xs[3].get_if<std::string>();
-      if (a && a->name == etf_objref_atom && uid && id && type && *uid >= 0 && *id >= 0)
-        return object_ref{static_cast<uint64_t>(*uid), static_cast<uint64_t>(*id), *type};
-    }
-    return t;
-  }
-
-  bool known_tag(const std::string& s) const {
-    for (const char* t : builtin_tags)
-      if (s == t)
-        return true;
-    for (const auto& t : options_.extra_tags)
-      if (s == t)
-        return true;
-    return false;
-  }
-
-  value map_term(size_t depth, bool exact) {
+  value map_term(size_t depth) {
     size_t n = length(u32("MAP_EXT arity"), 2, "MAP_EXT arity");
     dict out;
     out.items.reserve(n);
@@ -411,15 +366,14 @@ private:
     std::vector<uint8_t> key_bytes;
     for (size_t i = 0; i < n; ++i) {
       size_t key_at = pos_;
-      value k = term(depth + 1, exact);
+      value k = term(depth + 1);
       if (n > 1) {
         key_bytes.clear();
         append_canonical(k, key_bytes, depth);
         if (!seen.emplace(key_bytes.begin(), key_bytes.end()).second)
-          fail(key_at, "map key " + format_erlang(k) + " appears twice"
-                         + (exact ? "" : " (or two keys map to the same Python value)"));
+          fail(key_at, "map key " + format_erlang(k) + " appears twice");
       }
-      value v = term(depth + 1, exact);
+      value v = term(depth + 1);
       out.items.emplace_back(std::move(k), std::move(v));
     }
     return out;
@@ -444,7 +398,7 @@ private:
     out.insert(out.end(), name.begin(), name.end());
   }
 
-  void append_canonical(const value& x, std::vector<uint8_t>& out, size_t depth) const;
+  void append_canonical(const value& x, std::vector<uint8_t>& out, size_t depth);
 
   /// A pid (PID_EXT or NEW_PID_EXT at pos_) as NEW_PID_EXT.
   std::vector<uint8_t> pid_bytes() {
@@ -539,7 +493,7 @@ private:
     auto pid = pid_bytes();
     out.insert(out.end(), pid.begin(), pid.end());
     for (size_t i = 0; i < free_count; ++i)
-      append_canonical(term(depth + 1, true), out, depth);
+      append_canonical(term(depth + 1), out, depth);
     if (claimed != pos_ - start - 1)
       fail(start, "NEW_FUN_EXT size field says " + std::to_string(claimed) + " bytes, the fun has "
                     + std::to_string(pos_ - start - 1));
@@ -553,16 +507,121 @@ private:
   size_t size_;
   size_t pos_ = 0;
   size_t terms_ = 0;
+  size_t work_ = 0;
   const etf_options& options_;
   size_t base_;
   const char* where_;
 };
 
-void decoder::append_canonical(const value& x, std::vector<uint8_t>& out, size_t depth) const {
+void decoder::append_canonical(const value& x, std::vector<uint8_t>& out, size_t depth) {
   std::string problem;
+  size_t before = out.size();
   if (!encode_term(x, out, options_.limits, depth, problem))
     fail(pos_, problem);
+  // Nested improper lists, funs and map keys are encoded once per level: bound
+  // that work by the input's size so no input costs more than linear time.
+  work_ += out.size() - before;
+  if (work_ > 8 * size_ + (size_t{1} << 20))
+    fail(pos_, "improper lists, funs or map keys nested in each other this much would take more "
+               "than " + std::to_string(8 * size_ + (size_t{1} << 20))
+                 + " bytes of re-encoding; refused");
 }
+
+/// Applies the python mapping to an exact value, in one pass that does not
+/// look inside opaque terms. Not thread-safe; one per call.
+class python_mapper {
+public:
+  python_mapper(const etf_options& options) : options_(options) {
+    // nop
+  }
+
+  /// Converts `x` in place; returns true if anything changed.
+  bool convert(value& x, size_t depth) {
+    if (x.is<list>()) {
+      bool changed = false;
+      for (auto& item : x.as<list>())
+        changed |= convert(item, depth + 1);
+      return changed;
+    }
+    if (x.is<tuple>()) {
+      for (auto& item : x.as<tuple>().items)
+        convert(item, depth + 1);
+      value mapped = python_tuple(std::move(x.as<tuple>()));
+      x = std::move(mapped);
+      return true; // conservatively: a tuple may have become bytes, tagged or a reference
+    }
+    if (x.is<dict>()) {
+      auto& items = x.as<dict>().items;
+      bool keys_changed = false;
+      for (auto& [k, v] : items) {
+        keys_changed |= convert(k, depth + 1);
+        convert(v, depth + 1);
+      }
+      if (keys_changed && items.size() > 1)
+        check_keys(items, depth);
+      return keys_changed;
+    }
+    return false;
+  }
+
+private:
+  void check_keys(const std::vector<std::pair<value, value>>& items, size_t depth) {
+    std::unordered_set<std::string> seen;
+    std::vector<uint8_t> key;
+    for (const auto& kv : items) {
+      key.clear();
+      std::string problem;
+      if (!encode_term(kv.first, key, options_.limits, depth, problem))
+        throw decode_failure{"etf: " + problem};
+      work_ += key.size();
+      if (work_ > budget)
+        throw decode_failure{"etf: map keys nested in map keys this much are too costly to check"};
+      if (!seen.emplace(key.begin(), key.end()).second)
+        throw decode_failure{"etf: map keys " + format_erlang(kv.first)
+                             + " map to the same Python value (e.g. <<255>> and {bytes, <<255>>})"};
+    }
+  }
+
+  /// The python mapping of tuples: `{bytes, Bin}`, tagged, object references.
+  value python_tuple(tuple t) {
+    auto& xs = t.items;
+    if (xs.size() == 2) {
+      if (auto a = xs[0].get_if<atom>(); a && a->name == "bytes") {
+        if (auto s = xs[1].get_if<std::string>())
+          return bytes{std::vector<uint8_t>(s->begin(), s->end())};
+        if (xs[1].is<bytes>())
+          return std::move(xs[1]);
+      }
+      if (auto s = xs[0].get_if<std::string>(); s && known_tag(*s))
+        return make_tagged(*s, std::move(xs[1]));
+    }
+    if (xs.size() == 4) {
+      auto a = xs[0].get_if<atom>();
+      auto uid = xs[1].get_if<int64_t>();
+      auto id = xs[2].get_if<int64_t>();
+      auto type = xs[3].get_if<std::string>();
+      if (a && a->name == etf_objref_atom && uid && id && type && *uid >= 0 && *id >= 0)
+        return object_ref{static_cast<uint64_t>(*uid), static_cast<uint64_t>(*id), *type};
+    }
+    return t;
+  }
+
+  bool known_tag(const std::string& s) const {
+    for (const char* t : builtin_tags)
+      if (s == t)
+        return true;
+    for (const auto& t : options_.extra_tags)
+      if (s == t)
+        return true;
+    return false;
+  }
+
+  const etf_options& options_;
+  size_t work_ = 0;
+
+public:
+  size_t budget = 0;
+};
 
 /// Inflates `P` input: `claimed` bytes, never more, never more than the limit.
 std::vector<uint8_t> inflate_term(const uint8_t* z, size_t n, uint32_t claimed,
@@ -613,9 +672,14 @@ std::vector<uint8_t> inflate_term(const uint8_t* z, size_t n, uint32_t claimed,
 result<value> decode_whole(const uint8_t* data, size_t size, const etf_options& options,
                            size_t base, const char* where) {
   decoder dec(data, size, options, base, where);
-  value v = dec.term(0, options.mapping == etf_mapping::exact);
+  value v = dec.term(0);
   if (dec.pos() != size)
     dec.fail(dec.pos(), std::to_string(size - dec.pos()) + " trailing bytes after the term");
+  if (options.mapping == etf_mapping::python) {
+    python_mapper mapper(options);
+    mapper.budget = 8 * size + (size_t{1} << 20);
+    mapper.convert(v, 0);
+  }
   return v;
 }
 
@@ -677,7 +741,7 @@ result<std::vector<value>> etf_detail::decode_sequence(const uint8_t* data, size
     decoder dec(data, size, options, 0, "");
     std::vector<value> out;
     while (dec.pos() < size)
-      out.push_back(dec.term(0, options.mapping == etf_mapping::exact));
+      out.push_back(dec.term(0));
     return out;
   } catch (decode_failure& e) {
     return make_error(errc::bad_request, std::move(e.message));
