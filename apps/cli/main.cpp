@@ -24,6 +24,7 @@ commands:
   eval EXPR                    evaluate a Python expression in a worker
   versions                     Python and pyactor versions of a worker
   status                       the pool's workers, pids and counters
+  bridge [--sname NAME] ...    serve the pool to Erlang/Elixir as a C-node
 
 options (before the command, or after it):
   --workers N      worker processes (default: one per core)
@@ -94,6 +95,8 @@ int main(int argc, char** argv) {
     return cli::run_versions(inv);
   if (inv.command == "status")
     return cli::run_status(inv);
+  if (inv.command == "bridge")
+    return cli::run_bridge(inv);
   if (inv.command == "help") {
     std::cout << usage_text;
     return cli::ok;
