@@ -87,7 +87,7 @@ func(Module, Function, Args, Kwargs) -> func(Module, Function, Args, Kwargs, [])
 -spec func(name(), name(), args(), kwargs(), opts()) -> term().
 func(Module, Function, Args, Kwargs, Opts) ->
     {Timeout, O} = pyactor_client:opts(Opts),
-    pyactor_client:call({func, Module, Function, Args, Kwargs, O}, Timeout).
+    pyactor_client:call_named({func, Module, Function, Args, Kwargs, O}, Timeout).
 
 %% @doc Reads a module constant given as one dotted name: `py:const('math.pi')'.
 -spec const(name()) -> term().
@@ -107,7 +107,7 @@ const(Module, Name, Cast) -> const(Module, Name, Cast, []).
 -spec const(name(), name(), int | float | str | undefined, opts()) -> term().
 const(Module, Name, Cast, Opts) ->
     {Timeout, O} = pyactor_client:opts(Opts),
-    pyactor_client:call({const, Module, Name, Cast, O}, Timeout).
+    pyactor_client:call_named({const, Module, Name, Cast, O}, Timeout).
 
 %% @doc ErlPort's `python:call' without the pid: `Function' may be dotted
 %% (`py:pycall(datetime, 'datetime.now')').
@@ -160,7 +160,7 @@ init(Module, Class, Args, Kwargs) -> init(Module, Class, Args, Kwargs, []).
 -spec init(name(), name(), args(), kwargs(), opts()) -> term().
 init(Module, Class, Args, Kwargs, Opts) ->
     {Timeout, O} = pyactor_client:opts(Opts),
-    pyactor_client:call({init, Module, Class, Args, Kwargs, O}, Timeout).
+    pyactor_client:call_named({init, Module, Class, Args, Kwargs, O}, Timeout).
 
 %% @doc Calls `Object.Name()'; `Object' is a value or an object reference.
 -spec method(term(), name()) -> term().

@@ -2,7 +2,7 @@
 %% errors. Used by `py'; each caller process talks to the gateway directly.
 -module(pyactor_client).
 
--export([call/2, call/3, async/3, await/2, opts/1, raise/1]).
+-export([call/2, call/3, call_named/2, async/3, await/2, opts/1, raise/1]).
 
 %% Beyond a call's own deadline (which the gateway enforces and answers), the
 %% caller waits this much longer before it gives up on the gateway itself.
@@ -26,6 +26,26 @@ call(Node, Req, Timeout) ->
     catch
         exit:{timeout, _} -> erlang:error({pyactor, timeout});
         exit:{Reason, {gen_server, call, _}} -> erlang:error({pyactor, gateway_down(Reason)})
+    end.
+
+%% @doc As `call/2' for `func', `init' and `const' requests, with lfex/py's
+%% reading of a dotted module that is really a class (`py:func(
+%% 'datetime.datetime', now)'): when Python cannot import that module, its
+%% last part moves into the name (`datetime' and `datetime.now').
+-spec call_named(tuple(), timeout()) -> term().
+call_named(Req, Timeout) ->
+    Module = to_binary(element(2, Req)),
+    try
+        call(Req, Timeout)
+    catch
+        error:{python, 'ModuleNotFoundError', Message, _} = Error:Stack ->
+            case {binary:match(Message, <<"'", Module/binary, "'">>), split_last(Module)} of
+                {{_, _}, {Parent, Last}} ->
+                    Name = <<Last/binary, ".", (to_binary(element(3, Req)))/binary>>,
+                    call_named(setelement(3, setelement(2, Req, Parent), Name), Timeout);
+                _ ->
+                    erlang:raise(error, Error, Stack)
+            end
     end.
 
 %% @doc Sends `Req' without waiting; `await/2' takes the result.
@@ -88,6 +108,16 @@ gateway_down({nodedown, _}) -> gateway_down;
 gateway_down(noconnection) -> gateway_down;
 gateway_down(noproc) -> gateway_down;
 gateway_down(Reason) -> {gateway_down, Reason}.
+
+to_binary(A) when is_atom(A) -> atom_to_binary(A, utf8);
+to_binary(B) when is_binary(B) -> B;
+to_binary(L) when is_list(L) -> unicode:characters_to_binary(L).
+
+split_last(Name) ->
+    case string:split(Name, <<".">>, trailing) of
+        [Parent, Last] when Parent =/= <<>>, Last =/= <<>> -> {Parent, Last};
+        _ -> none
+    end.
 
 proplist_pair({K, V}) -> {K, V};
 proplist_pair(K) when is_atom(K) -> {K, true}.
