@@ -10,4 +10,4 @@ export MIX_REBAR3=/usr/bin/rebar3
 export MIX_HOME="$2/mix_home"
 export HEX_OFFLINE=1
 cd "$here/../elixir"
-exec "$here/with_private_epmd.sh" "$2" mix test
+exec "$here/with_private_epmd.sh" "$2" mix test --no-start

@@ -1,5 +1,6 @@
 defmodule PyactorTest do
   use ExUnit.Case
+  import Bitwise
 
   test "calls, constants and objects" do
     assert Pyactor.call(:math, :sqrt, [2.0]) == 1.4142135623730951
