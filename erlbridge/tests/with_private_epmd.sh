@@ -42,4 +42,5 @@ done
 export ERL_EPMD_PORT=$port
 export ERL_EPMD_ADDRESS=127.0.0.1
 export PYACTOR_TEST_PIDS="$pids_file"
+export PYACTOR_TEST_WORKDIR="$work_dir"
 "$@"

@@ -25,9 +25,7 @@ cleanup(_) ->
 record_gateway() ->
     case os:getenv("PYACTOR_TEST_PIDS") of
         false -> ok;
-        File ->
-            Pid = pyactor_conn:gateway_os_pid(),
-            ok = file:write_file(File, [integer_to_list(Pid), "\n"], [append])
+        _ -> record_os_pid(pyactor_conn:gateway_os_pid())
     end.
 
 py_test_() ->
@@ -47,6 +45,7 @@ py_test_() ->
        {"50 callers x 200 calls", {timeout, 300, fun many_callers/0}},
        {"a wrong cookie is refused", {timeout, 120, fun wrong_cookie/0}},
        {"a caller node that goes away", {timeout, 120, fun caller_node_down/0}},
+       {"a standalone gateway: cookie file, SIGTERM, exit 0", {timeout, 120, fun standalone/0}},
        {"a killed gateway: callers get errors, the app restarts it",
         {timeout, 180, fun gateway_killed/0}}]}}.
 
@@ -334,7 +333,43 @@ gateway_killed() ->
     record_gateway(),
     ?assertEqual(6, py:mul(2, 3)).
 
+standalone() ->
+    %% `pyactor bridge' by hand, as a user runs it: the cookie from a file,
+    %% calls from this node, then SIGTERM: exit status 0, name unregistered.
+    Dir = filename:join(os:getenv("PYACTOR_TEST_WORKDIR", "/tmp"), "standalone_" ++ os:getpid()),
+    ok = filelib:ensure_dir(filename:join(Dir, "x")),
+    CookieFile = filename:join(Dir, "cookie"),
+    ok = file:write_file(CookieFile, [atom_to_list(erlang:get_cookie()), "\n"]),
+    Alive = "standalone_" ++ os:getpid(),
+    [_, Host] = string:split(atom_to_list(node()), "@"),
+    Port = open_port({spawn_executable, os:getenv("PYACTOR_BIN")},
+                     [{args, ["bridge", "--sname", Alive, "--cookie-file", CookieFile,
+                              "--workers", "1"]},
+                      {line, 4096}, exit_status, use_stdio, binary]),
+    {os_pid, OsPid} = erlang:port_info(Port, os_pid),
+    record_os_pid(OsPid),
+    Node = list_to_atom(Alive ++ "@" ++ Host),
+    receive {Port, {data, {eol, <<"ready ", _/binary>>}}} -> ok
+    after 60000 -> error(gateway_not_ready)
+    end,
+    ?assertEqual({ok, 9.0}, gen_server:call({py, Node}, {func, math, pow, [3, 2], [], #{}})),
+    {ok, Names} = net_adm:names(),
+    ?assert(lists:keymember(Alive, 1, Names)),
+    "" = os:cmd("kill -TERM " ++ integer_to_list(OsPid)),
+    receive {Port, {exit_status, Status}} -> ?assertEqual(0, Status)
+    after 60000 -> error(no_exit_after_sigterm)
+    end,
+    {ok, After} = net_adm:names(),
+    ?assertNot(lists:keymember(Alive, 1, After)).
+
 %% -- helpers -------------------------------------------------------------------
+
+record_os_pid(Pid) ->
+    case os:getenv("PYACTOR_TEST_PIDS") of
+        false -> ok;
+        File -> ok = file:write_file(File, [integer_to_list(Pid), "\n"], [append])
+    end.
+
 
 busy_workers() ->
     length([W || W = #{in_flight := F} <- py:status(), F > 0]).
