@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include <malloc.h>
 #include <pthread.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
@@ -88,6 +89,10 @@ int run_bridge_command(const std::vector<std::string>& args, runtime_options opt
   }
   if (!gw.cookie.empty() && !gw.cookie_file.empty())
     return usage("give one of --cookie and --cookie-file");
+  // Large terms (a 1 MiB binary is copied a few times on its way) from
+  // reused heap pages, not fresh mmaps that fault in page by page.
+  mallopt(M_MMAP_THRESHOLD, 256 * 1024 * 1024);
+  mallopt(M_TRIM_THRESHOLD, 512 * 1024 * 1024);
   // SIGTERM/SIGINT arrive on a signalfd polled by the loop; every thread
   // started from here on inherits the blocked mask (workers reset it).
   sigset_t stop_signals;
