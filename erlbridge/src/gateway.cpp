@@ -16,6 +16,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
@@ -147,6 +148,10 @@ struct gateway::impl : transport_callee {
           std::this_thread::sleep_for(std::chrono::milliseconds(50)); // out of fds: back off
         continue;
       }
+      // Replies are small and many are in flight: without TCP_NODELAY, Nagle
+      // holds each one back until the peer's (delayed) ACK of the last.
+      int one = 1;
+      ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
       {
         std::lock_guard<std::mutex> guard{mtx};
         accepted.emplace_back(fd, con.nodename);
