@@ -24,6 +24,8 @@ commands:
   eval EXPR                    evaluate a Python expression in a worker
   versions                     Python and pyactor versions of a worker
   status                       the pool's workers, pids and counters
+  etf decode|encode            an Erlang term (term_to_binary bytes) on stdin,
+                               printed in Erlang syntax or re-encoded canonically
   bridge [--sname NAME] ...    serve the pool to Erlang/Elixir as a C-node
 
 options (before the command, or after it):
@@ -95,6 +97,8 @@ int main(int argc, char** argv) {
     return cli::run_versions(inv);
   if (inv.command == "status")
     return cli::run_status(inv);
+  if (inv.command == "etf")
+    return cli::run_etf(inv);
   if (inv.command == "bridge")
     return cli::run_bridge(inv);
   if (inv.command == "help") {

@@ -50,7 +50,7 @@ public:
 
   size_t pos() const { return pos_; }
 
-  value term(size_t depth, bool exact) {
+  value term(size_t depth) {
     if (depth > options_.limits.max_depth)
       fail(pos_, "nesting deeper than the limit of " + std::to_string(options_.limits.max_depth)
                    + " levels");
@@ -111,13 +111,13 @@ public:
         return out;
       }
       case list_ext:
-        return list_term(start, depth, exact);
+        return list_term(depth);
       case small_tuple_ext:
-        return tuple_term(u8("SMALL_TUPLE_EXT arity"), depth, exact);
+        return tuple_term(u8("SMALL_TUPLE_EXT arity"), depth);
       case large_tuple_ext:
-        return tuple_term(u32("LARGE_TUPLE_EXT arity"), depth, exact);
+        return tuple_term(u32("LARGE_TUPLE_EXT arity"), depth);
       case map_ext:
-        return map_term(depth, exact);
+        return map_term(depth);
       case pid_old_ext:
       case new_pid_ext:
         pos_ = start;
@@ -313,7 +313,7 @@ private:
 
   // -- containers -------------------------------------------------------------
 
-  value list_term(size_t start, size_t depth, bool exact) {
+  value list_term(size_t depth) {
     list items;
     for (;;) {
       size_t n = length(u32("LIST_EXT length"), 1, "LIST_EXT length");
@@ -322,7 +322,7 @@ private:
       if (items.capacity() - items.size() < n) // amortised: tails may come one by one
         items.reserve(std::max(items.size() + n, 2 * items.capacity()));
       for (size_t i = 0; i < n; ++i)
-        items.push_back(term(depth + 1, exact));
+        items.push_back(term(depth + 1));
       size_t tail_at = pos_;
       uint8_t t = *take(1, "list tail");
       if (t == nil_ext)
@@ -331,7 +331,7 @@ private:
         continue; // a tail that is a list: the same list, split
       if (t == string_ext) {
         --pos_;
-        list rest = term(depth + 1, exact).as<list>();
+        list rest = term(depth + 1).as<list>();
         items.insert(items.end(), std::make_move_iterator(rest.begin()),
                      std::make_move_iterator(rest.end()));
         return items;
@@ -339,17 +339,8 @@ private:
       pos_ = tail_at;
       break;
     }
-    // Improper: the elements as exact terms, then the tail, canonically.
-    value tail = term(depth + 1, true);
-    if (!exact) {
-      size_t end = pos_;
-      decoder again(data_, end, options_, base_, where_);
-      again.pos_ = start;
-      again.terms_ = terms_;
-      value v = again.term(depth, true);
-      terms_ = again.terms_;
-      return v;
-    }
+    // Improper: the elements, then the tail, canonically.
+    value tail = term(depth + 1);
     std::vector<uint8_t> out{list_ext};
     append_u32(out, static_cast<uint32_t>(items.size()));
     for (const auto& x : items)
@@ -358,52 +349,16 @@ private:
     return opaque{etf_kind::improper_list, std::move(out)};
   }
 
-  value tuple_term(size_t n, size_t depth, bool exact) {
+  value tuple_term(size_t n, size_t depth) {
     length(n, 1, "tuple arity");
     tuple out;
     out.items.reserve(n);
     for (size_t i = 0; i < n; ++i)
-      out.items.push_back(term(depth + 1, exact));
-    if (exact)
-      return out;
-    return python_tuple(std::move(out));
+      out.items.push_back(term(depth + 1));
+    return out;
   }
 
-  /// The python mapping of tuples: `{bytes, Bin}`, tagged, object references.
-  value python_tuple(tuple t) {
-    auto& xs = t.items;
-    if (xs.size() == 2) {
-      if (auto a = xs[0].get_if<atom>(); a && a->name == "bytes") {
-        if (auto s = xs[1].get_if<std::string>())
-          return bytes{std::vector<uint8_t>(s->begin(), s->end())};
-        if (xs[1].is<bytes>())
-          return std::move(xs[1]);
-      }
-      if (auto s = xs[0].get_if<std::string>(); s && known_tag(*s))
-        return make_tagged(*s, std::move(xs[1]));
-    }
-    if (xs.size() == 4) {
-      auto a = xs[0].get_if<atom>();
-      auto uid = xs[1].get_if<int64_t>();
-      auto id = xs[2].get_if<int64_t>();
-      auto type = xs[3].get_if<std::string>();
-      if (a && a->name == etf_objref_atom && uid && id && type && *uid >= 0 && *id >= 0)
-        return object_ref{static_cast<uint64_t>(*uid), static_cast<uint64_t>(*id), *type};
-    }
-    return t;
-  }
-
-  bool known_tag(const std::string& s) const {
-    for (const char* t : builtin_tags)
-      if (s == t)
-        return true;
-    for (const auto& t : options_.extra_tags)
-      if (s == t)
-        return true;
-    return false;
-  }
-
-  value map_term(size_t depth, bool exact) {
+  value map_term(size_t depth) {
     size_t n = length(u32("MAP_EXT arity"), 2, "MAP_EXT arity");
     dict out;
     out.items.reserve(n);
@@ -411,15 +366,14 @@ private:
     std::vector<uint8_t> key_bytes;
     for (size_t i = 0; i < n; ++i) {
       size_t key_at = pos_;
-      value k = term(depth + 1, exact);
+      value k = term(depth + 1);
       if (n > 1) {
         key_bytes.clear();
         append_canonical(k, key_bytes, depth);
         if (!seen.emplace(key_bytes.begin(), key_bytes.end()).second)
-          fail(key_at, "map key " + format_erlang(k) + " appears twice"
-                         + (exact ? "" : " (or two keys map to the same Python value)"));
+          fail(key_at, "map key " + format_erlang(k) + " appears twice");
       }
-      value v = term(depth + 1, exact);
+      value v = term(depth + 1);
       out.items.emplace_back(std::move(k), std::move(v));
     }
     return out;
@@ -444,7 +398,7 @@ private:
     out.insert(out.end(), name.begin(), name.end());
   }
 
-  void append_canonical(const value& x, std::vector<uint8_t>& out, size_t depth) const;
+  void append_canonical(const value& x, std::vector<uint8_t>& out, size_t depth);
 
   /// A pid (PID_EXT or NEW_PID_EXT at pos_) as NEW_PID_EXT.
   std::vector<uint8_t> pid_bytes() {
@@ -539,7 +493,7 @@ private:
     auto pid = pid_bytes();
     out.insert(out.end(), pid.begin(), pid.end());
     for (size_t i = 0; i < free_count; ++i)
-      append_canonical(term(depth + 1, true), out, depth);
+      append_canonical(term(depth + 1), out, depth);
     if (claimed != pos_ - start - 1)
       fail(start, "NEW_FUN_EXT size field says " + std::to_string(claimed) + " bytes, the fun has "
                     + std::to_string(pos_ - start - 1));
@@ -553,264 +507,121 @@ private:
   size_t size_;
   size_t pos_ = 0;
   size_t terms_ = 0;
+  size_t work_ = 0;
   const etf_options& options_;
   size_t base_;
   const char* where_;
 };
 
-// -- encoding -----------------------------------------------------------------
+void decoder::append_canonical(const value& x, std::vector<uint8_t>& out, size_t depth) {
+  std::string problem;
+  size_t before = out.size();
+  if (!encode_term(x, out, options_.limits, depth, problem))
+    fail(pos_, problem);
+  // Nested improper lists, funs and map keys are encoded once per level: bound
+  // that work by the input's size so no input costs more than linear time.
+  work_ += out.size() - before;
+  if (work_ > 8 * size_ + (size_t{1} << 20))
+    fail(pos_, "improper lists, funs or map keys nested in each other this much would take more "
+               "than " + std::to_string(8 * size_ + (size_t{1} << 20))
+                 + " bytes of re-encoding; refused");
+}
 
-/// Writes canonical ETF. Not thread-safe; one per call.
-class encoder {
+/// Applies the python mapping to an exact value, in one pass that does not
+/// look inside opaque terms. Not thread-safe; one per call.
+class python_mapper {
 public:
-  encoder(std::vector<uint8_t>& out, const etf_limits& limits) : out_(out), limits_(limits) {
+  python_mapper(const etf_options& options) : options_(options) {
     // nop
   }
 
-  /// Returns false and sets `error_` on a value ETF cannot carry.
-  bool write(const value& x, size_t depth) {
-    if (depth > limits_.max_depth)
-      return failed("value nested deeper than the limit of " + std::to_string(limits_.max_depth)
-                    + " levels");
-    return std::visit([&](const auto& v) { return put(v, depth); }, x.variant());
-  }
-
-  std::string error_;
-
-private:
-  bool failed(std::string what) {
-    error_ = std::move(what);
+  /// Converts `x` in place; returns true if anything changed.
+  bool convert(value& x, size_t depth) {
+    if (x.is<list>()) {
+      bool changed = false;
+      for (auto& item : x.as<list>())
+        changed |= convert(item, depth + 1);
+      return changed;
+    }
+    if (x.is<tuple>()) {
+      for (auto& item : x.as<tuple>().items)
+        convert(item, depth + 1);
+      value mapped = python_tuple(std::move(x.as<tuple>()));
+      x = std::move(mapped);
+      return true; // conservatively: a tuple may have become bytes, tagged or a reference
+    }
+    if (x.is<dict>()) {
+      auto& items = x.as<dict>().items;
+      bool keys_changed = false;
+      for (auto& [k, v] : items) {
+        keys_changed |= convert(k, depth + 1);
+        convert(v, depth + 1);
+      }
+      if (keys_changed && items.size() > 1)
+        check_keys(items, depth);
+      return keys_changed;
+    }
     return false;
   }
 
-  void u8(uint8_t x) { out_.push_back(x); }
-  void u32(uint32_t x) {
-    for (int s = 24; s >= 0; s -= 8)
-      out_.push_back(static_cast<uint8_t>(x >> s));
+private:
+  void check_keys(const std::vector<std::pair<value, value>>& items, size_t depth) {
+    std::unordered_set<std::string> seen;
+    std::vector<uint8_t> key;
+    for (const auto& kv : items) {
+      key.clear();
+      std::string problem;
+      if (!encode_term(kv.first, key, options_.limits, depth, problem))
+        throw decode_failure{"etf: " + problem};
+      work_ += key.size();
+      if (work_ > budget)
+        throw decode_failure{"etf: map keys nested in map keys this much are too costly to check"};
+      if (!seen.emplace(key.begin(), key.end()).second)
+        throw decode_failure{"etf: map keys " + format_erlang(kv.first)
+                             + " map to the same Python value (e.g. <<255>> and {bytes, <<255>>})"};
+    }
   }
 
-  bool put(none_t, size_t) { return put_atom("undefined"); }
-  bool put(bool x, size_t) { return put_atom(x ? "true" : "false"); }
-
-  bool put(int64_t x, size_t) {
-    bool negative = x < 0;
-    uint64_t m = negative ? ~static_cast<uint64_t>(x) + 1 : static_cast<uint64_t>(x);
-    uint8_t le[8];
-    for (int i = 0; i < 8; ++i)
-      le[i] = static_cast<uint8_t>(m >> (8 * i));
-    put_integer(negative, le, 8);
-    return true;
-  }
-
-  bool put(const big_integer& x, size_t) {
-    std::vector<uint8_t> be = x.be_twos_complement;
-    if (be.empty())
-      be.push_back(0);
-    bool negative = (be[0] & 0x80) != 0;
-    if (negative) {
-      unsigned carry = 1;
-      for (size_t i = be.size(); i-- > 0;) {
-        unsigned s = static_cast<uint8_t>(~be[i]) + carry;
-        be[i] = static_cast<uint8_t>(s);
-        carry = s >> 8;
+  /// The python mapping of tuples: `{bytes, Bin}`, tagged, object references.
+  value python_tuple(tuple t) {
+    auto& xs = t.items;
+    if (xs.size() == 2) {
+      if (auto a = xs[0].get_if<atom>(); a && a->name == "bytes") {
+        if (auto s = xs[1].get_if<std::string>())
+          return bytes{std::vector<uint8_t>(s->begin(), s->end())};
+        if (xs[1].is<bytes>())
+          return std::move(xs[1]);
       }
+      if (auto s = xs[0].get_if<std::string>(); s && known_tag(*s))
+        return make_tagged(*s, std::move(xs[1]));
     }
-    std::reverse(be.begin(), be.end());
-    put_integer(negative, be.data(), be.size());
-    return true;
-  }
-
-  /// Writes sign and little-endian magnitude in the smallest integer form.
-  void put_integer(bool negative, const uint8_t* le, size_t n) {
-    while (n > 0 && le[n - 1] == 0)
-      --n;
-    if (n <= 4) {
-      uint64_t m = 0;
-      for (size_t i = n; i-- > 0;)
-        m = (m << 8) | le[i];
-      if (!negative && m <= 255) {
-        u8(small_integer_ext);
-        u8(static_cast<uint8_t>(m));
-        return;
-      }
-      if (m <= (negative ? uint64_t{1} << 31 : (uint64_t{1} << 31) - 1)) {
-        u8(integer_ext);
-        u32(static_cast<uint32_t>(negative ? ~m + 1 : m));
-        return;
-      }
+    if (xs.size() == 4) {
+      auto a = xs[0].get_if<atom>();
+      auto uid = xs[1].get_if<int64_t>();
+      auto id = xs[2].get_if<int64_t>();
+      auto type = xs[3].get_if<std::string>();
+      if (a && a->name == etf_objref_atom && uid && id && type && *uid >= 0 && *id >= 0)
+        return object_ref{static_cast<uint64_t>(*uid), static_cast<uint64_t>(*id), *type};
     }
-    if (n <= 255) {
-      u8(small_big_ext);
-      u8(static_cast<uint8_t>(n));
-    } else {
-      u8(large_big_ext);
-      u32(static_cast<uint32_t>(n));
-    }
-    u8(negative ? 1 : 0);
-    out_.insert(out_.end(), le, le + n);
+    return t;
   }
 
-  bool put(double x, size_t) {
-    if (std::isnan(x))
-      return failed("float NaN cannot be represented in Erlang");
-    if (std::isinf(x))
-      return failed(std::string{"float "} + (x > 0 ? "inf" : "-inf")
-                    + " cannot be represented in Erlang");
-    uint64_t bits;
-    std::memcpy(&bits, &x, sizeof bits);
-    u8(new_float_ext);
-    u32(static_cast<uint32_t>(bits >> 32));
-    u32(static_cast<uint32_t>(bits));
-    return true;
+  bool known_tag(const std::string& s) const {
+    for (const char* t : builtin_tags)
+      if (s == t)
+        return true;
+    for (const auto& t : options_.extra_tags)
+      if (s == t)
+        return true;
+    return false;
   }
 
-  bool put_binary(const uint8_t* p, size_t n) {
-    if (n > 0xffffffffu)
-      return failed("binary of " + std::to_string(n) + " bytes is too large for ETF");
-    u8(binary_ext);
-    u32(static_cast<uint32_t>(n));
-    out_.insert(out_.end(), p, p + n);
-    return true;
-  }
+  const etf_options& options_;
+  size_t work_ = 0;
 
-  bool put(const std::string& x, size_t) {
-    return put_binary(reinterpret_cast<const uint8_t*>(x.data()), x.size());
-  }
-  bool put(const bytes& x, size_t) { return put_binary(x.data.data(), x.data.size()); }
-
-  bool put(const list& xs, size_t depth) {
-    if (xs.empty()) {
-      u8(nil_ext);
-      return true;
-    }
-    bool chars = xs.size() <= 0xffff;
-    for (size_t i = 0; chars && i < xs.size(); ++i) {
-      auto p = xs[i].get_if<int64_t>();
-      chars = p && *p >= 0 && *p <= 255;
-    }
-    if (chars) {
-      u8(string_ext);
-      u8(static_cast<uint8_t>(xs.size() >> 8));
-      u8(static_cast<uint8_t>(xs.size()));
-      for (const auto& x : xs)
-        u8(static_cast<uint8_t>(x.as<int64_t>()));
-      return true;
-    }
-    if (xs.size() > 0xffffffffu)
-      return failed("list of " + std::to_string(xs.size()) + " elements is too long for ETF");
-    u8(list_ext);
-    u32(static_cast<uint32_t>(xs.size()));
-    for (const auto& x : xs)
-      if (!write(x, depth + 1))
-        return false;
-    u8(nil_ext);
-    return true;
-  }
-
-  bool put_tuple_header(size_t n) {
-    if (n <= 255) {
-      u8(small_tuple_ext);
-      u8(static_cast<uint8_t>(n));
-    } else if (n <= 0xffffffffu) {
-      u8(large_tuple_ext);
-      u32(static_cast<uint32_t>(n));
-    } else {
-      return failed("tuple of " + std::to_string(n) + " elements is too large for ETF");
-    }
-    return true;
-  }
-
-  bool put(const tuple& x, size_t depth) {
-    if (!put_tuple_header(x.items.size()))
-      return false;
-    for (const auto& item : x.items)
-      if (!write(item, depth + 1))
-        return false;
-    return true;
-  }
-
-  bool put(const dict& x, size_t depth) {
-    if (x.items.size() > 0xffffffffu)
-      return failed("dict of " + std::to_string(x.items.size()) + " keys is too large for ETF");
-    u8(map_ext);
-    u32(static_cast<uint32_t>(x.items.size()));
-    std::unordered_set<std::string_view> seen;
-    std::vector<std::pair<size_t, size_t>> spans; // key offsets in out_
-    for (const auto& [k, v] : x.items) {
-      size_t begin = out_.size();
-      if (!write(k, depth + 1))
-        return false;
-      spans.emplace_back(begin, out_.size() - begin);
-      if (!write(v, depth + 1))
-        return false;
-    }
-    // out_ no longer moves: compare the keys' bytes.
-    for (const auto& [begin, n] : spans) {
-      std::string_view key(reinterpret_cast<const char*>(out_.data()) + begin, n);
-      if (!seen.insert(key).second)
-        return failed("dict has two keys that are the same Erlang term: "
-                      + format_erlang(*decode_term(out_.data() + begin, n,
-                                                   etf_options{limits_, etf_mapping::exact, {}})));
-    }
-    return true;
-  }
-
-  bool put_atom(const std::string& name) {
-    long chars = utf8_length(reinterpret_cast<const uint8_t*>(name.data()), name.size());
-    if (chars < 0)
-      return failed("atom name is not valid UTF-8");
-    if (chars > 255)
-      return failed("atom '" + name.substr(0, 40) + "...' has " + std::to_string(chars)
-                    + " characters (Erlang allows 255)");
-    if (name.size() <= 255) {
-      u8(small_atom_utf8_ext);
-      u8(static_cast<uint8_t>(name.size()));
-    } else {
-      u8(atom_utf8_ext);
-      u8(static_cast<uint8_t>(name.size() >> 8));
-      u8(static_cast<uint8_t>(name.size()));
-    }
-    out_.insert(out_.end(), name.begin(), name.end());
-    return true;
-  }
-
-  bool put(const atom& x, size_t) { return put_atom(x.name); }
-
-  bool put(const tagged& x, size_t depth) {
-    put_tuple_header(2);
-    put_binary(reinterpret_cast<const uint8_t*>(x.tag.data()), x.tag.size());
-    return x.payload ? write(*x.payload, depth + 1) : put_atom("undefined");
-  }
-
-  bool put(const object_ref& x, size_t depth) {
-    put_tuple_header(4);
-    put_atom(etf_objref_atom);
-    put(big_or_int(x.worker_uid), depth + 1);
-    put(big_or_int(x.object_id), depth + 1);
-    return put_binary(reinterpret_cast<const uint8_t*>(x.type_name.data()), x.type_name.size());
-  }
-
-  bool put(const value& x, size_t depth) { return write(x, depth); }
-
-  static value big_or_int(uint64_t x) { return value(static_cast<unsigned long>(x)); }
-
-  bool put(const opaque& x, size_t) {
-    auto canonical = canonical_opaque(x, limits_);
-    if (!canonical)
-      return failed(canonical.error().message);
-    out_.insert(out_.end(), canonical->begin(), canonical->end());
-    return true;
-  }
-
-  std::vector<uint8_t>& out_;
-  const etf_limits& limits_;
+public:
+  size_t budget = 0;
 };
-
-void decoder::append_canonical(const value& x, std::vector<uint8_t>& out, size_t depth) const {
-  encoder enc(out, options_.limits);
-  if (!enc.write(x, depth))
-    fail(pos_, enc.error_);
-}
 
 /// Inflates `P` input: `claimed` bytes, never more, never more than the limit.
 std::vector<uint8_t> inflate_term(const uint8_t* z, size_t n, uint32_t claimed,
@@ -861,9 +672,14 @@ std::vector<uint8_t> inflate_term(const uint8_t* z, size_t n, uint32_t claimed,
 result<value> decode_whole(const uint8_t* data, size_t size, const etf_options& options,
                            size_t base, const char* where) {
   decoder dec(data, size, options, base, where);
-  value v = dec.term(0, options.mapping == etf_mapping::exact);
+  value v = dec.term(0);
   if (dec.pos() != size)
     dec.fail(dec.pos(), std::to_string(size - dec.pos()) + " trailing bytes after the term");
+  if (options.mapping == etf_mapping::python) {
+    python_mapper mapper(options);
+    mapper.budget = 8 * size + (size_t{1} << 20);
+    mapper.convert(v, 0);
+  }
   return v;
 }
 
@@ -925,7 +741,7 @@ result<std::vector<value>> etf_detail::decode_sequence(const uint8_t* data, size
     decoder dec(data, size, options, 0, "");
     std::vector<value> out;
     while (dec.pos() < size)
-      out.push_back(dec.term(0, options.mapping == etf_mapping::exact));
+      out.push_back(dec.term(0));
     return out;
   } catch (decode_failure& e) {
     return make_error(errc::bad_request, std::move(e.message));
@@ -973,14 +789,6 @@ result<value> decode_etf(const uint8_t* data, size_t size, const etf_options& op
   } catch (decode_failure& e) {
     return make_error(errc::bad_request, std::move(e.message));
   }
-}
-
-result<std::vector<uint8_t>> encode_etf(const value& x, const etf_limits& limits) {
-  std::vector<uint8_t> out{version_byte};
-  encoder enc(out, limits);
-  if (!enc.write(x, 0))
-    return make_error(errc::bad_request, "etf: cannot encode " + x.type_name() + ": " + enc.error_);
-  return out;
 }
 
 } // namespace pyactor::codec

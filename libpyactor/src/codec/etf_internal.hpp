@@ -55,6 +55,12 @@ result<std::vector<value>> decode_sequence(const uint8_t* data, size_t size,
 /// its canonical bytes or an error naming the kind.
 result<std::vector<uint8_t>> canonical_opaque(const opaque& x, const etf_limits& limits);
 
+/// Appends the canonical encoding of `x` (no version byte) to `out`; false
+/// with `problem` set on a value ETF cannot carry. Recurses at most
+/// `limits.max_depth - depth` levels.
+bool encode_term(const value& x, std::vector<uint8_t>& out, const etf_limits& limits, size_t depth,
+                 std::string& problem);
+
 /// Returns the number of code points of strict UTF-8 `s`, or -1 if invalid.
 long utf8_length(const uint8_t* s, size_t n);
 

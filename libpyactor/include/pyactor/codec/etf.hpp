@@ -33,6 +33,11 @@
 //   `data` back after checking that it is one well-formed term of its kind.
 // `etf_mapping::exact` keeps `{bytes, Bin}`, tagged-looking and
 // `'$pyactor_ref'` tuples as plain tuples; then decode is one-to-one on terms.
+// The python mapping is applied after an exact decode, in one pass; map keys
+// that become equal by it (`<<255>>` and `{bytes, <<255>>}`) are an error.
+// Work is linear in the input: nested improper lists, funs and map keys are
+// re-encoded once per level, and that re-encoding is bounded by 8x the input
+// (plus 1 MiB); past it the term is refused.
 //
 // Encoding is canonical: exactly `term_to_binary(T, [{minor_version, 2}])`
 // (no compression). Round trips are byte-exact for canonical input, with
