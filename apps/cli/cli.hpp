@@ -54,5 +54,7 @@ bool read_call_spec(const invocation& inv, const char* command, const char* exam
 int run_versions(const invocation& inv);
 int run_status(const invocation& inv);
 int run_etf(const invocation& inv);
+/// `pyactor bridge`: serves the pool to Erlang (erlbridge/).
+int run_bridge(const invocation& inv);
 
 } // namespace pyactor::cli

@@ -27,6 +27,7 @@ commands:
   status                       the pool's workers, pids and counters
   etf decode|encode            an Erlang term (term_to_binary bytes) on stdin,
                                printed in Erlang syntax or re-encoded canonically
+  bridge [--sname NAME] ...    serve the pool to Erlang/Elixir as a C-node
 
 options (before the command, or after it):
   --workers N      worker processes (default: one per core)
@@ -115,6 +116,8 @@ int main(int argc, char** argv) {
     return cli::run_status(inv);
   if (inv.command == "etf")
     return cli::run_etf(inv);
+  if (inv.command == "bridge")
+    return cli::run_bridge(inv);
   if (inv.command == "help") {
     std::cout << usage_text;
     return cli::ok;

@@ -1,0 +1,73 @@
+%% The Erlang side of the bridge benchmark (bench/erlbridge_bench.sh): one
+%% round against a running gateway, one JSON line per figure on stdout.
+-module(erlbridge_bench).
+-export([round/1]).
+-compile({no_auto_import, [round/1]}).
+
+round([NodeArg, CallsArg]) ->
+    Node = list_to_atom(NodeArg),
+    Calls = list_to_integer(CallsArg),
+    ok = application:load(pyactor),
+    ok = application:set_env(pyactor, bridge_node, Node),
+    {ok, _} = application:ensure_all_started(pyactor),
+    pong = net_adm:ping(Node),
+    %% bare round trip through the C-node: `ping' is answered by the gateway
+    %% itself (decode, encode, send), no Python
+    Echo = latency(fun(_) -> {ok, pong} = gen_server:call({py, Node}, ping) end, Calls),
+    line("echo", Echo),
+    Func = latency(fun(I) -> I1 = I + 1, I1 = py:func(operator, add, [I, 1]) end, Calls),
+    line("py_func", Func),
+    line_tput(async_throughput(8, 2500, 32)),
+    Big = crypto:strong_rand_bytes(1024 * 1024),
+    Mib = latency(fun(_) -> Big = py:func(builtins, bytes, [{bytes, Big}]) end, 40),
+    line("binary_1MiB", Mib),
+    application:stop(pyactor),
+    halt(0).
+
+latency(F, N) ->
+    [F(I) || I <- lists:seq(1, 200)],
+    Us = [begin
+              T0 = erlang:monotonic_time(nanosecond),
+              F(I),
+              (erlang:monotonic_time(nanosecond) - T0) / 1000
+          end || I <- lists:seq(1, N)],
+    Sorted = lists:sort(Us),
+    {pct(Sorted, 0.5), pct(Sorted, 0.99), N}.
+
+%% P processes, each with W async calls in flight, K calls each.
+async_throughput(P, K, W) ->
+    Parent = self(),
+    T0 = erlang:monotonic_time(nanosecond),
+    Pids = [spawn_link(fun() -> Parent ! {done, self(), window(K, W)} end)
+            || _ <- lists:seq(1, P)],
+    [receive {done, Pid, ok} -> ok end || Pid <- Pids],
+    Secs = (erlang:monotonic_time(nanosecond) - T0) / 1.0e9,
+    {P * K / Secs, P, K, W}.
+
+window(K, W) ->
+    First = [{I, py:async_func(operator, add, [I, 1])} || I <- lists:seq(1, min(W, K))],
+    drain(queue:from_list(First), min(W, K) + 1, K).
+
+drain(Q, Next, K) ->
+    case queue:out(Q) of
+        {empty, _} -> ok;
+        {{value, {I, Ref}}, Q1} ->
+            I1 = I + 1,
+            I1 = py:await(Ref),
+            case Next =< K of
+                true -> drain(queue:in({Next, py:async_func(operator, add, [Next, 1])}, Q1),
+                              Next + 1, K);
+                false -> drain(Q1, Next, K)
+            end
+    end.
+
+pct(Sorted, P) ->
+    lists:nth(max(1, min(length(Sorted), erlang:round(P * (length(Sorted) - 1)) + 1)), Sorted).
+
+line(Name, {Median, P99, N}) ->
+    io:format("{\"name\":\"~s\",\"n\":~B,\"median_us\":~.1f,\"p99_us\":~.1f}~n",
+              [Name, N, Median, P99]).
+
+line_tput({CallsPerSec, P, K, W}) ->
+    io:format("{\"name\":\"async_8\",\"processes\":~B,\"calls_each\":~B,\"window\":~B,"
+              "\"calls_per_s\":~.1f}~n", [P, K, W, CallsPerSec]).

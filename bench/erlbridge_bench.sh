@@ -1,0 +1,112 @@
+#!/bin/sh
+# The Erlang bridge benchmark: an Erlang caller's trivial `py:func` next to a
+# bare Erlang -> C-node round trip (the gateway's own `ping`) and a local C++
+# pyactor call; async throughput from 8 Erlang processes; a 1 MiB binary
+# round trip. Rounds are interleaved (local, then Erlang, per round); the
+# report gives the median of the rounds' medians and their range.
+#   bench/erlbridge_bench.sh [--rounds N] [--calls N] [--output FILE] [--build-dir DIR]
+# With --output, the section is appended to FILE (bench/run passes RESULTS.md).
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(dirname "$here")
+build_dir="$root/build"
+rounds=5
+calls=2000
+output=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --rounds) rounds=$2; shift ;;
+    --calls) calls=$2; shift ;;
+    --output) output=$2; shift ;;
+    --build-dir) build_dir=$2; shift ;;
+    *) echo "erlbridge_bench: unknown option $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+bin="$build_dir/bin"
+for exe in pyactor pyactor-worker pyactor-bench-erlbridge-local; do
+  [ -x "$bin/$exe" ] || { echo "erlbridge_bench: $bin/$exe is missing (build first)" >&2; exit 2; }
+done
+work=$(mktemp -d /tmp/pyactor-erlbench.XXXXXX)
+mkdir -p "$work/ebin"
+erlc -o "$work/ebin" "$root"/erlbridge/erlang/src/*.erl "$here/erlbridge_bench.erl"
+cp "$root/erlbridge/erlang/src/pyactor.app.src" "$work/ebin/pyactor.app"
+cookie=$(od -An -N8 -tx8 /dev/urandom | tr -d ' ')
+
+# Everything below runs with a private epmd; the gateway is stopped by pid.
+export BENCH_BIN="$bin" BENCH_WORK="$work" BENCH_COOKIE="$cookie" BENCH_ROUNDS="$rounds" \
+       BENCH_CALLS="$calls"
+"$root/erlbridge/tests/with_private_epmd.sh" "$work" sh -c '
+  set -eu
+  name="erlbench_$$"
+  "$BENCH_BIN/pyactor" bridge --sname "$name" --cookie "$BENCH_COOKIE" --workers 2 \
+      > "$BENCH_WORK/gateway.out" 2> "$BENCH_WORK/gateway.err" &
+  echo $! >> "$PYACTOR_TEST_PIDS"
+  gw=$!
+  i=0
+  until grep -q "^ready " "$BENCH_WORK/gateway.out"; do
+    kill -0 $gw || { cat "$BENCH_WORK/gateway.err" >&2; exit 1; }
+    i=$((i + 1)); [ $i -lt 600 ] || { echo "gateway did not start" >&2; exit 1; }
+    sleep 0.1
+  done
+  node=$(sed -n "s/^ready //p" "$BENCH_WORK/gateway.out")
+  r=1
+  while [ $r -le "$BENCH_ROUNDS" ]; do
+    echo "== round $r" >&2
+    "$BENCH_BIN/pyactor-bench-erlbridge-local" "$BENCH_CALLS" | sed "s/^{/{\"round\":$r,/"
+    erl -noshell -sname "erlbench_caller_$$_$r" -setcookie "$BENCH_COOKIE" -pa "$BENCH_WORK/ebin" \
+        -run erlbridge_bench round "$node" "$BENCH_CALLS" | sed "s/^{/{\"round\":$r,/"
+    r=$((r + 1))
+  done
+  kill -TERM $gw
+  wait $gw
+' > "$work/results.jsonl"
+
+/usr/bin/python3 - "$work/results.jsonl" "$rounds" "$calls" "$output" <<'PY'
+import json, statistics, sys, datetime, os
+path, rounds, calls, output = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+rows = [json.loads(l) for l in open(path) if l.startswith("{")]
+def col(name, key):
+    return [r[key] for r in rows if r["name"] == name]
+def cell(name, key, unit, scale=1.0, fmt="{:.1f}"):
+    xs = [x * scale for x in col(name, key)]
+    if not xs:
+        return "n/a"
+    return f"{fmt.format(statistics.median(xs))} {unit} ({fmt.format(min(xs))}–{fmt.format(max(xs))})"
+load = open("/proc/loadavg").read().split()[:3]
+lines = [
+    "",
+    "## Erlang bridge (erlbridge)",
+    "",
+    f"- {datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC, {rounds} interleaved rounds of {calls} sequential calls "
+    f"each (after 200 warm-up calls); load average after: {' '.join(load)}. Each cell: median of the "
+    "rounds' medians (range over rounds).",
+    "- Gateway `pyactor bridge --workers 2` on a private epmd; callers `erl -sname` on this host; the "
+    "local reference is a blocking C++ `runtime::call` on its own 2-worker pool.",
+    "",
+    "| figure | median | p99 |",
+    "|---|---|---|",
+    f"| bare Erlang -> C-node round trip (`gen_server:call` of `ping`, answered by the gateway) | {cell('echo','median_us','µs')} | {cell('echo','p99_us','µs')} |",
+    f"| local pyactor call, C++ `call(\"operator\", \"add\")` | {cell('local_call','median_us','µs')} | {cell('local_call','p99_us','µs')} |",
+    f"| Erlang `py:func(operator, add, [I, 1])` | {cell('py_func','median_us','µs')} | {cell('py_func','p99_us','µs')} |",
+    f"| async throughput, 8 Erlang processes × 2,500 calls, 32 in flight each | {cell('async_8','calls_per_s','calls/s', fmt='{:,.0f}')} | |",
+    f"| 1 MiB binary round trip (`py:func(builtins, bytes, [{{bytes, Bin}}])`, 40 calls) | {cell('binary_1MiB','median_us','ms', 0.001, '{:.2f}')} | {cell('binary_1MiB','p99_us','ms', 0.001, '{:.2f}')} |",
+]
+echo, local, func = (statistics.median(col(n, "median_us")) for n in ("echo", "local_call", "py_func"))
+tput = statistics.median(col("async_8", "calls_per_s"))
+mib = statistics.median(col("binary_1MiB", "median_us")) / 1000
+lines += [
+    "",
+    f"Targets: `py:func` ≤ echo + local call: {func:.1f} vs {echo + local:.1f} µs "
+    f"({'met' if func <= echo + local else 'not met'}); ≥ 100k calls/s from 8 callers: {tput:,.0f} "
+    f"({'met' if tput >= 100000 else 'not met'}); 1 MiB round trip ≤ 2 ms: {mib:.2f} ms "
+    f"({'met' if mib <= 2 else 'not met'}).",
+    "",
+]
+text = "\n".join(lines)
+print(text)
+if output:
+    with open(output, "a") as f:
+        f.write(text)
+PY
+rm -rf "$work"

@@ -1,0 +1,288 @@
+#include "pyactor/erlbridge/protocol.hpp"
+
+#include "pyactor/codec/etf.hpp"
+
+namespace pyactor::erlbridge {
+
+namespace {
+
+constexpr uint8_t codec_version = 131;
+constexpr uint8_t small_integer_ext = 97;
+constexpr uint8_t atom_ext = 100;
+constexpr uint8_t reference_ext = 101;
+constexpr uint8_t pid_ext = 103;
+constexpr uint8_t small_tuple_ext = 104;
+constexpr uint8_t nil_ext = 106;
+constexpr uint8_t list_ext = 108;
+constexpr uint8_t new_pid_ext = 88;
+constexpr uint8_t newer_reference_ext = 90;
+constexpr uint8_t new_reference_ext = 114;
+constexpr uint8_t small_atom_ext = 115;
+constexpr uint8_t atom_utf8_ext = 118;
+constexpr uint8_t small_atom_utf8_ext = 119;
+
+/// Bounds-checked reader of the few term forms a `$gen_call` header holds
+/// (atoms, pids, refs, OTP 24's `[alias | Mref]` tag), so that `From` and
+/// `Tag` are located without decoding the request. Each `skip_*` returns the
+/// offset after the term, or 0 if the bytes are not that form.
+struct header_reader {
+  const uint8_t* d;
+  size_t n;
+
+  uint32_t be(size_t at, size_t width) const {
+    uint32_t x = 0;
+    for (size_t i = 0; i < width; ++i)
+      x = (x << 8) | d[at + i];
+    return x;
+  }
+
+  /// An atom; `text` gets its bytes.
+  size_t skip_atom(size_t at, std::string* text = nullptr) const {
+    if (at >= n)
+      return 0;
+    size_t len = 0;
+    size_t body = 0;
+    auto tag = d[at];
+    if ((tag == small_atom_utf8_ext || tag == small_atom_ext) && at + 2 <= n) {
+      len = d[at + 1];
+      body = at + 2;
+    } else if ((tag == atom_utf8_ext || tag == atom_ext) && at + 3 <= n) {
+      len = be(at + 1, 2);
+      body = at + 3;
+    } else {
+      return 0;
+    }
+    if (len > n - body)
+      return 0;
+    if (text != nullptr)
+      text->assign(reinterpret_cast<const char*>(d + body), len);
+    return body + len;
+  }
+
+  size_t skip_pid(size_t at) const {
+    if (at >= n || (d[at] != new_pid_ext && d[at] != pid_ext))
+      return 0;
+    auto end = skip_atom(at + 1);
+    size_t tail = d[at] == new_pid_ext ? 12 : 9;
+    return end == 0 || tail > n - end ? 0 : end + tail;
+  }
+
+  size_t skip_ref(size_t at) const {
+    if (at + 3 > n)
+      return 0;
+    if (d[at] == reference_ext) {
+      auto end = skip_atom(at + 1);
+      return end == 0 || 5 > n - end ? 0 : end + 5;
+    }
+    if (d[at] != newer_reference_ext && d[at] != new_reference_ext)
+      return 0;
+    size_t words = be(at + 1, 2);
+    auto end = skip_atom(at + 3);
+    size_t tail = (d[at] == newer_reference_ext ? 4 : 1) + 4 * words;
+    return end == 0 || words > 5 || tail > n - end ? 0 : end + tail;
+  }
+
+  /// An atom, small integer, pid or ref.
+  size_t skip_simple(size_t at) const {
+    if (at >= n)
+      return 0;
+    if (d[at] == small_integer_ext)
+      return at + 2 <= n ? at + 2 : 0;
+    if (d[at] == nil_ext)
+      return at + 1;
+    if (auto e = skip_atom(at))
+      return e;
+    if (auto e = skip_pid(at))
+      return e;
+    return skip_ref(at);
+  }
+
+  /// A call tag: a ref, or a short list of simple terms such as [alias | Mref].
+  size_t skip_tag(size_t at) const {
+    if (at < n && d[at] == list_ext) {
+      if (at + 5 > n)
+        return 0;
+      auto len = be(at + 1, 4);
+      if (len == 0 || len > 8)
+        return 0;
+      auto pos = at + 5;
+      for (uint32_t i = 0; i <= len && pos != 0; ++i) // elements, then the tail
+        pos = skip_simple(pos);
+      return pos;
+    }
+    return skip_simple(at);
+  }
+};
+
+/// The reply's error term for `e`.
+value error_term(const error& e) {
+  if (e.code == errc::python_exception)
+    return tuple{{atom{"python"}, e.python_type, e.message, e.traceback}};
+  return tuple{{atom{"pyactor"}, atom{to_string(e.code)}, e.message}};
+}
+
+value error_reply(value reason) {
+  return tuple{{atom{"error"}, std::move(reason)}};
+}
+
+} // namespace
+
+transport_callee::~transport_callee() = default;
+
+python_service::~python_service() = default;
+
+bool parse_pid(const uint8_t* d, size_t size, erl_pid& out) {
+  header_reader r{d, size};
+  auto end = r.skip_pid(0);
+  if (end == 0 || end != size)
+    return false;
+  std::string node;
+  auto atom_end = r.skip_atom(1, &node);
+  if (node.empty() || node.size() >= 1020)
+    return false;
+  out.node = std::move(node);
+  out.num = r.be(atom_end, 4);
+  out.serial = r.be(atom_end + 4, 4);
+  out.creation = d[0] == new_pid_ext ? r.be(atom_end + 8, 4) : d[atom_end + 8];
+  return true;
+}
+
+gateway_state::gateway_state(transport_callee& out, python_service& py, std::string node_name)
+  : out_(out), py_(py), node_name_(std::move(node_name)) {
+  // nop
+}
+
+void gateway_state::reply(uint64_t conn, const erl_pid& to, const std::vector<uint8_t>& tag,
+                          const value& body) {
+  auto encoded = codec::encode_etf(body);
+  if (!encoded)
+    encoded = codec::encode_etf(error_reply(error_term(
+      make_error(errc::bad_request, "cannot encode the reply: " + encoded.error().message))));
+  if (!encoded)
+    return; // unreachable: that reply has an Erlang form
+  // {Tag, Reply}: Tag byte for byte, then the reply without its version byte.
+  auto& body_etf = encoded.value();
+  std::vector<uint8_t> etf;
+  etf.reserve(3 + tag.size() + body_etf.size());
+  etf.push_back(codec_version);
+  etf.push_back(small_tuple_ext);
+  etf.push_back(2);
+  etf.insert(etf.end(), tag.begin(), tag.end());
+  etf.insert(etf.end(), body_etf.begin() + 1, body_etf.end());
+  ++stats_.replies;
+  out_.send(conn, to, etf);
+}
+
+void gateway_state::on_message(uint64_t conn, const std::string& to_name, const uint8_t* data,
+                               size_t size) {
+  // {'$gen_call', {From, Tag}, Req}: the header by hand, so that a request
+  // that fails to decode still gets its error reply and Tag stays byte exact.
+  header_reader h{data, size};
+  std::string marker;
+  size_t at = size >= 3 && data[0] == codec_version && data[1] == small_tuple_ext && data[2] == 3
+                ? h.skip_atom(3, &marker)
+                : 0;
+  if (at == 0 || marker != "$gen_call" || size < at + 2 || data[at] != small_tuple_ext
+      || data[at + 1] != 2) {
+    ++stats_.bad_terms; // not a call: nobody to answer
+    return;
+  }
+  auto from_end = h.skip_pid(at + 2);
+  auto tag_end = from_end == 0 ? 0 : h.skip_tag(from_end);
+  erl_pid pid;
+  if (tag_end == 0 || !parse_pid(data + at + 2, from_end - at - 2, pid)) {
+    ++stats_.bad_terms;
+    return;
+  }
+  std::vector<uint8_t> tag(data + from_end, data + tag_end);
+  auto decoded = codec::decode_etf(data, size);
+  if (!decoded) {
+    ++stats_.bad_terms;
+    reply(conn, pid, tag, error_reply(tuple{{atom{"bad_term"}, decoded.error().message}}));
+    return;
+  }
+  auto& term = decoded.value().as<tuple>().items[2];
+  if (to_name == "net_kernel") {
+    // net_adm:ping sends {is_auth, Node}: answering yes keeps the connection.
+    auto t = term.get_if<tuple>();
+    if (t != nullptr && t->items.size() == 2 && t->items[0] == value{atom{"is_auth"}})
+      reply(conn, pid, tag, atom{"yes"});
+    else
+      reply(conn, pid, tag, error_reply(tuple{{atom{"unknown_call"}, term}}));
+    return;
+  }
+  ++stats_.requests;
+  if (to_name != "py") {
+    reply(conn, pid, tag, error_reply(tuple{{atom{"no_such_name"}, atom{to_name}}}));
+    return;
+  }
+  auto parsed = parse_request(term);
+  if (!parsed) {
+    if (is_unknown_call(parsed.error()))
+      reply(conn, pid, tag, error_reply(tuple{{atom{"unknown_call"}, term}}));
+    else
+      reply(conn, pid, tag, error_reply(error_term(parsed.error())));
+    return;
+  }
+  if (parsed.value().kind == request_kind::ping) {
+    reply(conn, pid, tag, tuple{{atom{"ok"}, atom{"pong"}}});
+    return;
+  }
+  start_call(conn, std::move(pid), std::move(tag), std::move(parsed).value());
+}
+
+void gateway_state::start_call(uint64_t conn, erl_pid from, std::vector<uint8_t> tag,
+                               bridge_request req) {
+  auto key = next_key_++;
+  auto& p = pending_[key];
+  p.conn = conn;
+  p.from = std::move(from);
+  p.tag = std::move(tag);
+  by_conn_[conn].insert(key);
+  ++stats_.in_flight;
+  auto* out = &out_;
+  auto handle = py_.submit(std::move(req), [out, key](result<value> r) {
+    out->post(key, std::move(r));
+  });
+  if (auto i = pending_.find(key); i != pending_.end())
+    i->second.handle = handle;
+}
+
+void gateway_state::on_completion(uint64_t key, result<value> outcome) {
+  auto i = pending_.find(key);
+  if (i == pending_.end())
+    return; // its caller's connection went away
+  auto p = std::move(i->second);
+  pending_.erase(i);
+  --stats_.in_flight;
+  if (auto c = by_conn_.find(p.conn); c != by_conn_.end()) {
+    c->second.erase(key);
+    if (c->second.empty())
+      by_conn_.erase(c);
+  }
+  if (outcome)
+    reply(p.conn, p.from, p.tag, tuple{{atom{"ok"}, std::move(outcome).value()}});
+  else
+    reply(p.conn, p.from, p.tag, error_reply(error_term(outcome.error())));
+}
+
+void gateway_state::on_disconnect(uint64_t conn) {
+  auto c = by_conn_.find(conn);
+  if (c == by_conn_.end())
+    return;
+  auto keys = std::move(c->second);
+  by_conn_.erase(c);
+  for (auto key : keys) {
+    auto i = pending_.find(key);
+    if (i == pending_.end())
+      continue;
+    auto handle = i->second.handle;
+    pending_.erase(i);
+    --stats_.in_flight;
+    ++stats_.cancelled;
+    if (handle != 0)
+      py_.cancel(handle);
+  }
+}
+
+} // namespace pyactor::erlbridge

@@ -1,0 +1,262 @@
+// The gateway's protocol state machine with a fake transport and a fake
+// Python service: every `$gen_call` gets exactly one reply, tags are copied
+// byte for byte, bad terms get error replies, a dropped connection cancels.
+#include <boost/test/unit_test.hpp>
+
+#include <algorithm>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "pyactor/codec/etf.hpp"
+#include "pyactor/erlbridge/protocol.hpp"
+
+using namespace pyactor;
+using namespace pyactor::erlbridge;
+
+namespace {
+
+using bytes_t = std::vector<uint8_t>;
+
+struct sent_message {
+  uint64_t conn;
+  erl_pid to;
+  bytes_t etf;
+};
+
+/// Records sends and posts; the test delivers posts by hand.
+struct fake_transport : transport_callee {
+  std::vector<sent_message> sent;
+  std::vector<std::pair<uint64_t, result<value>>> posted;
+  void send(uint64_t conn, const erl_pid& to, const bytes_t& etf) override {
+    sent.push_back({conn, to, etf});
+  }
+  void post(uint64_t key, result<value> outcome) override {
+    posted.emplace_back(key, std::move(outcome));
+  }
+};
+
+/// Keeps submitted calls; the test completes them.
+struct fake_service : python_service {
+  std::vector<std::pair<bridge_request, completion>> calls;
+  std::vector<uint64_t> cancelled;
+  uint64_t submit(bridge_request req, completion done) override {
+    calls.emplace_back(std::move(req), std::move(done));
+    return calls.size(); // handle = position + 1
+  }
+  void cancel(uint64_t handle) override { cancelled.push_back(handle); }
+};
+
+void append(bytes_t& out, std::initializer_list<int> xs) {
+  for (auto x : xs)
+    out.push_back(static_cast<uint8_t>(x));
+}
+
+void append_atom(bytes_t& out, const std::string& name) {
+  out.push_back(119); // SMALL_ATOM_UTF8_EXT
+  out.push_back(static_cast<uint8_t>(name.size()));
+  out.insert(out.end(), name.begin(), name.end());
+}
+
+/// NEW_PID_EXT of <node.num.serial> with creation 0x11223344.
+bytes_t pid_bytes(const std::string& node, uint32_t num) {
+  bytes_t out{88};
+  append_atom(out, node);
+  append(out, {0, 0, 0, static_cast<int>(num), 0, 0, 0, 0, 0x11, 0x22, 0x33, 0x44});
+  return out;
+}
+
+/// OTP 24+'s call tag [alias | Mref]: LIST_EXT of one atom, a ref as tail.
+bytes_t alias_tag(const std::string& node) {
+  bytes_t out{108, 0, 0, 0, 1};
+  append_atom(out, "alias");
+  append(out, {90, 0, 3});
+  append_atom(out, node);
+  append(out, {0, 0, 0, 7, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3});
+  return out;
+}
+
+bytes_t term_bytes(const value& v) {
+  auto e = codec::encode_etf(v);
+  BOOST_REQUIRE(e.ok());
+  return bytes_t(e.value().begin() + 1, e.value().end());
+}
+
+/// {'$gen_call', {Pid, Tag}, Req} as bytes.
+bytes_t gen_call(const bytes_t& pid, const bytes_t& tag, const bytes_t& req) {
+  bytes_t out{131, 104, 3};
+  append_atom(out, "$gen_call");
+  append(out, {104, 2});
+  out.insert(out.end(), pid.begin(), pid.end());
+  out.insert(out.end(), tag.begin(), tag.end());
+  out.insert(out.end(), req.begin(), req.end());
+  return out;
+}
+
+struct fixture {
+  fake_transport out;
+  fake_service py;
+  gateway_state state{out, py, "pyactor@host"};
+  bytes_t pid = pid_bytes("caller@host", 42);
+  bytes_t tag = alias_tag("caller@host");
+
+  void deliver(uint64_t conn, const std::string& name, const bytes_t& msg) {
+    state.on_message(conn, name, msg.data(), msg.size());
+  }
+
+  /// Splits a reply {Tag, Body}: checks the tag bytes, returns Body.
+  value reply_body(const sent_message& m) {
+    BOOST_REQUIRE(m.etf.size() > 3 + tag.size());
+    BOOST_CHECK_EQUAL(m.etf[0], 131);
+    BOOST_CHECK_EQUAL(m.etf[1], 104);
+    BOOST_CHECK_EQUAL(m.etf[2], 2);
+    BOOST_CHECK(bytes_t(m.etf.begin() + 3, m.etf.begin() + 3 + static_cast<long>(tag.size()))
+                == tag);
+    bytes_t body{131};
+    body.insert(body.end(), m.etf.begin() + 3 + static_cast<long>(tag.size()), m.etf.end());
+    auto v = codec::decode_etf(body);
+    BOOST_REQUIRE_MESSAGE(v.ok(), (v.ok() ? std::string{} : v.error().message));
+    return v.value();
+  }
+
+  value func_request(const std::string& fn, list args) {
+    return tuple{{atom{"func"}, atom{"math"}, atom{fn}, std::move(args), list{}, dict{}}};
+  }
+};
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(erlbridge_protocol)
+
+BOOST_FIXTURE_TEST_CASE(call_reply_copies_tag_and_addresses_the_caller, fixture) {
+  deliver(1, "py", gen_call(pid, tag, term_bytes(func_request("sqrt", list{4}))));
+  BOOST_REQUIRE_EQUAL(py.calls.size(), 1u);
+  auto& req = py.calls[0].first;
+  BOOST_CHECK(req.kind == request_kind::func);
+  BOOST_CHECK_EQUAL(req.module, "math");
+  BOOST_CHECK_EQUAL(req.name, "sqrt");
+  BOOST_CHECK(req.args == list{4});
+  BOOST_CHECK(out.sent.empty());
+  py.calls[0].second(value{2.0});
+  BOOST_REQUIRE_EQUAL(out.posted.size(), 1u);
+  state.on_completion(out.posted[0].first, std::move(out.posted[0].second));
+  BOOST_REQUIRE_EQUAL(out.sent.size(), 1u);
+  auto& m = out.sent[0];
+  BOOST_CHECK_EQUAL(m.conn, 1u);
+  BOOST_CHECK_EQUAL(m.to.node, "caller@host");
+  BOOST_CHECK_EQUAL(m.to.num, 42u);
+  BOOST_CHECK_EQUAL(m.to.creation, 0x11223344u);
+  const value expected = tuple{{atom{"ok"}, 2.0}};
+  BOOST_CHECK(reply_body(m) == expected);
+  BOOST_CHECK_EQUAL(state.stats().in_flight, 0u);
+}
+
+BOOST_FIXTURE_TEST_CASE(python_errors_become_error_tuples, fixture) {
+  deliver(1, "py", gen_call(pid, tag, term_bytes(func_request("sqrt", list{-1}))));
+  BOOST_REQUIRE_EQUAL(py.calls.size(), 1u);
+  error e{errc::python_exception, "math domain error", "ValueError", "Traceback ..."};
+  py.calls[0].second(e);
+  state.on_completion(out.posted[0].first, std::move(out.posted[0].second));
+  BOOST_REQUIRE_EQUAL(out.sent.size(), 1u);
+  auto body = reply_body(out.sent[0]);
+  const value expected = tuple{{atom{"error"}, tuple{{atom{"python"}, "ValueError",
+                                                      "math domain error", "Traceback ..."}}}};
+  BOOST_CHECK(body == expected);
+}
+
+BOOST_FIXTURE_TEST_CASE(net_kernel_is_auth_answers_yes, fixture) {
+  auto req = term_bytes(tuple{{atom{"is_auth"}, atom{"caller@host"}}});
+  deliver(3, "net_kernel", gen_call(pid, tag, req));
+  BOOST_REQUIRE_EQUAL(out.sent.size(), 1u);
+  BOOST_CHECK(reply_body(out.sent[0]) == value{atom{"yes"}});
+  BOOST_CHECK(py.calls.empty());
+}
+
+BOOST_FIXTURE_TEST_CASE(unknown_requests_and_bad_shapes_get_errors, fixture) {
+  deliver(1, "py", gen_call(pid, tag, term_bytes(tuple{{atom{"frobnicate"}, 1}})));
+  deliver(1, "py", gen_call(pid, tag, term_bytes(tuple{{atom{"func"}, 1, 2, 3, 4, 5}})));
+  deliver(1, "other", gen_call(pid, tag, term_bytes(atom{"ping"})));
+  BOOST_REQUIRE_EQUAL(out.sent.size(), 3u);
+  const value unknown = tuple{{atom{"error"},
+                               tuple{{atom{"unknown_call"}, tuple{{atom{"frobnicate"}, 1}}}}}};
+  BOOST_CHECK(reply_body(out.sent[0]) == unknown);
+  auto bad = reply_body(out.sent[1]);
+  auto& t = bad.as<tuple>().items;
+  BOOST_CHECK(t[0] == value{atom{"error"}});
+  BOOST_CHECK(t[1].as<tuple>().items[1] == value{atom{"bad_request"}});
+  BOOST_CHECK(reply_body(out.sent[2]).as<tuple>().items[1].as<tuple>().items[0]
+              == value{atom{"no_such_name"}});
+  BOOST_CHECK(py.calls.empty());
+}
+
+BOOST_FIXTURE_TEST_CASE(undecodable_requests_get_bad_term_replies, fixture) {
+  auto req = term_bytes(func_request("sqrt", list{"some text"}));
+  // truncated, a length past the end, an unknown tag, trailing bytes
+  std::vector<bytes_t> bad = {bytes_t(req.begin(), req.end() - 3),
+                              bytes_t{109, 0xff, 0xff, 0xff, 0xff, 1, 2},
+                              bytes_t{255, 1, 2, 3},
+                              [&] { auto x = req; x.push_back(97); return x; }()};
+  for (auto& b : bad)
+    deliver(1, "py", gen_call(pid, tag, b));
+  BOOST_REQUIRE_EQUAL(out.sent.size(), bad.size());
+  for (auto& m : out.sent) {
+    auto body = reply_body(m);
+    BOOST_CHECK(body.as<tuple>().items[0] == value{atom{"error"}});
+    BOOST_CHECK(body.as<tuple>().items[1].as<tuple>().items[0] == value{atom{"bad_term"}});
+  }
+  BOOST_CHECK_EQUAL(state.stats().bad_terms, bad.size());
+}
+
+BOOST_FIXTURE_TEST_CASE(messages_that_are_not_calls_are_dropped, fixture) {
+  deliver(1, "py", bytes_t{131, 100, 0, 3, 'f', 'o', 'o'});
+  deliver(1, "py", bytes_t{});
+  deliver(1, "py", bytes_t{131});
+  auto no_pid = gen_call(term_bytes(atom{"x"}), tag, term_bytes(atom{"ping"}));
+  deliver(1, "py", no_pid);
+  BOOST_CHECK(out.sent.empty());
+  BOOST_CHECK_EQUAL(state.stats().bad_terms, 4u);
+}
+
+BOOST_FIXTURE_TEST_CASE(disconnect_cancels_and_drops_late_completions, fixture) {
+  for (int i = 0; i < 3; ++i)
+    deliver(7, "py", gen_call(pid, tag, term_bytes(func_request("sqrt", list{i}))));
+  deliver(8, "py", gen_call(pid, tag, term_bytes(func_request("sqrt", list{9}))));
+  BOOST_REQUIRE_EQUAL(py.calls.size(), 4u);
+  state.on_disconnect(7);
+  std::sort(py.cancelled.begin(), py.cancelled.end());
+  BOOST_CHECK((py.cancelled == std::vector<uint64_t>{1, 2, 3}));
+  BOOST_CHECK_EQUAL(state.stats().cancelled, 3u);
+  for (auto& c : py.calls)
+    c.second(make_error(errc::cancelled, "cancelled"));
+  for (auto& p : out.posted)
+    state.on_completion(p.first, std::move(p.second));
+  BOOST_REQUIRE_EQUAL(out.sent.size(), 1u); // only connection 8's caller
+  BOOST_CHECK_EQUAL(out.sent[0].conn, 8u);
+  BOOST_CHECK_EQUAL(state.stats().in_flight, 0u);
+}
+
+BOOST_FIXTURE_TEST_CASE(mutated_messages_never_crash_and_get_at_most_one_reply, fixture) {
+  auto good = gen_call(pid, tag, term_bytes(func_request("sqrt", list{1, "two", 3.0})));
+  std::mt19937 rng{12345};
+  for (int round = 0; round < 3000; ++round) {
+    auto m = good;
+    auto flips = 1 + rng() % 4;
+    for (unsigned f = 0; f < flips; ++f)
+      m[rng() % m.size()] = static_cast<uint8_t>(rng());
+    if (rng() % 4 == 0)
+      m.resize(rng() % m.size());
+    auto before = out.sent.size();
+    auto calls_before = py.calls.size();
+    deliver(1, "py", m);
+    auto replies = out.sent.size() - before;
+    auto started = py.calls.size() - calls_before;
+    BOOST_CHECK_LE(replies + started, 1u);
+  }
+  for (auto& c : py.calls)
+    c.second(value{});
+  for (auto& p : out.posted)
+    state.on_completion(p.first, std::move(p.second));
+  BOOST_CHECK_EQUAL(state.stats().in_flight, 0u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
