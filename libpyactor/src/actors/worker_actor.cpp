@@ -12,11 +12,11 @@ const char* worker_actor_state::name = "pyactor.worker";
 
 namespace {
 
-using self_pointer = worker_actor::stateful_pointer<worker_actor_state>;
+using self_pointer = worker_actor_impl::stateful_pointer<worker_actor_state>;
 using phase = worker_actor_state::phase;
 using call = worker_actor_state::call;
 
-/// `(kill_atom, ticket | reinterrupt_flag)` interrupts again instead of killing.
+/// A kill alarm for `ticket | reinterrupt_flag` interrupts again instead of killing.
 constexpr uint64_t reinterrupt_flag = uint64_t{1} << 63;
 constexpr auto reinterrupt_delay = std::chrono::milliseconds(100);
 
@@ -332,7 +332,7 @@ worker_actor_state::~worker_actor_state() {
 
 // -- behavior -----------------------------------------------------------------------------
 
-worker_actor::behavior_type worker_behavior(self_pointer self, worker_options options) {
+worker_actor_impl::behavior_type worker_behavior(self_pointer self, worker_options options) {
   auto& st = self->state;
   st.options = std::move(options);
   if (st.options.pipeline_depth == 0)
@@ -353,16 +353,16 @@ worker_actor::behavior_type worker_behavior(self_pointer self, worker_options op
   };
   events.on_batch_end = [weak, batch] {
     if (auto strong = weak.lock())
-      caf::anon_send(caf::actor_cast<worker_actor>(strong), reply_atom_v, std::move(*batch));
+      caf::anon_send(caf::actor_cast<worker_actor_impl>(strong), reply_atom_v, std::move(*batch));
     batch->clear();
   };
   events.on_alarm = [weak] {
     if (auto strong = weak.lock())
-      caf::anon_send(caf::actor_cast<worker_actor>(strong), timeout_atom_v, uint64_t{0});
+      caf::anon_send(caf::actor_cast<worker_actor_impl>(strong), timeout_atom_v, uint64_t{0});
   };
   events.on_exit = [weak](process_exit exit) {
     if (auto strong = weak.lock())
-      caf::anon_send(caf::actor_cast<worker_actor>(strong), exited_atom_v, std::move(exit.reason));
+      caf::anon_send(caf::actor_cast<worker_actor_impl>(strong), exited_atom_v, std::move(exit.reason));
   };
   auto started = worker_process::start(st.options.spawn, std::move(events));
   if (started) {
@@ -438,7 +438,6 @@ worker_actor::behavior_type worker_behavior(self_pointer self, worker_options op
       arm_timer(self);
       pump(self);
     },
-    [=](kill_atom, uint64_t ticket) { on_kill_check(self, ticket); },
   };
 }
 

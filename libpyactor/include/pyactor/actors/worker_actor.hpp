@@ -28,31 +28,40 @@ namespace pyactor::actors {
 using ready_listener = caf::typed_actor<caf::reacts_to<ready_atom, uint64_t, uint64_t>>;
 
 
-/// Calls come in as `call` (request/response, or with a reply_sink) and can
-/// be cancelled by request id. `reply` (the frames of one read), `exited`,
-/// `timeout` and `kill` come from the actor's own I/O thread and timers; `drain` asks it to finish its
-/// calls and stop.
+/// The interface other actors (and, later, other hosts) send to: calls come
+/// in as `call` (request/response, or with a reply_sink), can be cancelled
+/// by request id, and `drain` asks the worker to finish its calls and stop.
 ///
 /// Contract: at most `pipeline_depth` calls are written to the process; the
 /// rest wait in the actor. Every call gets exactly one reply: its result,
 /// `timeout`, `cancelled`, or `worker_crashed` when the process dies while
-/// the call was written to it. Calls that were still waiting go back to the
-/// scheduler (another worker runs them). A running call past its deadline or
-/// cancelled is interrupted (SIGINT: KeyboardInterrupt) and the process is
-/// killed if still busy with it after the grace period. After a crash, a
+/// running it. The process runs what it reads strictly in order, so when it
+/// dies only the first unanswered written call can have started: that one
+/// fails; every later one, written or waiting, goes back to the scheduler
+/// (another worker runs it). A running call past its deadline or cancelled
+/// is interrupted (SIGINT: KeyboardInterrupt) and the process is killed if
+/// still busy with it after the grace period. No call is written before the
+/// process is ready, so an interrupt never reaches imports or a start hook;
+/// a process not ready within `start_timeout` is killed. After a crash, a
 /// drain, or `max_calls` calls, the actor leaves the scheduler, hands its
 /// waiting calls back, and quits with the reason as a `sec::runtime_error`
-/// context string (a drain or recycle quits with `exit_reason::normal`).
+/// context string (`sec::invalid_argument` when no restart can help, e.g. a
+/// missing cwd; a drain or recycle quits with `exit_reason::normal`).
 /// Never blocks its scheduler thread.
 using worker_actor = caf::typed_actor<
   caf::replies_to<call_atom, call_request>::with<call_reply>,
   caf::reacts_to<call_atom, call_request, reply_sink>,
   caf::reacts_to<cancel_atom, uint64_t>,
-  caf::reacts_to<drain_atom>,
+  caf::reacts_to<drain_atom>>;
+
+/// The worker actor as its own I/O thread sees it: the public interface
+/// plus the process's events (the frames of one read, the exit, and the
+/// alarm that serves deadlines, re-interrupts, kills and the start timeout).
+/// Only the actor's I/O thread holds this handle.
+using worker_actor_impl = worker_actor::extend<
   caf::reacts_to<reply_atom, std::vector<reply_frame>>,
   caf::reacts_to<exited_atom, std::string>,
-  caf::reacts_to<timeout_atom, uint64_t>,
-  caf::reacts_to<kill_atom, uint64_t>>;
+  caf::reacts_to<timeout_atom, uint64_t>>;
 
 /// A worker the scheduler may route to; a worker actor announces itself
 /// with `(worker_atom, worker_entry)` once its process is ready (has sent
@@ -195,9 +204,11 @@ struct worker_actor_state {
   ~worker_actor_state();
 };
 
-/// Spawnable behavior: `sys.spawn(worker_behavior, options)`.
-worker_actor::behavior_type
-worker_behavior(worker_actor::stateful_pointer<worker_actor_state> self, worker_options options);
+/// Spawnable behavior: `sys.spawn(worker_behavior, options)`; hand out the
+/// result as a `worker_actor`.
+worker_actor_impl::behavior_type
+worker_behavior(worker_actor_impl::stateful_pointer<worker_actor_state> self,
+                worker_options options);
 
 /// Maps a worker's reply status byte (protocol.hpp) to the reply code.
 uint8_t reply_code_of(uint8_t worker_status);
