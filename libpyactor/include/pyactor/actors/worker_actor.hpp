@@ -28,34 +28,44 @@ namespace pyactor::actors {
 using ready_listener = caf::typed_actor<caf::reacts_to<ready_atom, uint64_t, uint64_t>>;
 
 
-/// Calls come in as `call` (request/response, or with a reply_sink) and can
-/// be cancelled by request id. `reply` (the frames of one read), `exited`,
-/// `timeout` and `kill` come from the actor's own I/O thread and timers; `drain` asks it to finish its
-/// calls and stop.
+/// The interface other actors (and, later, other hosts) send to: calls come
+/// in as `call` (request/response, or with a reply_sink), can be cancelled
+/// by request id, and `drain` asks the worker to finish its calls and stop.
 ///
 /// Contract: at most `pipeline_depth` calls are written to the process; the
 /// rest wait in the actor. Every call gets exactly one reply: its result,
 /// `timeout`, `cancelled`, or `worker_crashed` when the process dies while
-/// the call was written to it. Calls that were still waiting go back to the
-/// scheduler (another worker runs them). A running call past its deadline or
-/// cancelled is interrupted (SIGINT: KeyboardInterrupt) and the process is
-/// killed if still busy with it after the grace period. After a crash, a
+/// running it. The process runs what it reads strictly in order, so when it
+/// dies only the first unanswered written call can have started: that one
+/// fails; every later one, written or waiting, goes back to the scheduler
+/// (another worker runs it). A running call past its deadline or cancelled
+/// is interrupted (SIGINT: KeyboardInterrupt) and the process is killed if
+/// still busy with it after the grace period. No call is written before the
+/// process is ready, so an interrupt never reaches imports or a start hook;
+/// a process not ready within `start_timeout` is killed. After a crash, a
 /// drain, or `max_calls` calls, the actor leaves the scheduler, hands its
 /// waiting calls back, and quits with the reason as a `sec::runtime_error`
-/// context string (a drain or recycle quits with `exit_reason::normal`).
+/// context string (`sec::invalid_argument` when no restart can help, e.g. a
+/// missing cwd; a drain or recycle quits with `exit_reason::normal`).
 /// Never blocks its scheduler thread.
 using worker_actor = caf::typed_actor<
   caf::replies_to<call_atom, call_request>::with<call_reply>,
   caf::reacts_to<call_atom, call_request, reply_sink>,
   caf::reacts_to<cancel_atom, uint64_t>,
-  caf::reacts_to<drain_atom>,
+  caf::reacts_to<drain_atom>>;
+
+/// The worker actor as its own I/O thread sees it: the public interface
+/// plus the process's events (the frames of one read, the exit, and the
+/// alarm that serves deadlines, re-interrupts, kills and the start timeout).
+/// Only the actor's I/O thread holds this handle.
+using worker_actor_impl = worker_actor::extend<
   caf::reacts_to<reply_atom, std::vector<reply_frame>>,
   caf::reacts_to<exited_atom, std::string>,
-  caf::reacts_to<timeout_atom, uint64_t>,
-  caf::reacts_to<kill_atom, uint64_t>>;
+  caf::reacts_to<timeout_atom, uint64_t>>;
 
 /// A worker the scheduler may route to; a worker actor announces itself
-/// with `(worker_atom, worker_entry)` when it starts.
+/// with `(worker_atom, worker_entry)` once its process is ready (has sent
+/// its ready frame), never before.
 struct worker_entry {
   uint64_t slot = 0;
   uint64_t uid = 0;
@@ -70,8 +80,9 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(pyactor::actors::worker_entry)
 namespace pyactor::actors {
 
 /// The scheduler as a worker sees it. A worker joins with `(worker_atom,
-/// entry)` and leaves with `(leave_atom, slot, uid)`; the reply to leave means
-/// nothing more is on its way. Calls handed back come as `(call_atom,
+/// entry)` when ready and leaves with `(leave_atom, slot, uid)`; the reply to
+/// leave means nothing more is on its way. The scheduler also monitors every
+/// worker that joined, so a worker that dies without leaving is dropped too. Calls handed back come as `(call_atom,
 /// call_request)` (delegated) or with their sink.
 using worker_registry = caf::typed_actor<
   caf::replies_to<call_atom, call_request>::with<call_reply>,
@@ -87,6 +98,9 @@ struct worker_options {
   std::chrono::milliseconds default_timeout{0};
   /// Time between SIGINT and SIGKILL for a timed-out or cancelled running call.
   std::chrono::milliseconds interrupt_grace{2000};
+  /// A process not ready this long after its spawn (imports, start hook) is
+  /// killed and the start fails saying so.
+  std::chrono::milliseconds start_timeout{60000};
   /// Calls written to the process at once (pipelining); at least 1.
   uint32_t pipeline_depth = 4;
   /// Recycle the process after this many calls; 0 means never.
@@ -143,14 +157,21 @@ struct worker_actor_state {
     bool sink_in_table = false; // the sink moved to `sinks` when written
   };
 
-  enum class phase { serving, draining, leaving };
+  enum class phase { starting, serving, draining, leaving };
+
+  /// A timer of the process's I/O thread: at `first`, do `second`.
+  using alarm = std::pair<clock_type::time_point, uint64_t>;
 
   worker_options options;
   std::unique_ptr<worker_process> process;
-  phase mode = phase::serving;
+  phase mode = phase::starting;
   /// Why the actor is leaving (empty for a drain or recycle).
   std::string exit_reason;
   bool scheduler_released = false; // the scheduler acknowledged `leave`
+  /// The process could not start for a reason no retry fixes (bad cwd).
+  bool setup_error = false;
+  /// Why the start failed when the actor killed the process (start timeout).
+  std::string start_failure;
   /// Calls waiting to be written, by ticket.
   std::map<uint64_t, call> waiting;
   /// Calls written to the process, by ticket; the first one is running.
@@ -160,6 +181,11 @@ struct worker_actor_state {
   /// Deadlines of the calls above, earliest first. One timer serves them
   /// all: it is set for the earliest deadline only (not one timer per call).
   std::set<std::pair<clock_type::time_point, uint64_t>> deadlines;
+  /// Re-interrupts and kills due for abandoned calls, and the start timeout
+  /// (ticket 0); served by the same timer.
+  std::set<alarm> kills;
+  /// The alarm set with the process's I/O thread (it dies with the process,
+  /// so no timer keeps a dead worker's memory).
   clock_type::time_point timer_at = clock_type::time_point::max();
   uint64_t next_ticket = 1;
   uint64_t calls_sent = 0; // a recycled process gets no more than max_calls
@@ -178,9 +204,11 @@ struct worker_actor_state {
   ~worker_actor_state();
 };
 
-/// Spawnable behavior: `sys.spawn(worker_behavior, options)`.
-worker_actor::behavior_type
-worker_behavior(worker_actor::stateful_pointer<worker_actor_state> self, worker_options options);
+/// Spawnable behavior: `sys.spawn(worker_behavior, options)`; hand out the
+/// result as a `worker_actor`.
+worker_actor_impl::behavior_type
+worker_behavior(worker_actor_impl::stateful_pointer<worker_actor_state> self,
+                worker_options options);
 
 /// Maps a worker's reply status byte (protocol.hpp) to the reply code.
 uint8_t reply_code_of(uint8_t worker_status);
