@@ -183,7 +183,8 @@ for p in $n1_pid $n2_pid $head_pid; do
 done
 check "no worker process left" 'for p in $all_workers; do alive $p && exit 1; done; true'
 for ns in "$H" "$N1" "$N2"; do
-  check "namespace $ns has no process left" '[ -z "$(ip netns pids "$ns")" ]'
+  wait_until "namespace $ns has no process left" 10 '[ -z "$(ip netns pids "$ns")" ]' ||
+    for p in $(ip netns pids "$ns"); do echo "  left: $p $(tr '\0' ' ' </proc/$p/cmdline)"; done
 done
 
 echo "$failures failures"

@@ -40,7 +40,8 @@ wait_until() {
 in_ns() { ip netns exec "$NS" "$@"; }
 start() {
   local name=$1; shift
-  in_ns "$PYACTOR" "$@" >>"$work/$name.log" 2>&1 &
+  # ip execs pyactor, so $! is pyactor's pid (a shell function here would fork)
+  ip netns exec "$NS" "$PYACTOR" "$@" >>"$work/$name.log" 2>&1 &
   last_pid=$!; pids+=("$last_pid")
 }
 
@@ -69,7 +70,7 @@ client_tls() { in_ns timeout 60 "$PYACTOR" --connect "$ADDR:$PORT" $(tls client)
 wait_until "n1 joined over mutual TLS" 60 \
   '[ "$(client_tls status | awk '"'"'$1 == "n1" && $4 == "ready"'"'"' | wc -l)" = 1 ]'
 check "a call over TLS" '[ "$(client_tls call math.pow 2 10)" = 1024.0 ]'
-check "broadcast over TLS reaches head and n1" '[ "$(client_tls broadcast os.getpid | wc -l)" = 2 ]'
+wait_until "broadcast over TLS reaches head and n1" 30 '[ "$(client_tls broadcast os.getpid | grep -c ": [0-9]")" = 2 ]'
 
 out=$(in_ns timeout 60 "$PYACTOR" --connect "$ADDR:$PORT" call math.pow 2 10 2>&1); rc=$?
 check "a plaintext client is refused" '[ "$rc" != 0 ] && ! echo "$out" | grep -q 1024'
@@ -90,12 +91,15 @@ start rogue node --join "$ADDR:$PORT" --name rogue --workers 1 --ca "$work/rogue
 wait_until "a node with another CA's certificate tried and failed to join" 60 \
   'grep -q "retrying in" "$work/rogue.log"'
 check "the rogue node is not in the cluster" '! client_tls status | grep -q "^rogue "'
-check "the head still serves" '[ "$(client_tls call math.pow 2 10)" = 1024.0 ]'
+# (retried: CAF 0.17's openssl module stalls the head's network thread during
+# each incoming handshake, so the refused peers' retries can drop a client)
+wait_until "the head still serves" 30 '[ "$(client_tls call math.pow 2 10)" = 1024.0 ]'
 
 for p in $plain_pid $rogue_pid $n1_pid $head_pid; do kill -TERM "$p"; done
 for p in $plain_pid $rogue_pid $n1_pid $head_pid; do
   wait_until "pid $p stopped on SIGTERM" 30 '! kill -0 '"$p"
 done
-check "no process left in the namespace" '[ -z "$(ip netns pids "$NS")" ]'
+wait_until "no process left in the namespace" 10 '[ -z "$(ip netns pids "$NS")" ]' ||
+  for p in $(ip netns pids "$NS"); do echo "  left: $p $(tr '\0' ' ' </proc/$p/cmdline)"; done
 echo "$failures failures"
 [ "$failures" -eq 0 ]

@@ -41,6 +41,7 @@ std::string openssl(const std::vector<std::string>& args) {
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0); // progress dots
   pid_t pid = 0;
   int rc = posix_spawnp(&pid, "openssl", &actions, nullptr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&actions);

@@ -48,8 +48,11 @@ struct tls_options {
 /// Failure detection between head, nodes and clients (BASP heartbeats).
 struct network_options {
   std::chrono::milliseconds heartbeat{250};
-  /// A peer silent this long is dropped: its calls get `node_down`.
-  std::chrono::milliseconds connection_timeout{1000};
+  /// A peer silent this long is dropped: its calls get `node_down`. Zero
+  /// picks the default: 1 s, or 2.5 s with TLS (CAF 0.17's openssl module
+  /// stalls the network thread during each incoming TLS handshake, which
+  /// would drop healthy peers with a shorter timeout).
+  std::chrono::milliseconds connection_timeout{0};
   tls_options tls;
 };
 

@@ -18,6 +18,7 @@ namespace {
 /// (the head answers `timeout` itself well before).
 constexpr auto client_slack = std::chrono::seconds(15);
 constexpr auto status_wait = std::chrono::seconds(15);
+constexpr auto keepalive_every = std::chrono::milliseconds(250);
 
 /// Sends one request from a short-lived actor that also monitors the head,
 /// and waits for the reply on the calling thread: a head that is lost ends
@@ -34,7 +35,7 @@ result<Reply> ask(caf::actor_system& sys, const caf::actor& head, const std::str
     *done = true;
     promise->set_value(std::move(x));
   };
-  sys.spawn([=](caf::event_based_actor* self) {
+  sys.spawn([=](caf::event_based_actor* self) -> caf::behavior {
     self->monitor(head);
     self->set_down_handler([=](caf::down_msg& down) {
       set(make_error(errc::node_down, "lost the connection to the head at " + where + " ("
@@ -56,6 +57,14 @@ result<Reply> ask(caf::actor_system& sys, const caf::actor& head, const std::str
                            "the head at " + where + " failed the request: " + caf::to_string(err)));
           self->quit();
         });
+    // Keeps the connection busy while the reply takes its time (keepalive_atom).
+    self->send(self, keepalive_tick{});
+    return {
+      [=](keepalive_tick) {
+        self->send(head, keepalive_atom::value);
+        self->delayed_send(self, keepalive_every, keepalive_tick{});
+      },
+    };
   });
   return future.get();
 }

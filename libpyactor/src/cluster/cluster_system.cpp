@@ -26,11 +26,14 @@ cluster_system::~cluster_system() {
 result<std::unique_ptr<cluster_system>> start_cluster_system(const network_options& net) {
   if (auto ok = net.tls.validate(); !ok)
     return ok.error();
-  if (net.heartbeat.count() <= 0 || net.connection_timeout <= net.heartbeat)
+  auto timeout = net.connection_timeout;
+  if (timeout.count() == 0)
+    timeout = std::chrono::milliseconds(net.tls.enabled() ? 2500 : 1000);
+  if (net.heartbeat.count() <= 0 || timeout <= net.heartbeat)
     return make_error(errc::bad_request,
                       "heartbeat must be positive and connection-timeout longer than it, got "
                         + std::to_string(net.heartbeat.count()) + " ms and "
-                        + std::to_string(net.connection_timeout.count()) + " ms");
+                        + std::to_string(timeout.count()) + " ms");
   auto cs = std::make_unique<cluster_system>();
   auto& cfg = cs->cfg;
   cfg.load<caf::io::middleman>();
@@ -41,7 +44,7 @@ result<std::unique_ptr<cluster_system>> start_cluster_system(const network_optio
   cfg.set("middleman.heartbeat-interval",
           caf::timespan{std::chrono::duration_cast<caf::timespan>(net.heartbeat)});
   cfg.set("middleman.connection-timeout",
-          caf::timespan{std::chrono::duration_cast<caf::timespan>(net.connection_timeout)});
+          caf::timespan{std::chrono::duration_cast<caf::timespan>(timeout)});
   cfg.set("middleman.app-identifiers", std::vector<std::string>{"pyactor-cluster"});
   if (net.tls.enabled()) {
     cfg.openssl_cafile = net.tls.ca;

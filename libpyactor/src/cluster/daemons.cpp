@@ -106,6 +106,7 @@ int run_head(const head_options& options) {
   hc.default_timeout = options.pool.default_timeout;
   hc.grace = options.pool.interrupt_grace + std::chrono::seconds(3);
   hc.log = log_line;
+  hc.keepalive = options.net.heartbeat;
   node_manager_actor local;
   pool_handles handles;
   if (pool) {
@@ -170,6 +171,7 @@ int run_node(const node_options& options) {
   jc.backoff = options.backoff;
   jc.max_backoff = options.max_backoff;
   jc.log = log_line;
+  jc.keepalive = options.net.heartbeat;
   auto joiner = sys.spawn(joiner_behavior, jc);
   log_line("[node " + name + "] " + std::to_string(pool->size()) + " workers ready; joining "
            + options.head.to_string() + "; pid " + std::to_string(::getpid()));

@@ -349,6 +349,7 @@ head_actor::behavior_type head_behavior(self_pointer self, head_config config) {
   }
   self->set_down_handler([=](caf::down_msg& down) { on_down(self, down); });
   self->send(self, refresh_tick{});
+  self->send(self, keepalive_tick{});
   return {
     [=](join_atom, join_info& info, caf::actor& manager) { return on_join(self, info, manager); },
     [=](actors::call_atom, call_request& request) -> caf::result<call_reply> {
@@ -371,6 +372,15 @@ head_actor::behavior_type head_behavior(self_pointer self, head_config config) {
       return broadcast(self, request, only);
     },
     [=](actors::status_atom) { return report(self); },
+    [=](keepalive_atom) {
+      // nop: the traffic is the point
+    },
+    [=](keepalive_tick) {
+      for (auto& node : self->state.nodes)
+        if (node.up && node.address != "local")
+          self->send(node.manager, keepalive_atom::value);
+      self->delayed_send(self, self->state.config.keepalive, keepalive_tick{});
+    },
     [=](refresh_tick) {
       ask_all(self, up_nodes(self->state), [self](auto& answers) {
         for (auto& [inc, workers] : answers)

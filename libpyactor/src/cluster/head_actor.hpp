@@ -33,7 +33,9 @@ using head_actor = caf::typed_actor<
   caf::replies_to<actors::call_atom, actors::call_request>::with<actors::call_reply>,
   caf::replies_to<bcast_atom, actors::call_request, std::string>::with<std::vector<worker_result>>,
   caf::replies_to<actors::status_atom>::with<std::vector<node_report>>,
-  caf::reacts_to<refresh_tick>>;
+  caf::reacts_to<keepalive_atom>,
+  caf::reacts_to<refresh_tick>,
+  caf::reacts_to<keepalive_tick>>;
 
 struct head_config {
   /// Deadline of calls that set none (as the nodes' pools default to).
@@ -43,6 +45,8 @@ struct head_config {
   std::chrono::milliseconds grace{std::chrono::seconds(5)};
   /// How often the head refreshes each node's worker list.
   std::chrono::milliseconds refresh{std::chrono::seconds(1)};
+  /// How often the head sends every node a keepalive.
+  std::chrono::milliseconds keepalive{250};
   /// The head's own pool, served as the node "head"; null for none.
   node_manager_actor local;
   std::function<void(const std::string&)> log;

@@ -97,8 +97,14 @@ joiner_actor::behavior_type joiner_behavior(self_pointer self, joiner_config con
                         + caf::to_string(down.reason) + ")");
   });
   attempt(self);
+  self->send(self, keepalive_tick{});
   return {
     [=](refresh_tick) { attempt(self); },
+    [=](keepalive_tick) {
+      if (self->state.head)
+        self->send(self->state.head, keepalive_atom::value);
+      self->delayed_send(self, self->state.config.keepalive, keepalive_tick{});
+    },
   };
 }
 

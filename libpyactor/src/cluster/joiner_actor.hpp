@@ -21,7 +21,7 @@ namespace pyactor::cluster {
 /// or is lost, it tries again after `backoff`, doubling up to `max_backoff`;
 /// a successful join resets the delay. The node's workers keep running
 /// meanwhile. Its only message is its own timer.
-using joiner_actor = caf::typed_actor<caf::reacts_to<refresh_tick>>;
+using joiner_actor = caf::typed_actor<caf::reacts_to<refresh_tick>, caf::reacts_to<keepalive_tick>>;
 
 struct joiner_config {
   std::string host;
@@ -33,6 +33,8 @@ struct joiner_config {
   std::chrono::milliseconds backoff{1000};
   std::chrono::milliseconds max_backoff{30000};
   std::chrono::milliseconds attempt_timeout{5000};
+  /// How often a joined node sends the head a keepalive.
+  std::chrono::milliseconds keepalive{250};
   std::function<void(const std::string&)> log;
 };
 

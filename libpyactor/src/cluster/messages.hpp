@@ -19,6 +19,11 @@ namespace pyactor::cluster {
 
 using join_atom = caf::atom_constant<caf::atom("join")>;
 using bcast_atom = caf::atom_constant<caf::atom("broadcast")>;
+/// Traffic that keeps a quiet connection from timing out. BASP heartbeats
+/// did not keep TLS connections alive (they were dropped after
+/// connection-timeout without other traffic), so head, nodes and clients send
+/// this every heartbeat interval to each peer they depend on.
+using keepalive_atom = caf::atom_constant<caf::atom("keepalive")>;
 
 /// What a node tells the head when it joins.
 struct join_info {
@@ -70,8 +75,9 @@ struct pool_event {
   bool is_status = false;
 };
 
-/// A timer of the head or a node (local only, like pool_event).
+/// Timers of the head or a node (local only, like pool_event).
 struct refresh_tick {};
+struct keepalive_tick {};
 
 /// Registers the cluster's message types (and pyactor's) with `cfg`; every
 /// process of a cluster does this, so the names match on the wire.
@@ -81,3 +87,4 @@ void add_cluster_types(caf::actor_system_config& cfg);
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(pyactor::cluster::pool_event)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(pyactor::cluster::refresh_tick)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(pyactor::cluster::keepalive_tick)

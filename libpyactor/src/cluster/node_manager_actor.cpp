@@ -71,6 +71,9 @@ node_manager_actor::behavior_type node_manager_behavior(self_pointer self, pool_
     [=](actors::cancel_atom, uint64_t request_id) {
       caf::anon_send(self->state.pool.scheduler, actors::cancel_atom_v, request_id);
     },
+    [=](keepalive_atom) {
+      // nop: the traffic is the point
+    },
     [=](pool_event& ev) {
       auto& st = self->state;
       if (ev.is_status) {

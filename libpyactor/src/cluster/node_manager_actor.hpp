@@ -42,6 +42,7 @@ using node_manager_actor = caf::typed_actor<
   caf::replies_to<actors::call_atom, actors::call_request>::with<actors::call_reply>,
   caf::replies_to<actors::status_atom>::with<std::vector<actors::worker_status>>,
   caf::reacts_to<actors::cancel_atom, uint64_t>,
+  caf::reacts_to<keepalive_atom>,
   caf::reacts_to<pool_event>>;
 
 struct node_manager_state {
