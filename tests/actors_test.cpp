@@ -168,21 +168,22 @@ BOOST_AUTO_TEST_CASE(a_killed_worker_fails_its_calls_once_and_is_restarted) {
   pool.start(1);
   pool.wait_ready();
   auto before = pool.status().at(0);
-  // A call that is running when the process dies.
+  // A call that is running when the process dies, and one written behind it.
+  // Only the running one can have started: it fails, the other runs on the
+  // next process (issue 11: a crash fails one call whatever the depth).
   caf::scoped_actor self{*pool.sys};
-  auto req = request_of(func_body("time", "sleep", {30}));
   std::vector<call_reply> replies;
-  self->send(pool.scheduler, call_atom_v, req); // the reply comes back as a plain message
-  self->send(pool.scheduler, call_atom_v, req);
+  // The replies come back as plain messages, in this order.
+  self->send(pool.scheduler, call_atom_v, request_of(func_body("time", "sleep", {30})));
+  self->send(pool.scheduler, call_atom_v, request_of(func_body("os", "getpid")));
   BOOST_REQUIRE(pyactor::test::eventually([&] { return pool.status().at(0).in_flight == 2; }));
   ::kill(static_cast<pid_t>(before.pid), SIGKILL);
   self->receive([&](call_reply& r) { replies.push_back(std::move(r)); });
   self->receive([&](call_reply& r) { replies.push_back(std::move(r)); });
   BOOST_REQUIRE_EQUAL(replies.size(), 2u);
-  for (auto& r : replies) {
-    BOOST_CHECK_EQUAL(r.code, static_cast<uint8_t>(errc::worker_crashed));
-    BOOST_CHECK(decode_error_reply(r).message.find("signal 9") != std::string::npos);
-  }
+  BOOST_CHECK_EQUAL(replies[0].code, static_cast<uint8_t>(errc::worker_crashed));
+  BOOST_CHECK(decode_error_reply(replies[0]).message.find("signal 9") != std::string::npos);
+  BOOST_CHECK_NE(result_of(replies[1]).as<int64_t>(), before.pid);
   BOOST_REQUIRE(pyactor::test::eventually([&] {
     auto w = pool.status().at(0);
     return w.state == "ready" && w.pid != before.pid;

@@ -111,6 +111,8 @@ result<bool> apply(const std::string& path, const std::string& key, const config
     return read_duration(path, key, x, o.default_timeout);
   if (key == "interrupt-grace")
     return read_duration(path, key, x, o.interrupt_grace);
+  if (key == "start-timeout")
+    return read_duration(path, key, x, o.start_timeout);
   if (key == "restart-window")
     return read_duration(path, key, x, o.restart_window);
   if (key == "worker-executable")

@@ -25,6 +25,9 @@ struct runtime_options {
   std::chrono::milliseconds default_timeout{std::chrono::minutes(5)};
   /// Time between SIGINT and SIGKILL for a running call past its deadline.
   std::chrono::milliseconds interrupt_grace{std::chrono::seconds(2)};
+  /// A worker not ready this long after it was spawned (imports, start hook)
+  /// is killed and its start fails, saying so.
+  std::chrono::milliseconds start_timeout{std::chrono::seconds(60)};
   /// A worker may restart this many times within `restart_window`; one more
   /// death and its slot is given up.
   uint32_t max_restarts = 5;

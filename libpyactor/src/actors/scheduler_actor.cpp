@@ -152,6 +152,17 @@ scheduler_actor::behavior_type scheduler_behavior(self_pointer self,
                                                   std::shared_ptr<route_table> routes) {
   self->state.policy = std::move(policy);
   self->state.routes = std::move(routes);
+  self->set_down_handler([=](caf::down_msg& down) {
+    auto& st = self->state;
+    auto before = st.workers.size();
+    st.workers.erase(std::remove_if(st.workers.begin(), st.workers.end(),
+                                    [&](const worker_entry& w) {
+                                      return w.actor.address() == down.source;
+                                    }),
+                     st.workers.end());
+    if (st.workers.size() != before)
+      st.publish();
+  });
   return {
     [=](call_atom, call_request& request) -> caf::result<call_reply> {
       auto& st = self->state;
@@ -183,11 +194,15 @@ scheduler_actor::behavior_type scheduler_behavior(self_pointer self,
         dispatch(self, *r.worker, std::move(request), std::move(sink));
     },
     [=](leave_atom, uint64_t slot, uint64_t uid) {
+      for (auto& w : self->state.workers)
+        if (w.slot == slot && w.uid == uid)
+          self->demonitor(w.actor.address());
       auto left = self->state.leave(slot, uid);
       self->state.publish();
       return left;
     },
     [=](worker_atom, worker_entry& entry) {
+      self->monitor(entry.actor); // a death without `leave` drops it too
       self->state.join(std::move(entry));
       self->state.publish();
       retry_parked(self);

@@ -99,14 +99,19 @@ void on_worker_down(self_pointer self, const caf::down_msg& down) {
   while (!slot.recent_restarts.empty()
          && now - slot.recent_restarts.front() > st.options.restart_window)
     slot.recent_restarts.pop_front();
-  if (slot.recent_restarts.size() >= st.options.max_restarts) {
+  // A setup that can never work (a missing cwd) is not retried.
+  bool hopeless = down.reason == caf::sec::invalid_argument;
+  if (hopeless || slot.recent_restarts.size() >= st.options.max_restarts) {
     slot.given_up = true;
     if (slot.stats)
       slot.stats->state.store(static_cast<uint8_t>(worker_state::failed));
-    auto why = "giving up on worker " + std::to_string(slot.id) + " after "
-               + std::to_string(slot.recent_restarts.size()) + " restarts within "
-               + std::to_string(st.options.restart_window.count()) + " ms; last exit: "
-               + slot.last_exit;
+    auto why = hopeless ? "giving up on worker " + std::to_string(slot.id)
+                            + " without a restart, since no restart can fix this: "
+                            + slot.last_exit
+                        : "giving up on worker " + std::to_string(slot.id) + " after "
+                            + std::to_string(slot.recent_restarts.size()) + " restarts within "
+                            + std::to_string(st.options.restart_window.count())
+                            + " ms; last exit: " + slot.last_exit;
     st.options.worker.spawn.log("[supervisor] " + why);
     st.record(slot.id, why, true);
     self->send(st.options.scheduler, worker_atom_v, slot.id, false);

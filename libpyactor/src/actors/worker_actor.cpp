@@ -22,12 +22,14 @@ constexpr auto reinterrupt_delay = std::chrono::milliseconds(100);
 
 void maybe_quit(self_pointer self) {
   auto& st = self->state;
-  if (st.mode == phase::serving || !st.scheduler_released)
+  if (st.mode == phase::serving || st.mode == phase::starting || !st.scheduler_released)
     return;
   if (st.mode == phase::draining && (!st.written.empty() || !st.abandoned.empty()))
     return; // finish what the process already has
   if (st.exit_reason.empty())
     self->quit(caf::exit_reason::normal);
+  else if (st.setup_error) // retrying cannot help: the supervisor gives up at once
+    self->quit(caf::make_error(caf::sec::invalid_argument, st.exit_reason));
   else
     self->quit(caf::make_error(caf::sec::runtime_error, st.exit_reason));
 }
@@ -49,7 +51,7 @@ void hand_back(self_pointer self, call&& c) {
 /// Stops taking calls: leaves the scheduler, hands back the waiting calls.
 void start_leaving(self_pointer self, phase mode) {
   auto& st = self->state;
-  bool first = st.mode == phase::serving;
+  bool first = st.mode == phase::serving || st.mode == phase::starting;
   st.mode = mode;
   if (first) {
     if (st.options.scheduler) {
@@ -81,7 +83,8 @@ void pump(self_pointer self) {
   auto& st = self->state;
   auto& frames = st.frame;
   frames.clear();
-  while (st.mode != phase::leaving && st.process && !st.waiting.empty()
+  while (st.mode != phase::leaving && st.mode != phase::starting && st.process
+         && !st.waiting.empty()
          && st.written.size() + st.abandoned.size() < st.options.pipeline_depth
          && (st.options.max_calls == 0 || st.calls_sent < st.options.max_calls)) {
     auto first = st.waiting.begin();
@@ -106,16 +109,19 @@ void pump(self_pointer self) {
   maybe_quit(self);
 }
 
-/// Sets the one timer for the earliest deadline, if it is not set already.
+/// Sets the one timer for the earliest deadline or kill, if it is not set
+/// already. The I/O thread of the process keeps it.
 void arm_timer(self_pointer self) {
   auto& st = self->state;
-  if (st.deadlines.empty() || st.deadlines.begin()->first >= st.timer_at)
+  auto next = worker_actor_state::clock_type::time_point::max();
+  if (!st.deadlines.empty())
+    next = st.deadlines.begin()->first;
+  if (!st.kills.empty())
+    next = std::min(next, st.kills.begin()->first);
+  if (next >= st.timer_at || !st.process)
     return;
-  st.timer_at = st.deadlines.begin()->first;
-  auto wait = std::max(st.timer_at - worker_actor_state::clock_type::now(),
-                       worker_actor_state::clock_type::duration::zero());
-  self->delayed_send(self, std::chrono::duration_cast<std::chrono::microseconds>(wait),
-                     timeout_atom_v, uint64_t{0});
+  st.timer_at = next;
+  st.process->set_alarm(next);
 }
 
 void accept(self_pointer self, call_request&& request, worker_actor_state::reply_to&& reply) {
@@ -164,8 +170,10 @@ void end_early(self_pointer self, uint64_t ticket, errc code, const std::string&
     st.process->interrupt(ticket); // KeyboardInterrupt in the running Python code
     // A signal that lands just before a blocking call (time.sleep) starts is
     // only seen when it returns: interrupt once more, then kill.
-    self->delayed_send(self, reinterrupt_delay, kill_atom_v, ticket | reinterrupt_flag);
-    self->delayed_send(self, st.options.interrupt_grace, kill_atom_v, ticket);
+    auto now = worker_actor_state::clock_type::now();
+    st.kills.emplace(now + reinterrupt_delay, ticket | reinterrupt_flag);
+    st.kills.emplace(now + st.options.interrupt_grace, ticket);
+    arm_timer(self);
   } else if (st.process) {
     // Not started yet: ask the process to skip it.
     char skip[worker::request_header_size];
@@ -187,6 +195,20 @@ void on_cancel(self_pointer self, uint64_t request_id) {
 
 void on_kill_check(self_pointer self, uint64_t ticket) {
   auto& st = self->state;
+  if (ticket == 0) { // the start timeout
+    if (st.mode != phase::starting || !st.process)
+      return;
+    st.start_failure = "was not ready within start-timeout ("
+                       + std::to_string(st.options.start_timeout.count())
+                       + " ms): its imports or start hook"
+                       + (st.options.spawn.start_hook.empty()
+                            ? std::string{}
+                            : " '" + st.options.spawn.start_hook + "'")
+                       + " hung, so it was killed (raise start-timeout if it needs longer)";
+    st.options.spawn.log("[" + st.label() + "] " + st.start_failure);
+    st.process->signal(SIGKILL);
+    return;
+  }
   if (ticket & reinterrupt_flag) {
     ticket &= ~reinterrupt_flag;
     if (st.abandoned.count(ticket) > 0 && st.process)
@@ -201,17 +223,43 @@ void on_kill_check(self_pointer self, uint64_t ticket) {
   }
 }
 
+/// The process ended. It runs frames strictly in order, so of the calls
+/// written to it only the first unanswered one can have started: that one
+/// fails with `worker_crashed`; every later one never ran and goes back to
+/// the scheduler (another worker runs it), whatever the pipeline depth.
 void on_exited(self_pointer self, const std::string& reason) {
   auto& st = self->state;
-  auto what = st.label() + " " + reason;
+  auto what = st.label() + " " + (st.start_failure.empty() ? reason : st.start_failure);
   auto written = std::move(st.written);
   st.written.clear();
+  // An abandoned call ahead of the written ones was the one running.
+  uint64_t started = 0;
+  if (!written.empty()
+      && (st.abandoned.empty() || written.begin()->first < st.abandoned.begin()->first))
+    started = written.begin()->first;
   st.abandoned.clear();
-  for (auto& entry : written)
-    st.answer(entry.second,
-              make_error_reply(errc::worker_crashed, what + " while the call was in flight"));
+  st.kills.clear();
+  if (started != 0) {
+    st.answer(written.begin()->second,
+              make_error_reply(errc::worker_crashed, what + " while the call was running"));
+    written.erase(written.begin());
+  }
   st.exit_reason = what;
-  start_leaving(self, phase::leaving);
+  start_leaving(self, phase::leaving); // `leave` goes out before the calls come back
+  for (auto& entry : written) {
+    auto& c = entry.second;
+    if (c.sink_in_table) {
+      c.reply.sink = st.sinks->take(c.ticket);
+      c.sink_in_table = false;
+      if (!c.reply.sink.completion) { // answered by the I/O thread after all
+        st.forget_deadline(c);
+        st.options.stats->load.fetch_sub(1);
+        continue;
+      }
+    }
+    hand_back(self, std::move(c));
+  }
+  maybe_quit(self);
 }
 
 } // namespace
@@ -308,22 +356,27 @@ worker_actor::behavior_type worker_behavior(self_pointer self, worker_options op
       caf::anon_send(caf::actor_cast<worker_actor>(strong), reply_atom_v, std::move(*batch));
     batch->clear();
   };
+  events.on_alarm = [weak] {
+    if (auto strong = weak.lock())
+      caf::anon_send(caf::actor_cast<worker_actor>(strong), timeout_atom_v, uint64_t{0});
+  };
   events.on_exit = [weak](process_exit exit) {
     if (auto strong = weak.lock())
       caf::anon_send(caf::actor_cast<worker_actor>(strong), exited_atom_v, std::move(exit.reason));
   };
   auto started = worker_process::start(st.options.spawn, std::move(events));
-  if (st.options.scheduler)
-    self->send(st.options.scheduler, worker_atom_v,
-               worker_entry{st.options.spawn.slot, st.options.spawn.uid,
-                            caf::actor_cast<worker_actor>(self), st.options.stats});
   if (started) {
     st.process = std::move(started).value();
     st.options.stats->pid.store(st.process->pid());
+    if (st.options.start_timeout.count() > 0) {
+      st.kills.emplace(worker_actor_state::clock_type::now() + st.options.start_timeout, 0);
+      arm_timer(self);
+    }
   } else {
     st.options.spawn.log("[worker " + std::to_string(st.options.spawn.slot) + "] "
                          + started.error().message);
     st.exit_reason = started.error().message;
+    st.setup_error = started.error().code == errc::bad_request;
     start_leaving(self, phase::leaving);
   }
   return {
@@ -340,8 +393,15 @@ worker_actor::behavior_type worker_behavior(self_pointer self, worker_options op
     [=](reply_atom, std::vector<reply_frame>& frames) {
       auto& st = self->state;
       for (auto& f : frames) {
-        if (f.call_id == 0) { // the ready frame
+        if (f.call_id == 0) { // the ready frame: now it may serve
+          if (st.mode != phase::starting)
+            continue;
+          st.mode = phase::serving;
           st.options.stats->state.store(static_cast<uint8_t>(worker_state::ready));
+          if (st.options.scheduler)
+            self->send(st.options.scheduler, worker_atom_v,
+                       worker_entry{st.options.spawn.slot, st.options.spawn.uid,
+                                    caf::actor_cast<worker_actor>(self), st.options.stats});
           if (st.options.supervisor)
             self->send(st.options.supervisor, ready_atom_v, st.options.spawn.slot,
                        st.options.spawn.uid);
@@ -368,6 +428,13 @@ worker_actor::behavior_type worker_behavior(self_pointer self, worker_options op
       }
       for (auto ticket : due)
         end_early(self, ticket, errc::timeout, "the call did not finish within its timeout");
+      due.clear();
+      while (!st.kills.empty() && st.kills.begin()->first <= now) {
+        due.push_back(st.kills.begin()->second);
+        st.kills.erase(st.kills.begin());
+      }
+      for (auto ticket : due)
+        on_kill_check(self, ticket);
       arm_timer(self);
       pump(self);
     },

@@ -7,9 +7,12 @@
 
 #include <fcntl.h>
 #include <poll.h>
-#include <spawn.h>
+#include <linux/sched.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -51,16 +54,6 @@ void set_nonblocking(int fd) {
   fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 }
 
-std::string describe_status(int status) {
-  if (WIFEXITED(status))
-    return "exited with code " + std::to_string(WEXITSTATUS(status));
-  if (WIFSIGNALED(status)) {
-    int sig = WTERMSIG(status);
-    return "was killed by signal " + std::to_string(sig) + " (" + strsignal(sig) + ")";
-  }
-  return "ended with wait status " + std::to_string(status);
-}
-
 /// Splits a pipe's bytes into lines for the log.
 struct line_splitter {
   std::string pending;
@@ -94,6 +87,142 @@ struct line_splitter {
 
 } // namespace
 
+namespace {
+
+/// Signals the process behind `pid_fd` (never a recycled pid). glibc 2.36's
+/// <sys/pidfd.h> lacks C linkage for C++, hence the raw system call.
+int send_signal(int pid_fd, int sig, siginfo_t* info = nullptr) {
+  return static_cast<int>(::syscall(SYS_pidfd_send_signal, pid_fd, sig, info, 0u));
+}
+
+/// What the child reports on its error pipe when it cannot exec.
+struct child_failure {
+  int stage; ///< 1: chdir, 2: exec, 3: descriptor setup
+  int err;
+};
+
+/// Everything the child needs, prepared before the clone: the child may only
+/// make async-signal-safe calls (no allocation) until it execs.
+struct child_plan {
+  const char* executable;
+  char** argv;
+  char** envp;
+  const char* cwd; ///< null keeps the node's
+  int channel;
+  int out;
+  int err;
+  int report; ///< write end of the error pipe (close-on-exec)
+};
+
+[[noreturn]] void fail_child(const child_plan& plan, int stage) {
+  child_failure f{stage, errno};
+  [[maybe_unused]] auto n = ::write(plan.report, &f, sizeof(f));
+  ::_exit(127);
+}
+
+/// Runs in the cloned child: sets up descriptors, signals, process group
+/// and working directory, then execs.
+[[noreturn]] void exec_child(const child_plan& plan) {
+  struct sigaction dfl;
+  std::memset(&dfl, 0, sizeof(dfl));
+  dfl.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < NSIG; ++sig)
+    ::sigaction(sig, &dfl, nullptr); // fails harmlessly for KILL, STOP and glibc's own
+  ::setpgid(0, 0); // a Ctrl-C at the terminal is the node's to handle
+  int null_fd = ::open("/dev/null", O_RDONLY);
+  if (null_fd < 0 || ::dup2(null_fd, 0) < 0 || ::dup2(plan.out, 1) < 0
+      || ::dup2(plan.err, 2) < 0 || ::dup2(plan.channel, child_channel_fd) < 0)
+    fail_child(plan, 3);
+  if (plan.cwd != nullptr && ::chdir(plan.cwd) != 0)
+    fail_child(plan, 1);
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  ::execve(plan.executable, plan.argv, plan.envp);
+  fail_child(plan, 2);
+}
+
+/// Clones a child with no exit signal and a pidfd; returns its pid (0 in the
+/// child, -1 with errno on failure).
+pid_t clone_with_pidfd(int* pid_fd) {
+  clone_args args;
+  std::memset(&args, 0, sizeof(args));
+  args.flags = CLONE_PIDFD;
+  args.pidfd = reinterpret_cast<uintptr_t>(pid_fd);
+  args.exit_signal = 0; // no SIGCHLD to the host (an exec makes it SIGCHLD again)
+  long pid = ::syscall(SYS_clone3, &args, sizeof(args));
+  if (pid < 0 && errno == ENOSYS) // clone3 filtered (older seccomp profiles): plain clone
+    pid = ::syscall(SYS_clone, CLONE_PIDFD, nullptr, pid_fd, nullptr, nullptr);
+  return static_cast<pid_t>(pid);
+}
+
+/// The exit status the kernel keeps on a pidfd once its process is reaped
+/// (PIDFD_GET_INFO, Linux 6.13+; the first 64 bytes of `struct pidfd_info`).
+struct pidfd_exit_info {
+  uint64_t mask;
+  uint64_t cgroupid;
+  uint32_t ids[11]; // pid, tgid, ppid, ruid, rgid, euid, egid, suid, sgid, fsuid, fsgid
+  int32_t exit_code; ///< a wait status
+};
+constexpr unsigned long pidfd_get_info = _IOWR(0xFF, 11, pidfd_exit_info);
+constexpr uint64_t pidfd_info_exit = uint64_t{1} << 3;
+
+/// The wait status of a process someone else reaped, if the kernel kept it.
+bool exit_status_from_pidfd(int pid_fd, int& status) {
+  pidfd_exit_info info;
+  std::memset(&info, 0, sizeof(info));
+  info.mask = pidfd_info_exit;
+  if (::ioctl(pid_fd, pidfd_get_info, &info) != 0 || (info.mask & pidfd_info_exit) == 0)
+    return false;
+  status = info.exit_code;
+  return true;
+}
+
+/// Why a child's status is gone: the host's SIGCHLD setting, or a reaper.
+std::string lost_status_reason() {
+  struct sigaction current;
+  if (::sigaction(SIGCHLD, nullptr, &current) == 0
+      && (current.sa_handler == SIG_IGN || (current.sa_flags & SA_NOCLDWAIT) != 0))
+    return "ended, but its exit status is unknown: this program ignores SIGCHLD (SIG_IGN or "
+           "SA_NOCLDWAIT), so the kernel discarded it";
+  return "ended, but its exit status is unknown: something else in this program reaped it "
+         "(a waitpid(-1) or waitid(P_ALL))";
+}
+
+/// Fills `out` from a wait status.
+void describe_wait_status(int status, process_exit& out) {
+  if (WIFEXITED(status)) {
+    out.exit_code = WEXITSTATUS(status);
+    out.reason = "exited with code " + std::to_string(out.exit_code);
+  } else if (WIFSIGNALED(status)) {
+    out.signal = WTERMSIG(status);
+    out.reason = "was killed by signal " + std::to_string(out.signal) + " ("
+                 + strsignal(out.signal) + ")";
+  } else {
+    out.reason = "ended with wait status " + std::to_string(status);
+  }
+}
+
+/// Fills `out` from a waitid result.
+void describe_exit(const siginfo_t& info, process_exit& out) {
+  switch (info.si_code) {
+    case CLD_EXITED:
+      out.exit_code = info.si_status;
+      out.reason = "exited with code " + std::to_string(info.si_status);
+      return;
+    case CLD_KILLED:
+    case CLD_DUMPED:
+      out.signal = info.si_status;
+      out.reason = "was killed by signal " + std::to_string(info.si_status) + " ("
+                   + strsignal(info.si_status) + ")";
+      return;
+    default:
+      out.reason = "ended (waitid code " + std::to_string(info.si_code) + ")";
+  }
+}
+
+} // namespace
+
 result<std::unique_ptr<worker_process>> worker_process::start(const worker_spawn_options& options,
                                                              worker_events events) {
   auto fail = [&](const std::string& what, int err) -> result<std::unique_ptr<worker_process>> {
@@ -101,45 +230,19 @@ result<std::unique_ptr<worker_process>> worker_process::start(const worker_spawn
                                               + " from '" + options.executable + "': " + what
                                               + ": " + errno_text(err));
   };
-  int sv[2];
-  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
-    return fail("socketpair", errno);
-  int out[2], err[2];
-  if (pipe2(out, O_CLOEXEC) != 0) {
-    int e = errno;
-    ::close(sv[0]);
-    ::close(sv[1]);
-    return fail("pipe", e);
+  if (!options.cwd.empty()) { // checked here too, for a message that names it
+    struct stat st;
+    std::string problem;
+    if (::stat(options.cwd.c_str(), &st) != 0)
+      problem = errno_text(errno);
+    else if (!S_ISDIR(st.st_mode))
+      problem = "not a directory";
+    if (!problem.empty())
+      return make_error(errc::bad_request,
+                        "cannot start worker " + std::to_string(options.slot)
+                          + ": working directory (cwd) '" + options.cwd + "': " + problem
+                          + ": set cwd to an existing directory or leave it empty");
   }
-  if (pipe2(err, O_CLOEXEC) != 0) {
-    int e = errno;
-    for (int fd : {sv[0], sv[1], out[0], out[1]})
-      ::close(fd);
-    return fail("pipe", e);
-  }
-  int child_channel = dup_high(sv[1]);
-  int child_out = dup_high(out[1]);
-  int child_err = dup_high(err[1]);
-
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&actions, child_out, 1);
-  posix_spawn_file_actions_adddup2(&actions, child_err, 2);
-  posix_spawn_file_actions_adddup2(&actions, child_channel, child_channel_fd);
-  if (!options.cwd.empty())
-    posix_spawn_file_actions_addchdir_np(&actions, options.cwd.c_str());
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t no_signals, all_signals;
-  sigemptyset(&no_signals);
-  sigfillset(&all_signals);
-  posix_spawnattr_setsigmask(&attr, &no_signals);
-  posix_spawnattr_setsigdefault(&attr, &all_signals);
-  posix_spawnattr_setpgroup(&attr, 0); // a Ctrl-C at the terminal is the node's to handle
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF
-                                    | POSIX_SPAWN_SETPGROUP);
-
   std::vector<std::string> args{options.executable,
                                 "--channel-fd",
                                 std::to_string(child_channel_fd),
@@ -183,17 +286,90 @@ result<std::unique_ptr<worker_process>> worker_process::start(const worker_spawn
     argv.push_back(arg.data());
   argv.push_back(nullptr);
 
-  pid_t pid = -1;
-  int rc = posix_spawn(&pid, options.executable.c_str(), &actions, &attr, argv.data(), envp.data());
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attr);
-  for (int fd : {child_channel, child_out, child_err})
-    ::close(fd);
-  if (rc != 0) {
-    for (int fd : {sv[0], out[0], err[0]})
-      ::close(fd);
-    return fail("spawn", rc);
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+    return fail("socketpair", errno);
+  int out[2], err[2], report[2];
+  if (pipe2(out, O_CLOEXEC) != 0) {
+    int e = errno;
+    ::close(sv[0]);
+    ::close(sv[1]);
+    return fail("pipe", e);
   }
+  if (pipe2(err, O_CLOEXEC) != 0) {
+    int e = errno;
+    for (int fd : {sv[0], sv[1], out[0], out[1]})
+      ::close(fd);
+    return fail("pipe", e);
+  }
+  if (pipe2(report, O_CLOEXEC) != 0) {
+    int e = errno;
+    for (int fd : {sv[0], sv[1], out[0], out[1], err[0], err[1]})
+      ::close(fd);
+    return fail("pipe", e);
+  }
+  child_plan plan{options.executable.c_str(),
+                  argv.data(),
+                  envp.data(),
+                  options.cwd.empty() ? nullptr : options.cwd.c_str(),
+                  dup_high(sv[1]),
+                  dup_high(out[1]),
+                  dup_high(err[1]),
+                  report[1]};
+
+  // No signal handler of the node may run in the child before it resets them.
+  sigset_t all_signals, old_mask;
+  sigfillset(&all_signals);
+  pthread_sigmask(SIG_SETMASK, &all_signals, &old_mask);
+  int pid_fd = -1;
+  pid_t pid = clone_with_pidfd(&pid_fd);
+  if (pid == 0)
+    exec_child(plan);
+  int clone_errno = errno;
+  pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
+  for (int fd : {plan.channel, plan.out, plan.err, report[1]})
+    ::close(fd);
+  auto close_ours = [&] {
+    for (int fd : {sv[0], out[0], err[0], report[0]})
+      ::close(fd);
+  };
+  if (pid < 0) {
+    close_ours();
+    return fail("clone", clone_errno);
+  }
+  // The error pipe closes on exec: EOF means the worker program runs.
+  child_failure failure{0, 0};
+  ssize_t got;
+  while ((got = ::read(report[0], &failure, sizeof(failure))) < 0 && errno == EINTR) {
+    // retry
+  }
+  if (got == static_cast<ssize_t>(sizeof(failure))) {
+    siginfo_t info;
+    while (::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pid_fd), &info,
+                    WEXITED | __WALL)
+             < 0
+           && errno == EINTR) {
+      // retry
+    }
+    ::close(pid_fd);
+    close_ours();
+    if (failure.stage == 1)
+      return make_error(errc::bad_request,
+                        "cannot start worker " + std::to_string(options.slot)
+                          + ": working directory (cwd) '" + options.cwd
+                          + "': " + errno_text(failure.err)
+                          + ": set cwd to an existing directory or leave it empty");
+    if (failure.stage == 2)
+      return make_error(failure.err == ENOENT || failure.err == EACCES || failure.err == ENOEXEC
+                            || failure.err == ENOTDIR
+                          ? errc::bad_request
+                          : errc::worker_crashed,
+                        "cannot start worker " + std::to_string(options.slot) + " from '"
+                          + options.executable + "': exec: " + errno_text(failure.err)
+                          + " (check worker-executable)");
+    return fail("descriptor setup in the child", failure.err);
+  }
+  ::close(report[0]);
 
   std::unique_ptr<worker_process> proc{new worker_process};
   proc->options_ = options;
@@ -201,6 +377,7 @@ result<std::unique_ptr<worker_process>> worker_process::start(const worker_spawn
     proc->options_.log = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
   proc->events_ = std::move(events);
   proc->pid_ = pid;
+  proc->pid_fd_ = pid_fd;
   proc->channel_fd_ = sv[0];
   proc->stdout_fd_ = out[0];
   proc->stderr_fd_ = err[0];
@@ -216,11 +393,12 @@ worker_process::~worker_process() {
     std::lock_guard<std::mutex> guard{out_mtx_};
     stopping_ = true;
     if (!reaped_)
-      ::kill(pid_, SIGKILL);
+      send_signal(pid_fd_, SIGKILL);
   }
   wake();
   if (io_.joinable())
-    io_.join();
+    io_.join(); // ends once our process is reaped, whoever holds its pipes
+  close_fd(pid_fd_);
   close_fd(channel_fd_);
   close_fd(stdout_fd_);
   close_fd(stderr_fd_);
@@ -257,16 +435,29 @@ void worker_process::send(const char* data, size_t size) {
 void worker_process::signal(int sig) {
   std::lock_guard<std::mutex> guard{out_mtx_};
   if (!reaped_)
-    ::kill(pid_, sig);
+    send_signal(pid_fd_, sig);
 }
 
 void worker_process::interrupt(uint64_t call_id) {
   std::lock_guard<std::mutex> guard{out_mtx_};
   if (reaped_)
     return;
-  sigval payload;
-  payload.sival_ptr = reinterpret_cast<void*>(static_cast<uintptr_t>(call_id));
-  ::sigqueue(pid_, SIGINT, payload);
+  siginfo_t info;
+  std::memset(&info, 0, sizeof(info));
+  info.si_signo = SIGINT;
+  info.si_code = SI_QUEUE;
+  info.si_pid = ::getpid();
+  info.si_uid = ::getuid();
+  info.si_value.sival_ptr = reinterpret_cast<void*>(static_cast<uintptr_t>(call_id));
+  send_signal(pid_fd_, SIGINT, &info);
+}
+
+void worker_process::set_alarm(std::chrono::steady_clock::time_point at) {
+  std::lock_guard<std::mutex> guard{out_mtx_};
+  if (at >= alarm_)
+    return;
+  alarm_ = at;
+  wake();
 }
 
 void worker_process::wake() {
@@ -352,23 +543,54 @@ void worker_process::run_io() {
     return true;
   };
 
-  while (channel_open) {
+  // Runs until our process has ended. The pipes and the channel may stay
+  // open longer (a grandchild may hold them): they are never waited for.
+  using clock = std::chrono::steady_clock;
+  auto kill_at = clock::time_point::max(); // set once the channel is closed
+  bool exited = false;
+  while (!exited) {
     bool want_write;
+    clock::time_point alarm;
     {
       std::lock_guard<std::mutex> guard{out_mtx_};
-      want_write = outbox_pos_ < outbox_.size();
+      want_write = channel_open && outbox_pos_ < outbox_.size();
+      alarm = alarm_;
     }
-    pollfd fds[4] = {
-      {channel_fd_, static_cast<short>(POLLIN | (want_write ? POLLOUT : 0)), 0},
+    auto now = clock::now();
+    if (alarm <= now) {
+      {
+        std::lock_guard<std::mutex> guard{out_mtx_};
+        if (alarm_ == alarm)
+          alarm_ = clock::time_point::max();
+      }
+      if (events_.on_alarm)
+        events_.on_alarm();
+      continue;
+    }
+    if (kill_at <= now) {
+      if (failure.empty())
+        failure = "closed its channel without exiting and was killed";
+      send_signal(pid_fd_, SIGKILL);
+      kill_at = clock::time_point::max();
+    }
+    auto next = std::min(alarm, kill_at);
+    int wait_ms = -1;
+    if (next != clock::time_point::max())
+      wait_ms = static_cast<int>(std::min<int64_t>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(next - now).count() + 1, 60000));
+    pollfd fds[5] = {
+      {channel_open ? channel_fd_ : -1, static_cast<short>(POLLIN | (want_write ? POLLOUT : 0)), 0},
       {out_open ? stdout_fd_ : -1, POLLIN, 0},
       {err_open ? stderr_fd_ : -1, POLLIN, 0},
       {wake_fd_, POLLIN, 0},
+      {pid_fd_, POLLIN, 0},
     };
-    if (::poll(fds, 4, -1) < 0) {
+    if (::poll(fds, 5, wait_ms) < 0) {
       if (errno == EINTR)
         continue;
       failure = std::string{"poll failed: "} + std::strerror(errno);
-      break;
+      send_signal(pid_fd_, SIGKILL);
+      fds[4].revents = POLLIN; // reap below
     }
     if (fds[3].revents & POLLIN) {
       uint64_t count;
@@ -382,7 +604,9 @@ void worker_process::run_io() {
       drain_pipe(stdout_fd_, out_open, out_lines, log_out);
     if (fds[2].revents)
       drain_pipe(stderr_fd_, err_open, err_lines, log_err);
-    if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+    exited = (fds[4].revents & POLLIN) != 0;
+    // After the exit, read what the process wrote before it ended, no more.
+    if (channel_open && (exited || (fds[0].revents & (POLLIN | POLLHUP | POLLERR)))) {
       for (;;) {
         if (have == in.size())
           in.resize(in.size() * 2);
@@ -391,42 +615,40 @@ void worker_process::run_io() {
           have += static_cast<size_t>(n);
           if (!deliver_frames()) {
             channel_open = false;
+            send_signal(pid_fd_, SIGKILL);
             break;
           }
-        } else if (n == 0) {
-          channel_open = false;
-          break;
-        } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-          break;
-        } else if (errno != EINTR) {
-          channel_open = false;
+        } else if (n < 0 && errno == EINTR) {
+          continue;
+        } else {
+          if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
+            channel_open = false; // closed: the process is on its way out
+            kill_at = std::min(kill_at, clock::now() + std::chrono::milliseconds(200));
+          }
           break;
         }
       }
     }
   }
 
-  // The channel is closed (or broken): make sure the process is gone, reap it.
-  if (!failure.empty())
-    ::kill(pid_, SIGKILL);
-  int status = 0;
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(200);
-  pid_t done = 0;
-  while ((done = ::waitpid(pid_, &status, WNOHANG)) == 0
-         && std::chrono::steady_clock::now() < deadline)
-    ::usleep(1000);
-  if (done == 0) {
-    if (failure.empty())
-      failure = "closed its channel without exiting and was killed";
-    ::kill(pid_, SIGKILL);
-    while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
-      // retry
-    }
+  // Our process has ended: reap it, and it alone.
+  siginfo_t info;
+  std::memset(&info, 0, sizeof(info));
+  int rc;
+  while ((rc = ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pid_fd_), &info,
+                        WEXITED | __WALL))
+           < 0
+         && errno == EINTR) {
+    // retry
   }
+  int wait_errno = errno;
+  int kept_status = 0;
+  bool kept = rc != 0 && wait_errno == ECHILD && exit_status_from_pidfd(pid_fd_, kept_status);
   {
     std::lock_guard<std::mutex> guard{out_mtx_};
     reaped_ = true;
   }
+  // Output written before the end, without waiting for the pipes to close.
   if (out_open)
     drain_pipe(stdout_fd_, out_open, out_lines, log_out);
   if (err_open)
@@ -435,14 +657,20 @@ void worker_process::run_io() {
   err_lines.finish(log_err);
 
   process_exit exit;
-  if (WIFEXITED(status))
-    exit.exit_code = WEXITSTATUS(status);
-  else if (WIFSIGNALED(status))
-    exit.signal = WTERMSIG(status);
-  exit.reason = failure.empty() ? describe_status(status) : failure;
+  if (rc == 0)
+    describe_exit(info, exit);
+  else if (kept)
+    describe_wait_status(kept_status, exit);
+  else if (wait_errno == ECHILD)
+    exit.reason = lost_status_reason();
+  else
+    exit.reason = "ended, but its exit status is unknown (waitid: " + errno_text(wait_errno) + ")";
+  if (!failure.empty())
+    exit.reason = failure + (exit.signal != 0 || exit.exit_code >= 0 ? " (it " + exit.reason + ")" : "");
   if (!err_lines.last_line.empty())
     exit.reason += " (last stderr line: " + err_lines.last_line + ")";
-  events_.on_exit(std::move(exit));
+  if (events_.on_exit)
+    events_.on_exit(std::move(exit));
 }
 
 } // namespace pyactor::actors

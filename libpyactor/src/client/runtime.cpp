@@ -169,6 +169,7 @@ result<std::unique_ptr<runtime>> runtime::start(runtime_options options) {
   sup.worker.max_calls = options.max_calls_per_worker;
   sup.worker.default_timeout = options.default_timeout;
   sup.worker.interrupt_grace = options.interrupt_grace;
+  sup.worker.start_timeout = options.start_timeout;
   pimpl->supervisor = sys.spawn(supervisor_behavior, std::move(sup));
   pimpl->canceller->scheduler = pimpl->scheduler;
 

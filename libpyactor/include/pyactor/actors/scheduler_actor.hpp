@@ -43,7 +43,10 @@ private:
 /// they get `no_workers`. The scheduler forwards and never answers for a
 /// worker: the worker's reply goes straight back to the caller.
 ///
-/// Workers join and leave themselves (see worker_registry); the supervisor
+/// Only ready workers are routed to and published: a worker joins itself
+/// after its ready frame and leaves itself (see worker_registry); the
+/// scheduler monitors each one it knows and drops it on its down message
+/// too. Calls wait only when no worker is ready. The supervisor
 /// says which slots exist with `(worker_atom, slot, true)` and which are gone
 /// with `(worker_atom, slot, false)`. `(cancel_atom, request_id)` cancels a
 /// call wherever it is.

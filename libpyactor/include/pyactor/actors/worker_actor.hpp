@@ -55,7 +55,8 @@ using worker_actor = caf::typed_actor<
   caf::reacts_to<kill_atom, uint64_t>>;
 
 /// A worker the scheduler may route to; a worker actor announces itself
-/// with `(worker_atom, worker_entry)` when it starts.
+/// with `(worker_atom, worker_entry)` once its process is ready (has sent
+/// its ready frame), never before.
 struct worker_entry {
   uint64_t slot = 0;
   uint64_t uid = 0;
@@ -70,8 +71,9 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(pyactor::actors::worker_entry)
 namespace pyactor::actors {
 
 /// The scheduler as a worker sees it. A worker joins with `(worker_atom,
-/// entry)` and leaves with `(leave_atom, slot, uid)`; the reply to leave means
-/// nothing more is on its way. Calls handed back come as `(call_atom,
+/// entry)` when ready and leaves with `(leave_atom, slot, uid)`; the reply to
+/// leave means nothing more is on its way. The scheduler also monitors every
+/// worker that joined, so a worker that dies without leaving is dropped too. Calls handed back come as `(call_atom,
 /// call_request)` (delegated) or with their sink.
 using worker_registry = caf::typed_actor<
   caf::replies_to<call_atom, call_request>::with<call_reply>,
@@ -87,6 +89,9 @@ struct worker_options {
   std::chrono::milliseconds default_timeout{0};
   /// Time between SIGINT and SIGKILL for a timed-out or cancelled running call.
   std::chrono::milliseconds interrupt_grace{2000};
+  /// A process not ready this long after its spawn (imports, start hook) is
+  /// killed and the start fails saying so.
+  std::chrono::milliseconds start_timeout{60000};
   /// Calls written to the process at once (pipelining); at least 1.
   uint32_t pipeline_depth = 4;
   /// Recycle the process after this many calls; 0 means never.
@@ -143,14 +148,21 @@ struct worker_actor_state {
     bool sink_in_table = false; // the sink moved to `sinks` when written
   };
 
-  enum class phase { serving, draining, leaving };
+  enum class phase { starting, serving, draining, leaving };
+
+  /// A timer of the process's I/O thread: at `first`, do `second`.
+  using alarm = std::pair<clock_type::time_point, uint64_t>;
 
   worker_options options;
   std::unique_ptr<worker_process> process;
-  phase mode = phase::serving;
+  phase mode = phase::starting;
   /// Why the actor is leaving (empty for a drain or recycle).
   std::string exit_reason;
   bool scheduler_released = false; // the scheduler acknowledged `leave`
+  /// The process could not start for a reason no retry fixes (bad cwd).
+  bool setup_error = false;
+  /// Why the start failed when the actor killed the process (start timeout).
+  std::string start_failure;
   /// Calls waiting to be written, by ticket.
   std::map<uint64_t, call> waiting;
   /// Calls written to the process, by ticket; the first one is running.
@@ -160,6 +172,11 @@ struct worker_actor_state {
   /// Deadlines of the calls above, earliest first. One timer serves them
   /// all: it is set for the earliest deadline only (not one timer per call).
   std::set<std::pair<clock_type::time_point, uint64_t>> deadlines;
+  /// Re-interrupts and kills due for abandoned calls, and the start timeout
+  /// (ticket 0); served by the same timer.
+  std::set<alarm> kills;
+  /// The alarm set with the process's I/O thread (it dies with the process,
+  /// so no timer keeps a dead worker's memory).
   clock_type::time_point timer_at = clock_type::time_point::max();
   uint64_t next_ticket = 1;
   uint64_t calls_sent = 0; // a recycled process gets no more than max_calls

@@ -3,6 +3,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -40,7 +41,7 @@ struct worker_spawn_options {
 
 /// How a worker process ended.
 struct process_exit {
-  int exit_code = -1; ///< valid when signal == 0
+  int exit_code = -1; ///< valid when signal == 0; -1 when unknown
   int signal = 0;     ///< the signal that killed it, or 0
   /// Human-readable: "exited with code 3", "was killed by signal 9 (Killed)",
   /// "sent a malformed frame (length 7)", plus the last stderr line if any.
@@ -49,20 +50,34 @@ struct process_exit {
 
 /// Callbacks from the I/O thread. `on_frame` gets every reply frame in
 /// order (call id 0 is the ready frame); `on_batch_end` (optional) follows
-/// the frames of one read; `on_exit` comes exactly once, last.
+/// the frames of one read; `on_alarm` (optional) runs when the time set with
+/// `set_alarm` has come; `on_exit` comes exactly once, last.
 struct worker_events {
   std::function<void(uint64_t call_id, uint8_t status, std::vector<char> payload)> on_frame;
   std::function<void()> on_batch_end;
+  std::function<void()> on_alarm;
   std::function<void(process_exit)> on_exit;
 };
 
 /// Owns a worker process, its channel socket and its stdout/stderr pipes,
 /// plus one I/O thread that reads replies and output and notices the death.
+///
+/// Death is noticed from the process itself (a pidfd in the I/O thread's
+/// poll set), never from the end of a pipe: a grandchild that inherited the
+/// worker's stdout or channel does not delay it. Signals go through the
+/// pidfd, so a recycled pid is never hit. The status comes from waitid on
+/// the pidfd; when the host program ignores SIGCHLD the kernel discards it,
+/// and then it is read back from the pidfd (Linux 6.13+) or reported as
+/// unknown, saying why (never as "exited with code 0").
+/// The node's ends of the channel and pipes are close-on-exec.
 /// `send` is thread-safe and never blocks on a full socket. The destructor
-/// kills the process (SIGKILL) and joins the thread.
+/// kills the process (SIGKILL), waits for it alone (not for its children)
+/// and joins the thread.
 class worker_process {
 public:
-  /// Spawns the process; returns an error naming the executable on failure.
+  /// Spawns the process. On failure returns an error naming what failed:
+  /// `bad_request` when the setup can never work (a working directory or
+  /// executable that is missing), `worker_crashed` for a resource shortage.
   static result<std::unique_ptr<worker_process>> start(const worker_spawn_options& options,
                                                        worker_events events);
 
@@ -83,6 +98,11 @@ public:
   /// has not started it yet; a call already finished is not affected.
   void interrupt(uint64_t call_id);
 
+  /// Asks the I/O thread to call `on_alarm` at `at` (or soon after). Only the
+  /// earliest pending alarm is kept; a later one does not replace it. The
+  /// alarm lives and dies with the process: nothing outlives it.
+  void set_alarm(std::chrono::steady_clock::time_point at);
+
 private:
   worker_process() = default;
   void run_io();
@@ -92,6 +112,7 @@ private:
   worker_spawn_options options_;
   worker_events events_;
   pid_t pid_ = -1;
+  int pid_fd_ = -1;
   int channel_fd_ = -1;
   int stdout_fd_ = -1;
   int stderr_fd_ = -1;
@@ -101,6 +122,8 @@ private:
   size_t outbox_pos_ = 0;
   bool stopping_ = false;    // guarded by out_mtx_
   bool reaped_ = false;      // guarded by out_mtx_
+  /// The earliest alarm asked for, guarded by out_mtx_.
+  std::chrono::steady_clock::time_point alarm_ = std::chrono::steady_clock::time_point::max();
   std::thread io_;
 };
 
