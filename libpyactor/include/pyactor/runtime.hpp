@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <future>
 #include <memory>
 #include <string>
@@ -21,7 +22,8 @@ struct pool_access;
 
 /// Per-call options.
 struct call_options {
-  /// Zero takes the runtime's default timeout.
+  /// Zero takes the runtime's default timeout; negative is a `bad_request`;
+  /// anything above 2^32-1 ms (49.7 days) counts as 2^32-1 ms.
   std::chrono::milliseconds timeout{0};
   /// Run on the worker with this id (1-based); 0 lets the policy pick.
   uint64_t worker = 0;
@@ -29,6 +31,27 @@ struct call_options {
   /// (e.g. a list you mean to mutate with `method`).
   bool by_ref = false;
 };
+
+/// Receives the one result of an asynchronous call (`runtime::call_async`
+/// and the other `_async` forms that take it). The thread contract:
+///
+/// - It runs exactly once per call: with the result, a typed error, or
+///   `cancelled` after `runtime::cancel`; for a call still pending when the
+///   runtime is destroyed, with `not_running` on the destroying thread.
+/// - It runs on a thread of the runtime: the I/O thread of the worker that
+///   answered (most results), or a CAF scheduler thread (errors the runtime
+///   decides itself: refusals, `timeout`, `cancelled`, `worker_crashed`,
+///   `stale_ref`, `no_workers`). Never inside the `_async` call or the
+///   `cancel` that caused it, except once the runtime's destruction has
+///   begun: a call submitted then gets `not_running` on the submitting thread
+///   before the submit returns.
+/// - It must return quickly and must not block: no blocking call on the
+///   runtime (`call`, `get`, `status`, ...), no waiting for another call. It
+///   may submit more `_async` calls and `cancel` calls.
+/// - An exception it throws is caught and logged through `runtime_options::log`;
+///   it changes nothing else.
+/// - An empty function is allowed: the result is dropped.
+using completion_callback = std::function<void(result<value>)>;
 
 /// The pending result of an asynchronous call. Move-only; `get` once.
 class call_handle {
@@ -45,7 +68,7 @@ public:
   /// (KeyboardInterrupt); either way the result becomes `cancelled`. No effect
   /// once the call has finished.
   void cancel();
-  /// The runtime-wide id of this call.
+  /// The runtime-wide id of this call (for `runtime::cancel`).
   uint64_t id() const { return id_; }
 
   struct canceller;
@@ -79,12 +102,16 @@ struct worker_info {
 };
 
 /// A pool of Python worker processes on this node. Usage:
-///   auto rt = pyactor::actors::start();             // or start(options)
+///   auto rt = pyactor::runtime::start();             // or start(options)
 ///   if (!rt) { std::cerr << rt.error().to_string(); return 1; }
 ///   auto r = rt.value()->call("math", "pow", {2, 16}); // blocking
-///   auto f = rt.value()->call_async("os", "getcwd");   // std::future
+///   auto f = rt.value()->call_async("os", "getcwd");   // a call_handle
+///   rt.value()->call_async("os", "getcwd", {}, {}, {},  // a callback
+///                          [](pyactor::result<pyactor::value> r) { /* ... */ });
 /// Every function is thread-safe. Every call ends with exactly one result:
-/// a value or a typed `error`. Destroying the runtime stops every worker.
+/// a value or a typed `error`. The runtime may be destroyed on any thread
+/// (not from inside one of its callbacks): calls still pending get
+/// `not_running`, then every worker stops.
 class runtime {
 public:
   using future = call_handle;
@@ -141,6 +168,51 @@ public:
   future attr_async(const value& target, const std::string& name, const call_options& opts = {});
   future eval_async(const std::string& expression, dict locals = {},
                     const call_options& opts = {});
+
+  // -- calls with a callback (see completion_callback for the thread contract) --
+
+  /// Each sends the call of its blocking twin and returns at once with the
+  /// call's id; `on_done` gets the one result later. No thread waits for
+  /// the call, so thousands may be in flight.
+  uint64_t call_async(const std::string& module, const std::string& function, list args,
+                      dict kwargs, const call_options& opts, completion_callback on_done);
+  uint64_t constant_async(const std::string& module, const std::string& name,
+                          const std::string& cast, const call_options& opts,
+                          completion_callback on_done);
+  uint64_t create_async(const std::string& module, const std::string& class_name, list args,
+                        dict kwargs, const call_options& opts, completion_callback on_done);
+  uint64_t method_async(const value& target, const std::string& name, list args, dict kwargs,
+                        const call_options& opts, completion_callback on_done);
+  uint64_t attr_async(const value& target, const std::string& name, const call_options& opts,
+                      completion_callback on_done);
+  uint64_t eval_async(const std::string& expression, dict locals, const call_options& opts,
+                      completion_callback on_done);
+  uint64_t exec_async(const std::string& code, const call_options& opts,
+                      completion_callback on_done);
+  uint64_t builtin_async(const std::string& name, list args, dict kwargs,
+                         const call_options& opts, completion_callback on_done);
+  uint64_t op_async(const std::string& name, list args, const call_options& opts,
+                    completion_callback on_done);
+  uint64_t versions_async(const call_options& opts, completion_callback on_done);
+  uint64_t release_async(const value& ref, completion_callback on_done);
+
+  /// `broadcast` with a callback: `on_done` gets one reply per worker, in
+  /// worker order, once all are in (same thread contract). Cancelling the
+  /// returned id cancels every worker's call.
+  uint64_t broadcast_async(const std::string& module, const std::string& function, list args,
+                           dict kwargs, const broadcast_options& opts,
+                           std::function<void(std::vector<worker_reply>)> on_done);
+
+  /// `batch` with a callback: `on_done` gets one result per call, in order
+  /// (same thread contract).
+  uint64_t batch_async(const std::vector<batch_call>& calls, const call_options& opts,
+                       std::function<void(std::vector<result<value>>)> on_done);
+
+  /// Cancels the call `call_id` wherever it is: its result becomes
+  /// `cancelled` (delivered on a CAF thread, not inside this function), a
+  /// waiting call is dropped and a running one interrupted
+  /// (KeyboardInterrupt). A no-op for unknown or finished ids. Never blocks.
+  void cancel(uint64_t call_id);
 
   // -- parallel ----------------------------------------------------------------
 

@@ -1,4 +1,5 @@
-// The parallel forms of the runtime: broadcast, map/starmap/scatter, batch.
+// The parallel forms of the runtime: map/starmap/scatter (broadcast and
+// batch are in runtime_gather.cpp).
 #include <algorithm>
 #include <cmath>
 #include <deque>
@@ -8,6 +9,9 @@
 #include "runtime_impl.hpp"
 
 namespace pyactor {
+
+using client::body_builder;
+using worker::op;
 
 namespace {
 
@@ -19,36 +23,6 @@ constexpr size_t first_adaptive_chunk = 16;
 /// Chunk duration the adaptive sizing aims for.
 constexpr double target_chunk_seconds = 0.02;
 constexpr int max_chunk_attempts = 3;
-
-/// Turns one entry [status, payload] of a map or batch reply into a result.
-result<value> entry_result(const value& entry) {
-  auto fields = entry.get_if<list>();
-  if (fields == nullptr || fields->size() != 2 || !(*fields)[0].is<int64_t>())
-    return make_error(errc::bad_request, "malformed entry in a map or batch reply");
-  auto status = static_cast<uint8_t>((*fields)[0].as<int64_t>());
-  if (status == 0)
-    return (*fields)[1];
-  return actors::error_from_details(static_cast<errc>(actors::reply_code_of(status)),
-                                    (*fields)[1]);
-}
-
-/// Splits a whole-reply result into `n` per-entry results.
-std::vector<result<value>> entry_results(const result<value>& reply, size_t n) {
-  std::vector<result<value>> out;
-  out.reserve(n);
-  auto entries = reply ? reply.value().get_if<list>() : nullptr;
-  if (!reply || entries == nullptr || entries->size() != n) {
-    auto e = reply ? make_error(errc::bad_request, "the worker answered " + reply.value().type_name()
-                                                     + " where one entry per item was expected")
-                   : reply.error();
-    for (size_t i = 0; i < n; ++i)
-      out.emplace_back(e);
-    return out;
-  }
-  for (auto& entry : *entries)
-    out.push_back(entry_result(entry));
-  return out;
-}
 
 /// Splits a map reply [results, statuses] into one result per item.
 std::vector<result<value>> map_results(result<value>&& reply, size_t n) {
@@ -298,25 +272,6 @@ private:
 
 // -- runtime ----------------------------------------------------------------------------
 
-std::vector<worker_reply> runtime::broadcast(const std::string& module, const std::string& function,
-                                             list args, dict kwargs, const broadcast_options& opts) {
-  std::vector<uint64_t> targets = opts.workers;
-  if (targets.empty()) // every live worker, as the scheduler last published them
-    for (auto& w : *impl_->routes->load())
-      targets.push_back(w.slot);
-  std::vector<call_handle> handles;
-  for (auto id : targets) {
-    call_options pinned;
-    pinned.worker = id;
-    pinned.timeout = opts.timeout;
-    handles.push_back(call_async(module, function, args, kwargs, pinned));
-  }
-  std::vector<worker_reply> replies;
-  for (size_t i = 0; i < targets.size(); ++i)
-    replies.push_back(worker_reply{targets[i], handles[i].get()});
-  return replies;
-}
-
 map_summary runtime::starmap(const std::string& module, const std::string& function,
                              item_source next, item_sink sink, const map_options& opts,
                              size_t total) {
@@ -382,29 +337,6 @@ std::vector<result<value>> runtime::map(const std::string& module, const std::st
     return count;
   };
   return collect(*this, module, function, items.size(), fill, false, opts);
-}
-
-std::vector<result<value>> runtime::batch(const std::vector<batch_call>& calls,
-                                          const call_options& opts) {
-  std::vector<uint64_t> owners;
-  for (auto& c : calls) {
-    for (auto& a : c.args)
-      collect_owners(a, owners);
-    for (auto& kv : c.kwargs.items)
-      collect_owners(kv.second, owners);
-  }
-  if (owners.size() > 1)
-    return std::vector<result<value>>(
-      calls.size(), make_error(errc::cross_worker_ref,
-                               "a batch runs on one worker, but its calls use objects of "
-                                 + std::to_string(owners.size()) + " workers"));
-  body_builder body{op::batch, 1};
-  body.array(static_cast<uint32_t>(calls.size()));
-  for (auto& c : calls)
-    body.raw(body_builder{op::func, 5}.text(c.module).text(c.function).args(c.args)
-               .kwargs(c.kwargs).flag(opts.by_ref).take());
-  auto reply = impl_->send(body.take(), opts, owners.empty() ? 0 : owners.front(), {}).get();
-  return entry_results(reply, calls.size());
 }
 
 } // namespace pyactor

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
-#include <condition_variable>
 #include <mutex>
 #include <thread>
 
@@ -13,10 +12,11 @@
 
 namespace pyactor {
 
-using namespace pyactor::actors;
-using namespace pyactor::client;
-using worker::op;
-
+using actors::ready_atom_v;
+using actors::status_atom_v;
+using actors::history_atom_v;
+using actors::grow_atom_v;
+using actors::shrink_atom_v;
 
 namespace {
 
@@ -68,22 +68,6 @@ void log_to_stderr(const std::string& line) {
   std::fprintf(stderr, "%s\n", line.c_str());
 }
 
-const std::vector<std::string> builtins_list = {
-  "abs", "all", "any", "ascii", "bin", "bool", "bytearray", "bytes", "callable", "chr",
-  "complex", "dict", "dir", "divmod", "enumerate", "filter", "float", "format", "frozenset",
-  "getattr", "hasattr", "hash", "hex", "id", "int", "isinstance", "issubclass", "iter", "len",
-  "list", "map", "max", "min", "next", "object", "oct", "ord", "pow", "range", "repr",
-  "reversed", "round", "set", "slice", "sorted", "str", "sum", "tuple", "type", "vars", "zip"};
-
-const std::vector<std::string> operators_list = {
-  "lt", "le", "eq", "ne", "ge", "gt", "not_", "truth", "is_", "is_not", "add", "floordiv",
-  "index", "mod", "mul", "neg", "pos", "sub", "truediv", "and_", "inv", "invert", "lshift",
-  "or_", "rshift", "xor", "concat", "contains", "countOf", "getitem", "indexOf", "length_hint"};
-
-bool known(const std::vector<std::string>& names, const std::string& name) {
-  return std::find(names.begin(), names.end(), name) != names.end();
-}
-
 } // namespace
 
 // -- call_handle ----------------------------------------------------------------------
@@ -113,7 +97,9 @@ runtime::runtime(std::unique_ptr<impl> pimpl) : impl_(std::move(pimpl)) {
   // nop
 }
 
-runtime::~runtime() = default;
+runtime::~runtime() {
+  impl_->shutdown();
+}
 
 result<std::unique_ptr<runtime>> runtime::start(runtime_options options) {
   if (auto ok = options.validate(); !ok)
@@ -121,7 +107,7 @@ result<std::unique_ptr<runtime>> runtime::start(runtime_options options) {
   auto exe = find_worker_executable(options);
   if (!exe)
     return exe.error();
-  auto policy = make_policy(options.policy);
+  auto policy = actors::make_policy(options.policy);
   if (!policy)
     return policy.error();
   if (!options.log)
@@ -136,16 +122,23 @@ result<std::unique_ptr<runtime>> runtime::start(runtime_options options) {
   cfg.set("scheduler.max-threads",
           static_cast<int64_t>(options.threads > 0 ? options.threads : std::max(2u, cores)));
   pimpl->sys = std::make_unique<caf::actor_system>(cfg);
+  // Constructing the system and spawning on this thread leave CAF's
+  // thread-local logger pointing at it, and ~actor_system waits until that
+  // reference is gone: with a live starting thread, forever. Drop it when
+  // start returns, so the runtime can be destroyed on any thread.
+  struct forget_logger {
+    ~forget_logger() { caf::logger::set_current_actor_system(nullptr); }
+  } forget;
   auto& sys = *pimpl->sys;
   pimpl->direct_least_loaded = options.policy == "least-loaded";
   pimpl->uses_affinity_key = options.policy == "affinity";
-  pimpl->scheduler = sys.spawn(scheduler_behavior, std::move(policy).value(), pimpl->routes);
+  auto scheduler = sys.spawn(actors::scheduler_behavior, std::move(policy).value(), pimpl->routes);
 
-  supervisor_options sup;
+  actors::supervisor_options sup;
   sup.workers = options.workers > 0 ? options.workers : cores;
   sup.max_restarts = options.max_restarts;
   sup.restart_window = options.restart_window;
-  sup.scheduler = pimpl->scheduler;
+  sup.scheduler = scheduler;
   sup.worker.spawn.executable = std::move(exe).value();
   sup.worker.spawn.python_path = options.python_path;
   if (auto env = std::getenv("PYTHONPATH"); env != nullptr) {
@@ -170,22 +163,19 @@ result<std::unique_ptr<runtime>> runtime::start(runtime_options options) {
   sup.worker.default_timeout = options.default_timeout;
   sup.worker.interrupt_grace = options.interrupt_grace;
   sup.worker.start_timeout = options.start_timeout;
-  pimpl->supervisor = sys.spawn(supervisor_behavior, std::move(sup));
-  pimpl->canceller->scheduler = pimpl->scheduler;
+  auto ends = std::make_shared<runtime::impl::endpoints>();
+  ends->scheduler = scheduler;
+  ends->supervisor = sys.spawn(actors::supervisor_behavior, std::move(sup));
+  pimpl->calls = std::make_shared<client::call_table>(options.log);
+  ends->client = sys.spawn(client::client_behavior, options.log);
+  pimpl->ends_ = std::move(ends);
+  pimpl->canceller->rt = pimpl.get();
 
-  // Wait until every worker is ready or given up.
-  std::string failures;
-  bool answered = false;
-  {
-    caf::scoped_actor self{sys};
-    self->request(pimpl->supervisor, std::chrono::minutes(2), ready_atom_v)
-      .receive(
-        [&](std::string& text) {
-          failures = std::move(text);
-          answered = true;
-        },
-        [&](caf::error& e) { failures = "the pool did not start: " + caf::to_string(e); });
-  }
+  // Wait until every worker is ready or given up (through the client
+  // actor: no scoped_actor on this thread, shared/caf-0.17.md §10).
+  auto ready = pimpl->ask<std::string>(caf::make_message(ready_atom_v), std::chrono::minutes(2));
+  bool answered = static_cast<bool>(ready);
+  std::string failures = ready ? ready.value() : "the pool did not start: " + ready.error().message;
   std::unique_ptr<runtime> rt{new runtime(std::move(pimpl))};
   if (!answered)
     return make_error(errc::no_workers, failures);
@@ -199,131 +189,11 @@ result<std::unique_ptr<runtime>> runtime::start(runtime_options options) {
   return rt;
 }
 
-// -- calls ----------------------------------------------------------------------------
-
-runtime::future runtime::call_async(const std::string& module, const std::string& function,
-                                    list args, dict kwargs, const call_options& opts) {
-  return impl_->submit(value{}, std::move(args), std::move(kwargs), opts, impl_->affinity_key(module, function),
-                       [=](const value&, const list& a, const dict& kw) {
-                         return body_builder{op::func, 5}.text(module).text(function).args(a)
-                           .kwargs(kw).flag(opts.by_ref).take();
-                       });
-}
-
-runtime::future runtime::constant_async(const std::string& module, const std::string& name,
-                                        const std::string& cast, const call_options& opts) {
-  if (!cast.empty() && cast != "int" && cast != "float" && cast != "str") {
-    call_handle refused;
-    refused.future_ = ready_future(make_error(
-      errc::bad_request, "constant: cast must be \"\", \"int\", \"float\" or \"str\", got \"" + cast + "\""));
-    return refused;
-  }
-  return impl_->send(body_builder{op::constant, 3}.text(module).text(name).text(cast).take(), opts,
-                     0, impl_->affinity_key(module, name));
-}
-
-runtime::future runtime::create_async(const std::string& module, const std::string& class_name,
-                                      list args, dict kwargs, const call_options& opts) {
-  return impl_->submit(value{}, std::move(args), std::move(kwargs), opts,
-                       impl_->affinity_key(module, class_name),
-                       [=](const value&, const list& a, const dict& kw) {
-                         return body_builder{op::init, 5}.text(module).text(class_name).args(a)
-                           .kwargs(kw).flag(opts.by_ref).take();
-                       });
-}
-
-runtime::future runtime::method_async(const value& target, const std::string& name, list args,
-                                      dict kwargs, const call_options& opts) {
-  return impl_->submit(target, std::move(args), std::move(kwargs), opts, {},
-                       [=](const value& t, const list& a, const dict& kw) {
-                         return body_builder{op::method, 5}.item(t).text(name).args(a).kwargs(kw)
-                           .flag(opts.by_ref).take();
-                       });
-}
-
-runtime::future runtime::attr_async(const value& target, const std::string& name,
-                                    const call_options& opts) {
-  return impl_->submit(target, {}, {}, opts, {}, [=](const value& t, const list&, const dict&) {
-    return body_builder{op::attr, 3}.item(t).text(name).flag(opts.by_ref).take();
-  });
-}
-
-runtime::future runtime::eval_async(const std::string& expression, dict locals,
-                                    const call_options& opts) {
-  return impl_->submit(value{}, {}, std::move(locals), opts, {},
-                       [=](const value&, const list&, const dict& kw) {
-                         return body_builder{op::eval, 2}.text(expression).kwargs(kw).take();
-                       });
-}
-
-result<value> runtime::call(const std::string& module, const std::string& function, list args,
-                            dict kwargs, const call_options& opts) {
-  return call_async(module, function, std::move(args), std::move(kwargs), opts).get();
-}
-
-result<value> runtime::constant(const std::string& module, const std::string& name,
-                                const std::string& cast, const call_options& opts) {
-  return constant_async(module, name, cast, opts).get();
-}
-
-result<value> runtime::create(const std::string& module, const std::string& class_name,
-                              list args, dict kwargs, const call_options& opts) {
-  return create_async(module, class_name, std::move(args), std::move(kwargs), opts).get();
-}
-
-result<value> runtime::method(const value& target, const std::string& name, list args,
-                              dict kwargs, const call_options& opts) {
-  return method_async(target, name, std::move(args), std::move(kwargs), opts).get();
-}
-
-result<value> runtime::attr(const value& target, const std::string& name,
-                            const call_options& opts) {
-  return attr_async(target, name, opts).get();
-}
-
-result<value> runtime::eval(const std::string& expression, dict locals,
-                            const call_options& opts) {
-  return eval_async(expression, std::move(locals), opts).get();
-}
-
-result<value> runtime::exec(const std::string& code, const call_options& opts) {
-  return impl_->send(body_builder{op::exec, 1}.text(code).take(), opts, 0, {}).get();
-}
-
-result<value> runtime::builtin(const std::string& name, list args, dict kwargs,
-                               const call_options& opts) {
-  if (!known(builtins_list, name))
-    return make_error(errc::bad_request, "'" + name + "' is not one of the Python 3 builtins "
-                                           "pyactor offers (see runtime::builtin_names())");
-  return call("builtins", name, std::move(args), std::move(kwargs), opts);
-}
-
-result<value> runtime::op(const std::string& name, list args, const call_options& opts) {
-  if (!known(operators_list, name))
-    return make_error(errc::bad_request, "'" + name + "' is not one of the operator functions "
-                                           "pyactor offers (see runtime::operator_names())");
-  return call("operator", name, std::move(args), {}, opts);
-}
-
-result<value> runtime::versions(const call_options& opts) {
-  return impl_->send(body_builder{op::versions, 0}.take(), opts, 0, {}).get();
-}
-
-result<value> runtime::release(const value& ref) {
-  auto r = ref.get_if<object_ref>();
-  if (r == nullptr)
-    return make_error(errc::bad_request,
-                      "release needs an object reference, got a " + ref.type_name());
-  return impl_->send(body_builder{op::release, 1}.args(list{value{r->object_id}}).take(), {},
-                     r->worker_uid, {})
-    .get();
-}
-
 // -- pool -------------------------------------------------------------------------------
 
 std::vector<worker_info> runtime::status() const {
   std::vector<worker_info> result;
-  auto slots = impl_->ask_supervisor(std::vector<worker_status>{}, caf::make_message(status_atom_v));
+  auto slots = impl_->ask_supervisor(std::vector<actors::worker_status>{}, caf::make_message(status_atom_v));
   for (auto& s : slots)
     result.push_back(worker_info{s.slot, s.uid, s.pid, s.state, s.served, s.in_flight, s.restarts,
                                  s.rss_bytes, s.last_exit});
@@ -333,7 +203,7 @@ std::vector<worker_info> runtime::status() const {
 std::vector<restart_info> runtime::restarts() const {
   std::vector<restart_info> result;
   auto records
-    = impl_->ask_supervisor(std::vector<restart_record>{}, caf::make_message(history_atom_v));
+    = impl_->ask_supervisor(std::vector<actors::restart_record>{}, caf::make_message(history_atom_v));
   for (auto& r : records)
     result.push_back(restart_info{r.slot,
                                   std::chrono::system_clock::time_point{std::chrono::milliseconds(r.at_ms)},
@@ -362,14 +232,6 @@ size_t runtime::size() const {
 
 const runtime_options& runtime::options() const {
   return impl_->options;
-}
-
-const std::vector<std::string>& runtime::builtin_names() {
-  return builtins_list;
-}
-
-const std::vector<std::string>& runtime::operator_names() {
-  return operators_list;
 }
 
 } // namespace pyactor

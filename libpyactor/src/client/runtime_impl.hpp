@@ -1,8 +1,8 @@
-// The runtime's private half, shared by runtime.cpp and parallel.cpp.
+// The runtime's private half, shared by the client's .cpp files.
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
+#include <chrono>
 #include <functional>
 #include <future>
 #include <limits>
@@ -14,6 +14,8 @@
 
 #include <caf/all.hpp>
 
+#include "call_table.hpp"
+#include "client_actor.hpp"
 #include "object_refs.hpp"
 #include "pyactor/actors/scheduler_actor.hpp"
 #include "pyactor/actors/supervisor_actor.hpp"
@@ -25,274 +27,186 @@ namespace pyactor {
 
 namespace client {
 
-using namespace pyactor::actors;
-
-/// Completes a std::promise with the decoded reply. A call sent straight to
-/// a worker keeps a copy of its request: if that worker is gone before it
-/// saw the call (the message is dropped, so this is destroyed undelivered),
-/// the call goes to the scheduler instead of failing.
-class future_completion final : public call_completion {
+/// Hands an actor's reply to the call table. A call sent straight to a
+/// worker keeps a copy of its request: if that worker is gone before it saw
+/// the call (the message is dropped, so this is destroyed undelivered), the
+/// call goes to the scheduler instead of failing.
+class table_completion final : public actors::call_completion {
 public:
-  std::promise<result<value>> promise;
-  std::optional<call_request> retry;
-  scheduler_actor scheduler;
+  table_completion(std::shared_ptr<call_table> table, uint64_t id)
+    : table_(std::move(table)), id_(id) {
+    // nop
+  }
 
-  ~future_completion() override {
-    if (!done() && retry && scheduler) {
-      auto again = std::make_shared<future_completion>();
-      again->promise = std::move(promise);
+  std::optional<actors::call_request> retry;
+  actors::scheduler_actor scheduler;
+
+  ~table_completion() override {
+    if (!done() && retry && scheduler && table_->pending(id_)) {
+      auto again = std::make_shared<table_completion>(table_, id_);
       hand_over();
-      caf::anon_send(scheduler, call_atom_v, std::move(*retry), reply_sink{std::move(again)});
+      caf::anon_send(scheduler, actors::call_atom_v, std::move(*retry),
+                     actors::reply_sink{std::move(again)});
       return;
     }
-    complete_if_abandoned();
+    complete_if_abandoned(); // worker_crashed, unless the call was answered
   }
 
 protected:
-  void complete(call_reply&& reply) override { promise.set_value(decode_reply(reply)); }
-};
-
-inline std::future<result<value>> ready_future(result<value> x) {
-  std::promise<result<value>> p;
-  p.set_value(std::move(x));
-  return p.get_future();
-}
-
-/// Calls `done` with the decoded reply, on the actor thread that delivers it.
-class callback_completion final : public call_completion {
-public:
-  explicit callback_completion(std::function<void(result<value>)> done) : done_(std::move(done)) {}
-  ~callback_completion() override { complete_if_abandoned(); }
-
-protected:
-  void complete(call_reply&& reply) override { done_(decode_reply(reply)); }
+  void complete(actors::call_reply&& reply) override {
+    table_->finish_with(id_, [&] { return actors::decode_reply(reply); });
+  }
 
 private:
-  std::function<void(result<value>)> done_;
+  std::shared_ptr<call_table> table_;
+  uint64_t id_;
 };
+
+/// Returns the timeout to send for `opts`, or a `bad_request` naming it.
+result<uint32_t> timeout_of(const call_options& opts);
 
 } // namespace client
 
-using namespace pyactor::actors;
-using client::body_builder;
-using client::collect_foreign;
-using client::collect_owners;
-using client::future_completion;
-using client::substitute;
-using worker::op;
-
 /// Lets handles cancel calls while the runtime lives; the runtime's
-/// destructor cuts the link.
+/// shutdown cuts the link.
 struct call_handle::canceller {
   std::mutex mtx;
-  scheduler_actor scheduler; // null once the runtime is gone
+  runtime::impl* rt = nullptr; // null once the runtime is shutting down
 
-  void cancel(uint64_t id) {
-    std::lock_guard<std::mutex> guard{mtx};
-    if (scheduler)
-      caf::anon_send(scheduler, cancel_atom_v, id);
-  }
+  void cancel(uint64_t id);
 };
 
 struct runtime::impl {
-  using call_request = actors::call_request;
+  /// The actors the API talks to. Callers on any thread load them with
+  /// `ends()`; `shutdown` swaps in null before the actor system goes.
+  struct endpoints {
+    actors::scheduler_actor scheduler;
+    actors::supervisor_actor supervisor;
+    caf::actor client;
+  };
+
   runtime_options options;
   caf::actor_system_config cfg;
   std::unique_ptr<caf::actor_system> sys;
-  scheduler_actor scheduler;
-  supervisor_actor supervisor;
+  std::shared_ptr<const endpoints> ends_;
+  std::shared_ptr<client::call_table> calls;
   std::shared_ptr<call_handle::canceller> canceller = std::make_shared<call_handle::canceller>();
-  std::atomic<uint64_t> next_request_id{1};
-  std::shared_ptr<route_table> routes = std::make_shared<route_table>();
+  std::shared_ptr<actors::route_table> routes = std::make_shared<actors::route_table>();
   bool direct_least_loaded = false; // the policy allows picking on the caller's thread
   bool uses_affinity_key = false;    // only the affinity policy reads call_request::affinity_key
+  std::atomic<size_t> rotation{0};
+
+  ~impl() { shutdown(); }
+
+  std::shared_ptr<const endpoints> ends() const { return std::atomic_load(&ends_); }
+
+  /// Stops the runtime, once: every call still pending gets `not_running`
+  /// on this thread, then the actors (and so the worker processes) stop.
+  void shutdown();
 
   /// "module.name" for the affinity policy; empty (no allocation) otherwise.
   std::string affinity_key(const std::string& module, const std::string& name) const {
     return uses_affinity_key ? module + "." + name : std::string{};
   }
-  std::atomic<size_t> rotation{0};
-  // Helper threads of cross-worker calls; the destructor waits for them.
-  std::mutex tasks_mtx;
-  std::condition_variable tasks_cv;
-  int tasks = 0;
 
-  ~impl() {
-    {
-      std::unique_lock<std::mutex> guard{tasks_mtx};
-      tasks_cv.wait(guard, [&] { return tasks == 0; });
-    }
-    {
-      std::lock_guard<std::mutex> guard{canceller->mtx};
-      canceller->scheduler = nullptr;
-    }
-    if (sys) {
-      caf::anon_send_exit(supervisor, caf::exit_reason::user_shutdown);
-      caf::anon_send_exit(scheduler, caf::exit_reason::user_shutdown);
-      supervisor = nullptr;
-      scheduler = nullptr;
-      sys.reset(); // waits until every actor (and so every worker process) is gone
-    }
-  }
+  // -- calls ----------------------------------------------------------------
 
-  /// Sends one call; the handle always completes.
-  call_handle send(std::vector<char> body, const call_options& opts, uint64_t owner_uid,
-                   std::string affinity_key) {
-    call_request req;
-    req.body = std::move(body);
-    req.timeout_ms = static_cast<uint32_t>(
-      std::min<int64_t>(opts.timeout.count(), std::numeric_limits<uint32_t>::max()));
-    req.pin_slot = opts.worker;
-    req.owner_uid = owner_uid;
-    req.request_id = next_request_id.fetch_add(1);
-    req.affinity_key = std::move(affinity_key);
-    auto completion = std::make_shared<future_completion>();
+  /// Sends one call; `done` gets its one result. Returns the call id.
+  uint64_t submit_one(std::vector<char> body, const call_options& opts, uint64_t owner_uid,
+                      std::string affinity_key, client::completion_callback done);
+
+  /// Builds a request from the target and arguments after object references
+  /// of other workers in them were copied to one worker.
+  using body_function = std::function<std::vector<char>(const value&, const list&, const dict&)>;
+
+  /// Sends a call built by `build(target, args, kwargs)`. References of
+  /// several workers: the objects of all but the first owner are copied to
+  /// it by pickle first, one step after another, each step started by the
+  /// previous one's callback (no thread waits).
+  uint64_t submit(const value& target, list args, dict kwargs, const call_options& opts,
+                  std::string affinity_key, body_function build, client::completion_callback done);
+
+  /// Registers `done` and answers it with `e` on the client actor.
+  uint64_t refuse(client::completion_callback done, error e);
+
+  /// Cancels the call `id` (on the client actor): its callback gets
+  /// `cancelled` and the scheduler interrupts it wherever it is.
+  void cancel(uint64_t id);
+
+  /// Runs `job` on the client actor; dropped once the runtime stops.
+  void post(std::function<void(caf::event_based_actor*)> job) const;
+
+  /// A handle whose future gets the result of the call `submit` sends.
+  template <class Submit>
+  call_handle make_handle(Submit&& submit) {
+    auto promise = std::make_shared<std::promise<result<value>>>();
     call_handle handle;
-    handle.future_ = completion->promise.get_future();
-    handle.id_ = req.request_id;
+    handle.future_ = promise->get_future();
+    handle.id_ = submit([promise](result<value> r) { promise->set_value(std::move(r)); });
     handle.canceller_ = canceller;
-    if (auto target = direct_target(req)) {
-      completion->retry = req; // small: kept in case the worker is gone
-      completion->scheduler = scheduler;
-      target->stats->load.fetch_add(1);
-      caf::anon_send(target->actor, call_atom_v, std::move(req),
-                     reply_sink{std::move(completion)});
-    } else {
-      caf::anon_send(scheduler, call_atom_v, std::move(req), reply_sink{std::move(completion)});
-    }
     return handle;
   }
+
+  /// Sends one call and returns a handle to its result (parallel.cpp).
+  call_handle send(std::vector<char> body, const call_options& opts, uint64_t owner_uid,
+                   std::string affinity_key) {
+    return make_handle([&](client::completion_callback done) {
+      return submit_one(std::move(body), opts, owner_uid, std::move(affinity_key), std::move(done));
+    });
+  }
+
+  /// Sends one call; `done` gets its result (parallel.cpp). Returns its id.
+  uint64_t send_callback(std::vector<char> body, const call_options& opts,
+                         std::function<void(result<value>)> done) {
+    return submit_one(std::move(body), opts, 0, {}, std::move(done));
+  }
+
+  /// Picks the worker for `req` from the scheduler's published snapshot,
+  /// or returns nullptr to let the scheduler route it.
+  std::shared_ptr<const actors::worker_entry> direct_target(const actors::call_request& req);
 
   /// Largest request sent straight to a worker (a copy is kept meanwhile).
   static constexpr size_t direct_body_limit = 64 * 1024;
 
-  /// Picks the worker for `req` from the scheduler's published snapshot,
-  /// or returns nullptr to let the scheduler route it (parking, errors,
-  /// policies other than least-loaded, big requests).
-  std::shared_ptr<const worker_entry> direct_target(const call_request& req) {
-    if (req.body.size() > direct_body_limit)
-      return nullptr;
-    auto snap = routes->load();
-    const worker_entry* found = nullptr;
-    if (req.owner_uid != 0) {
-      for (auto& w : *snap)
-        if (w.uid == req.owner_uid)
-          found = &w;
-    } else if (req.pin_slot != any_worker) {
-      for (auto& w : *snap)
-        if (w.slot == req.pin_slot)
-          found = &w;
-    } else if (direct_least_loaded && !snap->empty()) {
-      auto& workers = *snap;
-      found = &workers[pick_least_loaded(
-        workers.size(), rotation.fetch_add(1, std::memory_order_relaxed),
-        [&](size_t i) { return workers[i].stats->load.load(std::memory_order_relaxed); })];
-    }
-    if (found == nullptr)
-      return nullptr;
-    return std::shared_ptr<const worker_entry>(snap, found); // keeps the snapshot alive
-  }
+  // -- questions to the supervisor --------------------------------------------
 
-  /// Sends one call; `done` gets its result on an actor thread (keep it
-  /// short). Returns the call's request id, for cancel.
-  uint64_t send_callback(std::vector<char> body, const call_options& opts,
-                         std::function<void(result<value>)> done) {
-    call_request req;
-    req.body = std::move(body);
-    req.timeout_ms = static_cast<uint32_t>(
-      std::min<int64_t>(opts.timeout.count(), std::numeric_limits<uint32_t>::max()));
-    req.pin_slot = opts.worker;
-    req.request_id = next_request_id.fetch_add(1);
-    auto id = req.request_id;
-    caf::anon_send(scheduler, call_atom_v, std::move(req),
-                   reply_sink{std::make_shared<client::callback_completion>(std::move(done))});
-    return id;
-  }
-
-  /// Copies `ref` into the worker `to_uid` by pickle; returns the new reference.
-  result<value> copy_object(const object_ref& ref, uint64_t to_uid, const call_options& opts) {
-    auto dumped = send(body_builder{op::func, 5}.text("pickle").text("dumps").args({value{ref}})
-                         .kwargs({}).flag(false).take(),
-                       opts, ref.worker_uid, {})
-                    .get();
-    if (!dumped)
-      return make_error(errc::cross_worker_ref,
-                        "the " + ref.type_name + " object #" + std::to_string(ref.object_id)
-                          + " lives in another worker and cannot be pickled to move it: "
-                          + dumped.error().to_string());
-    return send(body_builder{op::func, 5}.text("pickle").text("loads").args({dumped.value()})
-                  .kwargs({}).flag(true).take(),
-                opts, to_uid, {})
-      .get();
-  }
-
-  /// Sends a call built by `build(args, kwargs, target)`. References of
-  /// several workers: the objects of all but the first owner are copied to
-  /// it by pickle first (on a helper thread, so this never blocks).
-  template <class Build>
-  call_handle submit(const value& target, list args, dict kwargs, const call_options& opts,
-                     std::string affinity_key, Build build) {
-    std::vector<uint64_t> owners;
-    collect_owners(target, owners);
-    for (auto& a : args)
-      collect_owners(a, owners);
-    for (auto& kv : kwargs.items)
-      collect_owners(kv.second, owners);
-    if (owners.size() <= 1)
-      return send(build(target, args, kwargs), opts, owners.empty() ? 0 : owners.front(),
-                  std::move(affinity_key));
-    uint64_t home = owners.front();
-    call_handle handle;
-    {
-      std::lock_guard<std::mutex> guard{tasks_mtx};
-      ++tasks;
-    }
-    handle.future_ = std::async(std::launch::async, [=, args = std::move(args),
-                                                     kwargs = std::move(kwargs)]() -> result<value> {
-      struct task_guard {
-        impl* self;
-        ~task_guard() {
-          std::lock_guard<std::mutex> guard{self->tasks_mtx};
-          --self->tasks;
-          self->tasks_cv.notify_all();
+  /// Asks the supervisor `msg` through the client actor and waits for the
+  /// answer on this thread (no `scoped_actor` here: shared/caf-0.17.md §10).
+  template <class T>
+  result<T> ask(caf::message msg, std::chrono::milliseconds timeout) const {
+    struct answer {
+      std::promise<result<T>> promise;
+      bool given = false;
+      void give(result<T> x) {
+        if (!given) {
+          given = true;
+          promise.set_value(std::move(x));
         }
-      } done{this};
-      std::vector<object_ref> foreign;
-      collect_foreign(target, home, foreign);
-      for (auto& a : args)
-        collect_foreign(a, home, foreign);
-      for (auto& kv : kwargs.items)
-        collect_foreign(kv.second, home, foreign);
-      std::vector<std::pair<object_ref, value>> copies;
-      for (auto& ref : foreign) {
-        auto copy = copy_object(ref, home, opts);
-        if (!copy)
-          return copy.error();
-        copies.emplace_back(ref, copy.value());
       }
-      dict kw;
-      for (auto& kv : kwargs.items)
-        kw.items.emplace_back(kv.first, substitute(kv.second, copies));
-      auto result = send(build(substitute(target, copies), substitute(value{args}, copies).as<list>(),
-                               kw),
-                         opts, home, affinity_key)
-                      .get();
-      for (auto& c : copies) // the copies were only for this call
-        send(body_builder{op::release, 1}.args({value{c.second.as<object_ref>().object_id}}).take(),
-             {}, home, {})
-          .get();
-      return result;
+      ~answer() { give(make_error(errc::not_running, "the runtime stopped before the supervisor answered")); }
+    };
+    auto e = ends();
+    if (!e)
+      return make_error(errc::not_running, "the runtime is shutting down");
+    auto a = std::make_shared<answer>();
+    auto future = a->promise.get_future();
+    post([a, sup = e->supervisor, msg = std::move(msg), timeout](caf::event_based_actor* self) {
+      self->request(caf::actor_cast<caf::actor>(sup), timeout, msg)
+        .then([a](T& x) { a->give(std::move(x)); },
+              [a](caf::error& err) {
+                a->give(make_error(errc::not_running,
+                                   "the supervisor did not answer: " + caf::to_string(err)));
+              });
     });
-    return handle;
+    a.reset(); // the job and its handlers hold it now
+    return future.get();
   }
 
+  /// `ask` with a fallback for the pool queries that cannot fail visibly.
   template <class T>
   T ask_supervisor(T fallback, caf::message msg) const {
-    caf::scoped_actor self{*sys};
-    T result = std::move(fallback);
-    self->request(caf::actor_cast<caf::actor>(supervisor), std::chrono::minutes(10), std::move(msg))
-      .receive([&](T& x) { result = std::move(x); }, [&](caf::error&) {});
-    return result;
+    auto r = ask<T>(std::move(msg), std::chrono::minutes(10));
+    return r ? std::move(r).value() : std::move(fallback);
   }
 };
 

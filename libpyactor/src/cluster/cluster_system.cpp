@@ -63,8 +63,9 @@ result<std::unique_ptr<cluster_system>> start_cluster_system(const network_optio
 pool_handles pool_access::handles(runtime& rt) {
   pool_handles h;
   h.system = rt.impl_->sys.get();
-  h.scheduler = rt.impl_->scheduler;
-  h.supervisor = rt.impl_->supervisor;
+  auto ends = rt.impl_->ends();
+  h.scheduler = ends->scheduler;
+  h.supervisor = ends->supervisor;
   auto supervisor = h.supervisor;
   h.bridge = h.system->spawn([supervisor](caf::event_based_actor* self) -> caf::behavior {
     return {

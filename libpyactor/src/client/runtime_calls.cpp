@@ -1,0 +1,539 @@
+// The calls of the C++ API: how one call is registered, sent, cancelled,
+// and answered exactly once (also across a shutdown).
+#include <algorithm>
+
+#include "runtime_impl.hpp"
+
+namespace pyactor {
+
+using actors::call_atom_v;
+using actors::call_request;
+using actors::cancel_atom_v;
+using actors::reply_sink;
+using client::body_builder;
+using client::completion_callback;
+using worker::op;
+
+namespace {
+
+const std::vector<std::string> builtins_list = {
+  "abs", "all", "any", "ascii", "bin", "bool", "bytearray", "bytes", "callable", "chr",
+  "complex", "dict", "dir", "divmod", "enumerate", "filter", "float", "format", "frozenset",
+  "getattr", "hasattr", "hash", "hex", "id", "int", "isinstance", "issubclass", "iter", "len",
+  "list", "map", "max", "min", "next", "object", "oct", "ord", "pow", "range", "repr",
+  "reversed", "round", "set", "slice", "sorted", "str", "sum", "tuple", "type", "vars", "zip"};
+
+const std::vector<std::string> operators_list = {
+  "lt", "le", "eq", "ne", "ge", "gt", "not_", "truth", "is_", "is_not", "add", "floordiv",
+  "index", "mod", "mul", "neg", "pos", "sub", "truediv", "and_", "inv", "invert", "lshift",
+  "or_", "rshift", "xor", "concat", "contains", "countOf", "getitem", "indexOf", "length_hint"};
+
+bool known(const std::vector<std::string>& names, const std::string& name) {
+  return std::find(names.begin(), names.end(), name) != names.end();
+}
+
+std::vector<char> release_body(uint64_t object_id) {
+  return body_builder{op::release, 1}.args(list{value{object_id}}).take();
+}
+
+} // namespace
+
+// -- cross-worker calls -------------------------------------------------------------------
+
+namespace client {
+
+/// A call whose arguments hold objects of several workers: copies each
+/// foreign object to the first owner (`pickle.dumps` on its owner, then
+/// `pickle.loads` at home), runs the call there, and releases the copies.
+/// Every step is an ordinary call started from the previous one's callback,
+/// so no thread waits; the outer call has its own id in the call table, and
+/// cancelling it cancels the step in flight.
+class cross_call : public std::enable_shared_from_this<cross_call> {
+public:
+  cross_call(runtime::impl& rt, uint64_t home, value target, list args, dict kwargs,
+             call_options opts, std::string affinity_key, runtime::impl::body_function build)
+    : rt_(rt), home_(home), target_(std::move(target)), args_(std::move(args)),
+      kwargs_(std::move(kwargs)), opts_(opts), affinity_key_(std::move(affinity_key)),
+      build_(std::move(build)) {
+    collect_foreign(target_, home_, foreign_);
+    for (auto& a : args_)
+      collect_foreign(a, home_, foreign_);
+    for (auto& kv : kwargs_.items)
+      collect_foreign(kv.second, home_, foreign_);
+  }
+
+  /// Registers the outer call and starts the first step; returns its id.
+  uint64_t start(completion_callback done) {
+    auto self = shared_from_this();
+    auto t = rt_.calls->add(std::move(done), [self] { self->rt_.cancel(self->step_.load()); });
+    if (!t.open)
+      return t.id;
+    id_ = t.id;
+    next();
+    return id_;
+  }
+
+private:
+  /// Copies the next foreign object, or runs the call once all are home.
+  void next() {
+    if (!rt_.calls->pending(id_)) { // cancelled, or the runtime stops
+      release_copies();
+      return;
+    }
+    if (copied_ == foreign_.size()) {
+      run();
+      return;
+    }
+    auto self = shared_from_this();
+    const auto& ref = foreign_[copied_];
+    step(rt_.submit_one(
+      body_builder{op::func, 5}.text("pickle").text("dumps").args({value{ref}}).kwargs({})
+        .flag(false).take(),
+      opts_, ref.worker_uid, {}, [self](result<value> dumped) { self->on_dumped(std::move(dumped)); }));
+  }
+
+  void on_dumped(result<value> dumped) {
+    const auto& ref = foreign_[copied_];
+    if (!dumped) {
+      fail(make_error(errc::cross_worker_ref,
+                      "the " + ref.type_name + " object #" + std::to_string(ref.object_id)
+                        + " lives in another worker and cannot be pickled to move it: "
+                        + dumped.error().to_string()));
+      return;
+    }
+    auto self = shared_from_this();
+    step(rt_.submit_one(body_builder{op::func, 5}.text("pickle").text("loads")
+                          .args({std::move(dumped).value()}).kwargs({}).flag(true).take(),
+                        opts_, home_, {}, [self](result<value> copy) { self->on_copied(std::move(copy)); }));
+  }
+
+  void on_copied(result<value> copy) {
+    if (!copy) {
+      fail(copy.error());
+      return;
+    }
+    copies_.emplace_back(foreign_[copied_], std::move(copy).value());
+    ++copied_;
+    next();
+  }
+
+  void run() {
+    dict kw;
+    for (auto& kv : kwargs_.items)
+      kw.items.emplace_back(kv.first, substitute(kv.second, copies_));
+    auto body = build_(substitute(target_, copies_), substitute(value{args_}, copies_).as<list>(), kw);
+    auto self = shared_from_this();
+    step(rt_.submit_one(std::move(body), opts_, home_, affinity_key_, [self](result<value> r) {
+      self->rt_.calls->finish(self->id_, std::move(r));
+      self->release_copies();
+    }));
+  }
+
+  void fail(error e) {
+    rt_.calls->finish(id_, std::move(e));
+    release_copies();
+  }
+
+  /// The copies were only for this call.
+  void release_copies() {
+    for (auto& c : copies_)
+      rt_.submit_one(release_body(c.second.as<object_ref>().object_id), {}, home_, {}, nullptr);
+    copies_.clear();
+  }
+
+  /// Remembers the step in flight, for cancel; cancels it at once if the
+  /// outer call was cancelled before the step had an id.
+  void step(uint64_t id) {
+    step_.store(id);
+    if (!rt_.calls->pending(id_))
+      rt_.cancel(id);
+  }
+
+  runtime::impl& rt_;
+  uint64_t id_ = 0;
+  uint64_t home_;
+  value target_;
+  list args_;
+  dict kwargs_;
+  call_options opts_;
+  std::string affinity_key_;
+  runtime::impl::body_function build_;
+  std::vector<object_ref> foreign_;
+  size_t copied_ = 0;
+  std::vector<std::pair<object_ref, value>> copies_;
+  std::atomic<uint64_t> step_{0};
+};
+
+result<uint32_t> timeout_of(const call_options& opts) {
+  auto ms = opts.timeout.count();
+  if (ms < 0)
+    return make_error(errc::bad_request,
+                      "call_options::timeout is " + std::to_string(ms)
+                        + " ms: it must be positive, or 0 for the runtime's default timeout");
+  return static_cast<uint32_t>(std::min<int64_t>(ms, std::numeric_limits<uint32_t>::max()));
+}
+
+} // namespace client
+
+// -- impl ---------------------------------------------------------------------------------
+
+void call_handle::canceller::cancel(uint64_t id) {
+  std::lock_guard<std::mutex> guard{mtx};
+  if (rt != nullptr)
+    rt->cancel(id);
+}
+
+void runtime::impl::shutdown() {
+  {
+    std::lock_guard<std::mutex> guard{canceller->mtx};
+    canceller->rt = nullptr;
+  }
+  if (calls)
+    calls->close(); // every pending call gets not_running, here
+  auto e = std::atomic_exchange(&ends_, std::shared_ptr<const endpoints>{});
+  if (e) {
+    caf::anon_send_exit(e->supervisor, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(e->scheduler, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(e->client, caf::exit_reason::user_shutdown);
+    e.reset();
+  }
+  routes->store(std::make_shared<const actors::route_table::snapshot>());
+  sys.reset(); // waits until every actor (and so every worker process) is gone
+}
+
+void runtime::impl::post(std::function<void(caf::event_based_actor*)> job) const {
+  if (auto e = ends())
+    caf::anon_send(e->client, client::client_job{std::move(job)});
+}
+
+uint64_t runtime::impl::refuse(completion_callback done, error e) {
+  auto t = calls->add(std::move(done));
+  if (t.open)
+    post([table = calls, id = t.id, e = std::move(e)](caf::event_based_actor*) {
+      table->finish(id, e);
+    });
+  return t.id;
+}
+
+void runtime::impl::cancel(uint64_t id) {
+  auto e = ends();
+  if (!e || id == 0)
+    return;
+  post([table = calls, id, scheduler = e->scheduler](caf::event_based_actor* self) {
+    if (table->cancel(id)) // the caller has `cancelled`; now stop the work
+      self->send(scheduler, cancel_atom_v, id);
+  });
+}
+
+uint64_t runtime::impl::submit_one(std::vector<char> body, const call_options& opts,
+                                   uint64_t owner_uid, std::string affinity_key,
+                                   completion_callback done) {
+  auto timeout = client::timeout_of(opts);
+  if (!timeout)
+    return refuse(std::move(done), timeout.error());
+  auto t = calls->add(std::move(done));
+  if (!t.open)
+    return t.id;
+  auto e = ends();
+  if (!e) { // shutdown closed the table after our add: it answered the call
+    calls->finish(t.id, make_error(errc::not_running, "the runtime is shutting down"));
+    return t.id;
+  }
+  call_request req;
+  req.body = std::move(body);
+  req.timeout_ms = timeout.value();
+  req.pin_slot = opts.worker;
+  req.owner_uid = owner_uid;
+  req.request_id = t.id;
+  req.affinity_key = std::move(affinity_key);
+  auto completion = std::make_shared<client::table_completion>(calls, t.id);
+  if (auto target = direct_target(req)) {
+    completion->retry = req; // small: kept in case the worker is gone
+    completion->scheduler = e->scheduler;
+    target->stats->load.fetch_add(1);
+    caf::anon_send(target->actor, call_atom_v, std::move(req), reply_sink{std::move(completion)});
+  } else {
+    caf::anon_send(e->scheduler, call_atom_v, std::move(req), reply_sink{std::move(completion)});
+  }
+  return t.id;
+}
+
+uint64_t runtime::impl::submit(const value& target, list args, dict kwargs,
+                               const call_options& opts, std::string affinity_key,
+                               body_function build, completion_callback done) {
+  std::vector<uint64_t> owners;
+  client::collect_owners(target, owners);
+  for (auto& a : args)
+    client::collect_owners(a, owners);
+  for (auto& kv : kwargs.items)
+    client::collect_owners(kv.second, owners);
+  if (owners.size() <= 1)
+    return submit_one(build(target, args, kwargs), opts, owners.empty() ? 0 : owners.front(),
+                      std::move(affinity_key), std::move(done));
+  if (auto timeout = client::timeout_of(opts); !timeout)
+    return refuse(std::move(done), timeout.error());
+  auto call = std::make_shared<client::cross_call>(*this, owners.front(), target, std::move(args),
+                                                   std::move(kwargs), opts,
+                                                   std::move(affinity_key), std::move(build));
+  return call->start(std::move(done));
+}
+
+std::shared_ptr<const actors::worker_entry>
+runtime::impl::direct_target(const call_request& req) {
+  if (req.body.size() > direct_body_limit)
+    return nullptr;
+  auto snap = routes->load();
+  const actors::worker_entry* found = nullptr;
+  if (req.owner_uid != 0) {
+    for (auto& w : *snap)
+      if (w.uid == req.owner_uid)
+        found = &w;
+  } else if (req.pin_slot != actors::any_worker) {
+    for (auto& w : *snap)
+      if (w.slot == req.pin_slot)
+        found = &w;
+  } else if (direct_least_loaded && !snap->empty()) {
+    auto& workers = *snap;
+    found = &workers[actors::pick_least_loaded(
+      workers.size(), rotation.fetch_add(1, std::memory_order_relaxed),
+      [&](size_t i) { return workers[i].stats->load.load(std::memory_order_relaxed); })];
+  }
+  if (found == nullptr)
+    return nullptr;
+  return std::shared_ptr<const actors::worker_entry>(snap, found); // keeps the snapshot alive
+}
+
+// -- calls with a callback ----------------------------------------------------------------
+
+uint64_t runtime::call_async(const std::string& module, const std::string& function, list args,
+                             dict kwargs, const call_options& opts, completion_callback on_done) {
+  return impl_->submit(value{}, std::move(args), std::move(kwargs), opts,
+                       impl_->affinity_key(module, function),
+                       [=](const value&, const list& a, const dict& kw) {
+                         return body_builder{op::func, 5}.text(module).text(function).args(a)
+                           .kwargs(kw).flag(opts.by_ref).take();
+                       },
+                       std::move(on_done));
+}
+
+uint64_t runtime::constant_async(const std::string& module, const std::string& name,
+                                 const std::string& cast, const call_options& opts,
+                                 completion_callback on_done) {
+  if (!cast.empty() && cast != "int" && cast != "float" && cast != "str")
+    return impl_->refuse(std::move(on_done),
+                         make_error(errc::bad_request, "constant: cast must be \"\", \"int\", "
+                                                       "\"float\" or \"str\", got \""
+                                                         + cast + "\""));
+  return impl_->submit_one(body_builder{op::constant, 3}.text(module).text(name).text(cast).take(),
+                           opts, 0, impl_->affinity_key(module, name), std::move(on_done));
+}
+
+uint64_t runtime::create_async(const std::string& module, const std::string& class_name,
+                               list args, dict kwargs, const call_options& opts,
+                               completion_callback on_done) {
+  return impl_->submit(value{}, std::move(args), std::move(kwargs), opts,
+                       impl_->affinity_key(module, class_name),
+                       [=](const value&, const list& a, const dict& kw) {
+                         return body_builder{op::init, 5}.text(module).text(class_name).args(a)
+                           .kwargs(kw).flag(opts.by_ref).take();
+                       },
+                       std::move(on_done));
+}
+
+uint64_t runtime::method_async(const value& target, const std::string& name, list args,
+                               dict kwargs, const call_options& opts, completion_callback on_done) {
+  return impl_->submit(target, std::move(args), std::move(kwargs), opts, {},
+                       [=](const value& t, const list& a, const dict& kw) {
+                         return body_builder{op::method, 5}.item(t).text(name).args(a).kwargs(kw)
+                           .flag(opts.by_ref).take();
+                       },
+                       std::move(on_done));
+}
+
+uint64_t runtime::attr_async(const value& target, const std::string& name,
+                             const call_options& opts, completion_callback on_done) {
+  return impl_->submit(target, {}, {}, opts, {},
+                       [=](const value& t, const list&, const dict&) {
+                         return body_builder{op::attr, 3}.item(t).text(name).flag(opts.by_ref)
+                           .take();
+                       },
+                       std::move(on_done));
+}
+
+uint64_t runtime::eval_async(const std::string& expression, dict locals,
+                             const call_options& opts, completion_callback on_done) {
+  return impl_->submit(value{}, {}, std::move(locals), opts, {},
+                       [=](const value&, const list&, const dict& kw) {
+                         return body_builder{op::eval, 2}.text(expression).kwargs(kw).take();
+                       },
+                       std::move(on_done));
+}
+
+uint64_t runtime::exec_async(const std::string& code, const call_options& opts,
+                             completion_callback on_done) {
+  return impl_->submit_one(body_builder{op::exec, 1}.text(code).take(), opts, 0, {},
+                           std::move(on_done));
+}
+
+uint64_t runtime::builtin_async(const std::string& name, list args, dict kwargs,
+                                const call_options& opts, completion_callback on_done) {
+  if (!known(builtins_list, name))
+    return impl_->refuse(std::move(on_done),
+                         make_error(errc::bad_request,
+                                    "'" + name + "' is not one of the Python 3 builtins pyactor "
+                                                 "offers (see runtime::builtin_names())"));
+  return call_async("builtins", name, std::move(args), std::move(kwargs), opts,
+                    std::move(on_done));
+}
+
+uint64_t runtime::op_async(const std::string& name, list args, const call_options& opts,
+                           completion_callback on_done) {
+  if (!known(operators_list, name))
+    return impl_->refuse(std::move(on_done),
+                         make_error(errc::bad_request,
+                                    "'" + name + "' is not one of the operator functions pyactor "
+                                                 "offers (see runtime::operator_names())"));
+  return call_async("operator", name, std::move(args), {}, opts, std::move(on_done));
+}
+
+uint64_t runtime::versions_async(const call_options& opts, completion_callback on_done) {
+  return impl_->submit_one(body_builder{op::versions, 0}.take(), opts, 0, {}, std::move(on_done));
+}
+
+uint64_t runtime::release_async(const value& ref, completion_callback on_done) {
+  auto r = ref.get_if<object_ref>();
+  if (r == nullptr)
+    return impl_->refuse(std::move(on_done),
+                         make_error(errc::bad_request, "release needs an object reference, got a "
+                                                         + ref.type_name()));
+  return impl_->submit_one(release_body(r->object_id), {}, r->worker_uid, {}, std::move(on_done));
+}
+
+void runtime::cancel(uint64_t call_id) {
+  impl_->cancel(call_id);
+}
+
+// -- calls with a handle ------------------------------------------------------------------
+
+runtime::future runtime::call_async(const std::string& module, const std::string& function,
+                                    list args, dict kwargs, const call_options& opts) {
+  return impl_->make_handle([&](completion_callback done) {
+    return call_async(module, function, std::move(args), std::move(kwargs), opts, std::move(done));
+  });
+}
+
+runtime::future runtime::constant_async(const std::string& module, const std::string& name,
+                                        const std::string& cast, const call_options& opts) {
+  return impl_->make_handle([&](completion_callback done) {
+    return constant_async(module, name, cast, opts, std::move(done));
+  });
+}
+
+runtime::future runtime::create_async(const std::string& module, const std::string& class_name,
+                                      list args, dict kwargs, const call_options& opts) {
+  return impl_->make_handle([&](completion_callback done) {
+    return create_async(module, class_name, std::move(args), std::move(kwargs), opts,
+                        std::move(done));
+  });
+}
+
+runtime::future runtime::method_async(const value& target, const std::string& name, list args,
+                                      dict kwargs, const call_options& opts) {
+  return impl_->make_handle([&](completion_callback done) {
+    return method_async(target, name, std::move(args), std::move(kwargs), opts, std::move(done));
+  });
+}
+
+runtime::future runtime::attr_async(const value& target, const std::string& name,
+                                    const call_options& opts) {
+  return impl_->make_handle(
+    [&](completion_callback done) { return attr_async(target, name, opts, std::move(done)); });
+}
+
+runtime::future runtime::eval_async(const std::string& expression, dict locals,
+                                    const call_options& opts) {
+  return impl_->make_handle([&](completion_callback done) {
+    return eval_async(expression, std::move(locals), opts, std::move(done));
+  });
+}
+
+// -- blocking calls -----------------------------------------------------------------------
+
+namespace {
+
+/// Runs `submit` with a callback and waits for its result.
+template <class Submit>
+result<value> wait_for_result(runtime::impl& rt, Submit&& submit) {
+  return rt.make_handle(std::forward<Submit>(submit)).get();
+}
+
+} // namespace
+
+result<value> runtime::call(const std::string& module, const std::string& function, list args,
+                            dict kwargs, const call_options& opts) {
+  return call_async(module, function, std::move(args), std::move(kwargs), opts).get();
+}
+
+result<value> runtime::constant(const std::string& module, const std::string& name,
+                                const std::string& cast, const call_options& opts) {
+  return constant_async(module, name, cast, opts).get();
+}
+
+result<value> runtime::create(const std::string& module, const std::string& class_name,
+                              list args, dict kwargs, const call_options& opts) {
+  return create_async(module, class_name, std::move(args), std::move(kwargs), opts).get();
+}
+
+result<value> runtime::method(const value& target, const std::string& name, list args,
+                              dict kwargs, const call_options& opts) {
+  return method_async(target, name, std::move(args), std::move(kwargs), opts).get();
+}
+
+result<value> runtime::attr(const value& target, const std::string& name,
+                            const call_options& opts) {
+  return attr_async(target, name, opts).get();
+}
+
+result<value> runtime::eval(const std::string& expression, dict locals,
+                            const call_options& opts) {
+  return eval_async(expression, std::move(locals), opts).get();
+}
+
+result<value> runtime::exec(const std::string& code, const call_options& opts) {
+  return wait_for_result(*impl_, [&](completion_callback done) {
+    return exec_async(code, opts, std::move(done));
+  });
+}
+
+result<value> runtime::builtin(const std::string& name, list args, dict kwargs,
+                               const call_options& opts) {
+  return wait_for_result(*impl_, [&](completion_callback done) {
+    return builtin_async(name, std::move(args), std::move(kwargs), opts, std::move(done));
+  });
+}
+
+result<value> runtime::op(const std::string& name, list args, const call_options& opts) {
+  return wait_for_result(*impl_, [&](completion_callback done) {
+    return op_async(name, std::move(args), opts, std::move(done));
+  });
+}
+
+result<value> runtime::versions(const call_options& opts) {
+  return wait_for_result(
+    *impl_, [&](completion_callback done) { return versions_async(opts, std::move(done)); });
+}
+
+result<value> runtime::release(const value& ref) {
+  return wait_for_result(*impl_,
+                         [&](completion_callback done) { return release_async(ref, std::move(done)); });
+}
+
+const std::vector<std::string>& runtime::builtin_names() {
+  return builtins_list;
+}
+
+const std::vector<std::string>& runtime::operator_names() {
+  return operators_list;
+}
+
+} // namespace pyactor
