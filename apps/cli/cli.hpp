@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "pyactor/cluster.hpp"
 #include "pyactor/pyactor.hpp"
 
 namespace pyactor::cli {
@@ -16,6 +17,15 @@ struct invocation {
   std::string command;
   std::vector<std::string> args; // what follows the command, its own options included
   runtime_options options;
+  /// --workers as given: -1 when absent (0 is only valid for `head`).
+  long workers_flag = -1;
+  // Cluster options (cluster_commands.cpp).
+  std::string connect; ///< --connect ADDR:PORT: run against a running head
+  std::string listen;  ///< head --listen
+  std::string join;    ///< node --join
+  std::string name;    ///< node --name
+  std::string node;    ///< broadcast --node: only this node's workers
+  cluster::tls_options tls;
 };
 
 /// Prints `r` (value on stdout, error on stderr); returns the exit code.
@@ -56,5 +66,11 @@ int run_status(const invocation& inv);
 int run_etf(const invocation& inv);
 /// `pyactor bridge`: serves the pool to Erlang (erlbridge/).
 int run_bridge(const invocation& inv);
+int run_head(const invocation& inv);
+int run_node(const invocation& inv);
+/// call, eval, broadcast and status against the head at `inv.connect`.
+int run_remote(const invocation& inv);
+/// `certs DIR NAME...`: a test CA and per-name certificates.
+int run_certs(const invocation& inv);
 
 } // namespace pyactor::cli

@@ -6,6 +6,7 @@
 
 #include "cli.hpp"
 #include "install_layout.hpp"
+#include "pyactor/cluster.hpp"
 
 using namespace pyactor;
 
@@ -28,10 +29,18 @@ commands:
   etf decode|encode            an Erlang term (term_to_binary bytes) on stdin,
                                printed in Erlang syntax or re-encoded canonically
   bridge [--sname NAME] ...    serve the pool to Erlang/Elixir as a C-node
+  head --listen ADDR:PORT      run a cluster head (see `pyactor head --help`)
+  node --join ADDR:PORT        run a worker node that joins a head
+       [--name NAME]
+  certs DIR NAME...            a test CA and a TLS certificate per NAME
 
 options (before the command, or after it):
   --workers N      worker processes (default: one per core)
   --config FILE    INI config file with a [pyactor] section (see config/default.ini)
+  --connect ADDR:PORT  call, eval, broadcast [--node NAME] and status against a
+                   running cluster's head instead of a local pool
+  --ca FILE --cert FILE --key FILE  mutual TLS for head, node and --connect
+  --insecure       allow plaintext on a non-loopback address (head, node)
   --help           this text
   --version        pyactor, CAF and Python versions, and where the worker is
 )";
@@ -74,14 +83,31 @@ int main(int argc, char** argv) {
       const char* v = next_value();
       char* end = nullptr;
       workers = v ? std::strtol(v, &end, 10) : -1;
-      if (!v || *end != '\0' || workers < 1 || workers > 1024)
-        return usage_error(std::string{"--workers expects an integer from 1 to 1024, got "}
+      if (!v || *v == '\0' || *end != '\0' || workers < 0 || workers > 1024)
+        return usage_error(std::string{"--workers expects an integer from 1 to 1024 (0 only "
+                                       "for `head`), got "}
                            + (v ? "'" + std::string{v} + "'" : "nothing"));
     } else if (arg == "--config") {
       const char* v = next_value();
       if (!v)
         return usage_error("--config expects a file name");
       config_file = v;
+    } else if (arg == "--connect" || arg == "--listen" || arg == "--join" || arg == "--name"
+               || arg == "--node" || arg == "--ca" || arg == "--cert" || arg == "--key") {
+      const char* v = next_value();
+      if (!v || *v == '\0')
+        return usage_error(arg + " expects a value");
+      std::string* field = arg == "--connect" ? &inv.connect
+                           : arg == "--listen" ? &inv.listen
+                           : arg == "--join"   ? &inv.join
+                           : arg == "--name"   ? &inv.name
+                           : arg == "--node"   ? &inv.node
+                           : arg == "--ca"     ? &inv.tls.ca
+                           : arg == "--cert"   ? &inv.tls.cert
+                                               : &inv.tls.key;
+      *field = v;
+    } else if (arg == "--insecure") {
+      inv.tls.insecure = true;
     } else if (arg.size() > 2 && arg.compare(0, 2, "--") == 0 && inv.command.empty()) {
       return usage_error("unknown option " + arg);
     } else if (inv.command.empty()) {
@@ -98,8 +124,21 @@ int main(int argc, char** argv) {
     }
     inv.options = loaded.value();
   }
+  inv.workers_flag = workers;
+  if (workers == 0 && inv.command != "head")
+    return usage_error("--workers 0 is only valid for `head` (a head without local workers)");
   if (workers > 0)
     inv.options.workers = static_cast<uint32_t>(workers);
+  if (inv.command == "head" || inv.command == "node")
+    cluster::block_stop_signals(); // before any thread starts: they wait with sigwait
+  if (inv.command == "certs")
+    return cli::run_certs(inv);
+  if (inv.command == "head")
+    return cli::run_head(inv);
+  if (inv.command == "node")
+    return cli::run_node(inv);
+  if (!inv.connect.empty())
+    return cli::run_remote(inv);
   if (inv.command == "run")
     return cli::run_tour(inv);
   if (inv.command == "call")

@@ -16,6 +16,10 @@
 
 namespace pyactor {
 
+namespace cluster {
+struct pool_access;
+} // namespace cluster
+
 /// Per-call options.
 struct call_options {
   /// Zero takes the runtime's default timeout; negative is a `bad_request`;
@@ -274,6 +278,7 @@ public:
 
 private:
   friend class map_runner;
+  friend struct cluster::pool_access; // the cluster serves this pool to its head
   explicit runtime(std::unique_ptr<impl> pimpl);
   std::unique_ptr<impl> impl_;
 };

@@ -1,0 +1,165 @@
+#include "cluster/cluster_system.hpp"
+
+#include <fstream>
+
+#include <caf/all.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/openssl/manager.hpp>
+
+#include "client/runtime_impl.hpp"
+
+namespace pyactor::cluster {
+
+void add_cluster_types(caf::actor_system_config& cfg) {
+  cfg.add_message_types<caf::id_block::pyactor>();
+  cfg.add_message_type<join_info>("pyactor::join_info");
+  cfg.add_message_type<node_report>("pyactor::node_report");
+  cfg.add_message_type<std::vector<node_report>>("std::vector<pyactor::node_report>");
+  cfg.add_message_type<worker_result>("pyactor::worker_result");
+  cfg.add_message_type<std::vector<worker_result>>("std::vector<pyactor::worker_result>");
+}
+
+cluster_system::~cluster_system() {
+  sys.reset();
+}
+
+result<std::unique_ptr<cluster_system>> start_cluster_system(const network_options& net) {
+  if (auto ok = net.tls.validate(); !ok)
+    return ok.error();
+  auto timeout = net.connection_timeout;
+  if (timeout.count() == 0)
+    timeout = std::chrono::milliseconds(net.tls.enabled() ? 2500 : 1000);
+  if (net.heartbeat.count() <= 0 || timeout <= net.heartbeat)
+    return make_error(errc::bad_request,
+                      "heartbeat must be positive and connection-timeout longer than it, got "
+                        + std::to_string(net.heartbeat.count()) + " ms and "
+                        + std::to_string(timeout.count()) + " ms");
+  auto cs = std::make_unique<cluster_system>();
+  auto& cfg = cs->cfg;
+  cfg.load<caf::io::middleman>();
+  cfg.load<caf::openssl::manager>();
+  add_cluster_types(cfg);
+  cfg.set("scheduler.policy", caf::atom("sharing"));
+  cfg.set("scheduler.max-threads", int64_t{2});
+  cfg.set("middleman.heartbeat-interval",
+          caf::timespan{std::chrono::duration_cast<caf::timespan>(net.heartbeat)});
+  cfg.set("middleman.connection-timeout",
+          caf::timespan{std::chrono::duration_cast<caf::timespan>(timeout)});
+  cfg.set("middleman.app-identifiers", std::vector<std::string>{"pyactor-cluster"});
+  if (net.tls.enabled()) {
+    cfg.openssl_cafile = net.tls.ca;
+    cfg.openssl_certificate = net.tls.cert;
+    cfg.openssl_key = net.tls.key;
+    cs->tls = true;
+  }
+  try {
+    cs->sys = std::make_unique<caf::actor_system>(cfg);
+  } catch (std::exception& e) {
+    return make_error(errc::bad_request, std::string{"cannot start the network layer: "} + e.what());
+  }
+  return cs;
+}
+
+pool_handles pool_access::handles(runtime& rt) {
+  pool_handles h;
+  h.system = rt.impl_->sys.get();
+  auto ends = rt.impl_->ends();
+  h.scheduler = ends->scheduler;
+  h.supervisor = ends->supervisor;
+  auto supervisor = h.supervisor;
+  h.bridge = h.system->spawn([supervisor](caf::event_based_actor* self) -> caf::behavior {
+    return {
+      [=](actors::status_atom, uint64_t id, const caf::actor& reply_to) {
+        self->request(supervisor, std::chrono::seconds(10), actors::status_atom_v)
+          .then(
+            [=](std::vector<actors::worker_status>& workers) {
+              pool_event ev;
+              ev.id = id;
+              ev.workers = std::move(workers);
+              ev.is_status = true;
+              caf::anon_send(reply_to, std::move(ev));
+            },
+            [=](caf::error&) {
+              pool_event ev;
+              ev.id = id;
+              ev.is_status = true;
+              caf::anon_send(reply_to, std::move(ev));
+            });
+      },
+    };
+  });
+  return h;
+}
+
+void pool_access::stop_bridge(pool_handles& h) {
+  if (!h.bridge)
+    return;
+  caf::scoped_actor self{*h.system};
+  self->send_exit(h.bridge, caf::exit_reason::user_shutdown);
+  self->wait_for(h.bridge);
+  h.bridge = nullptr;
+}
+
+// -- endpoints and TLS options ---------------------------------------------------------
+
+std::string endpoint::to_string() const {
+  if (host.find(':') != std::string::npos)
+    return "[" + host + "]:" + std::to_string(port);
+  return host + ":" + std::to_string(port);
+}
+
+result<endpoint> parse_endpoint(const std::string& text, bool allow_any_port) {
+  auto bad = [&](const std::string& why) {
+    return make_error(errc::bad_request, "'" + text + "' is not ADDR:PORT: " + why);
+  };
+  endpoint ep;
+  std::string port_text;
+  if (!text.empty() && text.front() == '[') {
+    auto close = text.find(']');
+    if (close == std::string::npos || close + 1 >= text.size() || text[close + 1] != ':')
+      return bad("an IPv6 address is written [ADDR]:PORT");
+    ep.host = text.substr(1, close - 1);
+    port_text = text.substr(close + 2);
+  } else {
+    auto colon = text.rfind(':');
+    if (colon == std::string::npos)
+      return bad("no ':PORT'");
+    ep.host = text.substr(0, colon);
+    port_text = text.substr(colon + 1);
+    if (ep.host.find(':') != std::string::npos)
+      return bad("an IPv6 address is written [ADDR]:PORT");
+  }
+  if (ep.host.empty())
+    return bad("the address is empty");
+  if (port_text.empty() || port_text.size() > 5
+      || port_text.find_first_not_of("0123456789") != std::string::npos)
+    return bad("the port must be a number from 1 to 65535");
+  auto port = std::stoul(port_text);
+  if (port > 65535 || (port == 0 && !allow_any_port))
+    return bad("the port must be a number from 1 to 65535");
+  ep.port = static_cast<uint16_t>(port);
+  return ep;
+}
+
+bool is_loopback(const std::string& host) {
+  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+}
+
+result<bool> tls_options::validate() const {
+  int given = !ca.empty() + !cert.empty() + !key.empty();
+  if (given == 0)
+    return true;
+  if (given != 3)
+    return make_error(errc::bad_request,
+                      "TLS needs all of --ca, --cert and --key (got "
+                        + std::string{ca.empty() ? "" : "--ca "} + (cert.empty() ? "" : "--cert ")
+                        + (key.empty() ? "" : "--key") + ")");
+  for (auto* f : {&ca, &cert, &key}) {
+    std::ifstream in{*f};
+    if (!in)
+      return make_error(errc::bad_request, "cannot read TLS file '" + *f + "'");
+  }
+  return true;
+}
+
+} // namespace pyactor::cluster

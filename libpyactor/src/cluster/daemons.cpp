@@ -1,0 +1,189 @@
+// `pyactor head` and `pyactor node`: long-running processes in the foreground.
+#include <csignal>
+#include <cstdio>
+#include <mutex>
+
+#include <unistd.h>
+
+#include <caf/all.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/openssl/publish.hpp>
+
+#include "cluster/cluster_system.hpp"
+#include "cluster/head_actor.hpp"
+#include "cluster/joiner_actor.hpp"
+#include "cluster/node_manager_actor.hpp"
+#include "pyactor/cluster.hpp"
+
+namespace pyactor::cluster {
+
+namespace {
+
+void log_line(const std::string& line) {
+  static std::mutex mtx;
+  std::lock_guard<std::mutex> guard{mtx};
+  std::fprintf(stderr, "%s\n", line.c_str());
+  std::fflush(stderr);
+}
+
+/// Waits for SIGTERM or SIGINT (blocked by `block_stop_signals`).
+int wait_for_stop() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  int sig = 0;
+  sigwait(&set, &sig);
+  return sig;
+}
+
+/// Refuses plaintext on an address other hosts can reach, unless insecure.
+bool tls_policy_ok(const std::string& role, const std::string& host, const tls_options& tls) {
+  if (tls.enabled() || is_loopback(host))
+    return true;
+  if (tls.insecure) {
+    log_line("[" + role + "] WARNING: --insecure: plaintext on " + host
+             + ": anyone who can reach it can run any Python code on this cluster's workers");
+    return true;
+  }
+  log_line("pyactor " + role + ": " + host
+           + " is not a loopback address, so TLS is required: give --ca, --cert and --key "
+             "(make test files with `pyactor certs DIR head NODE...`), or --insecure to "
+             "accept plaintext");
+  return false;
+}
+
+std::unique_ptr<runtime> start_pool(runtime_options pool, const std::string& role) {
+  if (!pool.log)
+    pool.log = log_line;
+  auto rt = runtime::start(pool);
+  if (!rt) {
+    log_line("pyactor " + role + ": cannot start the pool: " + rt.error().to_string());
+    return nullptr;
+  }
+  return std::move(rt).value();
+}
+
+/// Stops the cluster actors and waits until they are gone, before the pool
+/// they talk to is destroyed.
+void stop_actors(caf::actor_system& sys, std::vector<caf::actor> actors) {
+  caf::scoped_actor self{sys};
+  for (auto& a : actors)
+    if (a) {
+      self->send_exit(a, caf::exit_reason::user_shutdown);
+      self->wait_for(a);
+    }
+}
+
+} // namespace
+
+void block_stop_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
+int run_head(const head_options& options) {
+  if (!tls_policy_ok("head", options.listen.host, options.net.tls))
+    return 2;
+  std::unique_ptr<runtime> pool;
+  if (options.workers > 0) {
+    auto p = options.pool;
+    p.workers = options.workers;
+    pool = start_pool(p, "head");
+    if (!pool)
+      return 2;
+  }
+  auto net = start_cluster_system(options.net);
+  if (!net) {
+    log_line("pyactor head: " + net.error().message);
+    return 2;
+  }
+  auto& sys = *net.value()->sys;
+  head_config hc;
+  hc.default_timeout = options.pool.default_timeout;
+  hc.grace = options.pool.interrupt_grace + std::chrono::seconds(3);
+  hc.log = log_line;
+  hc.keepalive = options.net.heartbeat;
+  node_manager_actor local;
+  pool_handles handles;
+  if (pool) {
+    handles = pool_access::handles(*pool);
+    local = sys.spawn(node_manager_behavior, handles);
+    hc.local = local;
+  }
+  auto head = sys.spawn(head_behavior, hc);
+  auto host = options.listen.host;
+  auto published = net.value()->tls
+                     ? caf::openssl::publish(head, options.listen.port, host.c_str(), true)
+                     : sys.middleman().publish(head, options.listen.port, host.c_str(), true);
+  int code = 0;
+  if (!published) {
+    log_line("pyactor head: cannot listen on " + options.listen.to_string() + ": "
+             + sys.render(published.error()));
+    code = 2;
+  } else {
+    log_line("[head] listening on " + host + ":" + std::to_string(*published) + " ("
+             + (net.value()->tls ? "mutual TLS" : "plaintext") + "), "
+             + std::to_string(options.workers) + " local workers; pid "
+             + std::to_string(::getpid()));
+    int sig = wait_for_stop();
+    log_line(std::string{"[head] "} + (sig == SIGINT ? "SIGINT" : "SIGTERM") + ": stopping");
+  }
+  stop_actors(sys, {caf::actor_cast<caf::actor>(head), caf::actor_cast<caf::actor>(local)});
+  head = nullptr;
+  local = nullptr;
+  pool_access::stop_bridge(handles);
+  pool.reset();        // stops the local workers
+  net.value().reset(); // closes every connection: the nodes see the head go
+  return code;
+}
+
+int run_node(const node_options& options) {
+  if (!tls_policy_ok("node", options.head.host, options.net.tls))
+    return 2;
+  auto name = options.name;
+  if (name.empty()) {
+    char host[256] = {0};
+    ::gethostname(host, sizeof(host) - 1);
+    name = std::string{host} + "-" + std::to_string(::getpid());
+  }
+  auto pool = start_pool(options.pool, "node");
+  if (!pool)
+    return 2;
+  auto net = start_cluster_system(options.net);
+  if (!net) {
+    log_line("pyactor node: " + net.error().message);
+    return 2;
+  }
+  auto& sys = *net.value()->sys;
+  auto handles = pool_access::handles(*pool);
+  auto manager = sys.spawn(node_manager_behavior, handles);
+  joiner_config jc;
+  jc.host = options.head.host;
+  jc.port = options.head.port;
+  jc.name = name;
+  jc.pid = ::getpid();
+  jc.tls = net.value()->tls;
+  jc.manager = manager;
+  jc.backoff = options.backoff;
+  jc.max_backoff = options.max_backoff;
+  jc.log = log_line;
+  jc.keepalive = options.net.heartbeat;
+  auto joiner = sys.spawn(joiner_behavior, jc);
+  log_line("[node " + name + "] " + std::to_string(pool->size()) + " workers ready; joining "
+           + options.head.to_string() + "; pid " + std::to_string(::getpid()));
+  int sig = wait_for_stop();
+  log_line("[node " + name + "] " + (sig == SIGINT ? "SIGINT" : "SIGTERM") + ": stopping");
+  stop_actors(sys, {caf::actor_cast<caf::actor>(joiner), caf::actor_cast<caf::actor>(manager)});
+  joiner = nullptr;
+  manager = nullptr;
+  pool_access::stop_bridge(handles);
+  pool.reset();
+  net.value().reset();
+  return 0;
+}
+
+} // namespace pyactor::cluster

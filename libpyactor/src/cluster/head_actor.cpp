@@ -1,0 +1,395 @@
+#include "cluster/head_actor.hpp"
+
+#include <algorithm>
+#include <memory>
+
+#include <unistd.h>
+
+#include <caf/all.hpp>
+#include <caf/io/middleman.hpp>
+
+namespace pyactor::cluster {
+
+const char* head_state::name = "pyactor.head";
+
+namespace {
+
+using self_pointer = head_actor::stateful_pointer<head_state>;
+using actors::call_reply;
+using actors::call_request;
+using actors::make_error_reply;
+
+constexpr auto status_timeout = std::chrono::seconds(5);
+constexpr size_t max_name_length = 64;
+
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+           std::chrono::system_clock::now().time_since_epoch())
+    .count();
+}
+
+uint32_t count_ready(const std::vector<actors::worker_status>& workers) {
+  return static_cast<uint32_t>(std::count_if(workers.begin(), workers.end(), [](auto& w) {
+    return w.state == "ready";
+  }));
+}
+
+/// Why a node name is refused, or "".
+std::string check_name(const std::string& name) {
+  if (name.empty() || name.size() > max_name_length)
+    return "a node name has 1 to 64 characters, got " + std::to_string(name.size());
+  for (char c : name)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.'))
+      return "a node name has only letters, digits, '-', '_' and '.', got '" + name + "'";
+  return {};
+}
+
+/// Answers the pending call `id` once; later answers are dropped.
+void finish(self_pointer self, uint64_t id, call_reply&& reply) {
+  auto& st = self->state;
+  auto i = st.pending.find(id);
+  if (i == st.pending.end())
+    return;
+  auto done = std::move(i->second.done);
+  if (auto* node = st.find(i->second.incarnation))
+    node->in_flight = std::max<int64_t>(0, node->in_flight - 1);
+  st.pending.erase(i);
+  done(std::move(reply));
+}
+
+/// Forwards `request` to `node`; `done` gets exactly one reply.
+void forward(self_pointer self, head_state::node_entry& node, call_request&& request,
+             std::function<void(call_reply&&)> done) {
+  auto& st = self->state;
+  if (request.timeout_ms == 0)
+    request.timeout_ms = static_cast<uint32_t>(st.config.default_timeout.count());
+  auto wait = std::chrono::milliseconds(request.timeout_ms) + st.config.grace;
+  auto id = st.next_id++;
+  st.pending.emplace(id, head_state::pending_call{node.incarnation, std::move(done)});
+  ++node.in_flight;
+  auto name = node.name;
+  self->request(node.manager, wait, actors::call_atom_v, std::move(request))
+    .then([=](call_reply& reply) { finish(self, id, std::move(reply)); },
+          [=](caf::error& err) {
+            if (err == caf::sec::request_timeout)
+              finish(self, id, make_error_reply(errc::timeout, "node " + name
+                                                                 + " did not answer within "
+                                                                 + std::to_string(wait.count())
+                                                                 + " ms"));
+            else
+              finish(self, id, make_error_reply(errc::node_down, "node " + name
+                                                                   + " could not run the call: "
+                                                                   + caf::to_string(err)));
+          });
+}
+
+void set_workers(head_state::node_entry& node, std::vector<actors::worker_status> workers) {
+  node.workers = std::move(workers);
+  node.ready = count_ready(node.workers);
+}
+
+void on_down(self_pointer self, const caf::down_msg& down) {
+  auto& st = self->state;
+  for (auto& node : st.nodes) {
+    if (!node.up || node.manager.address() != down.source)
+      continue;
+    node.up = false;
+    node.since_ms = now_ms();
+    node.note = "lost: " + caf::to_string(down.reason);
+    node.ready = 0;
+    auto why = "node " + node.name + " (" + node.address + ") went down ("
+               + caf::to_string(down.reason) + ") while the call was in flight";
+    std::vector<uint64_t> lost;
+    for (auto& entry : st.pending)
+      if (entry.second.incarnation == node.incarnation)
+        lost.push_back(entry.first);
+    st.config.log("[head] lost node " + node.name + " (" + node.address + "): "
+                  + caf::to_string(down.reason) + "; answering " + std::to_string(lost.size())
+                  + " calls in flight with node_down");
+    for (auto id : lost)
+      finish(self, id, make_error_reply(errc::node_down, why));
+    node.in_flight = 0;
+  }
+}
+
+std::string on_join(self_pointer self, join_info& info, const caf::actor& manager) {
+  auto& st = self->state;
+  if (auto problem = check_name(info.name); !problem.empty())
+    return problem;
+  if (!manager)
+    return "the join carried no node manager";
+  auto* node = st.find(info.name);
+  if (node != nullptr && node->up) {
+    if (node->manager.address() == manager.address()) {
+      set_workers(*node, std::move(info.workers));
+      return {};
+    }
+    return "a node named '" + info.name + "' is already up (from " + node->address
+           + "): give this node another --name";
+  }
+  if (node == nullptr) {
+    st.nodes.emplace_back();
+    node = &st.nodes.back();
+    node->name = info.name;
+  }
+  node->incarnation = st.next_incarnation++;
+  node->manager = caf::actor_cast<node_manager_actor>(manager);
+  node->up = true;
+  node->since_ms = now_ms();
+  node->pid = info.pid;
+  node->note.clear();
+  node->in_flight = 0;
+  node->address = "?";
+  set_workers(*node, std::move(info.workers));
+  self->monitor(node->manager);
+  auto incarnation = node->incarnation;
+  auto name = info.name;
+  // Where the node's connection comes from, for status.
+  self->request(self->home_system().middleman().actor_handle(), status_timeout, caf::get_atom::value,
+                manager.node())
+    .then(
+      [=](const caf::node_id&, std::string& host, uint16_t port) {
+        if (auto* n = self->state.find(incarnation))
+          n->address = host + ":" + std::to_string(port);
+        self->state.config.log("[head] node " + name + " joined from " + host + ":"
+                               + std::to_string(port));
+      },
+      [=](caf::error&) { self->state.config.log("[head] node " + name + " joined"); });
+  // Its workers, for routing, right away rather than at the next refresh.
+  self->request(node->manager, status_timeout, actors::status_atom_v)
+    .then(
+      [=](std::vector<actors::worker_status>& workers) {
+        if (auto* n = self->state.find(incarnation); n != nullptr && n->up && !workers.empty())
+          set_workers(*n, std::move(workers));
+      },
+      [=](caf::error&) {});
+  return {};
+}
+
+/// Asks every node in `targets` for its workers; `done` gets the answers
+/// (an empty list for a node that did not answer).
+void ask_all(self_pointer self, std::vector<uint64_t> targets,
+             std::function<void(std::map<uint64_t, std::vector<actors::worker_status>>&)> done) {
+  struct gather {
+    size_t outstanding = 0;
+    std::map<uint64_t, std::vector<actors::worker_status>> answers;
+    std::function<void(std::map<uint64_t, std::vector<actors::worker_status>>&)> done;
+  };
+  auto g = std::make_shared<gather>();
+  g->outstanding = targets.size();
+  g->done = std::move(done);
+  if (targets.empty()) {
+    g->done(g->answers);
+    return;
+  }
+  for (auto inc : targets) {
+    auto* node = self->state.find(inc);
+    auto step = [g, inc](std::vector<actors::worker_status> workers) {
+      g->answers[inc] = std::move(workers);
+      if (--g->outstanding == 0)
+        g->done(g->answers);
+    };
+    self->request(node->manager, status_timeout, actors::status_atom_v)
+      .then([=](std::vector<actors::worker_status>& w) { step(std::move(w)); },
+            [=](caf::error&) { step({}); });
+  }
+}
+
+std::vector<uint64_t> up_nodes(head_state& st, const std::string& only = {}) {
+  std::vector<uint64_t> result;
+  for (auto& n : st.nodes)
+    if (n.up && (only.empty() || n.name == only))
+      result.push_back(n.incarnation);
+  return result;
+}
+
+caf::typed_response_promise<std::vector<worker_result>>
+broadcast(self_pointer self, call_request& request, const std::string& only) {
+  auto promise = self->make_response_promise<std::vector<worker_result>>();
+  auto& st = self->state;
+  if (!only.empty() && st.find(only) == nullptr) {
+    worker_result r{only, 0, make_error_reply(errc::bad_request, "no node named '" + only
+                                                                   + "' (nodes: " + st.describe()
+                                                                   + ")")};
+    promise.deliver(std::vector<worker_result>{std::move(r)});
+    return promise;
+  }
+  struct collect {
+    std::vector<worker_result> results;
+    size_t outstanding = 1; // released after every call is sent
+    caf::typed_response_promise<std::vector<worker_result>> promise;
+    void step() {
+      if (--outstanding > 0)
+        return;
+      std::sort(results.begin(), results.end(), [](auto& a, auto& b) {
+        return std::tie(a.node, a.slot) < std::tie(b.node, b.slot);
+      });
+      promise.deliver(std::move(results));
+    }
+  };
+  auto c = std::make_shared<collect>();
+  c->promise = promise;
+  auto req = request;
+  ask_all(self, up_nodes(st, only), [self, c, req](auto& answers) {
+    for (auto& [inc, workers] : answers) {
+      auto* node = self->state.find(inc);
+      if (node == nullptr || !node->up)
+        continue;
+      if (workers.empty()) { // the node did not answer: say so instead of skipping it
+        c->results.push_back(worker_result{
+          node->name, 0,
+          make_error_reply(errc::node_down, "node " + node->name
+                                              + " did not list its workers in time")});
+        continue;
+      }
+      set_workers(*node, workers);
+      for (auto& w : workers) {
+        if (w.state != "ready")
+          continue;
+        auto index = c->results.size();
+        c->results.push_back(worker_result{node->name, w.slot, {}});
+        auto pinned = req;
+        pinned.pin_slot = w.slot;
+        ++c->outstanding;
+        forward(self, *node, std::move(pinned), [c, index](call_reply&& reply) {
+          c->results[index].reply = std::move(reply);
+          c->step();
+        });
+      }
+    }
+    c->step();
+  });
+  return promise;
+}
+
+caf::typed_response_promise<std::vector<node_report>> report(self_pointer self) {
+  auto promise = self->make_response_promise<std::vector<node_report>>();
+  ask_all(self, up_nodes(self->state), [self, promise](auto& answers) mutable {
+    std::vector<node_report> reports;
+    for (auto& node : self->state.nodes) {
+      node_report r{node.name, node.address, node.up ? "up" : "down", node.since_ms, node.pid,
+                    node.note, {}};
+      if (auto i = answers.find(node.incarnation); node.up && i != answers.end()) {
+        set_workers(node, i->second);
+        r.workers = i->second;
+      }
+      reports.push_back(std::move(r));
+    }
+    promise.deliver(std::move(reports));
+  });
+  return promise;
+}
+
+} // namespace
+
+// -- head_state --------------------------------------------------------------------------
+
+head_state::node_entry* head_state::find(const std::string& node_name) {
+  for (auto& n : nodes)
+    if (n.name == node_name)
+      return &n;
+  return nullptr;
+}
+
+head_state::node_entry* head_state::find(uint64_t incarnation) {
+  for (auto& n : nodes)
+    if (n.incarnation == incarnation)
+      return &n;
+  return nullptr;
+}
+
+head_state::node_entry* head_state::pick() {
+  node_entry* best = nullptr;
+  size_t count = nodes.size();
+  for (size_t k = 0; k < count; ++k) {
+    auto& n = nodes[(rotation + k) % count];
+    if (!n.up || n.ready == 0)
+      continue;
+    // in_flight / ready, compared without division
+    if (best == nullptr || n.in_flight * best->ready < best->in_flight * n.ready)
+      best = &n;
+  }
+  ++rotation;
+  return best;
+}
+
+std::string head_state::describe() const {
+  std::string text;
+  for (auto& n : nodes) {
+    text += text.empty() ? "" : ", ";
+    text += n.name + (n.up ? " (up, " + std::to_string(n.ready) + " ready)" : " (" + n.note + ")");
+  }
+  return text.empty() ? "none" : text;
+}
+
+head_state::~head_state() {
+  for (auto& entry : pending)
+    if (entry.second.done)
+      entry.second.done(make_error_reply(errc::not_running, "the head stopped"));
+}
+
+// -- behavior -----------------------------------------------------------------------------
+
+head_actor::behavior_type head_behavior(self_pointer self, head_config config) {
+  auto& st = self->state;
+  st.config = std::move(config);
+  if (!st.config.log)
+    st.config.log = [](const std::string&) {};
+  if (st.config.local) {
+    head_state::node_entry local;
+    local.name = "head";
+    local.incarnation = st.next_incarnation++;
+    local.manager = st.config.local;
+    local.address = "local";
+    local.up = true;
+    local.since_ms = now_ms();
+    local.pid = static_cast<int64_t>(::getpid());
+    st.nodes.push_back(std::move(local));
+    self->monitor(st.config.local);
+  }
+  self->set_down_handler([=](caf::down_msg& down) { on_down(self, down); });
+  self->send(self, refresh_tick{});
+  self->send(self, keepalive_tick{});
+  return {
+    [=](join_atom, join_info& info, caf::actor& manager) { return on_join(self, info, manager); },
+    [=](actors::call_atom, call_request& request) -> caf::result<call_reply> {
+      auto& st = self->state;
+      if (request.pin_slot != actors::any_worker || request.owner_uid != 0)
+        return make_error_reply(errc::bad_request,
+                                "calls through the head pick their worker: pinning a worker id or "
+                                "using an object reference is not supported across nodes yet");
+      auto* node = st.pick();
+      if (node == nullptr)
+        return make_error_reply(errc::no_workers,
+                                "no node of the cluster has a ready worker (nodes: "
+                                  + st.describe() + ")");
+      auto promise = self->make_response_promise<call_reply>();
+      forward(self, *node, std::move(request),
+              [promise](call_reply&& reply) mutable { promise.deliver(std::move(reply)); });
+      return promise;
+    },
+    [=](bcast_atom, call_request& request, std::string& only) {
+      return broadcast(self, request, only);
+    },
+    [=](actors::status_atom) { return report(self); },
+    [=](keepalive_atom) {
+      // nop: the traffic is the point
+    },
+    [=](keepalive_tick) {
+      for (auto& node : self->state.nodes)
+        if (node.up && node.address != "local")
+          self->send(node.manager, keepalive_atom::value);
+      self->delayed_send(self, self->state.config.keepalive, keepalive_tick{});
+    },
+    [=](refresh_tick) {
+      ask_all(self, up_nodes(self->state), [self](auto& answers) {
+        for (auto& [inc, workers] : answers)
+          if (auto* node = self->state.find(inc); node != nullptr && node->up && !workers.empty())
+            set_workers(*node, workers);
+      });
+      self->delayed_send(self, self->state.config.refresh, refresh_tick{});
+    },
+  };
+}
+
+} // namespace pyactor::cluster

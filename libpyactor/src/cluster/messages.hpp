@@ -1,0 +1,90 @@
+// The messages between a client, the head and the nodes. Call bodies and
+// results stay the msgpack bytes of `call_request` and `call_reply`: the head
+// never re-encodes them.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <caf/allowed_unsafe_message_type.hpp>
+#include <caf/atom.hpp>
+#include <caf/fwd.hpp>
+#include <caf/meta/type_name.hpp>
+
+#include "pyactor/actors/messages.hpp"
+#include "pyactor/actors/worker_info.hpp"
+
+namespace pyactor::cluster {
+
+using join_atom = caf::atom_constant<caf::atom("join")>;
+using bcast_atom = caf::atom_constant<caf::atom("broadcast")>;
+/// Traffic that keeps a quiet connection from timing out. BASP heartbeats
+/// did not keep TLS connections alive (they were dropped after
+/// connection-timeout without other traffic), so head, nodes and clients send
+/// this every heartbeat interval to each peer they depend on.
+using keepalive_atom = caf::atom_constant<caf::atom("keepalive")>;
+
+/// What a node tells the head when it joins.
+struct join_info {
+  std::string name;
+  int64_t pid = 0;
+  std::vector<actors::worker_status> workers;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, join_info& x) {
+  return f(caf::meta::type_name("pyactor::join_info"), x.name, x.pid, x.workers);
+}
+
+/// One node as the head reports it to `status`.
+struct node_report {
+  std::string name;
+  std::string address;
+  std::string state; // "up" or "down"
+  int64_t since_ms = 0;
+  int64_t pid = 0;
+  std::string note;
+  std::vector<actors::worker_status> workers;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, node_report& x) {
+  return f(caf::meta::type_name("pyactor::node_report"), x.name, x.address, x.state, x.since_ms,
+           x.pid, x.note, x.workers);
+}
+
+/// One worker's reply to a broadcast.
+struct worker_result {
+  std::string node;
+  uint64_t slot = 0;
+  actors::call_reply reply;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, worker_result& x) {
+  return f(caf::meta::type_name("pyactor::worker_result"), x.node, x.slot, x.reply);
+}
+
+/// A reply from the local pool to its node manager (local only: it cannot
+/// be sent over the network, so no peer can forge one).
+struct pool_event {
+  uint64_t id = 0;
+  actors::call_reply reply;
+  std::vector<actors::worker_status> workers;
+  bool is_status = false;
+};
+
+/// Timers of the head or a node (local only, like pool_event).
+struct refresh_tick {};
+struct keepalive_tick {};
+
+/// Registers the cluster's message types (and pyactor's) with `cfg`; every
+/// process of a cluster does this, so the names match on the wire.
+void add_cluster_types(caf::actor_system_config& cfg);
+
+} // namespace pyactor::cluster
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(pyactor::cluster::pool_event)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(pyactor::cluster::refresh_tick)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(pyactor::cluster::keepalive_tick)

@@ -1,0 +1,63 @@
+// The node manager: a node's pool as the head sees it, over the network.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <vector>
+
+#include <caf/replies_to.hpp>
+#include <caf/typed_actor.hpp>
+#include <caf/typed_response_promise.hpp>
+
+#include "cluster/messages.hpp"
+#include "pyactor/actors/scheduler_actor.hpp"
+#include "pyactor/actors/supervisor_actor.hpp"
+
+namespace pyactor::cluster {
+
+/// The local pool a node manager serves: a runtime's scheduler and
+/// supervisor, which live in the runtime's own actor system. The node
+/// manager lives in the cluster's (networked) actor system; messages between
+/// the two go with `anon_send` and come back through completions or the
+/// bridge, so no actor of one system is ever run on the other's threads
+/// (spawning into the pool's system from a cluster actor's thread made the
+/// pool's shutdown hang: never do it).
+struct pool_handles {
+  caf::actor_system* system = nullptr;
+  actors::scheduler_actor scheduler;
+  actors::supervisor_actor supervisor;
+  /// Lives in the pool's system: `(status_atom, id, reply_to)` asks the
+  /// supervisor and answers `reply_to` with a status `pool_event`. Stop it
+  /// (`stop_bridge`) before the runtime is destroyed.
+  caf::actor bridge;
+};
+
+/// `call` runs a request on the node's pool (its scheduler picks the worker,
+/// or the one pinned by `pin_slot`) and answers its `call_reply`; `status`
+/// answers every worker slot; `cancel` cancels a call by request id.
+/// `pool_event` is local only (the pool's replies). When the manager stops,
+/// calls it still holds get `node_down`.
+using node_manager_actor = caf::typed_actor<
+  caf::replies_to<actors::call_atom, actors::call_request>::with<actors::call_reply>,
+  caf::replies_to<actors::status_atom>::with<std::vector<actors::worker_status>>,
+  caf::reacts_to<actors::cancel_atom, uint64_t>,
+  caf::reacts_to<keepalive_atom>,
+  caf::reacts_to<pool_event>>;
+
+struct node_manager_state {
+  pool_handles pool;
+  uint64_t next_id = 1;
+  std::map<uint64_t, caf::typed_response_promise<actors::call_reply>> calls;
+  std::map<uint64_t, caf::typed_response_promise<std::vector<actors::worker_status>>> statuses;
+
+  static const char* name;
+
+  ~node_manager_state();
+};
+
+node_manager_actor::behavior_type
+node_manager_behavior(node_manager_actor::stateful_pointer<node_manager_state> self,
+                      pool_handles pool);
+
+} // namespace pyactor::cluster
