@@ -26,9 +26,11 @@ commands:
   status                       the pool's workers, pids and counters
 
 options (before the command, or after it):
-  --workers N      worker processes (default: one per core)
+  --workers N      worker processes, 0 to 1024; 0 (the default) means one per core
   --config FILE    INI config file with a [pyactor] section (see config/default.ini)
   --help           this text
+  --               ends the options: every later word is an argument of the command
+                   (pyactor call builtins.str -- -h)
 )";
 
 int usage_error(const std::string& message) {
@@ -45,6 +47,14 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     auto next_value = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
+    if (arg == "--") { // the end of options: the rest are the command's operands
+      if (inv.command.empty() && i + 1 < argc)
+        inv.command = argv[++i];
+      inv.operands_from = inv.args.size();
+      for (++i; i < argc; ++i)
+        inv.args.push_back(argv[i]);
+      break;
+    }
     if ((arg == "--help" || arg == "-h") && !inv.command.empty()) {
       inv.args.push_back("--help"); // the command prints its own help
     } else if (arg == "--help" || arg == "-h") {
@@ -53,9 +63,10 @@ int main(int argc, char** argv) {
     } else if (arg == "--workers") {
       const char* v = next_value();
       char* end = nullptr;
-      workers = v ? std::strtol(v, &end, 10) : -1;
-      if (!v || *end != '\0' || workers < 1 || workers > 1024)
-        return usage_error(std::string{"--workers expects an integer from 1 to 1024, got "}
+      workers = v && *v != '\0' ? std::strtol(v, &end, 10) : -1;
+      if (!v || *v == '\0' || *end != '\0' || workers < 0 || workers > 1024)
+        return usage_error(std::string{"--workers expects an integer from 0 (one per core) to "
+                                       "1024, got "}
                            + (v ? "'" + std::string{v} + "'" : "nothing"));
     } else if (arg == "--config") {
       const char* v = next_value();
@@ -78,7 +89,7 @@ int main(int argc, char** argv) {
     }
     inv.options = loaded.value();
   }
-  if (workers > 0)
+  if (workers >= 0) // as in a config file: 0 means one per core
     inv.options.workers = static_cast<uint32_t>(workers);
   if (inv.command == "run")
     return cli::run_tour(inv);
