@@ -19,20 +19,23 @@ namespace {
 
 using caf::config_value;
 
-/// The text of each `key = value` line of [pyactor], as written (the parsed
-/// form loses it: an overflowing duration wraps, -5s prints as 0d).
-thread_local const std::map<std::string, std::string>* raw_values = nullptr;
+/// A config file being read: its path, and the text of each `key = value`
+/// line of [pyactor] as written (the parsed form loses it: an overflowing
+/// duration wraps, -5s prints as 0d).
+struct config_file {
+  const std::string& path;
+  const std::map<std::string, std::string>& raw;
+};
 
-error config_error(const std::string& path, const std::string& key, const config_value& got,
+error config_error(const config_file& file, const std::string& key, const config_value& got,
                    const std::string& expected) {
   std::string text;
-  if (raw_values != nullptr)
-    if (auto i = raw_values->find(key); i != raw_values->end())
-      text = i->second;
+  if (auto i = file.raw.find(key); i != file.raw.end())
+    text = i->second;
   if (text.empty())
     text = caf::to_string(got);
   return make_error(errc::bad_request,
-                    path + ": [pyactor] " + key + " must be " + expected + ", got " + text);
+                    file.path + ": [pyactor] " + key + " must be " + expected + ", got " + text);
 }
 
 std::string trim(const std::string& x) {
@@ -119,11 +122,11 @@ const T* value_if(const config_value& x) {
 }
 
 template <class Int>
-result<bool> read_count(const std::string& path, const std::string& key, const config_value& x,
+result<bool> read_count(const config_file& file, const std::string& key, const config_value& x,
                         int64_t low, int64_t high, Int& out) {
   auto n = value_if<config_value::integer>(x);
   if (n == nullptr || *n < low || *n > high)
-    return config_error(path, key, x,
+    return config_error(file, key, x,
                         "an integer from " + std::to_string(low) + " to " + std::to_string(high));
   out = static_cast<Int>(*n);
   return true;
@@ -132,24 +135,24 @@ result<bool> read_count(const std::string& path, const std::string& key, const c
 /// Longest duration an option takes (call deadlines travel as 32-bit ms).
 constexpr auto max_duration = std::chrono::hours(24 * 24);
 
-result<bool> read_duration(const std::string& path, const std::string& key,
+result<bool> read_duration(const config_file& file, const std::string& key,
                            const config_value& x, std::chrono::milliseconds& out) {
   const char* expected = "a duration from 1ms to 576h (24 days), such as 500ms, 30s or 5min";
   auto t = value_if<config_value::timespan>(x);
   std::chrono::nanoseconds ns{0};
   // The text as written decides: the parsed timespan wraps on overflow.
-  bool have_text = raw_values != nullptr && raw_values->count(key) > 0;
-  if (t == nullptr || (have_text && !parse_duration_text(raw_values->at(key), ns)))
-    return config_error(path, key, x, expected);
+  bool have_text = file.raw.count(key) > 0;
+  if (t == nullptr || (have_text && !parse_duration_text(file.raw.at(key), ns)))
+    return config_error(file, key, x, expected);
   if (!have_text)
     ns = *t;
   if (ns < std::chrono::milliseconds(1) || ns > max_duration)
-    return config_error(path, key, x, expected);
+    return config_error(file, key, x, expected);
   out = std::chrono::duration_cast<std::chrono::milliseconds>(ns);
   return true;
 }
 
-result<bool> read_string(const std::string& path, const std::string& key, const config_value& x,
+result<bool> read_string(const config_file& file, const std::string& key, const config_value& x,
                          std::string& out) {
   if (auto s = value_if<std::string>(x)) {
     out = *s;
@@ -159,71 +162,71 @@ result<bool> read_string(const std::string& path, const std::string& key, const 
     out = caf::to_string(*a);
     return true;
   }
-  return config_error(path, key, x, "a double-quoted string");
+  return config_error(file, key, x, "a double-quoted string");
 }
 
-result<bool> read_string_list(const std::string& path, const std::string& key,
+result<bool> read_string_list(const config_file& file, const std::string& key,
                               const config_value& x, std::vector<std::string>& out) {
   auto items = value_if<config_value::list>(x);
   if (items == nullptr)
-    return config_error(path, key, x, "a list of double-quoted strings, e.g. [\"a\", \"b\"]");
+    return config_error(file, key, x, "a list of double-quoted strings, e.g. [\"a\", \"b\"]");
   out.clear();
   for (auto& item : *items) {
     auto s = value_if<std::string>(item);
     if (s == nullptr)
-      return config_error(path, key, x, "a list of double-quoted strings");
+      return config_error(file, key, x, "a list of double-quoted strings");
     out.push_back(*s);
   }
   return true;
 }
 
-result<bool> apply(const std::string& path, const std::string& key, const config_value& x,
+result<bool> apply(const config_file& file, const std::string& key, const config_value& x,
                    runtime_options& o) {
   if (key == "workers")
-    return read_count(path, key, x, 0, 1024, o.workers);
+    return read_count(file, key, x, 0, 1024, o.workers);
   if (key == "max-restarts")
-    return read_count(path, key, x, 0, 1000, o.max_restarts);
+    return read_count(file, key, x, 0, 1000, o.max_restarts);
   if (key == "max-objects")
-    return read_count(path, key, x, 1, int64_t{1} << 40, o.max_objects);
+    return read_count(file, key, x, 1, int64_t{1} << 40, o.max_objects);
   if (key == "threads")
-    return read_count(path, key, x, 0, 256, o.threads);
+    return read_count(file, key, x, 0, 256, o.threads);
   if (key == "pipeline-depth")
-    return read_count(path, key, x, 1, 1024, o.pipeline_depth);
+    return read_count(file, key, x, 1, 1024, o.pipeline_depth);
   if (key == "max-calls-per-worker")
-    return read_count(path, key, x, 0, int64_t{1} << 50, o.max_calls_per_worker);
+    return read_count(file, key, x, 0, int64_t{1} << 50, o.max_calls_per_worker);
   if (key == "cwd")
-    return read_string(path, key, x, o.cwd);
+    return read_string(file, key, x, o.cwd);
   if (key == "start-hook")
-    return read_string(path, key, x, o.start_hook);
+    return read_string(file, key, x, o.start_hook);
   if (key == "imports")
-    return read_string_list(path, key, x, o.imports);
+    return read_string_list(file, key, x, o.imports);
   if (key == "env") {
     auto vars = value_if<config_value::dictionary>(x);
     if (vars == nullptr)
-      return config_error(path, key, x, "a map such as { OMP_NUM_THREADS = \"1\" }");
+      return config_error(file, key, x, "a map such as { OMP_NUM_THREADS = \"1\" }");
     o.env.clear();
     for (auto& kv : *vars) {
       auto s = value_if<std::string>(kv.second);
       if (s == nullptr)
-        return config_error(path, key + "." + kv.first, kv.second, "a double-quoted string");
+        return config_error(file, key + "." + kv.first, kv.second, "a double-quoted string");
       o.env.emplace_back(kv.first, *s);
     }
     return true;
   }
   if (key == "timeout")
-    return read_duration(path, key, x, o.default_timeout);
+    return read_duration(file, key, x, o.default_timeout);
   if (key == "interrupt-grace")
-    return read_duration(path, key, x, o.interrupt_grace);
+    return read_duration(file, key, x, o.interrupt_grace);
   if (key == "restart-window")
-    return read_duration(path, key, x, o.restart_window);
+    return read_duration(file, key, x, o.restart_window);
   if (key == "worker-executable")
-    return read_string(path, key, x, o.worker_executable);
+    return read_string(file, key, x, o.worker_executable);
   if (key == "policy")
-    return read_string(path, key, x, o.policy);
+    return read_string(file, key, x, o.policy);
   if (key == "python-path")
-    return read_string_list(path, key, x, o.python_path);
+    return read_string_list(file, key, x, o.python_path);
   return make_error(errc::bad_request,
-                    path + ": unknown option [pyactor] " + key
+                    file.path + ": unknown option [pyactor] " + key
                       + " (known: workers, worker-executable, python-path, timeout, "
                         "interrupt-grace, max-restarts, restart-window, policy, max-objects, "
                         "threads, pipeline-depth, max-calls-per-worker, env, cwd, imports, "
@@ -250,10 +253,7 @@ result<runtime_options> runtime_options::from_file(const std::string& path) {
   auto raw = scan_keys(path, text);
   if (!raw)
     return raw.error();
-  struct raw_scope {
-    explicit raw_scope(const std::map<std::string, std::string>& m) { raw_values = &m; }
-    ~raw_scope() { raw_values = nullptr; }
-  } scope{raw.value()};
+  config_file source{path, raw.value()};
   text.clear();
   text.seekg(0);
   auto& in = text;
@@ -275,7 +275,7 @@ result<runtime_options> runtime_options::from_file(const std::string& path) {
     if (keys == nullptr)
       return make_error(errc::bad_request, path + ": [pyactor] must be a section");
     for (auto& kv : *keys)
-      if (auto r = apply(path, kv.first, kv.second, options); !r)
+      if (auto r = apply(source, kv.first, kv.second, options); !r)
         return r.error();
   }
   if (auto r = options.validate(); !r)
