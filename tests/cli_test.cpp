@@ -30,19 +30,26 @@ std::string slurp(const std::string& path) {
   return ss.str();
 }
 
-/// Runs `pyactor ARGS` through the shell, with `input` on stdin.
-outcome run(const std::string& args, const std::string& input = "") {
-  auto base = "/tmp/pyactor-cli-test-" + std::to_string(::getpid());
-  std::ofstream{base + ".in"} << input;
-  auto cmd = std::string{PYACTOR_TEST_BIN_DIR} + "/pyactor " + args + " <" + base + ".in >" + base
-             + ".out 2>" + base + ".err";
-  int status = std::system(cmd.c_str());
+/// Runs the shell command `cmd` with stdout and stderr captured in files
+/// named after `base`, and removes them.
+outcome capture(const std::string& cmd, const std::string& base) {
+  int status = std::system((cmd + " >" + base + ".out 2>" + base + ".err").c_str());
   outcome o;
   o.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   o.out = slurp(base + ".out");
   o.err = slurp(base + ".err");
-  for (auto ext : {".in", ".out", ".err"})
+  for (auto ext : {".out", ".err"})
     std::remove((base + ext).c_str());
+  return o;
+}
+
+/// Runs `pyactor ARGS` through the shell, with `input` on stdin.
+outcome run(const std::string& args, const std::string& input = "") {
+  auto base = "/tmp/pyactor-cli-test-" + std::to_string(::getpid());
+  std::ofstream{base + ".in"} << input;
+  auto o = capture(std::string{PYACTOR_TEST_BIN_DIR} + "/pyactor " + args + " <" + base + ".in",
+                   base);
+  std::remove((base + ".in").c_str());
   return o;
 }
 
@@ -52,14 +59,8 @@ outcome run_bash(const std::string& script) {
   auto base = "/tmp/pyactor-cli-test-" + std::to_string(::getpid());
   std::ofstream{base + ".sh"} << "pyactor() { " << PYACTOR_TEST_BIN_DIR << "/pyactor \"$@\"; }\n"
                               << script << "\n";
-  auto cmd = "bash " + base + ".sh </dev/null >" + base + ".out 2>" + base + ".err";
-  int status = std::system(cmd.c_str());
-  outcome o;
-  o.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  o.out = slurp(base + ".out");
-  o.err = slurp(base + ".err");
-  for (auto ext : {".sh", ".out", ".err"})
-    std::remove((base + ext).c_str());
+  auto o = capture("bash " + base + ".sh </dev/null", base);
+  std::remove((base + ".sh").c_str());
   return o;
 }
 

@@ -192,12 +192,13 @@ private:
       c.first = next_index_;
       std::optional<error> refused;
       while (c.count < chunk_size_) {
-        size_t mark = c.items.size();
+        // Each item is encoded on its own first (the encoder's size check
+        // then applies to the item, not to the chunk so far).
+        scratch_.clear();
         bool more = false;
         try {
-          more = next_item(c.items);
+          more = next_item(scratch_);
         } catch (const codec::encode_error& e) {
-          c.items.resize(mark);
           refused = make_error(errc::bad_request, e.what());
           break;
         }
@@ -205,22 +206,20 @@ private:
           input_done_ = true;
           break;
         }
-        size_t item_size = c.items.size() - mark;
-        if (item_size > item_budget_) {
-          c.items.resize(mark);
+        if (scratch_.size() > item_budget_) {
           refused = make_error(errc::bad_request,
-                               "the item is " + std::to_string(item_size)
+                               "the item is " + std::to_string(scratch_.size())
                                  + " bytes encoded, over the limit of "
                                  + std::to_string(item_budget_)
                                  + " bytes of a request (pyactor::limits::max_body_size)");
           break;
         }
-        if (c.items.size() > item_budget_) { // full: this item starts the next chunk
-          carry_.assign(c.items.begin() + static_cast<std::ptrdiff_t>(mark), c.items.end());
+        if (c.items.size() + scratch_.size() > item_budget_) { // full: it starts the next chunk
+          carry_.swap(scratch_);
           carried_ = true;
-          c.items.resize(mark);
           break;
         }
+        c.items.insert(c.items.end(), scratch_.begin(), scratch_.end());
         c.ends.push_back(c.items.size());
         ++c.count;
       }
@@ -393,7 +392,8 @@ private:
   clock_type::time_point started_;
   clock_type::time_point last_progress_;
   size_t item_budget_ = 0;
-  std::vector<char> carry_; // an item read but left for the next chunk
+  std::vector<char> scratch_; // the item being read
+  std::vector<char> carry_;   // an item read but left for the next chunk
   bool carried_ = false;
   std::shared_ptr<map_mailbox> mailbox_ = std::make_shared<map_mailbox>();
 };

@@ -195,6 +195,17 @@ private:
     ~level() { --enc.depth_; }
   };
 
+  /// Refuses a str, bytes or ext body that would take the encoding past
+  /// `limits::max_body_size` before copying it (nothing that big is sent).
+  void check_room(size_t n, const char* what) const {
+    if (out_.size() + n > limits::max_body_size)
+      throw encode_error(std::string{"the request is over the limit of "}
+                         + std::to_string(limits::max_body_size)
+                         + " bytes (pyactor::limits::max_body_size): it holds a " + what + " of "
+                         + std::to_string(n) + " bytes; pass big data another way, e.g. a file "
+                         "path the worker reads");
+  }
+
   static void check_length(size_t n, const char* what) {
     if (n > max_msgpack_length)
       throw encode_error(std::string{"msgpack: "} + what + " of " + std::to_string(n)
@@ -203,12 +214,14 @@ private:
 
   void pack_str(const std::string& x) {
     check_length(x.size(), "str");
+    check_room(x.size(), "str");
     pk_.pack_str(static_cast<uint32_t>(x.size()));
     pk_.pack_str_body(x.data(), static_cast<uint32_t>(x.size()));
   }
 
   void pack_bin(const std::vector<uint8_t>& x) {
     check_length(x.size(), "bytes");
+    check_room(x.size(), "bytes");
     pk_.pack_bin(static_cast<uint32_t>(x.size()));
     pk_.pack_bin_body(reinterpret_cast<const char*>(x.data()), static_cast<uint32_t>(x.size()));
   }
