@@ -35,7 +35,8 @@ commands:
   certs DIR NAME...            a test CA and a TLS certificate per NAME
 
 options (before the command, or after it):
-  --workers N      worker processes (default: one per core)
+  --workers N      worker processes, 0 to 1024; 0 (the default) means one per core
+                   (for `head`: no local workers)
   --config FILE    INI config file with a [pyactor] section (see config/default.ini)
   --connect ADDR:PORT  call, eval, broadcast [--node NAME] and status against a
                    running cluster's head instead of a local pool
@@ -43,6 +44,8 @@ options (before the command, or after it):
   --insecure       allow plaintext on a non-loopback address (head, node)
   --help           this text
   --version        pyactor, CAF and Python versions, and where the worker is
+  --               ends the options: every later word is an argument of the command
+                   (pyactor call builtins.str -- -h)
 )";
 
 /// `pyactor --version`: the build's versions and the layout a runtime would use.
@@ -72,6 +75,14 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     auto next_value = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
+    if (arg == "--") { // the end of options: the rest are the command's operands
+      if (inv.command.empty() && i + 1 < argc)
+        inv.command = argv[++i];
+      inv.operands_from = inv.args.size();
+      for (++i; i < argc; ++i)
+        inv.args.push_back(argv[i]);
+      break;
+    }
     if ((arg == "--help" || arg == "-h") && !inv.command.empty()) {
       inv.args.push_back("--help"); // the command prints its own help
     } else if (arg == "--help" || arg == "-h") {
@@ -82,10 +93,10 @@ int main(int argc, char** argv) {
     } else if (arg == "--workers") {
       const char* v = next_value();
       char* end = nullptr;
-      workers = v ? std::strtol(v, &end, 10) : -1;
+      workers = v && *v != '\0' ? std::strtol(v, &end, 10) : -1;
       if (!v || *v == '\0' || *end != '\0' || workers < 0 || workers > 1024)
-        return usage_error(std::string{"--workers expects an integer from 1 to 1024 (0 only "
-                                       "for `head`), got "}
+        return usage_error(std::string{"--workers expects an integer from 0 (one per core; for `head`, "
+                                       "none) to 1024, got "}
                            + (v ? "'" + std::string{v} + "'" : "nothing"));
     } else if (arg == "--config") {
       const char* v = next_value();
@@ -125,9 +136,8 @@ int main(int argc, char** argv) {
     inv.options = loaded.value();
   }
   inv.workers_flag = workers;
-  if (workers == 0 && inv.command != "head")
-    return usage_error("--workers 0 is only valid for `head` (a head without local workers)");
-  if (workers > 0)
+  // As in a config file, 0 means one per core; a head with 0 runs no local workers.
+  if (workers >= 0 && !(workers == 0 && inv.command == "head"))
     inv.options.workers = static_cast<uint32_t>(workers);
   if (inv.command == "head" || inv.command == "node")
     cluster::block_stop_signals(); // before any thread starts: they wait with sigwait

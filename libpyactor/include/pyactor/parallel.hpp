@@ -63,8 +63,11 @@ struct map_options {
   bool ordered = true;
   /// At the first item error, cancel the rest (they get `cancelled`).
   bool stop_on_error = false;
-  /// Run a chunk again (up to 3 times) when its worker crashed; only for
-  /// functions that are safe to repeat. Otherwise its items get `worker_crashed`.
+  /// When a worker dies running a chunk, run its items again one by one, each
+  /// alone in its call: an item that kills its worker then fails by itself
+  /// (`worker_crashed` naming the item's index), the others succeed. No item
+  /// runs more than twice. Only for functions that are safe to repeat.
+  /// Without it the chunk's items get `worker_crashed`.
   bool retry_on_crash = false;
   /// Chunks in flight at once; 0 means two per worker. Bounds memory.
   size_t max_chunks_in_flight = 0;

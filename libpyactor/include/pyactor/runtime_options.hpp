@@ -13,7 +13,7 @@
 namespace pyactor {
 
 struct runtime_options {
-  /// Worker processes; 0 means one per core.
+  /// Worker processes, 0 to 1024; 0 means one per core (also on the CLI).
   uint32_t workers = 0;
   /// The `pyactor-worker` binary; empty means beside the running executable,
   /// else $PYACTOR_WORKER.
@@ -29,7 +29,8 @@ struct runtime_options {
   /// is killed and its start fails, saying so.
   std::chrono::milliseconds start_timeout{std::chrono::seconds(60)};
   /// A worker may restart this many times within `restart_window`; one more
-  /// death and its slot is given up.
+  /// death and its slot is given up. A ready worker that dies running a call
+  /// is not counted (the call failed with `worker_crashed` and bears it).
   uint32_t max_restarts = 5;
   std::chrono::milliseconds restart_window{std::chrono::seconds(10)};
   /// "least-loaded", "round-robin", "random" or "affinity" (the same
@@ -40,9 +41,9 @@ struct runtime_options {
   /// CAF scheduler threads; 0 means max(2, cores).
   uint32_t threads = 0;
   /// Calls written to one worker process at once (pipelining); the rest
-  /// wait in its actor and move to another worker if this one dies. Deeper
-  /// pipelines raise throughput (bench/RESULTS.md) but a crash fails up to
-  /// this many calls instead of handing them to another worker.
+  /// wait in its actor. Deeper pipelines raise throughput (bench/RESULTS.md)
+  /// but calls queued behind a slow one wait for it. When the process dies,
+  /// only the call it was running fails; the others move to another worker.
   uint32_t pipeline_depth = 4;
   /// Replace a worker process after this many calls (against leaks); 0: never.
   uint64_t max_calls_per_worker = 0;

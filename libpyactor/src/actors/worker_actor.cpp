@@ -233,10 +233,14 @@ void on_exited(self_pointer self, const std::string& reason) {
   auto written = std::move(st.written);
   st.written.clear();
   // An abandoned call ahead of the written ones was the one running.
-  uint64_t started = 0;
-  if (!written.empty()
-      && (st.abandoned.empty() || written.begin()->first < st.abandoned.begin()->first))
-    started = written.begin()->first;
+  bool abandoned_ahead = !st.abandoned.empty()
+                         && (written.empty() || st.abandoned.begin()->first < written.begin()->first);
+  uint64_t started = !written.empty() && !abandoned_ahead ? written.begin()->first : 0;
+  // A ready process that died running a call: the call bears the blame, not
+  // the slot (the supervisor does not count it toward max-restarts).
+  if ((started != 0 || abandoned_ahead)
+      && st.options.stats->state.load() == static_cast<uint8_t>(worker_state::ready))
+    st.options.stats->died_running_call.store(true);
   st.abandoned.clear();
   st.kills.clear();
   if (started != 0) {

@@ -121,7 +121,13 @@ private:
     dict kw;
     for (auto& kv : kwargs_.items)
       kw.items.emplace_back(kv.first, substitute(kv.second, copies_));
-    auto body = build_(substitute(target_, copies_), substitute(value{args_}, copies_).as<list>(), kw);
+    std::vector<char> body;
+    try {
+      body = build_(substitute(target_, copies_), substitute(value{args_}, copies_).as<list>(), kw);
+    } catch (const codec::encode_error& e) { // too deep or too big: never sent
+      fail(make_error(errc::bad_request, e.what()));
+      return;
+    }
     auto self = shared_from_this();
     step(rt_.submit_one(std::move(body), opts_, home_, affinity_key_, [self](result<value> r) {
       self->rt_.calls->finish(self->id_, std::move(r));
@@ -228,6 +234,8 @@ void runtime::impl::cancel(uint64_t id) {
 uint64_t runtime::impl::submit_one(std::vector<char> body, const call_options& opts,
                                    uint64_t owner_uid, std::string affinity_key,
                                    completion_callback done) {
+  if (auto refused = client::oversized_body(body.size()))
+    return refuse(std::move(done), *refused);
   auto timeout = client::timeout_of(opts);
   if (!timeout)
     return refuse(std::move(done), timeout.error());
@@ -267,9 +275,16 @@ uint64_t runtime::impl::submit(const value& target, list args, dict kwargs,
     client::collect_owners(a, owners);
   for (auto& kv : kwargs.items)
     client::collect_owners(kv.second, owners);
-  if (owners.size() <= 1)
-    return submit_one(build(target, args, kwargs), opts, owners.empty() ? 0 : owners.front(),
+  if (owners.size() <= 1) {
+    std::vector<char> body;
+    try {
+      body = build(target, args, kwargs);
+    } catch (const codec::encode_error& e) { // too deep or too big: never sent
+      return refuse(std::move(done), make_error(errc::bad_request, e.what()));
+    }
+    return submit_one(std::move(body), opts, owners.empty() ? 0 : owners.front(),
                       std::move(affinity_key), std::move(done));
+  }
   if (auto timeout = client::timeout_of(opts); !timeout)
     return refuse(std::move(done), timeout.error());
   auto call = std::make_shared<client::cross_call>(*this, owners.front(), target, std::move(args),
@@ -324,8 +339,12 @@ uint64_t runtime::constant_async(const std::string& module, const std::string& n
                          make_error(errc::bad_request, "constant: cast must be \"\", \"int\", "
                                                        "\"float\" or \"str\", got \""
                                                          + cast + "\""));
-  return impl_->submit_one(body_builder{op::constant, 3}.text(module).text(name).text(cast).take(),
-                           opts, 0, impl_->affinity_key(module, name), std::move(on_done));
+  return impl_->submit(value{}, {}, {}, opts, impl_->affinity_key(module, name),
+                       [=](const value&, const list&, const dict&) {
+                         return body_builder{op::constant, 3}.text(module).text(name).text(cast)
+                           .take();
+                       },
+                       std::move(on_done));
 }
 
 uint64_t runtime::create_async(const std::string& module, const std::string& class_name,
@@ -371,8 +390,11 @@ uint64_t runtime::eval_async(const std::string& expression, dict locals,
 
 uint64_t runtime::exec_async(const std::string& code, const call_options& opts,
                              completion_callback on_done) {
-  return impl_->submit_one(body_builder{op::exec, 1}.text(code).take(), opts, 0, {},
-                           std::move(on_done));
+  return impl_->submit(value{}, {}, {}, opts, {},
+                       [=](const value&, const list&, const dict&) {
+                         return body_builder{op::exec, 1}.text(code).take();
+                       },
+                       std::move(on_done));
 }
 
 uint64_t runtime::builtin_async(const std::string& name, list args, dict kwargs,

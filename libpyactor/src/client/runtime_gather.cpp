@@ -139,9 +139,17 @@ uint64_t runtime::batch_async(const std::vector<batch_call>& calls, const call_o
                                       + std::to_string(owners.size()) + " workers"));
   body_builder body{op::batch, 1};
   body.array(static_cast<uint32_t>(calls.size()));
-  for (auto& c : calls)
-    body.raw(body_builder{op::func, 5}.text(c.module).text(c.function).args(c.args)
-               .kwargs(c.kwargs).flag(opts.by_ref).take());
+  for (size_t i = 0; i < calls.size(); ++i) {
+    auto& c = calls[i];
+    try {
+      body.raw(body_builder{op::func, 5}.text(c.module).text(c.function).args(c.args)
+                 .kwargs(c.kwargs).flag(opts.by_ref).take());
+    } catch (const codec::encode_error& e) { // nothing was sent
+      return impl_->refuse(std::move(split),
+                           make_error(errc::bad_request, "call " + std::to_string(i)
+                                                           + " of the batch: " + e.what()));
+    }
+  }
   return impl_->submit_one(body.take(), opts, owners.empty() ? 0 : owners.front(), {},
                            std::move(split));
 }

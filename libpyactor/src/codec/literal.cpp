@@ -1,6 +1,8 @@
 // JSON-like literals for the command line: a small recursive-descent parser.
 #include "pyactor/codec/literal.hpp"
 
+#include "pyactor/limits.hpp"
+
 #include <charconv>
 #include <cstring>
 #include <limits>
@@ -10,7 +12,7 @@ namespace pyactor::codec {
 
 namespace {
 
-constexpr size_t max_depth = 100;
+constexpr size_t max_depth = limits::max_value_depth;
 
 /// Longest input quoted whole in an error message.
 constexpr size_t max_quoted_text = 80;
