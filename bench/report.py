@@ -23,6 +23,7 @@ PEERS = [POOL, PPE, DASK]
 
 def load(path):
     floors, ours, peers, meta = {}, {}, {}, {}
+    host = []
     with open(path) as f:
         for line in f:
             line = line.strip()
@@ -34,13 +35,44 @@ def load(path):
                 continue
             if rec.get("name") == "version" or rec.get("name") == "versions":
                 meta.update({k: v for k, v in rec.items() if k not in ("suite", "name", "peer")})
+            elif rec.get("suite") in ("host", "note"):
+                host.append(rec)
             elif rec.get("suite") == "floor":
                 floors[rec["name"]] = rec
             elif rec.get("suite") == "pyactor":
                 ours[rec["name"]] = rec
             elif rec.get("suite") == "peer":
                 peers.setdefault(rec["peer"], {})[rec["name"]] = rec
-    return floors, ours, peers, meta
+    return floors, ours, peers, meta, host
+
+
+def host_section(host, w):
+    """CPU-bound Python in a worker against python3, and the worker's start."""
+    rows = [r for r in host if r.get("name") == "cpu_in_worker_vs_python3"]
+    start = next((r for r in host if r.get("name") == "worker_start_to_ready"), None)
+    skipped = [r for r in host if r.get("suite") == "note"]
+    if not rows and not start and not skipped:
+        return
+    w("")
+    w("## The worker's Python against python3")
+    w("")
+    if rows:
+        w("The same code timed inside a worker and inside a plain `/usr/bin/python3 -E -P -u -B`, "
+          "interleaved round by round (bench/cpu_host.py; time.perf_counter in each process, no IPC "
+          "in the figure). Target: worker ÷ python3 ≤ 1.02.")
+        w("")
+        w("| workload | worker best | python3 best | ratio of bests | median of per-round ratios |")
+        w("|---|---|---|---|---|")
+        for r in rows:
+            w(f"| `{r['workload']}` | {r['worker_best_ms']:.3f} ms | {r['python3_best_ms']:.3f} ms | "
+              f"{r['ratio_best']:.3f} | {r['ratio_median']:.3f} |")
+    if start:
+        w("")
+        w(f"- A worker process (pyactor-worker exec'ing python3 with the module) sends its ready "
+          f"frame {start['median_ms']:.1f} ms after it is spawned (median of {start['n']}, best "
+          f"{start['min_ms']:.1f} ms).")
+    for r in skipped:
+        w(f"- dask.distributed was skipped: {r.get('why', '')}.")
 
 
 def get(table, name, field):
@@ -106,7 +138,7 @@ def git_revision(root):
 
 
 def build(path, mode, load_before, elapsed):
-    floors, ours, peers, meta = load(path)
+    floors, ours, peers, meta, host = load(path)
     peer = lambda p, n, f: get(peers.get(p, {}), n, f)  # noqa: E731
     out = []
     w = out.append
@@ -293,6 +325,9 @@ def build(path, mode, load_before, elapsed):
           f"{fmt(get(ours, name, 'worker_sleeps_per_call'), 2)} |")
     w("")
 
+    host_section(host, w)
+    w("")
+
     # -- goals ----------------------------------------------------------------------------
     def goal(label, value_text, met):
         verdict = "—" if met is None else ("met" if met else "NOT met")
@@ -317,6 +352,16 @@ def build(path, mode, load_before, elapsed):
          None if speedup is None else speedup >= 1.8)
     goal("worker start-to-ready ≤ 50 ms", f"{fmt(start)} ms (median)",
          None if start is None else start <= 50)
+    for rec in host:
+        if rec.get("name") == "cpu_in_worker_vs_python3":
+            x = rec["ratio_best"]
+            goal(f"`{rec['workload']}` in a worker ≤ 1.02× python3 (issue 12)", r(x, 3), x <= 1.02)
+    for n, field in [(1, "ms_1_worker"), (2, "ms_2_workers")]:
+        ours_ms = get(ours, "cpu_scatter", field)
+        pool_ms = peer(POOL, "cpu_scatter", field)
+        x = ratio(ours_ms, pool_ms)
+        goal(f"CPU scatter on {n} worker{'s' if n > 1 else ''} ≤ Pool's time (issue 12)",
+             f"{fmt(ours_ms)} vs {fmt(pool_ms)} ms = {r(x, 3)}", None if x is None else x <= 1)
     w("")
     w("Goals are printed, never asserted. Speed is noisy on a shared 2-core VM: rerun "
       "`bench/run` before drawing conclusions from a single figure.")

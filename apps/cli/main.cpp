@@ -11,7 +11,7 @@ using namespace pyactor;
 namespace {
 
 const char* usage_text =
-  R"(usage: pyactor [--workers N] [--config FILE] COMMAND [ARGS...]
+  R"(usage: pyactor [--workers N] [--python PATH] [--config FILE] COMMAND [ARGS...]
 
 commands:
   run                          start the pool and run a short tour of pyactor
@@ -27,6 +27,8 @@ commands:
 
 options (before the command, or after it):
   --workers N      worker processes (default: one per core)
+  --python PATH    the Python executable of the workers, e.g. a venv's bin/python
+                   (default: the one pyactor was built with, /usr/bin/python3)
   --config FILE    INI config file with a [pyactor] section (see config/default.ini)
   --help           this text
 )";
@@ -42,6 +44,7 @@ int main(int argc, char** argv) {
   cli::invocation inv;
   std::string config_file;
   long workers = -1;
+  std::string python;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     auto next_value = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
@@ -57,6 +60,11 @@ int main(int argc, char** argv) {
       if (!v || *end != '\0' || workers < 1 || workers > 1024)
         return usage_error(std::string{"--workers expects an integer from 1 to 1024, got "}
                            + (v ? "'" + std::string{v} + "'" : "nothing"));
+    } else if (arg == "--python") {
+      const char* v = next_value();
+      if (!v || *v == '\0')
+        return usage_error("--python expects the path of a Python executable");
+      python = v;
     } else if (arg == "--config") {
       const char* v = next_value();
       if (!v)
@@ -80,6 +88,8 @@ int main(int argc, char** argv) {
   }
   if (workers > 0)
     inv.options.workers = static_cast<uint32_t>(workers);
+  if (!python.empty())
+    inv.options.python = python;
   if (inv.command == "run")
     return cli::run_tour(inv);
   if (inv.command == "call")

@@ -115,13 +115,15 @@ result<bool> apply(const std::string& path, const std::string& key, const config
     return read_duration(path, key, x, o.restart_window);
   if (key == "worker-executable")
     return read_string(path, key, x, o.worker_executable);
+  if (key == "python")
+    return read_string(path, key, x, o.python);
   if (key == "policy")
     return read_string(path, key, x, o.policy);
   if (key == "python-path")
     return read_string_list(path, key, x, o.python_path);
   return make_error(errc::bad_request,
                     path + ": unknown option [pyactor] " + key
-                      + " (known: workers, worker-executable, python-path, timeout, "
+                      + " (known: workers, worker-executable, python, python-path, timeout, "
                         "interrupt-grace, max-restarts, restart-window, policy, max-objects, "
                         "threads, pipeline-depth, max-calls-per-worker, env, cwd, imports, "
                         "start-hook)");

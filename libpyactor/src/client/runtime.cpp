@@ -9,6 +9,7 @@
 
 #include <unistd.h>
 
+#include "python_check.hpp"
 #include "runtime_impl.hpp"
 
 namespace pyactor {
@@ -121,6 +122,9 @@ result<std::unique_ptr<runtime>> runtime::start(runtime_options options) {
   auto exe = find_worker_executable(options);
   if (!exe)
     return exe.error();
+  if (!options.python.empty()) // the default is the Python pyactor was built with
+    if (auto checked = check_python(options.python, PYACTOR_PYTHON_MINOR); !checked)
+      return checked.error();
   auto policy = make_policy(options.policy);
   if (!policy)
     return policy.error();
@@ -147,6 +151,7 @@ result<std::unique_ptr<runtime>> runtime::start(runtime_options options) {
   sup.restart_window = options.restart_window;
   sup.scheduler = pimpl->scheduler;
   sup.worker.spawn.executable = std::move(exe).value();
+  sup.worker.spawn.python = options.python;
   sup.worker.spawn.python_path = options.python_path;
   if (auto env = std::getenv("PYTHONPATH"); env != nullptr) {
     std::string entries = env;
