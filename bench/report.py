@@ -156,7 +156,7 @@ def build(path, mode, load_before, elapsed):
     w(f"- Load average (1/5/15 min) before the run: {load_before or '?'}; after: {load_after}. "
       "The machine is shared: other work (builds, tests) may have run at the same time, so "
       "compare figures within this run only.")
-    w(f"- Versions: worker Python {meta.get('worker_python', '?')} (embedded), peers on "
+    w(f"- Versions: worker Python {meta.get('worker_python', '?')} (Debian's python3 executable with pyactor's module), peers on "
       f"Python {meta.get('python', '?')} ({meta.get('executable', '?')}); "
       f"CAF {deb_version('libcaf-dev')}; msgpack-cxx {deb_version('libmsgpack-cxx-dev')}; "
       f"dask {meta.get('dask', deb_version('python3-dask'))}, "
@@ -179,8 +179,8 @@ def build(path, mode, load_before, elapsed):
       f"{fmt(get(floors, 'capi_cached_call', 'ns_per_call'))} ns | |")
     w(f"| C-API lookup by name (`sys.modules`, getattr) + call, in process | "
       f"{fmt(get(floors, 'capi_resolve_and_call', 'ns_per_call'))} ns | |")
-    w(f"| `sum(range(10**5))` (one CPU-scatter task) in an embedded libpython3.11.so "
-      f"(pyactor-worker links the static libpython, about 13% faster) | {fmt(get(floors, 'cpu_task_in_process', 'median_ms'), 3)} ms "
+    w(f"| `sum(range(10**5))` (one CPU-scatter task) in libpython3.11.so embedded in a C "
+      f"program (what workers did before issue 12) | {fmt(get(floors, 'cpu_task_in_process', 'median_ms'), 3)} ms "
       f"(best {fmt(get(floors, 'cpu_task_in_process', 'min_ms'), 3)} ms) | |")
     w(f"| the same task in Debian's `/usr/bin/python3` executable, as in the peers | "
       f"{fmt(get(floors, 'cpu_task_python3', 'median_ms'), 3)} ms "
@@ -254,10 +254,9 @@ def build(path, mode, load_before, elapsed):
       "CPU scatter are the best of a few repeats (the same count for pyactor and the peers, "
       "except dask: one); throughput keeps at most 256 calls in flight for every contender. "
       "Every result is checked by the benchmark itself.")
-    w("- pyactor's workers embed Debian's static libpython3.11.a (13% faster than its "
-      "libpython3.11.so, still slower than the floors' python3 executable); the peers run "
-      "Debian's python3 executable, which runs CPU-bound Python faster: it shows in map and "
-      "CPU scatter.")
+    w("- pyactor's workers run Debian's python3 executable with pyactor's extension module, "
+      "the same interpreter as the peers (before issue 12 they embedded libpython, which "
+      "Debian builds without the executable's optimizations).")
     w("")
 
     # -- ratios ---------------------------------------------------------------------------
@@ -298,13 +297,14 @@ def build(path, mode, load_before, elapsed):
     w(f"| CPU scatter speed-up: pyactor / {POOL} / {PPE} / {DASK} | "
       f"{r(speedup)} / {r(peer(POOL, 'cpu_scatter', 'speedup'))} / "
       f"{r(peer(PPE, 'cpu_scatter', 'speedup'))} / {r(peer(DASK, 'cpu_scatter', 'speedup'))} |")
-    cpu_unit = get(floors, "cpu_task_in_process", "min_ms")
+    cpu_unit = get(floors, "cpu_task_python3", "min_ms")
     tasks = get(ours, "cpu_scatter", "tasks")
     if cpu_unit and tasks:
         ideal = cpu_unit * tasks / 2
-        w(f"| pyactor CPU scatter on 2 workers ÷ ideal ({tasks} × embedded task (best) ÷ 2 = "
+        w(f"| pyactor CPU scatter on 2 workers ÷ ideal ({tasks} × python3 task (best) ÷ 2 = "
           f"{ideal:.1f} ms) | {r(ratio(get(ours, 'cpu_scatter', 'ms_2_workers'), ideal))} |")
-    w(f"| embedded libpython task ÷ python3-executable task, best of each (CPU-bound Python) | "
+    w(f"| libpython embedded in a C program ÷ python3-executable task, best of each (not used "
+      f"by the workers any more) | "
       f"{r(ratio(get(floors, 'cpu_task_in_process', 'min_ms'), get(floors, 'cpu_task_python3', 'min_ms')))} |")
     for p in PEERS:
         w(f"| pyactor 1 MiB echo ÷ {p} | {r(ratio(echo, peer(p, 'echo_1MiB', 'median_ms')))} |")

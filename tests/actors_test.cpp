@@ -171,18 +171,25 @@ BOOST_AUTO_TEST_CASE(a_killed_worker_fails_its_calls_once_and_is_restarted) {
   // A call that is running when the process dies.
   caf::scoped_actor self{*pool.sys};
   auto req = request_of(func_body("time", "sleep", {30}));
+  auto queued = request_of(func_body("time", "sleep", {0}));
   std::vector<call_reply> replies;
   self->send(pool.scheduler, call_atom_v, req); // the reply comes back as a plain message
-  self->send(pool.scheduler, call_atom_v, req);
+  self->send(pool.scheduler, call_atom_v, queued);
   BOOST_REQUIRE(pyactor::test::eventually([&] { return pool.status().at(0).in_flight == 2; }));
   ::kill(static_cast<pid_t>(before.pid), SIGKILL);
   self->receive([&](call_reply& r) { replies.push_back(std::move(r)); });
   self->receive([&](call_reply& r) { replies.push_back(std::move(r)); });
   BOOST_REQUIRE_EQUAL(replies.size(), 2u);
+  // The running call is charged with the crash; the one written behind it had
+  // not started and is handed back (it runs on the restarted worker).
+  int crashed = 0;
   for (auto& r : replies) {
-    BOOST_CHECK_EQUAL(r.code, static_cast<uint8_t>(errc::worker_crashed));
+    if (r.code != static_cast<uint8_t>(errc::worker_crashed))
+      continue;
+    ++crashed;
     BOOST_CHECK(decode_error_reply(r).message.find("signal 9") != std::string::npos);
   }
+  BOOST_CHECK_EQUAL(crashed, 1);
   BOOST_REQUIRE(pyactor::test::eventually([&] {
     auto w = pool.status().at(0);
     return w.state == "ready" && w.pid != before.pid;

@@ -346,10 +346,14 @@ BOOST_AUTO_TEST_CASE(nesting_is_limited) {
     out.push_back('\xc0');
     return out;
   };
-  auto ok = decode_ok(nested_arrays(100));
+  // A whole frame body: a value max_value_depth deep inside its envelope.
+  constexpr size_t frame_depth = pyactor::limits::max_value_depth + pyactor::limits::max_envelope_depth;
+  BOOST_TEST(decode_limits{}.max_depth == frame_depth);
+  const std::string too_deep = "msgpack: nesting deeper than " + std::to_string(frame_depth);
+  auto ok = decode_ok(nested_arrays(frame_depth));
   BOOST_TEST(ok.is<list>());
-  BOOST_TEST(decode_error(nested_arrays(101)) == "msgpack: nesting deeper than 100");
-  BOOST_TEST(decode_error(nested_arrays(10000)) == "msgpack: nesting deeper than 100");
+  BOOST_TEST(decode_error(nested_arrays(frame_depth + 1)) == too_deep);
+  BOOST_TEST(decode_error(nested_arrays(10000)) == too_deep);
   // Maps count too.
   std::vector<char> maps;
   for (int i = 0; i < 10000; ++i) {
@@ -357,16 +361,27 @@ BOOST_AUTO_TEST_CASE(nesting_is_limited) {
     maps.push_back('\x01');
   }
   maps.push_back('\xc0');
-  BOOST_TEST(decode_error(maps) == "msgpack: nesting deeper than 100");
-  // Tuples nest through ext bodies: each tuple is one level.
+  BOOST_TEST(decode_error(maps) == too_deep);
+  // Tuples nest through ext bodies: each tuple is one level. The encoder
+  // refuses a value over max_value_depth (the sender's check).
   auto nested_tuples = [](size_t depth) {
     pyactor::value x = none_t{};
     for (size_t i = 0; i < depth; ++i)
       x = make_tuple(std::move(x));
-    return encode_msgpack(x);
+    return x;
   };
-  decode_ok(nested_tuples(100));
-  BOOST_TEST(contains(decode_error(nested_tuples(101)), "nesting deeper than 100"));
+  BOOST_TEST(depth_of(decode_ok(encode_msgpack(nested_tuples(100)))) == 100u);
+  try {
+    encode_msgpack(nested_tuples(101));
+    BOOST_ERROR("a value 101 deep was encoded");
+  } catch (const encode_error& e) {
+    BOOST_TEST(std::string{e.what()}
+               == "a value nested 101 deep is over the depth limit of 100 "
+                  "(pyactor::limits::max_value_depth)");
+  }
+  std::vector<char> kept{'\x01'}; // a failed encoding leaves the output as it was
+  BOOST_CHECK_THROW(encode_msgpack(nested_tuples(5000), kept), encode_error);
+  BOOST_TEST(kept.size() == 1u);
   // 10,000 tuples written as bytes (a value that deep would overflow the
   // stack when built or destroyed): ext32 header c9 <u32 size> 01, then 91.
   std::vector<size_t> sizes(10001, 1); // sizes[i]: encoded size of level i; level 10000 is nil
@@ -383,16 +398,16 @@ BOOST_AUTO_TEST_CASE(nesting_is_limited) {
   }
   deep_tuples.push_back('\xc0');
   BOOST_REQUIRE(deep_tuples.size() == sizes[0]);
-  BOOST_TEST(contains(decode_error(deep_tuples), "nesting deeper than 100"));
+  BOOST_TEST(contains(decode_error(deep_tuples), "nesting deeper than " + std::to_string(frame_depth)));
   // A list of 99 levels holding a tuple is 100 levels; one more is too deep.
   auto mixed = [](size_t lists) {
     pyactor::value x = make_tuple(1);
     for (size_t i = 0; i < lists; ++i)
       x = make_list(std::move(x));
-    return encode_msgpack(x);
+    return x;
   };
-  decode_ok(mixed(99));
-  BOOST_TEST(contains(decode_error(mixed(100)), "nesting deeper than 100"));
+  decode_ok(encode_msgpack(mixed(99)));
+  BOOST_CHECK_THROW(encode_msgpack(mixed(100)), encode_error);
   // The limit is configurable.
   decode_limits shallow;
   shallow.max_depth = 2;

@@ -239,4 +239,82 @@ BOOST_FIXTURE_TEST_CASE(a_batch_is_answered_together, pool_fixture) {
   BOOST_CHECK((ok(pids[0]) == ok(pids[1])));
 }
 
+BOOST_AUTO_TEST_CASE(retry_on_crash_isolates_items_that_kill_their_worker) {
+  // Default restart limits (5 within 10 s): the deaths below are charged to
+  // the calls that caused them, so no slot is given up.
+  test::log_capture log;
+  auto started = runtime::start(test::test_options(2, &log));
+  BOOST_REQUIRE_MESSAGE(started, (started ? "" : started.error().to_string()));
+  auto rt = std::move(started).value();
+  const std::set<size_t> poison{13, 77, 78, 150};
+  std::vector<list> items;
+  for (size_t i = 0; i < 200; ++i)
+    items.push_back(list{value{poison.count(i) > 0 ? std::string{"__import__('os')._exit(7)"}
+                                                   : std::to_string(i) + " * 2"},
+                         value{dict{}}}); // eval(expr, globals)
+  map_options opts;
+  opts.chunk = 10;
+  opts.retry_on_crash = true;
+  for (int run = 0; run < 2; ++run) { // twice, well within the restart window
+    auto results = rt->starmap("builtins", "eval", items, opts);
+    BOOST_REQUIRE_EQUAL(results.size(), items.size());
+    for (size_t i = 0; i < results.size(); ++i) {
+      if (poison.count(i) > 0) {
+        BOOST_REQUIRE(!results[i]);
+        BOOST_CHECK_EQUAL(results[i].error().code, errc::worker_crashed);
+        BOOST_CHECK_MESSAGE(results[i].error().message.find("item " + std::to_string(i) + " ran alone")
+                              != std::string::npos,
+                            results[i].error().message);
+      } else {
+        BOOST_CHECK_MESSAGE(results[i] && results[i].value() == value{int64_t(2 * i)},
+                            "run " << run << " item " << i << ": "
+                                   << (results[i] ? results[i].value().to_string()
+                                                  : results[i].error().to_string()));
+      }
+    }
+  }
+  auto later = rt->call("operator", "add", {1, 2});
+  BOOST_CHECK_MESSAGE(later && later.value() == value{3},
+                      (later ? later.value().to_string() : later.error().to_string()));
+  for (auto& w : rt->status())
+    BOOST_CHECK_NE(w.state, "failed");
+}
+
+BOOST_FIXTURE_TEST_CASE(a_sink_that_throws_leaves_no_chunk_writing_into_the_map, pool_fixture) {
+  // Chunks still run when the sink throws; their replies must not reach
+  // the map's freed state (ASan found a heap-use-after-free here).
+  struct sink_failed {};
+  size_t produced = 0;
+  auto source = [&](list& args) {
+    if (produced == 40)
+      return false;
+    args = list{value{produced++ == 0 ? 0.0 : 0.05}};
+    return true;
+  };
+  map_options opts;
+  opts.chunk = 1;
+  opts.ordered = false;
+  BOOST_CHECK_THROW(rt->starmap("time", "sleep", source, [](item_result&&) { throw sink_failed{}; },
+                                opts),
+                    sink_failed);
+  // The chunks that were in flight are answered (cancelled or done) without
+  // anyone waiting for them.
+  BOOST_REQUIRE(test::eventually([&] {
+    for (auto& w : rt->status())
+      if (w.in_flight > 0)
+        return false;
+    return true;
+  }));
+  BOOST_CHECK(ok(rt->call("operator", "add", {1, 2})) == value{3});
+  // The progress callback may throw too.
+  map_options progress;
+  progress.on_progress = [](const map_progress&) { throw sink_failed{}; };
+  progress.progress_interval = std::chrono::milliseconds(0);
+  list many;
+  for (int i = 0; i < 20; ++i)
+    many.push_back(value{0.01});
+  BOOST_CHECK_THROW(rt->map("time", "sleep", many, progress), sink_failed);
+  BOOST_CHECK(ok(rt->call("operator", "add", {2, 3})) == value{5});
+}
+
 BOOST_AUTO_TEST_SUITE_END()

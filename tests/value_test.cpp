@@ -342,4 +342,59 @@ BOOST_AUTO_TEST_CASE(result_holds_value_or_error) {
   BOOST_CHECK_THROW(bad.value(), call_error);
 }
 
+BOOST_AUTO_TEST_CASE(deep_values_copy_compare_render_and_destroy_without_recursion) {
+  // 100,000 levels: recursion on the depth would overflow the stack.
+  constexpr size_t depth = 100000;
+  auto build = [&](int leaf) {
+    pyactor::value v{leaf};
+    for (size_t i = 0; i < depth; ++i) {
+      if (i % 4 == 0)
+        v = pyactor::list{std::move(v)};
+      else if (i % 4 == 1)
+        v = tuple{{std::move(v), pyactor::value{1}}};
+      else if (i % 4 == 2)
+        v = dict{{{pyactor::value{"k"}, std::move(v)}}};
+      else
+        v = make_tagged("t", std::move(v));
+    }
+    return v;
+  };
+  auto deep = build(7);
+  BOOST_TEST(depth_of(deep) == depth);
+  pyactor::value copy = deep; // copy constructor
+  BOOST_TEST((copy == deep));
+  pyactor::value other = build(8);
+  BOOST_TEST((copy != other));
+  other = copy; // copy assignment replaces (and destroys) a deep value
+  BOOST_TEST((other == deep));
+  other = pyactor::list{std::move(other)};
+  other = other.as<pyactor::list>().front(); // from inside itself
+  BOOST_TEST(depth_of(other) == depth);
+  BOOST_TEST((other == deep));
+  auto text = deep.to_string();
+  BOOST_TEST(text.size() > depth);
+  BOOST_TEST(text.substr(0, 9) == "#t({'k': ");
+  { pyactor::value gone = std::move(copy); } // destroyed here
+  BOOST_TEST(depth_of(pyactor::value{}) == 0u);
+  BOOST_TEST(depth_of(pyactor::list{}) == 1u);
+  BOOST_TEST(depth_of(make_list(make_list(1))) == 2u);
+  // A shared tagged payload survives the destruction of one owner.
+  auto shared = make_tagged("p", make_list(make_list(1)));
+  {
+    pyactor::value owner = shared;
+  }
+  BOOST_TEST(shared.to_string() == "#p([[1]])");
+}
+
+BOOST_AUTO_TEST_CASE(dict_equality_ignores_order_at_any_depth) {
+  auto a = dict{{{pyactor::value{"x"}, make_list(1)}, {pyactor::value{"y"}, make_list(2)}}};
+  auto b = dict{{{pyactor::value{"y"}, make_list(2)}, {pyactor::value{"x"}, make_list(1)}}};
+  auto c = dict{{{pyactor::value{"y"}, make_list(2)}, {pyactor::value{"x"}, make_list(3)}}};
+  BOOST_TEST((pyactor::value{a} == pyactor::value{b}));
+  BOOST_TEST((pyactor::value{a} != pyactor::value{c}));
+  BOOST_TEST((make_list(a) == make_list(b)));
+  BOOST_TEST((a == b));
+  BOOST_TEST(!(a == c));
+}
+
 BOOST_AUTO_TEST_SUITE_END()

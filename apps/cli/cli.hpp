@@ -15,6 +15,8 @@ enum exit_code : int { ok = 0, call_failed = 1, usage = 2 };
 struct invocation {
   std::string command;
   std::vector<std::string> args; // what follows the command, its own options included
+  /// args[i] for i >= operands_from came after `--`: operands, never options.
+  size_t operands_from = static_cast<size_t>(-1);
   runtime_options options;
 };
 
@@ -30,7 +32,7 @@ int run_eval(const invocation& inv);
 int run_broadcast(const invocation& inv);
 int run_map(const invocation& inv);
 
-/// Prints `text` and returns true if the command's arguments ask for --help.
+/// Prints `text` and returns true if the command's options (before `--`) ask for --help.
 bool wants_help(const invocation& inv, const char* text);
 
 /// Prints a usage problem and the command's help; returns the usage exit code.

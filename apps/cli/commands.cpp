@@ -30,8 +30,8 @@ std::unique_ptr<runtime> start_runtime(const runtime_options& options) {
 
 
 bool wants_help(const invocation& inv, const char* text) {
-  for (auto& a : inv.args)
-    if (a == "--help") {
+  for (size_t i = 0; i < inv.args.size() && i < inv.operands_from; ++i)
+    if (inv.args[i] == "--help") {
       std::cout << text;
       return true;
     }
@@ -55,11 +55,12 @@ bool split_target(const std::string& target, std::string& module, std::string& f
 namespace {
 
 /// Literals into `args`, `--kw NAME=VALUE` into `kwargs`; returns what was
-/// wrong, or an empty string.
-std::string parse_call_args(const std::vector<std::string>& words, size_t first, list& args,
-                            dict& kwargs) {
+/// wrong, or an empty string. Words from `operands_from` on are literals only.
+std::string parse_call_args(const std::vector<std::string>& words, size_t first,
+                            size_t operands_from, list& args, dict& kwargs) {
   for (size_t i = first; i < words.size(); ++i) {
-    if (words[i] == "--kw") {
+    bool option_allowed = i < operands_from;
+    if (option_allowed && words[i] == "--kw") {
       if (i + 1 == words.size() || words[i + 1].find('=') == std::string::npos
           || words[i + 1].front() == '=')
         return "--kw expects NAME=VALUE";
@@ -71,8 +72,8 @@ std::string parse_call_args(const std::vector<std::string>& words, size_t first,
       kwargs.items.emplace_back(value{kw.substr(0, eq)}, std::move(parsed).value());
       continue;
     }
-    if (words[i].size() > 2 && words[i].compare(0, 2, "--") == 0)
-      return "unknown option " + words[i];
+    if (option_allowed && words[i].size() > 2 && words[i].compare(0, 2, "--") == 0)
+      return "unknown option " + words[i] + " (put -- before arguments that start with -)";
     auto parsed = codec::parse_literal(words[i]);
     if (!parsed)
       return "argument '" + words[i] + "' is not a literal: " + parsed.error().message;
@@ -91,7 +92,8 @@ bool read_call_spec(const invocation& inv, const char* command, const char* exam
                 help);
     return false;
   }
-  if (auto problem = parse_call_args(inv.args, 1, spec.args, spec.kwargs); !problem.empty()) {
+  if (auto problem = parse_call_args(inv.args, 1, inv.operands_from, spec.args, spec.kwargs);
+      !problem.empty()) {
     usage_error(problem, help);
     return false;
   }
@@ -99,9 +101,11 @@ bool read_call_spec(const invocation& inv, const char* command, const char* exam
 }
 
 int run_call(const invocation& inv) {
-  const char* help = "usage: pyactor call MODULE.FUNC [ARG...] [--kw NAME=VALUE]...\n"
+  const char* help = "usage: pyactor call MODULE.FUNC [ARG...] [--kw NAME=VALUE]... [-- ARG...]\n"
+                     "  Arguments after -- are literals even if they start with - (e.g. -h).\n"
                      "  e.g. pyactor call math.pow 2 16\n"
-                     "       pyactor call builtins.int '\"101010\"' --kw base=2\n";
+                     "       pyactor call builtins.int '\"101010\"' --kw base=2\n"
+                     "       pyactor call builtins.str -- -h\n";
   if (wants_help(inv, help))
     return ok;
   call_spec spec;

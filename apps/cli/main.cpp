@@ -26,11 +26,13 @@ commands:
   status                       the pool's workers, pids and counters
 
 options (before the command, or after it):
-  --workers N      worker processes (default: one per core)
+  --workers N      worker processes, 0 to 1024; 0 (the default) means one per core
   --python PATH    the Python executable of the workers, e.g. a venv's bin/python
                    (default: the one pyactor was built with, /usr/bin/python3)
   --config FILE    INI config file with a [pyactor] section (see config/default.ini)
   --help           this text
+  --               ends the options: every later word is an argument of the command
+                   (pyactor call builtins.str -- -h)
 )";
 
 int usage_error(const std::string& message) {
@@ -48,6 +50,14 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     auto next_value = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
+    if (arg == "--") { // the end of options: the rest are the command's operands
+      if (inv.command.empty() && i + 1 < argc)
+        inv.command = argv[++i];
+      inv.operands_from = inv.args.size();
+      for (++i; i < argc; ++i)
+        inv.args.push_back(argv[i]);
+      break;
+    }
     if ((arg == "--help" || arg == "-h") && !inv.command.empty()) {
       inv.args.push_back("--help"); // the command prints its own help
     } else if (arg == "--help" || arg == "-h") {
@@ -56,9 +66,10 @@ int main(int argc, char** argv) {
     } else if (arg == "--workers") {
       const char* v = next_value();
       char* end = nullptr;
-      workers = v ? std::strtol(v, &end, 10) : -1;
-      if (!v || *end != '\0' || workers < 1 || workers > 1024)
-        return usage_error(std::string{"--workers expects an integer from 1 to 1024, got "}
+      workers = v && *v != '\0' ? std::strtol(v, &end, 10) : -1;
+      if (!v || *v == '\0' || *end != '\0' || workers < 0 || workers > 1024)
+        return usage_error(std::string{"--workers expects an integer from 0 (one per core) to "
+                                       "1024, got "}
                            + (v ? "'" + std::string{v} + "'" : "nothing"));
     } else if (arg == "--python") {
       const char* v = next_value();
@@ -86,7 +97,7 @@ int main(int argc, char** argv) {
     }
     inv.options = loaded.value();
   }
-  if (workers > 0)
+  if (workers >= 0) // as in a config file: 0 means one per core
     inv.options.workers = static_cast<uint32_t>(workers);
   if (!python.empty())
     inv.options.python = python;

@@ -6,7 +6,11 @@
 #include <iostream>
 #include <sstream>
 
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include "cli.hpp"
 #include "pyactor/codec/literal.hpp"
@@ -157,13 +161,23 @@ int run_map(const invocation& inv) {
     return usage_error("map expects MODULE.FUNC (e.g. math.sqrt)", help);
   if (from.empty())
     return usage_error("map needs --from FILE (or --from - for standard input)", help);
+  // The input is read once: a pipe, FIFO or terminal cannot be read twice.
+  // Only a regular file is counted first, for a progress bar with a total.
   std::ifstream file;
+  size_t total = 0;
   if (from != "-") {
+    struct stat st {};
+    if (::stat(from.c_str(), &st) != 0)
+      return usage_error("cannot read --from '" + from + "': " + std::strerror(errno), help);
+    if (S_ISDIR(st.st_mode))
+      return usage_error("--from '" + from + "' is a directory; expected a file, a pipe or - "
+                         "for standard input", help);
+    if (S_ISREG(st.st_mode))
+      total = count_lines(from);
     file.open(from);
     if (!file)
-      return usage_error("cannot read --from file '" + from + "'", help);
+      return usage_error("cannot read --from '" + from + "': " + std::strerror(errno), help);
   }
-  size_t total = from == "-" ? 0 : count_lines(from);
   line_source source{from == "-" ? std::cin : file};
   auto rt = start_runtime(inv.options);
   if (!rt)

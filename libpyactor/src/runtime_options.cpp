@@ -1,7 +1,13 @@
 #include "pyactor/runtime_options.hpp"
 
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
 #include <fstream>
+#include <map>
 #include <set>
+#include <sstream>
 
 #include <caf/actor_system_config.hpp>
 #include <caf/config_value.hpp>
@@ -13,10 +19,98 @@ namespace {
 
 using caf::config_value;
 
+/// The text of each `key = value` line of [pyactor], as written (the parsed
+/// form loses it: an overflowing duration wraps, -5s prints as 0d).
+thread_local const std::map<std::string, std::string>* raw_values = nullptr;
+
 error config_error(const std::string& path, const std::string& key, const config_value& got,
                    const std::string& expected) {
-  return make_error(errc::bad_request, path + ": [pyactor] " + key + " must be " + expected
-                                         + ", got " + caf::to_string(got));
+  std::string text;
+  if (raw_values != nullptr)
+    if (auto i = raw_values->find(key); i != raw_values->end())
+      text = i->second;
+  if (text.empty())
+    text = caf::to_string(got);
+  return make_error(errc::bad_request,
+                    path + ": [pyactor] " + key + " must be " + expected + ", got " + text);
+}
+
+std::string trim(const std::string& x) {
+  auto first = x.find_first_not_of(" \t\r");
+  if (first == std::string::npos)
+    return {};
+  auto last = x.find_last_not_of(" \t\r");
+  return x.substr(first, last - first + 1);
+}
+
+/// Reads the [pyactor] lines of `in` as written: key -> value text. A key
+/// set twice is an error naming both lines. Continuation lines of lists
+/// and maps are not keys (they hold no '=' before a quote or bracket).
+result<std::map<std::string, std::string>> scan_keys(const std::string& path, std::istream& in) {
+  std::map<std::string, std::string> values;
+  std::map<std::string, size_t> lines;
+  std::string line, section;
+  size_t no = 0;
+  int open_brackets = 0; // inside a multi-line [...] or {...}
+  while (std::getline(in, line)) {
+    ++no;
+    auto text = trim(line);
+    if (text.empty() || text[0] == ';' || text[0] == '#')
+      continue;
+    if (open_brackets == 0 && text[0] == '[' && text.back() == ']') {
+      section = trim(text.substr(1, text.size() - 2));
+      continue;
+    }
+    auto eq = text.find('=');
+    bool is_key = open_brackets == 0 && eq != std::string::npos && eq > 0
+                  && text.find_first_of("\"[{", 0) > eq;
+    std::string rest = is_key ? text.substr(eq + 1) : text;
+    bool quoted = false;
+    for (char c : rest) { // track brackets outside quoted strings
+      if (c == '"')
+        quoted = !quoted;
+      else if (!quoted && (c == '[' || c == '{'))
+        ++open_brackets;
+      else if (!quoted && (c == ']' || c == '}'))
+        --open_brackets;
+    }
+    if (!is_key || section != "pyactor")
+      continue;
+    auto key = trim(text.substr(0, eq));
+    if (auto seen = lines.find(key); seen != lines.end())
+      return make_error(errc::bad_request,
+                        path + ":" + std::to_string(no) + ": [pyactor] " + key
+                          + " is set twice (first on line " + std::to_string(seen->second)
+                          + "); keep one");
+    lines.emplace(key, no);
+    values.emplace(key, "'" + trim(rest) + "'");
+  }
+  return values;
+}
+
+/// Parses a duration as written: an integer and one of ns, us, ms, s, min,
+/// h. Returns false for anything else (a sign, a fraction, no unit).
+bool parse_duration_text(std::string text, std::chrono::nanoseconds& out) {
+  if (text.size() >= 2 && text.front() == '\'' && text.back() == '\'')
+    text = text.substr(1, text.size() - 2);
+  size_t digits = 0;
+  while (digits < text.size() && std::isdigit(static_cast<unsigned char>(text[digits])))
+    ++digits;
+  if (digits == 0 || digits > 12)
+    return false;
+  long double n = std::stold(text.substr(0, digits));
+  auto unit = trim(text.substr(digits));
+  static const std::pair<const char*, long double> units[] = {
+    {"ns", 1}, {"us", 1e3}, {"ms", 1e6}, {"s", 1e9}, {"min", 60e9}, {"h", 3600e9}};
+  for (auto& [name, scale] : units)
+    if (unit == name) {
+      long double ns = n * scale;
+      if (ns > 1e18L) // far past any limit below, and still fits in int64
+        ns = 1e18L;
+      out = std::chrono::nanoseconds(static_cast<int64_t>(ns));
+      return true;
+    }
+  return false;
 }
 
 template <class T>
@@ -35,14 +129,23 @@ result<bool> read_count(const std::string& path, const std::string& key, const c
   return true;
 }
 
+/// Longest duration an option takes (call deadlines travel as 32-bit ms).
+constexpr auto max_duration = std::chrono::hours(24 * 24);
+
 result<bool> read_duration(const std::string& path, const std::string& key,
                            const config_value& x, std::chrono::milliseconds& out) {
+  const char* expected = "a duration from 1ms to 576h (24 days), such as 500ms, 30s or 5min";
   auto t = value_if<config_value::timespan>(x);
-  if (t == nullptr || t->count() <= 0)
-    return config_error(path, key, x, "a positive duration such as 500ms, 30s or 5min");
-  out = std::chrono::duration_cast<std::chrono::milliseconds>(*t);
-  if (out.count() == 0)
-    out = std::chrono::milliseconds(1);
+  std::chrono::nanoseconds ns{0};
+  // The text as written decides: the parsed timespan wraps on overflow.
+  bool have_text = raw_values != nullptr && raw_values->count(key) > 0;
+  if (t == nullptr || (have_text && !parse_duration_text(raw_values->at(key), ns)))
+    return config_error(path, key, x, expected);
+  if (!have_text)
+    ns = *t;
+  if (ns < std::chrono::milliseconds(1) || ns > max_duration)
+    return config_error(path, key, x, expected);
+  out = std::chrono::duration_cast<std::chrono::milliseconds>(ns);
   return true;
 }
 
@@ -132,9 +235,30 @@ result<bool> apply(const std::string& path, const std::string& key, const config
 } // namespace
 
 result<runtime_options> runtime_options::from_file(const std::string& path) {
-  std::ifstream in{path};
-  if (!in)
-    return make_error(errc::bad_request, "cannot read config file '" + path + "'");
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0)
+    return make_error(errc::bad_request,
+                      "cannot read config file '" + path + "': " + std::strerror(errno));
+  if (S_ISDIR(st.st_mode))
+    return make_error(errc::bad_request,
+                      "config file '" + path + "' is a directory; expected an INI file");
+  std::ifstream file{path};
+  if (!file)
+    return make_error(errc::bad_request,
+                      "cannot read config file '" + path + "': " + std::strerror(errno));
+  // Read once (the path may be a pipe), then scan the text twice.
+  std::stringstream text;
+  text << file.rdbuf();
+  auto raw = scan_keys(path, text);
+  if (!raw)
+    return raw.error();
+  struct raw_scope {
+    explicit raw_scope(const std::map<std::string, std::string>& m) { raw_values = &m; }
+    ~raw_scope() { raw_values = nullptr; }
+  } scope{raw.value()};
+  text.clear();
+  text.seekg(0);
+  auto& in = text;
   auto parsed = caf::actor_system_config::parse_config(in);
   if (!parsed)
     return make_error(errc::bad_request,

@@ -204,17 +204,8 @@ bool is_plain_atom(const std::string& name) {
   return true;
 }
 
-void append_value(std::string& out, const value& x);
-
-void append_items(std::string& out, const std::vector<value>& items) {
-  for (size_t i = 0; i < items.size(); ++i) {
-    if (i > 0)
-      out += ", ";
-    append_value(out, items[i]);
-  }
-}
-
-struct renderer {
+/// Renders a scalar (not a list, tuple, dict or tagged value).
+struct scalar_renderer {
   std::string& out;
 
   void operator()(none_t) { out += "None"; }
@@ -227,50 +218,12 @@ struct renderer {
     out += 'b';
     append_quoted(out, reinterpret_cast<const char*>(x.data.data()), x.data.size(), true);
   }
-  void operator()(const list& x) {
-    out += '[';
-    append_items(out, x);
-    out += ']';
-  }
-  void operator()(const tuple& x) {
-    out += '(';
-    append_items(out, x.items);
-    if (x.items.size() == 1)
-      out += ',';
-    out += ')';
-  }
-  void operator()(const dict& x) {
-    out += '{';
-    for (size_t i = 0; i < x.items.size(); ++i) {
-      if (i > 0)
-        out += ", ";
-      append_value(out, x.items[i].first);
-      out += ": ";
-      append_value(out, x.items[i].second);
-    }
-    out += '}';
-  }
   void operator()(const atom& x) {
     out += ':';
     if (is_plain_atom(x.name))
       out += x.name;
     else
       append_quoted(out, x.name.data(), x.name.size(), false);
-  }
-  void operator()(const tagged& x) {
-    out += '#';
-    out += x.tag;
-    if (x.payload && x.payload->is<tuple>()) {
-      // `#date(1923, 4, 2)`; a 1-tuple keeps its comma: `#tag(1,)`.
-      (*this)(x.payload->as<tuple>());
-      return;
-    }
-    out += '(';
-    if (x.payload)
-      append_value(out, *x.payload);
-    else
-      out += "None";
-    out += ')';
   }
   void operator()(const object_ref& x) {
     out += '<';
@@ -288,11 +241,126 @@ struct renderer {
     out += std::to_string(x.data.size());
     out += x.data.size() == 1 ? " byte>" : " bytes>";
   }
+  template <class Container>
+  void operator()(const Container&) {
+    // nop: containers are rendered by append_value
+  }
 };
 
+/// Renders `x` with an explicit stack (no recursion on its depth).
 void append_value(std::string& out, const value& x) {
-  std::visit(renderer{out}, x.variant());
+  static const value none;
+  // A step renders a value or, when `text` is set, appends that text.
+  struct step {
+    const value* v;
+    const char* text;
+  };
+  std::vector<step> todo{{&x, nullptr}};
+  auto push_items = [&](const std::vector<value>& items, const char* close, bool one_comma) {
+    todo.push_back({nullptr, close});
+    if (one_comma && items.size() == 1)
+      todo.push_back({nullptr, ","});
+    for (size_t i = items.size(); i-- > 0;) {
+      todo.push_back({&items[i], nullptr});
+      if (i > 0)
+        todo.push_back({nullptr, ", "});
+    }
+  };
+  while (!todo.empty()) {
+    auto s = todo.back();
+    todo.pop_back();
+    if (s.text != nullptr) {
+      out += s.text;
+      continue;
+    }
+    const value& v = *s.v;
+    if (auto l = v.get_if<list>()) {
+      out += '[';
+      push_items(*l, "]", false);
+    } else if (auto t = v.get_if<tuple>()) {
+      out += '(';
+      push_items(t->items, ")", true);
+    } else if (auto d = v.get_if<dict>()) {
+      out += '{';
+      todo.push_back({nullptr, "}"});
+      for (size_t i = d->items.size(); i-- > 0;) {
+        todo.push_back({&d->items[i].second, nullptr});
+        todo.push_back({nullptr, ": "});
+        todo.push_back({&d->items[i].first, nullptr});
+        if (i > 0)
+          todo.push_back({nullptr, ", "});
+      }
+    } else if (auto g = v.get_if<tagged>()) {
+      out += '#';
+      out += g->tag;
+      if (g->payload && g->payload->is<tuple>()) {
+        // `#date(1923, 4, 2)`; a 1-tuple keeps its comma: `#tag(1,)`.
+        todo.push_back({g->payload.get(), nullptr});
+        continue;
+      }
+      out += '(';
+      todo.push_back({nullptr, ")"});
+      todo.push_back({g->payload ? g->payload.get() : &none, nullptr});
+    } else {
+      std::visit(scalar_renderer{out}, v.variant());
+    }
+  }
 }
+
+/// True for a non-empty list, tuple or dict, or a tagged value with a payload.
+bool holds_values(const value::variant_type& v) {
+  if (auto l = std::get_if<list>(&v))
+    return !l->empty();
+  if (auto t = std::get_if<tuple>(&v))
+    return !t->items.empty();
+  if (auto d = std::get_if<dict>(&v))
+    return !d->items.empty();
+  if (auto g = std::get_if<tagged>(&v))
+    return g->payload != nullptr;
+  return false;
+}
+
+/// Moves the children of `v` that hold values themselves into `out`, so
+/// that destroying `v` afterwards does not descend. A tagged payload is
+/// taken only from its last owner.
+void detach_nested(value::variant_type& v, std::vector<value>& out) {
+  auto take = [&](value& child) {
+    if (holds_values(child.variant()))
+      out.push_back(std::move(child));
+  };
+  if (auto l = std::get_if<list>(&v)) {
+    for (auto& child : *l)
+      take(child);
+  } else if (auto t = std::get_if<tuple>(&v)) {
+    for (auto& child : t->items)
+      take(child);
+  } else if (auto d = std::get_if<dict>(&v)) {
+    for (auto& kv : d->items) {
+      take(kv.first);
+      take(kv.second);
+    }
+  } else if (auto g = std::get_if<tagged>(&v)) {
+    auto payload = std::move(g->payload);
+    if (payload && payload.use_count() == 1)
+      take(const_cast<value&>(*payload)); // allocated non-const by make_tagged
+  }
+}
+
+/// Compares two scalars of the same alternative.
+struct scalar_equal {
+  template <class T>
+  bool operator()(const T& a, const T& b) const {
+    if constexpr (std::is_same_v<T, list> || std::is_same_v<T, tuple> || std::is_same_v<T, dict>
+                  || std::is_same_v<T, tagged>)
+      return false; // not a scalar: handled by operator==
+    else
+      return a == b;
+  }
+  template <class T, class U>
+  bool operator()(const T&, const U&) const {
+    return false;
+  }
+};
 
 } // namespace
 
@@ -360,19 +428,79 @@ bool big_integer::from_string(const std::string& text, big_integer& out) {
 
 // -- equality -----------------------------------------------------------------
 
+bool operator==(const value& a, const value& b) {
+  static const value none;
+  // Pairs still to compare; an explicit stack instead of recursion.
+  std::vector<std::pair<const value*, const value*>> todo{{&a, &b}};
+  auto push_items = [&](const std::vector<value>& xs, const std::vector<value>& ys) {
+    if (xs.size() != ys.size())
+      return false;
+    for (size_t i = 0; i < xs.size(); ++i)
+      todo.emplace_back(&xs[i], &ys[i]);
+    return true;
+  };
+  while (!todo.empty()) {
+    auto [x, y] = todo.back();
+    todo.pop_back();
+    if (x == y)
+      continue;
+    auto& vx = x->variant();
+    auto& vy = y->variant();
+    if (vx.index() != vy.index())
+      return false;
+    if (auto l = std::get_if<list>(&vx)) {
+      if (!push_items(*l, std::get<list>(vy)))
+        return false;
+    } else if (auto t = std::get_if<tuple>(&vx)) {
+      if (!push_items(t->items, std::get<tuple>(vy).items))
+        return false;
+    } else if (auto d = std::get_if<dict>(&vx)) {
+      auto& e = std::get<dict>(vy);
+      if (d->items.size() != e.items.size())
+        return false;
+      for (size_t i = 0; i < d->items.size(); ++i) {
+        auto& [key, val] = d->items[i];
+        // Like Python, order does not matter: the same position first, else
+        // a search (keys are hashable in Python, so they are shallow).
+        const value* other = nullptr;
+        if (e.items[i].first == key) {
+          other = &e.items[i].second;
+        } else {
+          auto match = std::find_if(e.items.begin(), e.items.end(),
+                                    [&key = key](const auto& kv) { return kv.first == key; });
+          if (match == e.items.end())
+            return false;
+          other = &match->second;
+        }
+        todo.emplace_back(&val, other);
+      }
+    } else if (auto g = std::get_if<tagged>(&vx)) {
+      auto& h = std::get<tagged>(vy);
+      if (g->tag != h.tag)
+        return false;
+      if (g->payload != h.payload)
+        todo.emplace_back(g->payload ? g->payload.get() : &none,
+                          h.payload ? h.payload.get() : &none);
+    } else if (!std::visit(scalar_equal{}, vx, vy)) {
+      return false;
+    }
+  }
+  return true;
+}
+
 bool operator==(const tuple& a, const tuple& b) {
-  return a.items == b.items;
+  return a.items == b.items; // each item by value's operator==
 }
 
 bool operator==(const dict& a, const dict& b) {
   if (a.items.size() != b.items.size())
     return false;
-  if (a.items == b.items)
-    return true;
-  // Like Python, order does not matter: match each key of `a` in `b`.
-  for (const auto& [key, val] : a.items) {
-    auto match = std::find_if(b.items.begin(), b.items.end(),
-                              [&key = key](const auto& kv) { return kv.first == key; });
+  for (size_t i = 0; i < a.items.size(); ++i) {
+    auto& [key, val] = a.items[i];
+    auto match = b.items.begin() + static_cast<std::ptrdiff_t>(i); // same position first
+    if (!(match->first == key))
+      match = std::find_if(b.items.begin(), b.items.end(),
+                           [&key = key](const auto& kv) { return kv.first == key; });
     if (match == b.items.end() || !(match->second == val))
       return false;
   }
@@ -385,12 +513,104 @@ bool operator==(const tagged& a, const tagged& b) {
   if (a.payload == b.payload)
     return true;
   static const value none;
-  const value& pa = a.payload ? *a.payload : none;
-  const value& pb = b.payload ? *b.payload : none;
-  return pa == pb;
+  return (a.payload ? *a.payload : none) == (b.payload ? *b.payload : none);
 }
 
 // -- value --------------------------------------------------------------------
+
+value::value(const value& other) {
+  if (!std::holds_alternative<list>(other.v_) && !std::holds_alternative<tuple>(other.v_)
+      && !std::holds_alternative<dict>(other.v_)) {
+    v_ = other.v_; // a scalar, or a tagged value sharing its immutable payload
+    return;
+  }
+  // Copies container by container with an explicit stack: a container is
+  // sized before the addresses of its items are taken, so they stay valid.
+  std::vector<std::pair<const value*, value*>> todo{{&other, this}};
+  auto copy_into = [&](const value& from, value& to) {
+    auto& v = from.v_;
+    if (std::holds_alternative<list>(v) || std::holds_alternative<tuple>(v)
+        || std::holds_alternative<dict>(v))
+      todo.emplace_back(&from, &to);
+    else
+      to.v_ = v;
+  };
+  while (!todo.empty()) {
+    auto [from, to] = todo.back();
+    todo.pop_back();
+    if (auto l = std::get_if<list>(&from->v_)) {
+      auto& out = to->v_.emplace<list>(l->size());
+      for (size_t i = 0; i < l->size(); ++i)
+        copy_into((*l)[i], out[i]);
+    } else if (auto t = std::get_if<tuple>(&from->v_)) {
+      auto& out = to->v_.emplace<tuple>();
+      out.items.resize(t->items.size());
+      for (size_t i = 0; i < t->items.size(); ++i)
+        copy_into(t->items[i], out.items[i]);
+    } else {
+      auto& d = std::get<dict>(from->v_);
+      auto& out = to->v_.emplace<dict>();
+      out.items.resize(d.items.size());
+      for (size_t i = 0; i < d.items.size(); ++i) {
+        copy_into(d.items[i].first, out.items[i].first);
+        copy_into(d.items[i].second, out.items[i].second);
+      }
+    }
+  }
+}
+
+size_t depth_of(const value& x) {
+  size_t deepest = 0;
+  std::vector<std::pair<const value*, size_t>> todo{{&x, 0}};
+  auto push = [&](const value& child, size_t depth) { todo.emplace_back(&child, depth); };
+  while (!todo.empty()) {
+    auto [v, depth] = todo.back();
+    todo.pop_back();
+    deepest = std::max(deepest, depth);
+    if (auto l = v->get_if<list>()) {
+      deepest = std::max(deepest, depth + 1);
+      for (auto& c : *l)
+        push(c, depth + 1);
+    } else if (auto t = v->get_if<tuple>()) {
+      deepest = std::max(deepest, depth + 1);
+      for (auto& c : t->items)
+        push(c, depth + 1);
+    } else if (auto d = v->get_if<dict>()) {
+      deepest = std::max(deepest, depth + 1);
+      for (auto& kv : d->items) {
+        push(kv.first, depth + 1);
+        push(kv.second, depth + 1);
+      }
+    } else if (auto g = v->get_if<tagged>()) {
+      deepest = std::max(deepest, depth + 1);
+      if (g->payload)
+        push(*g->payload, depth + 1);
+    }
+  }
+  return deepest;
+}
+
+value& value::operator=(const value& other) {
+  if (this != &other) {
+    value copy{other}; // first: `other` may live inside this value
+    v_ = std::move(copy.v_);
+  }
+  return *this;
+}
+
+value::~value() {
+  if (!holds_values(v_))
+    return;
+  // Takes nested containers out level by level, so no destructor descends
+  // more than one level.
+  std::vector<value> nested;
+  detach_nested(v_, nested);
+  while (!nested.empty()) {
+    value x = std::move(nested.back());
+    nested.pop_back();
+    detach_nested(x.v_, nested);
+  }
+}
 
 value::value(unsigned long x) {
   static_assert(sizeof(unsigned long) == 8, "pyactor needs an LP64 platform");

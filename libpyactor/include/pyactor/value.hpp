@@ -61,6 +61,9 @@ struct dict {
 
 /// A by-value type from the encoder registry, e.g. tag "date" with payload
 /// the tuple (1923, 4, 2). The payload is immutable and shared on copy.
+/// Make it with `make_tagged` (which allocates it as a non-const value: the
+/// destructor of the last owner may then take its items apart in place, so
+/// that destroying deep values never recurses).
 struct tagged {
   std::string tag;
   std::shared_ptr<const value> payload;
@@ -99,6 +102,14 @@ public:
   // -- constructors ----------------------------------------------------------
 
   value() = default;
+  /// Copies without recursion: a value nested 100,000 deep copies, compares,
+  /// renders and destroys without deep recursion on the caller's stack.
+  value(const value& other);
+  value(value&& other) noexcept = default;
+  value& operator=(const value& other);
+  value& operator=(value&& other) noexcept = default;
+  ~value();
+
   value(none_t) {}
   value(bool x) : v_(x) {}
   value(int x) : v_(int64_t{x}) {}
@@ -157,12 +168,18 @@ public:
   /// `(1, 2)`, `{'a': 1}`, `:ok`, `#date(1923, 4, 2)`, `<list object #3 in worker 7>`.
   std::string to_string() const;
 
-  friend bool operator==(const value& a, const value& b) { return a.v_ == b.v_; }
+  /// Python's ==: dicts compare regardless of order.
+  friend bool operator==(const value& a, const value& b);
   friend bool operator!=(const value& a, const value& b) { return !(a == b); }
 
 private:
   variant_type v_;
 };
+
+/// Returns how deep `x` nests: 0 for a scalar, 1 for `[]` or `[1]`, 2 for
+/// `[[1]]`; list, tuple, dict and tagged payload count (limits.hpp). Runs
+/// without recursion.
+size_t depth_of(const value& x);
 
 // -- convenience constructors ---------------------------------------------------
 
@@ -180,7 +197,7 @@ value make_list(Ts&&... xs) {
 
 /// Makes a tagged value: `make_tagged("date", make_tuple(1923, 4, 2))`.
 inline value make_tagged(std::string tag, value payload) {
-  return tagged{std::move(tag), std::make_shared<const value>(std::move(payload))};
+  return tagged{std::move(tag), std::make_shared<value>(std::move(payload))};
 }
 
 /// Makes a bytes value from text.

@@ -95,6 +95,19 @@ void on_worker_down(self_pointer self, const caf::down_msg& down) {
     return;
   }
   slot.last_exit = exit_text(down.reason);
+  if (slot.stats && slot.stats->died_running_call.load()) {
+    // A ready worker died running a call: the call failed with
+    // worker_crashed and bears the blame. Such deaths do not count towards
+    // max-restarts, so calls that kill their worker (one poison item, run
+    // again and again) cannot give up every slot; deaths while starting or
+    // idle still do.
+    ++slot.restarts;
+    st.options.worker.spawn.log("[supervisor] restarting worker " + std::to_string(slot.id) + ": "
+                                + slot.last_exit + " (charged to that call, not to max-restarts)");
+    st.record(slot.id, slot.last_exit, false);
+    start_worker(self, slot);
+    return;
+  }
   auto now = std::chrono::steady_clock::now();
   while (!slot.recent_restarts.empty()
          && now - slot.recent_restarts.front() > st.options.restart_window)

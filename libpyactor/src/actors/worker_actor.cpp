@@ -206,10 +206,33 @@ void on_exited(self_pointer self, const std::string& reason) {
   auto what = st.label() + " " + reason;
   auto written = std::move(st.written);
   st.written.clear();
+  // The process runs calls in order, and every reply it sent was read
+  // before its exit was reported: the first call still written was running
+  // (unless an abandoned call ahead of it was), the others never started.
+  // Only the running call fails; the others wait again, and start_leaving
+  // hands them back to the scheduler after it said `leave`.
+  bool abandoned_ahead = !st.abandoned.empty()
+                         && (written.empty() || st.abandoned.begin()->first < written.begin()->first);
+  bool running = abandoned_ahead || !written.empty();
+  if (running && st.options.stats->state.load() == static_cast<uint8_t>(worker_state::ready))
+    st.options.stats->died_running_call.store(true);
   st.abandoned.clear();
-  for (auto& entry : written)
-    st.answer(entry.second,
-              make_error_reply(errc::worker_crashed, what + " while the call was in flight"));
+  bool first = !abandoned_ahead;
+  for (auto& entry : written) {
+    auto& c = entry.second;
+    if (first) {
+      first = false;
+      st.answer(c, make_error_reply(errc::worker_crashed, what + " while running the call"));
+      continue;
+    }
+    if (c.sink_in_table) { // take the sink back from the I/O thread's table
+      c.reply.sink = st.sinks->take(c.ticket);
+      c.sink_in_table = false;
+      if (!c.reply.sink.completion)
+        continue; // already answered
+    }
+    st.waiting.emplace(entry.first, std::move(c));
+  }
   st.exit_reason = what;
   start_leaving(self, phase::leaving);
 }

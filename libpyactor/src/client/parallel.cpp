@@ -3,7 +3,10 @@
 #include <cmath>
 #include <deque>
 #include <map>
+#include <optional>
 #include <unordered_map>
+
+#include "pyactor/limits.hpp"
 
 #include "runtime_impl.hpp"
 
@@ -18,7 +21,6 @@ constexpr size_t max_auto_chunk = 10000;
 constexpr size_t first_adaptive_chunk = 16;
 /// Chunk duration the adaptive sizing aims for.
 constexpr double target_chunk_seconds = 0.02;
-constexpr int max_chunk_attempts = 3;
 
 /// Turns one entry [status, payload] of a map or batch reply into a result.
 result<value> entry_result(const value& entry) {
@@ -82,21 +84,36 @@ std::vector<result<value>> map_results(result<value>&& reply, size_t n) {
 
 // -- map_runner -------------------------------------------------------------------------
 
-/// Appends up to `max_items` encoded items to `out`; returns how many (0 at
-/// the end of the input). An item is an argument array, or the argument
-/// itself for a map without star.
-using chunk_filler = std::function<size_t(std::vector<char>& out, size_t max_items)>;
+/// Appends one encoded item to `out` (an argument array, or the argument
+/// itself for a map without star); false at the end of the input. Throws
+/// codec::encode_error for an item that cannot be encoded.
+using item_encoder = std::function<bool(std::vector<char>& out)>;
+
+/// Where chunk replies wait for the map's thread. Shared with the reply
+/// callbacks, so a callback that fires after the map ended (its sink threw)
+/// writes here and never into a freed runner.
+struct map_mailbox {
+  struct completion {
+    size_t chunk_id;
+    result<value> outcome;
+  };
+  std::mutex mtx;
+  std::condition_variable cv;
+  std::deque<completion> done;
+};
 
 /// Runs one streaming map on the calling thread: reads items, sends chunks,
-/// collects replies (which arrive on actor threads through a queue), and
-/// delivers results. Returns only when every chunk it sent was answered, so
-/// no reply callback outlives it. Not thread-safe; one per map.
+/// collects replies (which arrive on other threads through a mailbox), and
+/// delivers results. Returns when every chunk it sent was answered. If the
+/// sink or the progress callback throws, the chunks in flight are cancelled
+/// and the exception goes to the caller at once; their replies land in the
+/// shared mailbox. Not thread-safe; one per map.
 class map_runner {
 public:
-  map_runner(runtime& rt, std::string module, std::string function, chunk_filler fill,
+  map_runner(runtime& rt, std::string module, std::string function, item_encoder next,
              bool star, item_sink sink, const map_options& opts, size_t total)
     : rt_(*rt.impl_), module_(std::move(module)), function_(std::move(function)),
-      fill_(std::move(fill)), star_(star), sink_(std::move(sink)), opts_(opts), total_(total) {
+      next_(std::move(next)), star_(star), sink_(std::move(sink)), opts_(opts), total_(total) {
     workers_ = std::max<size_t>(1, rt_.routes->load()->size()); // live workers, no request
     max_in_flight_ = opts.max_chunks_in_flight > 0 ? opts.max_chunks_in_flight : 2 * workers_;
     if (opts.chunk > 0)
@@ -106,6 +123,16 @@ public:
     else
       chunk_size_ = first_adaptive_chunk;
     call_opts_.timeout = opts.timeout;
+    // What a chunk's items may take of a request body: the rest is the
+    // envelope [op, module, function, items, kwargs, star].
+    item_budget_ = limits::max_body_size - std::min(limits::max_body_size,
+                                                    module_.size() + function_.size() + 64);
+  }
+
+  ~map_runner() {
+    if (!in_flight_.empty()) // run() ended by an exception: nobody waits for these
+      for (auto& entry : in_flight_)
+        rt_.canceller->cancel(entry.second.request_id);
   }
 
   map_summary run() {
@@ -117,11 +144,12 @@ public:
       fill();
       if (in_flight_.empty() && (input_done_ || stopping_))
         break;
-      std::deque<completion> ready;
+      std::deque<map_mailbox::completion> ready;
       {
-        std::unique_lock<std::mutex> guard{mtx_};
-        cv_.wait_for(guard, opts_.progress_interval, [&] { return !done_.empty(); });
-        ready.swap(done_);
+        std::unique_lock<std::mutex> guard{mailbox_->mtx};
+        mailbox_->cv.wait_for(guard, opts_.progress_interval,
+                              [&] { return !mailbox_->done.empty(); });
+        ready.swap(mailbox_->done);
       }
       for (auto& c : ready)
         handle(std::move(c));
@@ -136,66 +164,139 @@ private:
   struct chunk {
     size_t first = 0;
     size_t count = 0;
-    std::vector<char> body; // kept to send again after a crash
-    int attempts = 0;
+    std::vector<char> items;  // encoded back to back, kept to run them again
+    std::vector<size_t> ends; // where each item ends in `items`
+    bool alone = false;       // one item run by itself after its chunk's worker died
     uint64_t request_id = 0;
     clock_type::time_point sent;
   };
 
-  struct completion {
-    size_t chunk_id;
-    result<value> outcome;
-  };
+  /// Appends the next item to `out`; false at the end. An item that did not
+  /// fit into the previous chunk comes first.
+  bool next_item(std::vector<char>& out) {
+    if (carried_) {
+      out.insert(out.end(), carry_.begin(), carry_.end());
+      carried_ = false;
+      return true;
+    }
+    return next_(out);
+  }
 
-  /// Reads items and sends chunks while there is room.
+  /// Reads items and sends chunks while there is room. An item that cannot
+  /// be encoded, or is over the size limit alone, fails by itself with
+  /// `bad_request` and is never sent.
   void fill() {
-    std::vector<char> items;
     while (!input_done_ && !stopping_ && in_flight_.size() < max_in_flight_
            && reorder_.size() <= 4 * max_in_flight_) {
-      items.clear();
-      size_t count = fill_(items, chunk_size_);
-      if (count < chunk_size_)
-        input_done_ = true;
-      if (count == 0)
-        break;
       chunk c;
       c.first = next_index_;
-      c.count = count;
-      body_builder body{op::map, 5};
-      body.text(module_).text(function_).array(static_cast<uint32_t>(count)).raw(items);
-      body.kwargs({}).flag(star_);
-      c.body = body.take();
-      next_index_ += count;
-      summary_.items += count;
-      auto id = next_chunk_id_++;
-      in_flight_.emplace(id, std::move(c));
-      send(id);
+      std::optional<error> refused;
+      while (c.count < chunk_size_) {
+        size_t mark = c.items.size();
+        bool more = false;
+        try {
+          more = next_item(c.items);
+        } catch (const codec::encode_error& e) {
+          c.items.resize(mark);
+          refused = make_error(errc::bad_request, e.what());
+          break;
+        }
+        if (!more) {
+          input_done_ = true;
+          break;
+        }
+        size_t item_size = c.items.size() - mark;
+        if (item_size > item_budget_) {
+          c.items.resize(mark);
+          refused = make_error(errc::bad_request,
+                               "the item is " + std::to_string(item_size)
+                                 + " bytes encoded, over the limit of "
+                                 + std::to_string(item_budget_)
+                                 + " bytes of a request (pyactor::limits::max_body_size)");
+          break;
+        }
+        if (c.items.size() > item_budget_) { // full: this item starts the next chunk
+          carry_.assign(c.items.begin() + static_cast<std::ptrdiff_t>(mark), c.items.end());
+          carried_ = true;
+          c.items.resize(mark);
+          break;
+        }
+        c.ends.push_back(c.items.size());
+        ++c.count;
+      }
+      if (c.count > 0) {
+        next_index_ += c.count;
+        summary_.items += c.count;
+        c.alone = c.count == 1; // a crash while it runs is its own
+        auto id = next_chunk_id_++;
+        in_flight_.emplace(id, std::move(c));
+        send(id);
+      }
+      if (refused) {
+        size_t index = next_index_++;
+        ++summary_.items;
+        refused->message = "item " + std::to_string(index) + ": " + refused->message;
+        std::vector<result<value>> one;
+        one.emplace_back(std::move(*refused));
+        deliver(index, std::move(one));
+      }
     }
   }
 
   void send(size_t id) {
     auto& c = in_flight_.at(id);
-    ++c.attempts;
     c.sent = clock_type::now();
-    c.request_id = rt_.send_callback(c.body, call_opts_, [this, id](result<value> r) {
-      std::lock_guard<std::mutex> guard{mtx_};
-      done_.push_back(completion{id, std::move(r)});
-      cv_.notify_one();
-    });
+    body_builder body{op::map, 5};
+    body.text(module_).text(function_).array(static_cast<uint32_t>(c.count)).raw(c.items);
+    body.kwargs({}).flag(star_);
+    c.request_id = rt_.send_callback(body.take(), call_opts_,
+                                     [mailbox = mailbox_, id](result<value> r) {
+                                       std::lock_guard<std::mutex> guard{mailbox->mtx};
+                                       mailbox->done.push_back({id, std::move(r)});
+                                       mailbox->cv.notify_one();
+                                     });
   }
 
-  void handle(completion&& done) {
+  /// A worker died while running chunk `id`: its items run again one by
+  /// one, each alone in its call, so an item that kills its worker is found
+  /// and fails by itself while the others succeed.
+  void split(size_t id) {
+    auto node = in_flight_.extract(id);
+    auto& c = node.mapped();
+    size_t begin = 0;
+    for (size_t k = 0; k < c.count; ++k) {
+      chunk one;
+      one.first = c.first + k;
+      one.count = 1;
+      one.alone = true;
+      one.items.assign(c.items.begin() + static_cast<std::ptrdiff_t>(begin),
+                       c.items.begin() + static_cast<std::ptrdiff_t>(c.ends[k]));
+      one.ends.push_back(one.items.size());
+      begin = c.ends[k];
+      auto one_id = next_chunk_id_++;
+      in_flight_.emplace(one_id, std::move(one));
+      send(one_id);
+    }
+  }
+
+  void handle(map_mailbox::completion&& done) {
     auto i = in_flight_.find(done.chunk_id);
     if (i == in_flight_.end())
       return;
     auto& c = i->second;
-    if (!done.outcome && done.outcome.error().code == errc::worker_crashed && opts_.retry_on_crash
-        && c.attempts < max_chunk_attempts && !stopping_) {
-      send(done.chunk_id); // its worker died: run it again elsewhere
+    bool crashed = !done.outcome && done.outcome.error().code == errc::worker_crashed;
+    if (crashed && opts_.retry_on_crash && !c.alone && !stopping_) {
+      split(done.chunk_id);
       return;
     }
     adapt_chunk_size(c, done.outcome);
     auto results = map_results(std::move(done.outcome), c.count);
+    if (crashed && c.count == 1 && !results[0]) {
+      auto e = results[0].error();
+      e.message = "item " + std::to_string(c.first)
+                  + (c.alone ? " ran alone and its worker died: " : ": ") + e.message;
+      results[0] = std::move(e);
+    }
     size_t first = c.first;
     in_flight_.erase(i);
     deliver(first, std::move(results));
@@ -271,7 +372,7 @@ private:
   runtime::impl& rt_;
   std::string module_;
   std::string function_;
-  chunk_filler fill_;
+  item_encoder next_;
   bool star_;
   item_sink sink_;
   map_options opts_;
@@ -291,9 +392,10 @@ private:
   std::map<size_t, std::vector<result<value>>> reorder_;
   clock_type::time_point started_;
   clock_type::time_point last_progress_;
-  std::mutex mtx_; // guards done_, filled on actor threads
-  std::condition_variable cv_;
-  std::deque<completion> done_;
+  size_t item_budget_ = 0;
+  std::vector<char> carry_; // an item read but left for the next chunk
+  bool carried_ = false;
+  std::shared_ptr<map_mailbox> mailbox_ = std::make_shared<map_mailbox>();
 };
 
 // -- runtime ----------------------------------------------------------------------------
@@ -320,19 +422,14 @@ std::vector<worker_reply> runtime::broadcast(const std::string& module, const st
 map_summary runtime::starmap(const std::string& module, const std::string& function,
                              item_source next, item_sink sink, const map_options& opts,
                              size_t total) {
-  auto fill = [next = std::move(next)](std::vector<char>& out, size_t max_items) {
-    size_t count = 0;
-    list args;
-    while (count < max_items) {
-      args.clear();
-      if (!next(args))
-        break;
-      client::append_array(args, out);
-      ++count;
-    }
-    return count;
+  auto encode = [next = std::move(next), args = list{}](std::vector<char>& out) mutable {
+    args.clear();
+    if (!next(args))
+      return false;
+    client::append_array(args, out);
+    return true;
   };
-  map_runner runner{*this, module, function, fill, true, std::move(sink), opts, total};
+  map_runner runner{*this, module, function, std::move(encode), true, std::move(sink), opts, total};
   return runner.run();
 }
 
@@ -340,11 +437,11 @@ namespace {
 
 /// Runs a map over an input held by the caller; results in input order.
 std::vector<result<value>> collect(runtime& rt, const std::string& module,
-                                   const std::string& function, size_t n, chunk_filler fill,
+                                   const std::string& function, size_t n, item_encoder encode,
                                    bool star, const map_options& opts) {
   std::vector<result<value>> results(n, value{});
   std::vector<bool> answered(n, false);
-  map_runner runner{rt, module, function, std::move(fill), star,
+  map_runner runner{rt, module, function, std::move(encode), star,
                     [&](item_result&& r) {
                       results[r.index] = std::move(r.outcome);
                       answered[r.index] = true;
@@ -363,25 +460,25 @@ std::vector<result<value>> runtime::starmap(const std::string& module, const std
                                             const std::vector<list>& items,
                                             const map_options& opts) {
   size_t next = 0;
-  auto fill = [&](std::vector<char>& out, size_t max_items) {
-    size_t count = 0;
-    for (; count < max_items && next < items.size(); ++count)
-      client::append_array(items[next++], out);
-    return count;
+  auto encode = [&](std::vector<char>& out) {
+    if (next == items.size())
+      return false;
+    client::append_array(items[next++], out);
+    return true;
   };
-  return collect(*this, module, function, items.size(), fill, true, opts);
+  return collect(*this, module, function, items.size(), encode, true, opts);
 }
 
 std::vector<result<value>> runtime::map(const std::string& module, const std::string& function,
                                         const list& items, const map_options& opts) {
   size_t next = 0;
-  auto fill = [&](std::vector<char>& out, size_t max_items) {
-    size_t count = 0;
-    for (; count < max_items && next < items.size(); ++count)
-      codec::encode_msgpack(items[next++], out);
-    return count;
+  auto encode = [&](std::vector<char>& out) {
+    if (next == items.size())
+      return false;
+    codec::encode_msgpack(items[next++], out);
+    return true;
   };
-  return collect(*this, module, function, items.size(), fill, false, opts);
+  return collect(*this, module, function, items.size(), encode, false, opts);
 }
 
 std::vector<result<value>> runtime::batch(const std::vector<batch_call>& calls,
@@ -400,9 +497,17 @@ std::vector<result<value>> runtime::batch(const std::vector<batch_call>& calls,
                                  + std::to_string(owners.size()) + " workers"));
   body_builder body{op::batch, 1};
   body.array(static_cast<uint32_t>(calls.size()));
-  for (auto& c : calls)
-    body.raw(body_builder{op::func, 5}.text(c.module).text(c.function).args(c.args)
-               .kwargs(c.kwargs).flag(opts.by_ref).take());
+  for (size_t i = 0; i < calls.size(); ++i) {
+    auto& c = calls[i];
+    try {
+      body.raw(body_builder{op::func, 5}.text(c.module).text(c.function).args(c.args)
+                 .kwargs(c.kwargs).flag(opts.by_ref).take());
+    } catch (const codec::encode_error& e) { // nothing was sent
+      return std::vector<result<value>>(
+        calls.size(), make_error(errc::bad_request, "call " + std::to_string(i) + " of the batch: "
+                                                      + e.what()));
+    }
+  }
   auto reply = impl_->send(body.take(), opts, owners.empty() ? 0 : owners.front(), {}).get();
   return entry_results(reply, calls.size());
 }

@@ -1,6 +1,7 @@
 // Builds msgpack request bodies (worker/protocol.hpp) without copying args.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -8,6 +9,8 @@
 
 #include "pyactor/codec/msgpack.hpp"
 #include "pyactor/codec/msgpack_writer.hpp"
+#include "pyactor/error.hpp"
+#include "pyactor/limits.hpp"
 #include "pyactor/value.hpp"
 #include "pyactor/worker/protocol.hpp"
 
@@ -63,6 +66,18 @@ private:
   codec::vector_sink sink_;
   codec::packer pk_;
 };
+
+/// The `bad_request` for a request body over `limits::max_body_size`, or
+/// nothing: such a request is refused before it is sent.
+inline std::optional<error> oversized_body(size_t size) {
+  if (size <= limits::max_body_size)
+    return std::nullopt;
+  return make_error(errc::bad_request,
+                    "the request is " + std::to_string(size) + " bytes encoded, over the limit of "
+                      + std::to_string(limits::max_body_size)
+                      + " bytes (pyactor::limits::max_body_size); pass big data another way, "
+                        "e.g. a file path the worker reads");
+}
 
 /// Appends the msgpack encoding of `xs` as an array, without copying it into
 /// a `value` first.

@@ -138,6 +138,11 @@ struct runtime::impl {
   /// Sends one call; the handle always completes.
   call_handle send(std::vector<char> body, const call_options& opts, uint64_t owner_uid,
                    std::string affinity_key) {
+    if (auto refused = client::oversized_body(body.size())) {
+      call_handle handle;
+      handle.future_ = client::ready_future(*refused);
+      return handle;
+    }
     call_request req;
     req.body = std::move(body);
     req.timeout_ms = static_cast<uint32_t>(
@@ -197,6 +202,10 @@ struct runtime::impl {
   /// short). Returns the call's request id, for cancel.
   uint64_t send_callback(std::vector<char> body, const call_options& opts,
                          std::function<void(result<value>)> done) {
+    if (auto refused = client::oversized_body(body.size())) {
+      done(*refused); // on the calling thread
+      return 0;
+    }
     call_request req;
     req.body = std::move(body);
     req.timeout_ms = static_cast<uint32_t>(
@@ -238,9 +247,18 @@ struct runtime::impl {
       collect_owners(a, owners);
     for (auto& kv : kwargs.items)
       collect_owners(kv.second, owners);
-    if (owners.size() <= 1)
-      return send(build(target, args, kwargs), opts, owners.empty() ? 0 : owners.front(),
+    if (owners.size() <= 1) {
+      std::vector<char> body;
+      try {
+        body = build(target, args, kwargs);
+      } catch (const codec::encode_error& e) { // too deep or too long: never sent
+        call_handle refused;
+        refused.future_ = client::ready_future(make_error(errc::bad_request, e.what()));
+        return refused;
+      }
+      return send(std::move(body), opts, owners.empty() ? 0 : owners.front(),
                   std::move(affinity_key));
+    }
     uint64_t home = owners.front();
     call_handle handle;
     {
@@ -273,10 +291,19 @@ struct runtime::impl {
       dict kw;
       for (auto& kv : kwargs.items)
         kw.items.emplace_back(kv.first, substitute(kv.second, copies));
-      auto result = send(build(substitute(target, copies), substitute(value{args}, copies).as<list>(),
-                               kw),
-                         opts, home, affinity_key)
-                      .get();
+      std::vector<char> body;
+      try {
+        body = build(substitute(target, copies), substitute(value{args}, copies).as<list>(), kw);
+      } catch (const codec::encode_error& e) {
+        body.clear();
+        result<value> refused = make_error(errc::bad_request, e.what());
+        for (auto& c : copies)
+          send(body_builder{op::release, 1}.args({value{c.second.as<object_ref>().object_id}}).take(),
+               {}, home, {})
+            .get();
+        return refused;
+      }
+      auto result = send(std::move(body), opts, home, affinity_key).get();
       for (auto& c : copies) // the copies were only for this call
         send(body_builder{op::release, 1}.args({value{c.second.as<object_ref>().object_id}}).take(),
              {}, home, {})

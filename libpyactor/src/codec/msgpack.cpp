@@ -5,6 +5,8 @@
 
 #include <msgpack.hpp>
 
+#include "pyactor/limits.hpp"
+
 #include <cstdio>
 #include <cstring>
 #include <limits>
@@ -86,6 +88,9 @@ public:
 
   void encode(const value& x) { std::visit(*this, x.variant()); }
 
+  /// Thrown past `limits::max_value_depth`; encode_msgpack names the depth.
+  struct too_deep {};
+
   // -- one overload per alternative, for std::visit ------------------------
 
   void operator()(none_t) { pk_.pack_nil(); }
@@ -122,13 +127,18 @@ public:
 
   void operator()(const bytes& x) { pack_bin(x.data); }
 
-  void operator()(const list& x) { pack_items(x); }
+  void operator()(const list& x) {
+    level guard{*this};
+    pack_items(x);
+  }
 
   void operator()(const tuple& x) {
+    level guard{*this};
     write_ext(ext_type::tuple, [&] { pack_items(x.items); });
   }
 
   void operator()(const dict& x) {
+    level guard{*this};
     check_length(x.items.size(), "dict");
     pk_.pack_map(static_cast<uint32_t>(x.items.size()));
     for (const auto& [key, val] : x.items) {
@@ -144,6 +154,7 @@ public:
   }
 
   void operator()(const tagged& x) {
+    level guard{*this};
     write_ext(ext_type::tagged, [&] {
       pk_.pack_array(2);
       pack_str(x.tag);
@@ -172,9 +183,21 @@ public:
   }
 
 private:
+  /// One level of nesting (list, tuple, dict, tagged payload) while alive.
+  struct level {
+    encoder& enc;
+    explicit level(encoder& e) : enc(e) {
+      if (++enc.depth_ > limits::max_value_depth) {
+        --enc.depth_;
+        throw too_deep{};
+      }
+    }
+    ~level() { --enc.depth_; }
+  };
+
   static void check_length(size_t n, const char* what) {
     if (n > max_msgpack_length)
-      throw std::length_error(std::string{"msgpack: "} + what + " of " + std::to_string(n)
+      throw encode_error(std::string{"msgpack: "} + what + " of " + std::to_string(n)
                               + " exceeds the msgpack limit of 2^32-1");
   }
 
@@ -214,6 +237,7 @@ private:
   std::vector<char>& out_;
   vector_sink sink_;
   msgpack::packer<vector_sink> pk_;
+  size_t depth_ = 0;
 };
 
 // -- decoding -----------------------------------------------------------------
@@ -492,7 +516,19 @@ private:
 // -- public API -----------------------------------------------------------------
 
 void encode_msgpack(const value& x, std::vector<char>& out) {
-  encoder{out}.encode(x);
+  size_t start = out.size();
+  try {
+    encoder{out}.encode(x);
+  } catch (const encoder::too_deep&) {
+    out.resize(start);
+    throw encode_error("a value nested " + std::to_string(depth_of(x))
+                       + " deep is over the depth limit of "
+                       + std::to_string(limits::max_value_depth)
+                       + " (pyactor::limits::max_value_depth)");
+  } catch (...) {
+    out.resize(start);
+    throw;
+  }
 }
 
 std::vector<char> encode_msgpack(const value& x) {

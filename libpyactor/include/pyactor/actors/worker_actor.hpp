@@ -36,7 +36,8 @@ using ready_listener = caf::typed_actor<caf::reacts_to<ready_atom, uint64_t, uin
 /// Contract: at most `pipeline_depth` calls are written to the process; the
 /// rest wait in the actor. Every call gets exactly one reply: its result,
 /// `timeout`, `cancelled`, or `worker_crashed` when the process dies while
-/// the call was written to it. Calls that were still waiting go back to the
+/// running the call. Calls that were still waiting, or written but queued
+/// behind the running one (the process runs calls in order), go back to the
 /// scheduler (another worker runs them). A running call past its deadline or
 /// cancelled is interrupted (SIGINT: KeyboardInterrupt) and the process is
 /// killed if still busy with it after the grace period. After a crash, a

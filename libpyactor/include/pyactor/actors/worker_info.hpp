@@ -31,6 +31,10 @@ struct worker_stats {
   /// Calls assigned and not yet answered: queued in the actor or sent.
   std::atomic<int32_t> load{0};
   std::atomic<uint64_t> served{0};
+  /// Set by the worker actor when the process died while it was ready and
+  /// running a call: the supervisor charges that death to the call (which
+  /// got `worker_crashed`) and does not count it towards `max_restarts`.
+  std::atomic<bool> died_running_call{false};
 };
 
 /// One restart (or give-up) of a worker, for `status`.

@@ -12,9 +12,11 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <stdexcept>
 #include <vector>
 
 #include "pyactor/error.hpp"
+#include "pyactor/limits.hpp"
 #include "pyactor/value.hpp"
 
 namespace pyactor::codec {
@@ -31,13 +33,25 @@ enum class ext_type : int8_t {
 
 /// Bounds for decoding untrusted input.
 struct decode_limits {
-  /// Deepest nesting of arrays, maps and extension bodies.
-  size_t max_depth = 100;
+  /// Deepest nesting of arrays, maps and extension bodies. The default
+  /// takes a whole frame body: a value `limits::max_value_depth` deep inside
+  /// its envelope (senders enforce the value's own limit exactly).
+  size_t max_depth = limits::max_value_depth + limits::max_envelope_depth;
   /// Largest input accepted at all.
-  size_t max_bytes = size_t{1} << 30;
+  size_t max_bytes = limits::max_frame_size;
 };
 
-/// Appends the msgpack encoding of `x` to `out`.
+/// Why a value cannot be encoded: a str, bytes, list or dict longer than
+/// msgpack can say (2^32-1), or nesting deeper than `limits::max_value_depth`.
+/// The message names the limit and the value's length or depth.
+class encode_error : public std::length_error {
+public:
+  using std::length_error::length_error;
+};
+
+/// Appends the msgpack encoding of `x` to `out`. Throws `encode_error`
+/// (leaving `out` as it was) when `x` cannot be encoded; recursion is
+/// bounded by `limits::max_value_depth`.
 void encode_msgpack(const value& x, std::vector<char>& out);
 
 /// Returns the msgpack encoding of `x`.

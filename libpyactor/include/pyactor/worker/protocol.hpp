@@ -13,7 +13,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <stdexcept>
+#include <string>
 #include <vector>
+
+#include "pyactor/limits.hpp"
 
 namespace pyactor::worker {
 
@@ -80,7 +84,8 @@ constexpr size_t request_header_size = 4 + 8;
 constexpr size_t reply_header_size = 4 + 8 + 1;
 
 /// Largest frame either side accepts; a bigger length is a protocol error.
-constexpr uint32_t max_frame_size = 1u << 30;
+/// Senders check `limits::max_body_size` before they build a frame.
+constexpr uint32_t max_frame_size = limits::max_frame_size;
 
 inline void put_u32(char* p, uint32_t x) {
   for (int i = 0; i < 4; ++i)
@@ -107,9 +112,15 @@ inline uint64_t get_u64(const char* p) {
 }
 
 /// Writes the length field of a frame whose bytes start at `frame_start`
-/// within `buf` and run to the end of `buf`.
+/// within `buf` and run to the end of `buf`. Throws std::length_error for a
+/// frame over `max_frame_size` (never truncates the length to 32 bits);
+/// senders refuse such a body before, with `bad_request`.
 inline void seal_frame(std::vector<char>& buf, size_t frame_start) {
-  put_u32(buf.data() + frame_start, static_cast<uint32_t>(buf.size() - frame_start - 4));
+  size_t length = buf.size() - frame_start - 4;
+  if (length > max_frame_size)
+    throw std::length_error("frame of " + std::to_string(length) + " bytes over the limit of "
+                            + std::to_string(max_frame_size) + " (pyactor::limits::max_frame_size)");
+  put_u32(buf.data() + frame_start, static_cast<uint32_t>(length));
 }
 
 } // namespace pyactor::worker
