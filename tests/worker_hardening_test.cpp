@@ -53,6 +53,27 @@ struct kill_children {
   }
 };
 
+/// msgpack of a str.
+std::vector<char> str_bytes(const std::string& text) {
+  std::vector<char> out{static_cast<char>(0xa0 | text.size())}; // fixstr: < 32 bytes
+  out.insert(out.end(), text.begin(), text.end());
+  return out;
+}
+
+/// [func, module, name, [arg], {}] around an argument given as raw msgpack:
+/// the node's encoder counts the envelope into the depth of a whole value,
+/// so a 100-deep argument is spliced in by hand, as a node's request would carry it.
+std::vector<char> func_with_raw_arg(const std::string& module, const std::string& name,
+                                    const std::vector<char>& arg) {
+  std::vector<char> out{'\x95', '\x01'};
+  for (auto& part : {str_bytes(module), str_bytes(name)})
+    out.insert(out.end(), part.begin(), part.end());
+  out.push_back('\x91');
+  out.insert(out.end(), arg.begin(), arg.end());
+  out.push_back('\x80');
+  return out;
+}
+
 value nested_list(int levels) {
   value v = list{};
   for (int i = 1; i < levels; ++i)
@@ -204,12 +225,27 @@ BOOST_AUTO_TEST_CASE(the_worker_refuses_to_raise_the_frame_limit) {
 BOOST_AUTO_TEST_CASE(the_depth_limit_is_the_nodes) {
   worker_client w;
   // Arguments: 100 levels pass, 101 are refused, whatever the request's envelope.
-  auto deep = w.call(func("builtins", "repr", {nested_list(100)}));
-  BOOST_CHECK_EQUAL(deep.status, 0);
-  auto kw = w.call(list{value{static_cast<int>(op::eval)}, value{"len(x)"},
-                        value{dict{{{"x", nested_list(100)}}}}});
+  auto deep = w.call_raw(func_with_raw_arg("builtins", "len", codec::encode_msgpack(nested_list(100))));
+  BOOST_CHECK((deep.payload == value{1}));
+  std::vector<char> kw_raw{'\x93', '\x06'};
+  for (auto& part : {str_bytes("len(x)"), std::vector<char>{'\x81'}, str_bytes("x"),
+                     codec::encode_msgpack(nested_list(100))})
+    kw_raw.insert(kw_raw.end(), part.begin(), part.end());
+  auto kw = w.call_raw(kw_raw);
   BOOST_CHECK((kw.payload == value{1}));
-  auto too_deep = w.call(func("builtins", "repr", {nested_list(101)}));
+  // 101 levels: the node's encoder refuses to write them, so the bytes are made by hand,
+  // as a hostile peer would: [func, "builtins", "repr", [<101 nested arrays>], {}].
+  std::vector<char> raw{'\x95', '\x01', '\xa8'};
+  for (char c : std::string{"builtins"})
+    raw.push_back(c);
+  raw.push_back('\xa4');
+  for (char c : std::string{"repr"})
+    raw.push_back(c);
+  raw.push_back('\x91'); // the argument array (envelope)
+  raw.insert(raw.end(), 100, '\x91');
+  raw.push_back('\x90');
+  raw.push_back('\x80');
+  auto too_deep = w.call_raw(raw);
   BOOST_CHECK_EQUAL(too_deep.status, static_cast<uint8_t>(status::bad_request));
   BOOST_CHECK_MESSAGE(error_message(too_deep).find("deeper than 100") != std::string::npos,
                       error_message(too_deep));
@@ -226,9 +262,15 @@ BOOST_AUTO_TEST_CASE(the_depth_limit_is_the_nodes) {
     BOOST_CHECK_MESSAGE(error_message(over).find("deeper than 100") != std::string::npos,
                         error_message(over));
   }
-  // An object reference is a level too (its body is an array).
+  // An object reference is a scalar (pyactor/limits.hpp): 100 lists around it travel.
   BOOST_REQUIRE_EQUAL(w.call(exec("x = object()\nfor _ in range(100): x = [x]\n")).status, 0);
-  BOOST_CHECK_EQUAL(w.call(eval("x")).status, static_cast<uint8_t>(status::bad_request));
+  auto refs = w.call(eval("x"));
+  BOOST_CHECK_EQUAL(refs.status, 0);
+  BOOST_CHECK((refs.payload != value{"<undecodable>"}));
+  BOOST_CHECK_EQUAL(w.call(eval("[x]")).status, static_cast<uint8_t>(status::bad_request));
+  // The node's own encoder draws the line at the same place.
+  BOOST_CHECK(codec::encode_msgpack(nested_list(100)).size() > 0);
+  BOOST_CHECK_THROW(codec::encode_msgpack(nested_list(101)), codec::encode_error);
 }
 
 BOOST_AUTO_TEST_CASE(unknown_operation_codes_are_refused_not_truncated) {

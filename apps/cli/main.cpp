@@ -13,7 +13,7 @@ using namespace pyactor;
 namespace {
 
 const char* usage_text =
-  R"(usage: pyactor [--workers N] [--config FILE] COMMAND [ARGS...]
+  R"(usage: pyactor [--workers N] [--python PATH] [--config FILE] COMMAND [ARGS...]
 
 commands:
   run                          start the pool and run a short tour of pyactor
@@ -37,6 +37,8 @@ commands:
 options (before the command, or after it):
   --workers N      worker processes, 0 to 1024; 0 (the default) means one per core
                    (for `head`: no local workers)
+  --python PATH    the Python executable of the workers, e.g. a venv's bin/python
+                   (default: the one pyactor was built with, /usr/bin/python3)
   --config FILE    INI config file with a [pyactor] section (see config/default.ini)
   --connect ADDR:PORT  call, eval, broadcast [--node NAME] and status against a
                    running cluster's head instead of a local pool
@@ -72,6 +74,7 @@ int main(int argc, char** argv) {
   cli::invocation inv;
   std::string config_file;
   long workers = -1;
+  std::string python;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     auto next_value = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
@@ -98,6 +101,11 @@ int main(int argc, char** argv) {
         return usage_error(std::string{"--workers expects an integer from 0 (one per core; for `head`, "
                                        "none) to 1024, got "}
                            + (v ? "'" + std::string{v} + "'" : "nothing"));
+    } else if (arg == "--python") {
+      const char* v = next_value();
+      if (!v || *v == '\0')
+        return usage_error("--python expects the path of a Python executable");
+      python = v;
     } else if (arg == "--config") {
       const char* v = next_value();
       if (!v)
@@ -139,6 +147,8 @@ int main(int argc, char** argv) {
   // As in a config file, 0 means one per core; a head with 0 runs no local workers.
   if (workers >= 0 && !(workers == 0 && inv.command == "head"))
     inv.options.workers = static_cast<uint32_t>(workers);
+  if (!python.empty())
+    inv.options.python = python;
   if (inv.command == "head" || inv.command == "node")
     cluster::block_stop_signals(); // before any thread starts: they wait with sigwait
   if (inv.command == "certs")

@@ -159,7 +159,7 @@ void python_codec::encode(PyObject* obj, packer& pk, size_t depth) {
     py_ref kind{check(PyObject_GetAttrString(obj, "kind"))};
     py_ref data{check(PyObject_GetAttrString(obj, "data"))};
     PyObject* items[] = {kind.get(), data.get()};
-    encode_sequence_ext(items, 2, ext_code(codec::ext_type::opaque), pk, depth);
+    encode_sequence_ext(items, 2, ext_code(codec::ext_type::opaque), pk, depth, false);
   } else {
     py_ref found{check(PyObject_CallOneArg(types_.encode_fn.get(), obj))};
     if (found.get() != Py_None) {
@@ -217,8 +217,9 @@ void python_codec::encode_int(PyObject* obj, packer& pk) {
 }
 
 void python_codec::encode_sequence_ext(PyObject* const* items, Py_ssize_t n, int8_t ext,
-                                       packer& pk, size_t depth) {
-  enter_container(depth, "result");
+                                       packer& pk, size_t depth, bool level) {
+  if (level)
+    enter_container(depth, "result");
   std::vector<char> body;
   vector_sink sink{&body};
   packer inner{sink};
@@ -232,8 +233,8 @@ void python_codec::encode_sequence_ext(PyObject* const* items, Py_ssize_t n, int
   pack_ext(pk, static_cast<codec::ext_type>(ext), body);
 }
 
-void python_codec::encode_ref(PyObject* obj, packer& pk, size_t depth) {
-  enter_container(depth, "result"); // its body is an array: one level, as the node counts it
+void python_codec::encode_ref(PyObject* obj, packer& pk, size_t) {
+  // A reference is a scalar (pyactor/limits.hpp): no level.
   uint64_t id = objects_.insert(obj);
   const char* type_name = Py_TYPE(obj)->tp_name;
   std::vector<char> body;
@@ -295,11 +296,14 @@ py_ref python_codec::decode_ext(const msgpack::object& obj, size_t depth) {
   const char* data = obj.via.ext.data();
   uint32_t size = obj.via.ext.size;
   auto type = static_cast<codec::ext_type>(obj.via.ext.type());
-  auto body_array = [&](const char* what, uint32_t arity) -> msgpack::object_handle {
-    // The body's array is this value's own level (`depth` + 1): msgpack-c
-    // counts containers, so the body may hold max_depth - depth of them.
-    enter_container(depth, "argument");
-    auto body = unpack_bounded(data, size, max_depth - depth);
+  // `level`: the value is a nesting level (tuple, tagged), whose body's array
+  // is that level (msgpack-c counts containers: the body may hold max_depth -
+  // depth of them); object references and opaque values are scalars with a
+  // flat body.
+  auto body_array = [&](const char* what, uint32_t arity, bool level) -> msgpack::object_handle {
+    if (level)
+      enter_container(depth, "argument");
+    auto body = unpack_bounded(data, size, level ? max_depth - depth : 1);
     const auto& o = body.get();
     if (o.type != object_type::ARRAY || (arity != 0 && o.via.array.size != arity))
       throw request_error::bad(std::string{"msgpack: malformed "} + what + " extension body");
@@ -307,7 +311,7 @@ py_ref python_codec::decode_ext(const msgpack::object& obj, size_t depth) {
   };
   switch (type) {
     case codec::ext_type::tuple: {
-      auto body = body_array("tuple", 0);
+      auto body = body_array("tuple", 0, true);
       const auto& arr = body.get().via.array;
       py_ref tuple{check(PyTuple_New(arr.size))};
       for (uint32_t i = 0; i < arr.size; ++i)
@@ -322,7 +326,7 @@ py_ref python_codec::decode_ext(const msgpack::object& obj, size_t depth) {
       return py_ref{check(
         _PyLong_FromByteArray(reinterpret_cast<const unsigned char*>(data), size, 0, 1))};
     case codec::ext_type::tagged: {
-      auto body = body_array("tagged", 2);
+      auto body = body_array("tagged", 2, true);
       const auto& arr = body.get().via.array;
       if (arr.ptr[0].type != object_type::STR)
         throw request_error::bad("msgpack: a tagged value's tag must be a string");
@@ -332,7 +336,7 @@ py_ref python_codec::decode_ext(const msgpack::object& obj, size_t depth) {
         check(PyObject_CallFunctionObjArgs(types_.decode_fn.get(), tag.get(), payload.get(), nullptr))};
     }
     case codec::ext_type::objref: {
-      auto body = body_array("object reference", 3);
+      auto body = body_array("object reference", 3, false);
       const auto& arr = body.get().via.array;
       if (arr.ptr[0].type != object_type::POSITIVE_INTEGER
           || arr.ptr[1].type != object_type::POSITIVE_INTEGER || arr.ptr[2].type != object_type::STR)
@@ -353,7 +357,7 @@ py_ref python_codec::decode_ext(const msgpack::object& obj, size_t depth) {
       return py_ref::borrow(found);
     }
     case codec::ext_type::opaque: {
-      auto body = body_array("opaque", 2);
+      auto body = body_array("opaque", 2, false);
       const auto& arr = body.get().via.array;
       if (arr.ptr[0].type != object_type::STR || arr.ptr[1].type != object_type::BIN)
         throw request_error::bad("msgpack: an opaque value must be [kind: str, data: bin]");

@@ -11,6 +11,7 @@
 #include <msgpack.hpp>
 
 #include "pyactor/codec/msgpack_writer.hpp"
+#include "pyactor/limits.hpp"
 #include "pyactor/worker/protocol.hpp"
 
 #include "object_table.hpp"
@@ -35,14 +36,13 @@ struct python_types {
 /// throw `request_error`. Not thread-safe; owned by the worker's main loop.
 class python_codec {
 public:
-  /// Deepest nesting of one argument or result, counted as the node's
-  /// decoder counts it: every array, map and array-bodied extension (tuple,
-  /// tagged, object reference, opaque) is one level; scalars none. The
-  /// request's own arrays (the envelope) do not count.
-  static constexpr size_t max_depth = 100;
-  /// Levels of envelope around a value in a request: batch array, request,
-  /// argument array (and the op array itself).
-  static constexpr size_t envelope_depth = 4;
+  /// Deepest nesting of one argument or result, the rule of
+  /// pyactor/limits.hpp: every list, tuple, dict and tagged value is one
+  /// level; scalars (object references and opaque values included) none.
+  /// The request's own arrays (the envelope) do not count.
+  static constexpr size_t max_depth = limits::max_value_depth;
+  /// Levels of envelope a whole request may add on top of `max_depth`.
+  static constexpr size_t envelope_depth = limits::max_envelope_depth;
 
   /// `frame_limit` (at most protocol.hpp's max_frame_size) bounds one reply.
   python_codec(const python_types& types, object_table& objects, uint64_t worker_uid,
@@ -70,8 +70,9 @@ public:
 private:
   void encode(PyObject* obj, packer& pk, size_t depth);
   void encode_int(PyObject* obj, packer& pk);
+  /// `level`: the value counts as a nesting level (tuple, tagged; not opaque).
   void encode_sequence_ext(PyObject* const* items, Py_ssize_t n, int8_t ext, packer& pk,
-                           size_t depth);
+                           size_t depth, bool level = true);
   void encode_ref(PyObject* obj, packer& pk, size_t depth);
   void pack_utf8(packer& pk, PyObject* str);
   /// Counts `n` bytes of string data of the reply; throws (bad_request,

@@ -223,14 +223,16 @@ result<bool> apply(const config_file& file, const std::string& key, const config
     return read_duration(file, key, x, o.restart_window);
   if (key == "worker-executable")
     return read_string(file, key, x, o.worker_executable);
+  if (key == "python")
+    return read_string(file, key, x, o.python);
   if (key == "policy")
     return read_string(file, key, x, o.policy);
   if (key == "python-path")
     return read_string_list(file, key, x, o.python_path);
   return make_error(errc::bad_request,
                     file.path + ": unknown option [pyactor] " + key
-                      + " (known: workers, worker-executable, python-path, timeout, "
-                        "interrupt-grace, max-restarts, restart-window, policy, max-objects, "
+                      + " (known: workers, worker-executable, python, python-path, timeout, "
+                        "interrupt-grace, start-timeout, max-restarts, restart-window, policy, max-objects, "
                         "threads, pipeline-depth, max-calls-per-worker, env, cwd, imports, "
                         "start-hook)");
 }

@@ -18,6 +18,12 @@ struct runtime_options {
   /// The `pyactor-worker` binary; empty means beside the running executable,
   /// else $PYACTOR_WORKER.
   std::string worker_executable;
+  /// The Python executable the workers run (a virtualenv's `bin/python`
+  /// makes its packages importable in every worker); empty means the one
+  /// pyactor was built with (/usr/bin/python3). It must be the same
+  /// major.minor version: runtime::start checks it once and fails with the
+  /// path and the version found.
+  std::string python;
   /// Directories put ahead of sys.path in every worker. The directory of the
   /// `pyactor` Python package is always added.
   std::vector<std::string> python_path;

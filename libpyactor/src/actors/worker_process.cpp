@@ -252,6 +252,10 @@ result<std::unique_ptr<worker_process>> worker_process::start(const worker_spawn
                                 std::to_string(options.uid),
                                 "--max-objects",
                                 std::to_string(options.max_objects)};
+  if (!options.python.empty()) {
+    args.emplace_back("--python");
+    args.push_back(options.python);
+  }
   for (auto& dir : options.python_path) {
     args.emplace_back("--python-path");
     args.push_back(dir);

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "install_layout.hpp"
+#include "python_check.hpp"
 #include "runtime_impl.hpp"
 
 namespace pyactor {
@@ -67,6 +68,21 @@ result<std::unique_ptr<runtime>> runtime::start(runtime_options options) {
   if (!layout)
     return layout.error();
   auto policy = actors::make_policy(options.policy);
+  auto exe = find_worker_executable(options);
+  if (!exe)
+    return exe.error();
+  if (!options.python.empty()) { // the default is the Python pyactor was built with
+    // Relative to where the runtime starts, not to a worker's cwd; symlinks
+    // are kept (a venv's bin/python is one, and Python finds the venv by it).
+    if (options.python[0] != '/') {
+      char cwd[4096];
+      if (::getcwd(cwd, sizeof(cwd)) != nullptr)
+        options.python = std::string{cwd} + "/" + options.python;
+    }
+    if (auto checked = check_python(options.python, PYACTOR_PYTHON_MINOR); !checked)
+      return checked.error();
+  }
+  auto policy = make_policy(options.policy);
   if (!policy)
     return policy.error();
   if (!options.log)
@@ -99,6 +115,7 @@ result<std::unique_ptr<runtime>> runtime::start(runtime_options options) {
   sup.restart_window = options.restart_window;
   sup.scheduler = scheduler;
   sup.worker.spawn.executable = layout->worker_executable;
+  sup.worker.spawn.python = options.python;
   sup.worker.spawn.python_path = options.python_path;
   if (auto env = std::getenv("PYTHONPATH"); env != nullptr) {
     std::string entries = env;

@@ -24,6 +24,9 @@ using log_sink = std::function<void(const std::string& line)>;
 /// How to start a worker process.
 struct worker_spawn_options {
   std::string executable;
+  /// The Python executable the worker runs (passed as --python); empty: the
+  /// worker's default.
+  std::string python;
   std::vector<std::string> python_path;
   uint64_t slot = 0;
   uint64_t uid = 0;
