@@ -67,10 +67,6 @@ result<std::unique_ptr<runtime>> runtime::start(runtime_options options) {
   auto layout = find_install_layout(options.worker_executable);
   if (!layout)
     return layout.error();
-  auto policy = actors::make_policy(options.policy);
-  auto exe = find_worker_executable(options);
-  if (!exe)
-    return exe.error();
   if (!options.python.empty()) { // the default is the Python pyactor was built with
     // Relative to where the runtime starts, not to a worker's cwd; symlinks
     // are kept (a venv's bin/python is one, and Python finds the venv by it).
@@ -79,10 +75,10 @@ result<std::unique_ptr<runtime>> runtime::start(runtime_options options) {
       if (::getcwd(cwd, sizeof(cwd)) != nullptr)
         options.python = std::string{cwd} + "/" + options.python;
     }
-    if (auto checked = check_python(options.python, PYACTOR_PYTHON_MINOR); !checked)
+    if (auto checked = client::check_python(options.python, PYACTOR_PYTHON_MINOR); !checked)
       return checked.error();
   }
-  auto policy = make_policy(options.policy);
+  auto policy = actors::make_policy(options.policy);
   if (!policy)
     return policy.error();
   if (!options.log)
