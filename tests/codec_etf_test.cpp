@@ -688,4 +688,25 @@ BOOST_AUTO_TEST_CASE(the_etf_command_reads_stdin_and_exits_2_on_bad_input) {
   run("rm -rf " + dir);
 }
 
+// Found by the fuzzer: every level of nested improper lists checked the
+// levels inside it again, doubling the work per level (60 levels: forever).
+BOOST_AUTO_TEST_CASE(nested_improper_lists_cost_linear_time) {
+  const int levels = 60;
+  byte_vector in{131};
+  for (int i = 0; i < levels; ++i) // [[...[1|b]...|b]|b]
+    in.insert(in.end(), {108, 0, 0, 0, 1});
+  in.insert(in.end(), {97, 1});
+  for (int i = 0; i < levels; ++i)
+    in.insert(in.end(), {119, 1, 'b'});
+  for (auto mapping : {etf_mapping::exact, etf_mapping::python}) {
+    etf_options options;
+    options.mapping = mapping;
+    auto v = decode_etf(in, options);
+    BOOST_REQUIRE_MESSAGE(v, why(v));
+    auto out = encode_etf(*v);
+    BOOST_REQUIRE(out);
+    BOOST_CHECK(*out == in);
+  }
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -98,8 +98,8 @@ int main(int argc, char** argv) {
       char* end = nullptr;
       workers = v && *v != '\0' ? std::strtol(v, &end, 10) : -1;
       if (!v || *v == '\0' || *end != '\0' || workers < 0 || workers > 1024)
-        return usage_error(std::string{"--workers expects an integer from 0 (one per core; for `head`, "
-                                       "none) to 1024, got "}
+        return usage_error(std::string{"--workers expects an integer from 0 (one per core) to 1024 "
+                                       "(0 for `head`: no local workers), got "}
                            + (v ? "'" + std::string{v} + "'" : "nothing"));
     } else if (arg == "--python") {
       const char* v = next_value();

@@ -516,7 +516,7 @@ private:
 void decoder::append_canonical(const value& x, std::vector<uint8_t>& out, size_t depth) {
   std::string problem;
   size_t before = out.size();
-  if (!encode_term(x, out, options_.limits, depth, problem))
+  if (!encode_term(x, out, options_.limits, depth, problem, true)) // x: made by this decoder
     fail(pos_, problem);
   // Nested improper lists, funs and map keys are encoded once per level: bound
   // that work by the input's size so no input costs more than linear time.
@@ -571,7 +571,7 @@ private:
     for (const auto& kv : items) {
       key.clear();
       std::string problem;
-      if (!encode_term(kv.first, key, options_.limits, depth, problem))
+      if (!encode_term(kv.first, key, options_.limits, depth, problem, true)) // made by the decoder
         throw decode_failure{"etf: " + problem};
       work_ += key.size();
       if (work_ > budget)

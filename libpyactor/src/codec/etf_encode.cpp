@@ -20,7 +20,8 @@ namespace {
 /// Writes canonical ETF. Not thread-safe; one per call.
 class encoder {
 public:
-  encoder(std::vector<uint8_t>& out, const etf_limits& limits) : out_(out), limits_(limits) {
+  encoder(std::vector<uint8_t>& out, const etf_limits& limits, bool trusted_opaques)
+    : out_(out), limits_(limits), trusted_opaques_(trusted_opaques) {
     // nop
   }
 
@@ -252,6 +253,10 @@ private:
   static value big_or_int(uint64_t x) { return value(static_cast<unsigned long>(x)); }
 
   bool put(const opaque& x, size_t) {
+    if (trusted_opaques_) {
+      out_.insert(out_.end(), x.data.begin(), x.data.end());
+      return true;
+    }
     auto canonical = canonical_opaque(x, limits_);
     if (!canonical)
       return failed(canonical.error().message);
@@ -261,13 +266,14 @@ private:
 
   std::vector<uint8_t>& out_;
   const etf_limits& limits_;
+  bool trusted_opaques_;
 };
 
 } // namespace
 
 bool etf_detail::encode_term(const value& x, std::vector<uint8_t>& out, const etf_limits& limits,
-                             size_t depth, std::string& problem) {
-  encoder enc(out, limits);
+                             size_t depth, std::string& problem, bool trusted_opaques) {
+  encoder enc(out, limits, trusted_opaques);
   if (enc.write(x, depth))
     return true;
   problem = std::move(enc.error_);

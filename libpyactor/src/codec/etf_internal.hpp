@@ -57,9 +57,12 @@ result<std::vector<uint8_t>> canonical_opaque(const opaque& x, const etf_limits&
 
 /// Appends the canonical encoding of `x` (no version byte) to `out`; false
 /// with `problem` set on a value ETF cannot carry. Recurses at most
-/// `limits.max_depth - depth` levels.
+/// `limits.max_depth - depth` levels. With `trusted_opaques` (for values the
+/// decoder itself just made, whose opaque data is canonical already) opaque
+/// data is copied as it is instead of being decoded again: re-checking them
+/// at every level of nested improper lists would cost exponential time.
 bool encode_term(const value& x, std::vector<uint8_t>& out, const etf_limits& limits, size_t depth,
-                 std::string& problem);
+                 std::string& problem, bool trusted_opaques = false);
 
 /// Returns the number of code points of strict UTF-8 `s`, or -1 if invalid.
 long utf8_length(const uint8_t* s, size_t n);
