@@ -23,10 +23,7 @@ struct api_fixture {
   }
 };
 
-value ok(const result<value>& r) {
-  BOOST_REQUIRE_MESSAGE(r, (r ? "" : r.error().to_string()));
-  return r.value();
-}
+using test::ok;
 
 std::string cwd() {
   char buf[4096];

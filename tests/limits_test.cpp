@@ -19,10 +19,7 @@ struct limits_fixture {
   }
 };
 
-value ok(const result<value>& r) {
-  BOOST_REQUIRE_MESSAGE(r, (r ? "" : r.error().to_string()));
-  return r.value();
-}
+using test::ok;
 
 bool has(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;

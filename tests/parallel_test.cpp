@@ -26,10 +26,7 @@ struct pool_fixture {
   }
 };
 
-value ok(const result<value>& r) {
-  BOOST_REQUIRE_MESSAGE(r, (r ? "" : r.error().to_string()));
-  return r.value();
-}
+using test::ok;
 
 /// Resident set size of this process in bytes.
 uint64_t own_rss() {

@@ -14,16 +14,8 @@ using namespace pyactor;
 
 namespace {
 
-std::unique_ptr<runtime> start_pool(runtime_options o) {
-  auto started = runtime::start(std::move(o));
-  BOOST_REQUIRE_MESSAGE(started, (started ? "" : started.error().to_string()));
-  return std::move(started).value();
-}
-
-value ok(const result<value>& r) {
-  BOOST_REQUIRE_MESSAGE(r, (r ? "" : r.error().to_string()));
-  return r.value();
-}
+using test::start_pool;
+using test::ok;
 
 bool all_ready(runtime& rt, size_t n) {
   auto st = rt.status();

@@ -7,10 +7,13 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <boost/test/unit_test.hpp>
 
 #include "pyactor/pyactor.hpp"
 
@@ -86,6 +89,19 @@ inline runtime_options test_options(uint32_t workers, log_capture* log = nullptr
   if (log != nullptr)
     o.log = log->sink();
   return o;
+}
+
+/// Starts a runtime; fails the test with the error if it cannot start.
+inline std::unique_ptr<runtime> start_pool(runtime_options o) {
+  auto started = runtime::start(std::move(o));
+  BOOST_REQUIRE_MESSAGE(started, (started ? "" : started.error().to_string()));
+  return std::move(started).value();
+}
+
+/// The value of `r`; fails the test with the error if it holds one.
+inline value ok(const result<value>& r) {
+  BOOST_REQUIRE_MESSAGE(r, (r ? "" : r.error().to_string()));
+  return r.value();
 }
 
 } // namespace pyactor::test

@@ -22,16 +22,8 @@ using namespace pyactor;
 
 namespace {
 
-std::unique_ptr<runtime> start_pool(runtime_options o) {
-  auto started = runtime::start(std::move(o));
-  BOOST_REQUIRE_MESSAGE(started, (started ? "" : started.error().to_string()));
-  return std::move(started).value();
-}
-
-value ok(const result<value>& r) {
-  BOOST_REQUIRE_MESSAGE(r, (r ? "" : r.error().to_string()));
-  return r.value();
-}
+using test::start_pool;
+using test::ok;
 
 /// Kills, by pid, the processes a test started behind the pool's back (also
 /// when the test fails).
