@@ -37,8 +37,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-check() { if eval "$2"; then echo "ok: $1"; else fail "$1"; fi; }
+. "$(dirname "$0")/cluster_test_lib.sh" # fail, check, wait_until
 
 # -- network -------------------------------------------------------------------------------
 for ns in "$H" "$N1" "$N2"; do ip netns add "$ns" || exit 1; ip -n "$ns" link set lo up; done
@@ -61,16 +60,6 @@ start() {
   pids+=("$last_pid")
 }
 client() { timeout 60 ip netns exec "$H" "$PYACTOR" --connect "127.0.0.1:$PORT" "$@"; }
-# wait_until DESCRIPTION SECONDS COMMAND: polls COMMAND (an event we cannot block on).
-wait_until() {
-  local what=$1 limit=$2 i=0; shift 2
-  while ! eval "$*" >/dev/null 2>&1; do
-    i=$((i + 1))
-    if [ "$i" -gt $((limit * 10)) ]; then fail "timed out waiting for: $what"; return 1; fi
-    sleep 0.1
-  done
-  echo "ok: $what"
-}
 node_up() { client status 2>/dev/null | grep -E "^$1 +[^ ]+ +up " >/dev/null; }
 ready_workers() { client status 2>/dev/null | awk -v n="$1" '$1 == n && $4 == "ready"' | wc -l; }
 alive() { kill -0 "$1" 2>/dev/null; }

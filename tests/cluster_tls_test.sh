@@ -26,17 +26,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-check() { if eval "$2"; then echo "ok: $1"; else fail "$1"; fi; }
-wait_until() {
-  local what=$1 limit=$2 i=0; shift 2
-  while ! eval "$*" >/dev/null 2>&1; do
-    i=$((i + 1))
-    if [ "$i" -gt $((limit * 10)) ]; then fail "timed out waiting for: $what"; return 1; fi
-    sleep 0.1
-  done
-  echo "ok: $what"
-}
+. "$(dirname "$0")/cluster_test_lib.sh" # fail, check, wait_until
 in_ns() { ip netns exec "$NS" "$@"; }
 start() {
   local name=$1; shift

@@ -89,17 +89,6 @@ int run_node(const node_options& options);
 /// started after), for `run_head` and `run_node` to wait on them.
 void block_stop_signals();
 
-/// One worker of a node, as `status` shows it.
-struct remote_worker {
-  uint64_t id = 0;
-  int64_t pid = 0;
-  std::string state;
-  uint64_t served = 0;
-  uint32_t in_flight = 0;
-  uint32_t restarts = 0;
-  uint64_t rss_bytes = 0;
-};
-
 /// One node of the cluster (the head's own pool is the node "head").
 struct node_info {
   std::string name;
@@ -110,7 +99,7 @@ struct node_info {
   std::chrono::system_clock::time_point since;
   int64_t pid = 0;
   std::string note;
-  std::vector<remote_worker> workers;
+  std::vector<worker_info> workers; // as `runtime::status` reports them
 };
 
 /// The reply of one worker to a broadcast.

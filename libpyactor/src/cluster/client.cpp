@@ -200,8 +200,8 @@ result<std::vector<node_info>> client::status() {
     n.pid = r.pid;
     n.note = r.note;
     for (auto& w : r.workers)
-      n.workers.push_back(
-        remote_worker{w.slot, w.pid, w.state, w.served, w.in_flight, w.restarts, w.rss_bytes});
+      n.workers.push_back(worker_info{w.slot, w.uid, w.pid, w.state, w.served, w.in_flight,
+                                      w.restarts, w.rss_bytes, w.last_exit});
     out.push_back(std::move(n));
   }
   return out;
