@@ -2,7 +2,10 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <climits>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -13,19 +16,25 @@
 #include <caf/config_value.hpp>
 #include <caf/settings.hpp>
 
+#include "pyactor/cluster_config.hpp"
+
 namespace pyactor {
 
 namespace {
 
 using caf::config_value;
 
-/// A config file being read: its path, and the text of each `key = value`
-/// line of [pyactor] as written (the parsed form loses it: an overflowing
-/// duration wraps, -5s prints as 0d).
+/// A section of a config file being read: the file's path, the section's
+/// name, and the text of each `key = value` line of it as written (the
+/// parsed form loses it: an overflowing duration wraps, -5s prints as 0d).
 struct config_file {
   const std::string& path;
+  std::string section;
   const std::map<std::string, std::string>& raw;
 };
+
+/// Every section of a file as written: section -> key -> value text.
+using raw_sections = std::map<std::string, std::map<std::string, std::string>>;
 
 error config_error(const config_file& file, const std::string& key, const config_value& got,
                    const std::string& expected) {
@@ -34,8 +43,8 @@ error config_error(const config_file& file, const std::string& key, const config
     text = i->second;
   if (text.empty())
     text = caf::to_string(got);
-  return make_error(errc::bad_request,
-                    file.path + ": [pyactor] " + key + " must be " + expected + ", got " + text);
+  return make_error(errc::bad_request, file.path + ": [" + file.section + "] " + key
+                                         + " must be " + expected + ", got " + text);
 }
 
 std::string trim(const std::string& x) {
@@ -46,12 +55,20 @@ std::string trim(const std::string& x) {
   return x.substr(first, last - first + 1);
 }
 
-/// Reads the [pyactor] lines of `in` as written: key -> value text. A key
-/// set twice is an error naming both lines. Continuation lines of lists
-/// and maps are not keys (they hold no '=' before a quote or bracket).
-result<std::map<std::string, std::string>> scan_keys(const std::string& path, std::istream& in) {
-  std::map<std::string, std::string> values;
-  std::map<std::string, size_t> lines;
+/// Sections that may appear once only: CAF keeps just the last of two
+/// [node.x] sections, which would drop a node silently.
+bool single_section(const std::string& name) {
+  return name == "cluster" || name.rfind("node.", 0) == 0;
+}
+
+/// Reads the `key = value` lines of `in` as written. A key set twice in a
+/// section, or a [cluster] or [node.NAME] section given twice, is an error
+/// naming both lines. Continuation lines of lists and maps are not keys
+/// (they hold no '=' before a quote or bracket).
+result<raw_sections> scan_keys(const std::string& path, std::istream& in) {
+  raw_sections values;
+  std::map<std::string, std::map<std::string, size_t>> lines;
+  std::map<std::string, size_t> section_lines;
   std::string line, section;
   size_t no = 0;
   int open_brackets = 0; // inside a multi-line [...] or {...}
@@ -62,6 +79,12 @@ result<std::map<std::string, std::string>> scan_keys(const std::string& path, st
       continue;
     if (open_brackets == 0 && text[0] == '[' && text.back() == ']') {
       section = trim(text.substr(1, text.size() - 2));
+      auto [seen, fresh] = section_lines.emplace(section, no);
+      if (!fresh && single_section(section))
+        return make_error(errc::bad_request,
+                          path + ":" + std::to_string(no) + ": [" + section
+                            + "] is given twice (first on line " + std::to_string(seen->second)
+                            + "); each section once, each node under its own name");
       continue;
     }
     auto eq = text.find('=');
@@ -77,16 +100,17 @@ result<std::map<std::string, std::string>> scan_keys(const std::string& path, st
       else if (!quoted && (c == ']' || c == '}'))
         --open_brackets;
     }
-    if (!is_key || section != "pyactor")
+    if (!is_key)
       continue;
     auto key = trim(text.substr(0, eq));
-    if (auto seen = lines.find(key); seen != lines.end())
+    auto& section_keys = lines[section];
+    if (auto seen = section_keys.find(key); seen != section_keys.end())
       return make_error(errc::bad_request,
-                        path + ":" + std::to_string(no) + ": [pyactor] " + key
+                        path + ":" + std::to_string(no) + ": [" + section + "] " + key
                           + " is set twice (first on line " + std::to_string(seen->second)
                           + "); keep one");
-    lines.emplace(key, no);
-    values.emplace(key, "'" + trim(rest) + "'");
+    section_keys.emplace(key, no);
+    values[section].emplace(key, "'" + trim(rest) + "'");
   }
   return values;
 }
@@ -237,9 +261,111 @@ result<bool> apply(const config_file& file, const std::string& key, const config
                         "start-hook)");
 }
 
-} // namespace
+bool is_name(const std::string& x) {
+  return !x.empty() && x.size() <= 64
+         && x.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
+              == std::string::npos;
+}
 
-result<runtime_options> runtime_options::from_file(const std::string& path) {
+/// A host for {host}: a name or address, optionally user@, nothing a shell
+/// would interpret.
+bool is_host(const std::string& x) {
+  return !x.empty() && x.size() <= 255
+         && x.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:@[]")
+              == std::string::npos;
+}
+
+bool is_wildcard(const std::string& host) {
+  return host == "0.0.0.0" || host == "::" || host == "[::]";
+}
+
+/// `name` made absolute against the config file's directory.
+std::string relative_to(const std::string& config_path, const std::string& name) {
+  if (name.empty() || name.front() == '/')
+    return name;
+  auto slash = config_path.rfind('/');
+  return slash == std::string::npos ? name : config_path.substr(0, slash + 1) + name;
+}
+
+result<bool> read_endpoint(const config_file& file, const std::string& key,
+                           const config_value& x, cluster::endpoint& out) {
+  auto s = value_if<std::string>(x);
+  auto ep = s ? cluster::parse_endpoint(*s) : result<cluster::endpoint>{};
+  if (s == nullptr || !ep)
+    return config_error(file, key, x,
+                        "a double-quoted \"ADDR:PORT\" (port 1 to 65535), e.g. \"127.0.0.1:7420\"");
+  out = ep.value();
+  return true;
+}
+
+result<bool> apply_cluster(const config_file& file, const std::string& key, const config_value& x,
+                           cluster::cluster_config& c) {
+  if (key == "listen")
+    return read_endpoint(file, key, x, c.listen);
+  if (key == "head-address")
+    return read_endpoint(file, key, x, c.head_address);
+  if (key == "workers")
+    return read_count(file, key, x, 0, 1024, c.head_workers);
+  if (key == "join-timeout")
+    return read_duration(file, key, x, c.join_timeout);
+  if (key == "insecure") {
+    auto b = value_if<bool>(x);
+    if (b == nullptr)
+      return config_error(file, key, x, "true or false");
+    c.tls.insecure = *b;
+    return true;
+  }
+  std::string* target = key == "pid-file" ? &c.pid_file
+                        : key == "ca"     ? &c.tls.ca
+                        : key == "cert"   ? &c.tls.cert
+                        : key == "key"    ? &c.tls.key
+                                          : nullptr;
+  if (target == nullptr)
+    return make_error(errc::bad_request,
+                      file.path + ": unknown option [cluster] " + key
+                        + " (known: listen, head-address, workers, join-timeout, pid-file, ca, "
+                          "cert, key, insecure)");
+  if (auto r = read_string(file, key, x, *target); !r)
+    return r;
+  if (target->empty())
+    return config_error(file, key, x, "a file name (leave the key out for the default)");
+  *target = relative_to(file.path, *target);
+  return true;
+}
+
+result<bool> apply_node(const config_file& file, const std::string& key, const config_value& x,
+                        cluster::node_spec& n) {
+  if (key == "workers")
+    return read_count(file, key, x, 1, 1024, n.workers);
+  if (key == "host") {
+    if (auto r = read_string(file, key, x, n.host); !r)
+      return r;
+    if (!is_host(n.host))
+      return config_error(file, key, x,
+                          "a host name or address, optionally with user@ (letters, digits and "
+                          "-_.:@[] only)");
+    return true;
+  }
+  if (key == "launch") {
+    if (auto r = read_string(file, key, x, n.launch); !r)
+      return r;
+    if (n.launch.find_first_not_of(" \t") == std::string::npos)
+      return config_error(file, key, x,
+                          "a command, e.g. \"ssh {host} pyactor node --join {head} --name "
+                          "{name} --workers {workers}\" (leave the key out to start the node "
+                          "on this machine)");
+    if (auto ok = cluster::check_launch_template(n.launch); !ok)
+      return make_error(errc::bad_request, file.path + ": [" + file.section + "] launch: "
+                                             + ok.error().message);
+    return true;
+  }
+  return make_error(errc::bad_request, file.path + ": unknown option [" + file.section + "] "
+                                         + key + " (known: host, workers, launch)");
+}
+
+/// Reads and checks every section of `path` into `options` and `cluster`.
+result<bool> read_config(const std::string& path, runtime_options& options,
+                         cluster::cluster_config& cluster, bool& has_cluster) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0)
     return make_error(errc::bad_request,
@@ -257,7 +383,11 @@ result<runtime_options> runtime_options::from_file(const std::string& path) {
   auto raw = scan_keys(path, text);
   if (!raw)
     return raw.error();
-  config_file source{path, raw.value()};
+  auto raw_of = [&](const std::string& section) -> const std::map<std::string, std::string>& {
+    static const std::map<std::string, std::string> none;
+    auto i = raw.value().find(section);
+    return i == raw.value().end() ? none : i->second;
+  };
   text.clear();
   text.seekg(0);
   auto& in = text;
@@ -265,27 +395,140 @@ result<runtime_options> runtime_options::from_file(const std::string& path) {
   if (!parsed)
     return make_error(errc::bad_request,
                       path + ": not a valid INI config: " + caf::to_string(parsed.error()));
-  runtime_options options;
+  const char* known = " (pyactor reads [pyactor], [cluster] and [node.NAME])";
   for (auto& section : *parsed) {
-    if (section.first != "pyactor") {
+    auto keys = value_if<config_value::dictionary>(section.second);
+    if (section.first == "global") {
       // Only sections we know; a typo must not pass silently.
-      if (section.first != "global" || !value_if<config_value::dictionary>(section.second)
-          || !value_if<config_value::dictionary>(section.second)->empty())
-        return make_error(errc::bad_request, path + ": unknown section [" + section.first
-                                               + "] (pyactor reads [pyactor])");
+      if (keys == nullptr || !keys->empty())
+        return make_error(errc::bad_request, path + ": keys before the first section" + known);
       continue;
     }
-    auto keys = value_if<config_value::dictionary>(section.second);
     if (keys == nullptr)
-      return make_error(errc::bad_request, path + ": [pyactor] must be a section");
-    for (auto& kv : *keys)
-      if (auto r = apply(source, kv.first, kv.second, options); !r)
-        return r.error();
+      return make_error(errc::bad_request, path + ": [" + section.first + "] must be a section");
+    if (section.first == "pyactor") {
+      config_file source{path, "pyactor", raw_of("pyactor")};
+      for (auto& kv : *keys)
+        if (auto r = apply(source, kv.first, kv.second, options); !r)
+          return r.error();
+    } else if (section.first == "cluster") {
+      has_cluster = true;
+      config_file source{path, "cluster", raw_of("cluster")};
+      for (auto& kv : *keys)
+        if (auto r = apply_cluster(source, kv.first, kv.second, cluster); !r)
+          return r.error();
+    } else if (section.first == "node") {
+      for (auto& kv : *keys) { // [node.NAME] sections nest under "node"
+        auto node_keys = value_if<config_value::dictionary>(kv.second);
+        if (node_keys == nullptr)
+          return make_error(errc::bad_request,
+                            path + ": [node] " + kv.first
+                              + ": a node is a section of its own, [node.NAME]");
+        if (!is_name(kv.first) || kv.first == "head")
+          return make_error(errc::bad_request,
+                            path + ": [node." + kv.first
+                              + "]: a node name is 1 to 64 letters, digits, '-' or '_', and not "
+                                "\"head\" (the head's own workers)");
+        cluster::node_spec node;
+        node.name = kv.first;
+        config_file source{path, "node." + kv.first, raw_of("node." + kv.first)};
+        for (auto& nk : *node_keys)
+          if (auto r = apply_node(source, nk.first, nk.second, node); !r)
+            return r.error();
+        cluster.nodes.push_back(std::move(node));
+      }
+    } else {
+      return make_error(errc::bad_request,
+                        path + ": unknown section [" + section.first + "]" + known);
+    }
   }
   if (auto r = options.validate(); !r)
     return make_error(errc::bad_request, path + ": " + r.error().message);
+  if (auto r = cluster.tls.validate(); !r)
+    return make_error(errc::bad_request, path + ": [cluster] " + r.error().message);
+  return true;
+}
+
+} // namespace
+
+result<runtime_options> runtime_options::from_file(const std::string& path) {
+  runtime_options options;
+  cluster::cluster_config cluster; // checked here, used by `pyactor up`
+  bool has_cluster = false;
+  if (auto r = read_config(path, options, cluster, has_cluster); !r)
+    return r.error();
   return options;
 }
+
+namespace cluster {
+
+const std::vector<std::string>& launch_placeholders() {
+  static const std::vector<std::string> names{"pyactor", "head", "name", "workers", "host"};
+  return names;
+}
+
+result<bool> check_launch_template(const std::string& launch) {
+  auto known = [] {
+    std::string all;
+    for (auto& p : launch_placeholders())
+      all += (all.empty() ? "{" : ", {") + p + "}";
+    return all + "; write {{ and }} for literal braces";
+  };
+  for (size_t i = 0; i < launch.size(); ++i) {
+    if (launch.compare(i, 2, "{{") == 0 || launch.compare(i, 2, "}}") == 0) {
+      ++i;
+      continue;
+    }
+    if (launch[i] == '}')
+      return make_error(errc::bad_request, "a '}' without its '{' at offset " + std::to_string(i)
+                                              + " (known placeholders: " + known() + ")");
+    if (launch[i] != '{')
+      continue;
+    auto close = launch.find('}', i);
+    if (close == std::string::npos)
+      return make_error(errc::bad_request, "a '{' without its '}' at offset " + std::to_string(i)
+                                              + " (known placeholders: " + known() + ")");
+    auto name = launch.substr(i + 1, close - i - 1);
+    auto& names = launch_placeholders();
+    if (std::find(names.begin(), names.end(), name) == names.end())
+      return make_error(errc::bad_request, "unknown placeholder {" + name
+                                              + "} (known: " + known() + ")");
+    i = close;
+  }
+  return true;
+}
+
+result<cluster_config> read_cluster_config(const std::string& path) {
+  char resolved[PATH_MAX];
+  if (::realpath(path.c_str(), resolved) == nullptr)
+    return make_error(errc::bad_request,
+                      "cannot read config file '" + path + "': " + std::strerror(errno));
+  cluster_config c;
+  c.path = resolved;
+  bool has_cluster = false;
+  if (auto r = read_config(c.path, c.pool, c, has_cluster); !r)
+    return r.error();
+  if (!has_cluster || c.listen.host.empty())
+    return make_error(errc::bad_request,
+                      c.path + ": [cluster] listen is required: where the head listens, e.g. "
+                               "listen = \"127.0.0.1:7420\" (see config/cluster-local.ini)");
+  if (c.head_address.host.empty()) {
+    if (is_wildcard(c.listen.host))
+      return make_error(errc::bad_request,
+                        c.path + ": [cluster] head-address is required when listen is "
+                          + c.listen.to_string()
+                          + ": the ADDR:PORT the nodes join ({head}), e.g. \"10.0.0.1:"
+                          + std::to_string(c.listen.port) + "\"");
+    c.head_address = c.listen;
+  }
+  if (c.nodes.empty())
+    return make_error(errc::bad_request,
+                      c.path + ": no [node.NAME] section: `pyactor up` starts the head and the "
+                               "nodes the config names");
+  return c;
+}
+
+} // namespace cluster
 
 result<bool> runtime_options::validate() const {
   if (workers > 1024)
