@@ -54,7 +54,9 @@ std::string local_time(std::chrono::system_clock::time_point t) {
   return buf;
 }
 
-int remote_status(cluster::client& c) {
+} // namespace
+
+int print_cluster_status(cluster::client& c) {
   auto nodes = c.status();
   if (!nodes) {
     std::cerr << "pyactor: " << nodes.error().to_string() << "\n";
@@ -77,8 +79,6 @@ int remote_status(cluster::client& c) {
                 << w.in_flight << std::setw(10) << w.restarts << (w.rss_bytes >> 20) << " MiB\n";
   return ok;
 }
-
-} // namespace
 
 int run_head(const invocation& inv) {
   if (wants_help(inv, head_help))
@@ -149,7 +149,7 @@ int run_remote(const invocation& inv) {
   if (inv.command == "eval")
     return print_result(client.eval(inv.args.front()));
   if (inv.command == "status")
-    return remote_status(client);
+    return print_cluster_status(client);
   auto replies = client.broadcast(spec.module, spec.function, spec.args, spec.kwargs, inv.node);
   int result = ok;
   for (auto& r : replies) {

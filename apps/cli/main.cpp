@@ -33,6 +33,9 @@ commands:
   node --join ADDR:PORT        run a worker node that joins a head
        [--name NAME]
   certs DIR NAME...            a test CA and a TLS certificate per NAME
+  up CONFIG [--detach]         start a head and the nodes of a config file
+                               (config/cluster-local.ini); see `pyactor up --help`
+  down CONFIG                  stop what `up CONFIG` started
 
 options (before the command, or after it):
   --workers N      worker processes, 0 to 1024; 0 (the default) means one per core
@@ -155,6 +158,10 @@ int main(int argc, char** argv) {
     return cli::run_certs(inv);
   if (inv.command == "head")
     return cli::run_head(inv);
+  if (inv.command == "up")
+    return cli::run_up(inv);
+  if (inv.command == "down")
+    return cli::run_down(inv);
   if (inv.command == "node")
     return cli::run_node(inv);
   if (!inv.connect.empty())

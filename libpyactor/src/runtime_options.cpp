@@ -290,7 +290,7 @@ std::string relative_to(const std::string& config_path, const std::string& name)
 result<bool> read_endpoint(const config_file& file, const std::string& key,
                            const config_value& x, cluster::endpoint& out) {
   auto s = value_if<std::string>(x);
-  auto ep = s ? cluster::parse_endpoint(*s) : result<cluster::endpoint>{};
+  auto ep = cluster::parse_endpoint(s ? *s : std::string{});
   if (s == nullptr || !ep)
     return config_error(file, key, x,
                         "a double-quoted \"ADDR:PORT\" (port 1 to 65535), e.g. \"127.0.0.1:7420\"");
