@@ -278,7 +278,10 @@ std::string cluster_launcher::launch_command(const cluster::node_spec& node) con
 
 bool cluster_launcher::start_node(const cluster::node_spec& node) {
   auto cmd = launch_command(node);
-  auto c = spawn_child({"/bin/sh", "-c", cmd});
+  // bash execs the last command of `-c` (dash forks it): the pid we
+  // started is the node, ssh or `ip netns exec`, which keeps our SIGTERM
+  // on death (PR_SET_PDEATHSIG) and gets the stop signal first.
+  auto c = spawn_child({::access("/bin/bash", X_OK) == 0 ? "/bin/bash" : "/bin/sh", "-c", cmd});
   if (!c) {
     log("cannot start node " + node.name + ": " + c.error().message);
     return false;
@@ -425,6 +428,11 @@ void cluster_launcher::stop_role(const std::string& role) {
 }
 
 void cluster_launcher::stop_all() {
+  std::string what; // what runs now and gets stopped
+  for (auto& m : members_)
+    if (!m.exited)
+      what += (what.empty() ? "" : ", ") + (m.role == "head" ? "the head" : "node " + m.name)
+              + " (pid " + std::to_string(m.proc.id.pid) + ")";
   stopping_ = true;
   client_.reset();
   stop_role("node");
@@ -436,10 +444,6 @@ void cluster_launcher::stop_all() {
         break;
       read_output(m);
     }
-  std::string what;
-  for (auto& m : members_)
-    what += (what.empty() ? "" : ", ") + (m.role == "head" ? "the head" : "node " + m.name)
-            + " (pid " + std::to_string(m.proc.id.pid) + ")";
   if (!what.empty())
     log("stopped " + what);
   if (auto f = read_pid_file(pid_path_);
