@@ -618,11 +618,31 @@ int run_up(const invocation& inv) {
     }
     if (pid > 0) { // the caller: wait for the background process's verdict
       ::close(ready[1]);
+      // Ctrl-C while it starts stops the background process (it left our
+      // terminal's process group), which then reports as usual.
+      sigset_t stops;
+      sigemptyset(&stops);
+      for (int sig : {SIGTERM, SIGINT, SIGHUP})
+        sigaddset(&stops, sig);
+      int stop_fd = ::signalfd(-1, &stops, SFD_CLOEXEC);
       unsigned char code = 0;
-      ssize_t n;
-      do
-        n = ::read(ready[0], &code, 1);
-      while (n < 0 && errno == EINTR);
+      ssize_t n = -1;
+      for (;;) {
+        pollfd fds[2] = {{ready[0], POLLIN, 0}, {stop_fd, POLLIN, 0}};
+        if (::poll(fds, stop_fd >= 0 ? 2 : 1, -1) < 0 && errno != EINTR)
+          break;
+        if (stop_fd >= 0 && (fds[1].revents & POLLIN)) {
+          signalfd_siginfo info{};
+          (void) !::read(stop_fd, &info, sizeof(info));
+          ::kill(pid, SIGTERM); // our own child, not yet reaped: its pid is still its own
+        }
+        if (fds[0].revents != 0) {
+          do
+            n = ::read(ready[0], &code, 1);
+          while (n < 0 && errno == EINTR);
+          break;
+        }
+      }
       if (n != 1) {
         std::cerr << "pyactor up: the background process (pid " << pid
                   << ") died while starting; see " << log_file_of(path) << "\n";
