@@ -219,14 +219,23 @@ int pidfd_of(pid_t pid) {
 #endif
 }
 
-/// Sends `sig` to `target` (a pid, or -pgid) while `p` is verifiably the
-/// process we started: the check runs after taking a pidfd, so the pid
-/// cannot be reused between the check and the signal.
-bool signal_checked(const process_id& p, pid_t target, int sig) {
+/// Sends `sig` to the process `p` (or to the group it leads) only while
+/// it is verifiably the process we started. The start time is checked
+/// after taking a pidfd, and a process is signalled through that pidfd, so
+/// a pid reused in between is never hit. A group is signalled by number
+/// (no pidfd names a group on older kernels): its id stays taken while its
+/// verified leader lives, which leaves only the instant after the check.
+bool signal_checked(const process_id& p, bool group, int sig) {
   int fd = pidfd_of(p.pid);
   bool ok = false;
-  if (is_running(p))
-    ok = ::kill(target, sig) == 0 || (target < 0 && ::kill(p.pid, sig) == 0);
+  if (is_running(p)) {
+#ifdef SYS_pidfd_send_signal
+    if (!group && fd >= 0)
+      ok = ::syscall(SYS_pidfd_send_signal, fd, sig, nullptr, 0) == 0;
+    else
+#endif
+      ok = ::kill(group ? -p.pid : p.pid, sig) == 0 || (group && ::kill(p.pid, sig) == 0);
+  }
   if (fd >= 0)
     ::close(fd);
   return ok;
@@ -235,11 +244,11 @@ bool signal_checked(const process_id& p, pid_t target, int sig) {
 } // namespace
 
 bool signal_group(const process_id& p, int sig) {
-  return signal_checked(p, -p.pid, sig);
+  return signal_checked(p, true, sig);
 }
 
 bool signal_process(const process_id& p, int sig) {
-  return signal_checked(p, p.pid, sig);
+  return signal_checked(p, false, sig);
 }
 
 bool wait_gone(const process_id& p, int ms) {
