@@ -70,14 +70,15 @@ int run_etf(const invocation& inv);
 int run_bridge(const invocation& inv);
 int run_head(const invocation& inv);
 int run_node(const invocation& inv);
+/// call, eval, broadcast and status against the head at `inv.connect`.
+int run_remote(const invocation& inv);
+/// `certs DIR NAME...`: a test CA and per-name certificates.
+int run_certs(const invocation& inv);
+
 /// Prints the node and worker tables of a running cluster (`status --connect`).
 int print_cluster_status(cluster::client& c);
 /// `up CONFIG [--detach]` and `down CONFIG` (up_command.cpp).
 int run_up(const invocation& inv);
 int run_down(const invocation& inv);
-/// call, eval, broadcast and status against the head at `inv.connect`.
-int run_remote(const invocation& inv);
-/// `certs DIR NAME...`: a test CA and per-name certificates.
-int run_certs(const invocation& inv);
 
 } // namespace pyactor::cli
