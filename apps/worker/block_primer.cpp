@@ -49,10 +49,8 @@ bool block_primer::operator()() {
   size_t found = 0, found_end = 0; // the first run of min_free or more that ended
   while (blocks_.size() < max_blocks) {
     void* p = PyObject_Malloc(block_size);
-    if (p == nullptr) {
-      PyErr_Clear();
+    if (p == nullptr) // out of memory: PyObject_Malloc sets no exception
       break;
-    }
     blocks_.push_back(p);
     size_t n = blocks_.size();
     if (n > 1 && pool_of(p) != pool_of(blocks_[n - 2])) {
