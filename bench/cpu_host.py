@@ -1,15 +1,24 @@
 #!/usr/bin/python3
 """CPU-bound Python in a pyactor worker against the same code in python3.
 
-Usage: cpu_host.py WORKER [--python PATH] [--quick]
+Usage: cpu_host.py WORKER [--python PATH] [--quick] [--heap-states]
 
 Starts WORKER (build/bin/pyactor-worker) on a socketpair, as a node would,
 and a plain PATH process (default /usr/bin/python3) with the same flags the
 worker's interpreter gets (-E -P -u -B). Both define the same workloads;
 each is timed inside its own process (time.perf_counter, no IPC in the
 figure), interleaved: every round runs each workload in the worker and in
-python3, alternating which goes first. Also measures the worker's start to
-ready frame. Prints JSON lines (suite "host") for bench/report.py.
+python3, alternating which goes first. Per workload it prints the median of
+the per-round ratios (worker / python3) and their spread (lowest, highest).
+Prints JSON lines (suite "host") for bench/report.py. The worker's start to
+ready is bench/start_ready.py.
+
+--heap-states (a diagnostic, not run by bench/run): times sum(range(10**5))
+in each process after 3000 ints were made and J of them dropped again.
+CPython's small-object allocator runs that loop about 1.2x slower after some
+allocation histories (J = 1 is one; apps/worker/block_primer.hpp explains
+it): python3's figure moves with J, the worker's (repaired between calls)
+should not.
 """
 
 import argparse
@@ -117,9 +126,17 @@ class Plain:
     """The same snippet in a plain python3 process, driven over pipes."""
 
     def __init__(self, python):
-        loop = ("import sys\nexec(sys.stdin.readline().encode().decode('unicode_escape'))\n"
-                "for line in sys.stdin:\n    name, reps = line.rsplit(' ', 1)\n"
-                "    print(_timed(name, int(reps)), flush=True)\n")
+        loop = r"""
+import sys
+exec(sys.stdin.readline().encode().decode('unicode_escape'))
+for line in sys.stdin:
+    if line.startswith('exec '):
+        exec(line[5:].encode().decode('unicode_escape'))
+        print(0.0, flush=True)
+    else:
+        name, reps = line.rsplit(' ', 1)
+        print(_timed(name, int(reps)), flush=True)
+"""
         self.proc = subprocess.Popen([python, *FLAGS, "-c", loop], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, text=True)
         self.proc.stdin.write(SNIPPET.encode("unicode_escape").decode() + "\n")
@@ -130,9 +147,39 @@ class Plain:
         self.proc.stdin.flush()
         return float(self.proc.stdout.readline())
 
+    def exec(self, code):
+        """Runs code (no newlines) in the process's namespace."""
+        self.proc.stdin.write("exec " + code.encode("unicode_escape").decode() + "\n")
+        self.proc.stdin.flush()
+        self.proc.stdout.readline()
+
     def close(self):
         self.proc.stdin.close()
         self.proc.wait()
+
+
+def heap_states(worker, plain):
+    """sum(range(10**5)) after J ints in the middle of full pools were dropped.
+
+    3000 new ints (10**6 and up; floats would go to their own free list) fill
+    pymalloc pools of 32-byte blocks; dropping J of them puts their full pool
+    first in the list with J free blocks. With J = 1, python3 runs the loop
+    about 1.2x slower: every int it creates fills that pool and every one it
+    drops relinks it. The worker repairs that state after each call
+    (apps/worker/block_primer.hpp), so its figure should not move.
+    """
+    name = "sum(range(10**5))"
+    floor = statistics.median(plain.timed(name, 20) for _ in range(3))
+    for j in [0, 1, 2, 3, 1, 0, 1]:
+        for step in ["_keep = None", "_keep = [10**6 + i for i in range(3000)]",
+                     f"_keep[1500:{1500 + j}] = [None] * {j}"]:
+            worker.call(7, step)
+            plain.exec(step)
+        w = min(worker.timed(name, 20) for _ in range(2))
+        p = min(plain.timed(name, 20) for _ in range(2))
+        print(json.dumps({"suite": "host_diag", "name": "heap_state", "ints_dropped": j,
+                          "worker_vs_floor": round(w / floor, 3),
+                          "python3_vs_floor": round(p / floor, 3)}))
 
 
 def main():
@@ -140,23 +187,20 @@ def main():
     ap.add_argument("worker")
     ap.add_argument("--python", default="/usr/bin/python3")
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--heap-states", action="store_true")
     args = ap.parse_args()
     here = os.path.dirname(os.path.abspath(__file__))
     python_dir = os.path.join(os.path.dirname(here), "python")
-    rounds, reps, starts = (5, 5, 5) if args.quick else (15, 10, 30)
-
-    ready = []
-    for _ in range(starts):
-        w = Worker(args.worker, python_dir)
-        ready.append(w.ready_ms)
-        w.close()
-    print(json.dumps({"suite": "host", "name": "worker_start_to_ready", "n": len(ready),
-                      "median_ms": round(statistics.median(ready), 2),
-                      "min_ms": round(min(ready), 2)}))
+    rounds, reps = (5, 5) if args.quick else (15, 10)
 
     worker = Worker(args.worker, python_dir)
     worker.call(7, SNIPPET)
     plain = Plain(args.python)
+    if args.heap_states:
+        heap_states(worker, plain)
+        worker.close()
+        plain.close()
+        return 0
     times = {name: {"worker": [], "python3": []} for name in WORKLOADS}
     for r in range(rounds):
         for name in WORKLOADS:
@@ -174,7 +218,10 @@ def main():
                           "rounds": rounds, "reps": reps,
                           "worker_best_ms": round(min(w), 4), "python3_best_ms": round(min(p), 4),
                           "ratio_best": round(min(w) / min(p), 3),
-                          "ratio_median": round(statistics.median(per_round), 3)}))
+                          "ratio_median": round(statistics.median(per_round), 3),
+                          "ratio_low": round(min(per_round), 3),
+                          "ratio_high": round(max(per_round), 3),
+                          "load": round(os.getloadavg()[0], 2)}))
 
 
 if __name__ == "__main__":

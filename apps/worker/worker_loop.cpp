@@ -13,6 +13,7 @@
 #include <malloc.h>
 #include <sys/prctl.h>
 
+#include "block_primer.hpp"
 #include "dispatcher.hpp"
 #include "frame_channel.hpp"
 
@@ -263,6 +264,8 @@ int run_worker(const std::vector<std::string>& argv) {
     size_t size = 0;
     std::set<uint64_t> skips; // calls cancelled before they started
     install_interrupt_handler();
+    block_primer prime; // after each reply, while the node reads it (block_primer.hpp)
+    prime();
     while (channel.next(call_id, body, size)) {
       if (call_id & skip_flag)
         continue; // a skip that came too late or was already seen
@@ -285,6 +288,7 @@ int run_worker(const std::vector<std::string>& argv) {
       send_reply(channel, out, call_id, code);
       if (out.capacity() > release_above) // a huge reply's buffer is not kept
         std::vector<char>{}.swap(out);
+      prime();
     }
     return 0;
   } catch (const std::exception& e) {
