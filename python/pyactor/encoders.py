@@ -8,7 +8,9 @@ registered type. Objects with no encoder stay in their worker and cross as
 object references instead.
 
 Built-in encoders (tags and payload shapes are relied on by the C++ and
-Erlang sides) are installed at import; see ``pyactor._builtin_encoders``.
+Erlang sides; see ``pyactor._builtin_encoders``) are installed on first use
+of this module's functions, not at import: their modules (datetime,
+decimal) would cost every worker's start time.
 
 Lookup contract for ``encode``: the exact type of the object first, then the
 first registered class along ``type(obj).__mro__``. MRO results (including
@@ -23,7 +25,7 @@ serialised by a lock, lookups take no lock on the fast path.
 
 
 from __future__ import annotations
-import threading
+import _thread
 import weakref
 
 from pyactor.types import Tagged
@@ -46,7 +48,7 @@ class _Entry:
         self.decode = decode
 
 
-_lock = threading.RLock()
+_lock = _thread.RLock()
 _by_tag: "dict[str, _Entry]" = {}
 _by_type: "dict[type, _Entry]" = {}
 # type -> _Entry or None (no registered base). Weak keys: classes created at
@@ -97,27 +99,34 @@ def register(type_: type, tag: str, encode: Callable[[Any], Any],
     if not callable(decode):
         raise TypeError(f"pyactor.encoders.register: decode must be callable, got {decode!r}")
     tag = str(tag)
+    _ensure_builtins()
     with _lock:
-        old_by_tag = _by_tag.get(tag)
-        old_by_type = _by_type.get(type_)
-        if not replace and (old_by_tag is not None or old_by_type is not None):
-            problems = []
-            if old_by_tag is not None:
-                problems.append(f"tag {tag!r} is already registered for type "
-                                f"{_type_name(old_by_tag.type_)}")
-            if old_by_type is not None:
-                problems.append(f"type {_type_name(type_)} is already registered with tag "
-                                f"{old_by_type.tag!r}")
-            raise ValueError(f"pyactor.encoders.register({_type_name(type_)}, {tag!r}): "
-                             f"{'; '.join(problems)} (pass replace=True to override)")
-        for old in (old_by_tag, old_by_type):
-            if old is not None:
-                _by_tag.pop(old.tag, None)
-                _by_type.pop(old.type_, None)
-        entry = _Entry(type_, tag, encode, decode)
-        _by_tag[tag] = entry
-        _by_type[type_] = entry
-        _mro_cache.clear()
+        _register_locked(type_, tag, encode, decode, replace)
+
+
+def _register_locked(type_: type, tag: str, encode: Callable[[Any], Any],
+                     decode: Callable[[Any], Any], replace: bool) -> None:
+    """``register`` after its checks; the caller holds ``_lock``."""
+    old_by_tag = _by_tag.get(tag)
+    old_by_type = _by_type.get(type_)
+    if not replace and (old_by_tag is not None or old_by_type is not None):
+        problems = []
+        if old_by_tag is not None:
+            problems.append(f"tag {tag!r} is already registered for type "
+                            f"{_type_name(old_by_tag.type_)}")
+        if old_by_type is not None:
+            problems.append(f"type {_type_name(type_)} is already registered with tag "
+                            f"{old_by_type.tag!r}")
+        raise ValueError(f"pyactor.encoders.register({_type_name(type_)}, {tag!r}): "
+                         f"{'; '.join(problems)} (pass replace=True to override)")
+    for old in (old_by_tag, old_by_type):
+        if old is not None:
+            _by_tag.pop(old.tag, None)
+            _by_type.pop(old.type_, None)
+    entry = _Entry(type_, tag, encode, decode)
+    _by_tag[tag] = entry
+    _by_type[type_] = entry
+    _mro_cache.clear()
 
 
 def unregister(tag: str) -> None:
@@ -125,6 +134,7 @@ def unregister(tag: str) -> None:
 
     Raises ``KeyError`` naming the tag when nothing is registered under it.
     """
+    _ensure_builtins()
     with _lock:
         entry = _by_tag.pop(tag, None)
         if entry is None:
@@ -161,6 +171,7 @@ def encode(obj: Any) -> Optional[Tuple[str, Any]]:
             return (obj.tag, obj.payload)
         entry = _mro_cache.get(t, _MISS)
         if entry is _MISS:
+            _ensure_builtins()
             entry = _lookup_mro(t)
         if entry is None:
             return None
@@ -180,6 +191,9 @@ def decode(tag: str, payload: Any) -> Any:
     be in 1..12``.
     """
     entry = _by_tag.get(tag)
+    if entry is None and not _builtins_installed:
+        _ensure_builtins()
+        entry = _by_tag.get(tag)
     if entry is None:
         return Tagged(tag, payload)
     try:
@@ -191,14 +205,26 @@ def decode(tag: str, payload: Any) -> Any:
 
 def registered() -> "dict[str, type]":
     """A snapshot ``{tag: type}`` of the current registrations."""
+    _ensure_builtins()
     with _lock:
         return {tag: entry.type_ for tag, entry in _by_tag.items()}
 
 
-def _install_builtins() -> None:
-    from pyactor import _builtin_encoders
-    for type_, tag, enc, dec in _builtin_encoders.ENCODERS:
-        register(type_, tag, enc, dec)
+_builtins_installed = False
 
 
-_install_builtins()
+def _ensure_builtins() -> None:
+    """Installs the built-in encoders once, before anything reads or changes
+    the registry. Encoding a type registered only by the built-ins can not be
+    missed: an object of it reaches ``encode``'s slow path, which installs
+    them first."""
+    global _builtins_installed
+    if _builtins_installed:
+        return
+    with _lock:
+        if _builtins_installed:
+            return
+        from pyactor import _builtin_encoders
+        for type_, tag, enc, dec in _builtin_encoders.ENCODERS:
+            _register_locked(type_, tag, enc, dec, replace=False)
+        _builtins_installed = True

@@ -9,6 +9,7 @@ from pyactor import encoders
 def registry():
     """The ``pyactor.encoders`` module, restored to its prior registrations
     (and with a clean MRO cache) after the test."""
+    encoders._ensure_builtins()  # the snapshot must hold them: they install once
     by_tag = dict(encoders._by_tag)
     by_type = dict(encoders._by_type)
     try:
