@@ -45,6 +45,10 @@ py_test_() ->
        {"50 callers x 200 calls", {timeout, 300, fun many_callers/0}},
        {"a wrong cookie is refused", {timeout, 120, fun wrong_cookie/0}},
        {"a caller node that goes away", {timeout, 120, fun caller_node_down/0}},
+       {"caller processes that die: their calls are cancelled",
+        {timeout, 120, fun caller_process_dies/0}},
+       {"a starmap from a node killed with -9 is cut short",
+        {timeout, 120, fun starmap_node_killed/0}},
        {"a standalone gateway: cookie file, SIGTERM, exit 0", {timeout, 120, fun standalone/0}},
        {"a killed gateway: callers get errors, the app restarts it",
         {timeout, 180, fun gateway_killed/0}}]}}.
@@ -310,6 +314,42 @@ caller_node_down() ->
     peer:stop(Peer),
     ok = wait_until(fun() -> busy_workers() =:= 0 end, 30000),
     ?assertEqual(4, py:add(2, 2)).
+
+caller_process_dies() ->
+    %% The callers die while this node stays connected: the gateway monitors
+    %% each caller process and cancels its calls, so the workers are free
+    %% long before the 60 s sleeps would end.
+    Workers = length(py:workers()),
+    Callers = [spawn(fun() -> py:func(time, sleep, [60], [], [{timeout, 120000}]) end)
+               || _ <- lists:seq(1, Workers)],
+    %% and one more caller, queued behind them, that lives and is answered
+    Parent = self(),
+    Survivor = spawn(fun() -> Parent ! {survivor, py:add(20, 22)} end),
+    ok = wait_until(fun() -> busy_workers() =:= Workers end, 30000),
+    [exit(C, kill) || C <- Callers],
+    ok = wait_until(fun() -> busy_workers() =:= 0 end, 30000),
+    receive {survivor, R} -> ?assertEqual(42, R) after 60000 -> error({no_reply, Survivor}) end,
+    %% a caller that dies with nothing in flight costs nothing; calls go on
+    ?assertEqual(4, py:add(2, 2)).
+
+starmap_node_killed() ->
+    %% A starmap of 3 items per worker is running for a node that is killed
+    %% with SIGKILL: its remaining items are cancelled (the 60 s sleeps would
+    %% keep the workers busy for three minutes otherwise).
+    Node = pyactor_conn:node(),
+    Cookie = atom_to_list(erlang:get_cookie()),
+    {ok, Peer, _} = peer:start(#{name => peer_name("starmap"), connection => standard_io,
+                                 args => ["-setcookie", Cookie]}),
+    OsPid = peer:call(Peer, os, getpid, []),
+    Workers = length(py:workers()),
+    Items = [[60] || _ <- lists:seq(1, 3 * Workers)],
+    Req = {starmap, time, sleep, Items, #{timeout => 240000}},
+    peer:call(Peer, erlang, spawn, [gen_server, call, [{py, Node}, Req, 250000]]),
+    ok = wait_until(fun() -> busy_workers() =:= Workers end, 30000),
+    "" = os:cmd("kill -9 " ++ OsPid),
+    catch peer:stop(Peer),
+    ok = wait_until(fun() -> busy_workers() =:= 0 end, 30000),
+    ?assertEqual(9, py:mul(3, 3)).
 
 gateway_killed() ->
     OldConn = whereis(pyactor_conn),
