@@ -354,18 +354,4 @@ void append_monitor_frame(std::vector<uint8_t>& out, int op, const std::vector<u
   out.insert(out.end(), ref.begin(), ref.end());
 }
 
-void append_noproc_frame(std::vector<uint8_t>& out, const uint8_t* watched, size_t watched_size,
-                         const uint8_t* watcher, size_t watcher_size, const uint8_t* ref,
-                         size_t ref_size) {
-  const uint8_t noproc[] = {119, 6, 'n', 'o', 'p', 'r', 'o', 'c'};
-  put32(out, static_cast<uint32_t>(1 + 1 + 2 + 2 + watched_size + watcher_size + ref_size
-                                   + sizeof(noproc)));
-  const uint8_t head[] = {pass_through, version_byte, 104, 5, 97, dop::monitor_p_exit};
-  out.insert(out.end(), head, head + sizeof(head));
-  out.insert(out.end(), watched, watched + watched_size);
-  out.insert(out.end(), watcher, watcher + watcher_size);
-  out.insert(out.end(), ref, ref + ref_size);
-  out.insert(out.end(), noproc, noproc + sizeof(noproc));
-}
-
 } // namespace pyactor::erlbridge

@@ -95,10 +95,4 @@ void append_monitor_frame(std::vector<uint8_t>& out, int op, const std::vector<u
                           const uint8_t* watched, size_t watched_size,
                           const std::vector<uint8_t>& ref);
 
-/// Appends a MONITOR_P_EXIT frame `{21, Watched, Watcher, Ref, noproc}`, the
-/// answer to a monitor of a name or pid the gateway does not have.
-void append_noproc_frame(std::vector<uint8_t>& out, const uint8_t* watched, size_t watched_size,
-                         const uint8_t* watcher, size_t watcher_size, const uint8_t* ref,
-                         size_t ref_size);
-
 } // namespace pyactor::erlbridge
