@@ -489,6 +489,7 @@ struct gateway::impl : transport_callee {
     std::vector<pollfd> fds;
     std::vector<uint64_t> ids;
     auto next_keep_alive = clock::now() + tick_interval / 2;
+    auto next_sweep = clock::time_point::max();
     while (!stopping.load()) {
       fds.clear();
       ids.clear();
@@ -505,7 +506,7 @@ struct gateway::impl : transport_callee {
         ids.push_back(id);
       }
       auto now = clock::now();
-      auto next = std::min(next_keep_alive, state->sweep_idle(now));
+      auto next = std::min(next_keep_alive, next_sweep);
       auto wait_ms = next <= now ? 0
                                  : std::chrono::duration_cast<std::chrono::milliseconds>(next - now)
                                        .count() + 1;
@@ -553,6 +554,7 @@ struct gateway::impl : transport_callee {
       now = clock::now();
       if (now >= next_keep_alive)
         next_keep_alive = keep_alive(now);
+      next_sweep = state->sweep_idle(now); // demonitors go out with the flush
       flush_dirty();
     }
     shutdown_all();
