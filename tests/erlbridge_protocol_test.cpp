@@ -224,6 +224,19 @@ BOOST_FIXTURE_TEST_CASE(undecodable_requests_get_bad_term_replies, fixture) {
   BOOST_CHECK_EQUAL(state.stats().bad_terms, bad.size());
 }
 
+BOOST_FIXTURE_TEST_CASE(an_oversized_call_cut_to_its_head_gets_an_error_reply, fixture) {
+  auto m = gen_call(pid, tag, term_bytes(func_request("sqrt", list{std::string(1000, 'x')})));
+  m.resize(m.size() / 2); // what the transport kept of it
+  state.on_message(1, "py", m.data(), m.size(), size_t{70} << 20);
+  BOOST_CHECK(py.calls.empty());
+  BOOST_REQUIRE_EQUAL(out.sent.size(), 1u);
+  auto body = reply_body(out.sent[0]);
+  BOOST_CHECK(body.as<tuple>().items[0] == value{atom{"error"}});
+  auto& reason = body.as<tuple>().items[1].as<tuple>().items;
+  BOOST_CHECK(reason[0] == value{atom{"bad_term"}});
+  BOOST_CHECK(reason[1].as<std::string>().find("73400320 bytes") != std::string::npos);
+}
+
 BOOST_FIXTURE_TEST_CASE(messages_that_are_not_calls_are_dropped, fixture) {
   deliver(1, "py", bytes_t{131, 100, 0, 3, 'f', 'o', 'o'});
   deliver(1, "py", bytes_t{});

@@ -97,6 +97,11 @@ struct gateway::impl : transport_callee {
     bool want_write = false; // the socket was full: wait for POLLOUT
     bool dirty = false;      // has output not yet tried
     bool monitors = false;   // the peer handles MONITOR_P and sends MONITOR_P_EXIT
+    // A frame over max_frame: its first bytes (for the error reply), and how
+    // many of its bytes are still to be read and dropped.
+    std::vector<uint8_t> oversized;
+    size_t oversized_total = 0;
+    size_t skip_left = 0;
     clock::time_point last_read;
     clock::time_point last_write;
   };
@@ -359,9 +364,9 @@ struct gateway::impl : transport_callee {
     for (;;) {
       // Room for the rest of the current frame (as its bytes come), at least 64 KiB.
       size_t want = c.in_used + 65536;
-      if (c.in_used >= 4) {
+      if (c.in_used >= 4 && c.skip_left == 0) {
         size_t frame_end = 4 + size_t{get32(c.in.data())};
-        if (frame_end > c.in_used)
+        if (frame_end > c.in_used && frame_end <= 4 + max_frame)
           want = std::max(want, std::min(frame_end, c.in_used + std::max(c.in_used, size_t{1} << 20)));
       }
       if (c.in.size() < want)
@@ -379,18 +384,28 @@ struct gateway::impl : transport_callee {
         return false; // the peer closed the connection
       c.in_used += static_cast<size_t>(r);
       c.last_read = clock::now();
+      if (c.skip_left > 0 && !skip_oversized(c, 0))
+        return false;
       if (static_cast<size_t>(r) >= budget)
         break; // let the other connections have a turn
       budget -= static_cast<size_t>(r);
     }
     size_t at = 0;
     bool tick = false;
-    while (c.in_used - at >= 4) {
+    while (c.skip_left == 0 && c.in_used - at >= 4) {
       size_t len = get32(c.in.data() + at);
       if (len > max_frame) {
-        log("connection from " + c.peer + " sent a frame of " + std::to_string(len)
-            + " bytes (at most " + std::to_string(max_frame) + "): closing it");
-        return false;
+        // Keep its head (the caller and tag) for the error reply; drop the rest.
+        size_t head = std::min(len, size_t{65536});
+        if (c.in_used - at - 4 < head)
+          break;
+        c.oversized.assign(c.in.data() + at + 4, c.in.data() + at + 4 + head);
+        c.oversized_total = len;
+        c.skip_left = len;
+        if (!skip_oversized(c, at + 4))
+          return false;
+        at = 0;
+        continue;
       }
       if (c.in_used - at - 4 < len)
         break;
@@ -403,11 +418,37 @@ struct gateway::impl : transport_callee {
     if (at > 0) {
       std::memmove(c.in.data(), c.in.data() + at, c.in_used - at);
       c.in_used -= at;
-      if (c.in.size() > (size_t{1} << 20) && c.in_used < 65536)
-        c.in.resize(65536), c.in.shrink_to_fit(); // a large frame's buffer goes back
+    }
+    if (c.in.size() > (size_t{1} << 20) && c.in_used < 65536) {
+      c.in.resize(65536); // a large frame's buffer goes back
+      c.in.shrink_to_fit();
     }
     if (tick)
       queue_tick(c);
+    return true;
+  }
+
+  /// Drops the bytes of an oversized frame that are in `c.in` from `from` on;
+  /// once all of it has passed, answers it. False if the connection failed.
+  bool skip_oversized(connection& c, size_t from) {
+    auto drop = std::min(c.skip_left, c.in_used - from);
+    std::memmove(c.in.data(), c.in.data() + from + drop, c.in_used - from - drop);
+    c.in_used -= from + drop;
+    c.skip_left -= drop;
+    if (c.skip_left > 0)
+      return true;
+    log("connection from " + c.peer + " sent a message of " + std::to_string(c.oversized_total)
+        + " bytes (at most " + std::to_string(max_frame) + "): answered with an error");
+    dist_control ctl;
+    std::string problem;
+    auto& h = c.oversized;
+    // The head is cut short, so only the control and the call's header count.
+    if (parse_dist_frame(h.data(), h.size(), ctl, problem)
+        && (ctl.op == dop::reg_send || ctl.op == dop::reg_send_tt))
+      state->on_message(c.id, ctl.to_name, h.data() + ctl.payload, h.size() - ctl.payload,
+                        c.oversized_total - ctl.payload);
+    h.clear();
+    h.shrink_to_fit();
     return true;
   }
 

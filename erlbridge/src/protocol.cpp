@@ -176,7 +176,7 @@ void gateway_state::reply(uint64_t conn, const erl_pid& to, const std::vector<ui
 }
 
 void gateway_state::on_message(uint64_t conn, const std::string& to_name, const uint8_t* data,
-                               size_t size) {
+                               size_t size, size_t total_size) {
   // {'$gen_call', {From, Tag}, Req}: the header by hand, so that a request
   // that fails to decode still gets its error reply and Tag stays byte exact.
   header_reader h{data, size};
@@ -197,6 +197,15 @@ void gateway_state::on_message(uint64_t conn, const std::string& to_name, const 
     return;
   }
   std::vector<uint8_t> tag(data + from_end, data + tag_end);
+  if (total_size > size) {
+    ++stats_.bad_terms;
+    reply(conn, pid, tag,
+          error_reply(tuple{{atom{"bad_term"},
+                             "the request is " + std::to_string(total_size)
+                               + " bytes, more than the gateway takes (64 MiB); "
+                                 "send large data in parts"}}));
+    return;
+  }
   auto decoded = codec::decode_etf(data, size);
   if (!decoded) {
     ++stats_.bad_terms;

@@ -270,6 +270,13 @@ adversarial() ->
     Big = binary:copy(<<"x">>, 8 * 1024 * 1024),
     ?assertEqual(byte_size(Big), py:len(Big)),
     ?assertEqual(Big, py:func(copy, copy, [Big])),
+    %% a request over the 64 MiB limit: an error reply; the connection and a
+    %% call in flight beside it are unharmed
+    Slow = py:async_func(time, sleep, [0.5]),
+    Huge = binary:copy(<<"y">>, 65 * 1024 * 1024),
+    ?assertMatch({error, {bad_term, _}},
+                 gen_server:call({py, Node}, {func, builtins, len, [Huge], [], #{}}, 60000)),
+    ?assertEqual(undefined, py:await(Slow)),
     %% still serving
     ?assertEqual(5, py:add(2, 3)).
 

@@ -100,7 +100,10 @@ public:
   gateway_state(transport_callee& out, python_service& py, std::string node_name);
 
   /// Handles one message that `conn` sent to the registered name `to_name`.
-  void on_message(uint64_t conn, const std::string& to_name, const uint8_t* data, size_t size);
+  /// A `total_size` above `size` says the message was too large and only its
+  /// first `size` bytes were kept: a call then gets a `bad_term` error reply.
+  void on_message(uint64_t conn, const std::string& to_name, const uint8_t* data, size_t size,
+                  size_t total_size = 0);
 
   /// Sends the reply of the call `key` (if its connection is still there).
   void on_completion(uint64_t key, result<value> outcome);
