@@ -367,7 +367,8 @@ struct gateway::impl : transport_callee {
       if (c.in_used >= 4 && c.skip_left == 0) {
         size_t frame_end = 4 + size_t{get32(c.in.data())};
         if (frame_end > c.in_used && frame_end <= 4 + max_frame)
-          want = std::max(want, std::min(frame_end, c.in_used + std::max(c.in_used, size_t{1} << 20)));
+          want = std::max(want, std::min(frame_end,
+                                         c.in_used + std::max(c.in_used, size_t{1} << 20)));
       }
       if (c.in.size() < want)
         c.in.resize(want);
