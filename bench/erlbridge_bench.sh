@@ -90,12 +90,34 @@ lines = [
     f"| local pyactor call, C++ `call(\"operator\", \"add\")` | {cell('local_call','median_us','µs')} | {cell('local_call','p99_us','µs')} |",
     f"| Erlang `py:func(operator, add, [I, 1])` | {cell('py_func','median_us','µs')} | {cell('py_func','p99_us','µs')} |",
     f"| async throughput, 8 Erlang processes × 2,500 calls, 32 in flight each | {cell('async_8','calls_per_s','calls/s', fmt='{:,.0f}')} | |",
+    f"| floor: the same 8 × 32 window of `ping`s the gateway answers itself (Erlang -> C-node, no Python) | {cell('echo_async_8','calls_per_s','calls/s', fmt='{:,.0f}')} | |",
+    f"| floor: the local pool's own async throughput, C++ `call_async`, 256 in flight | {cell('local_async','calls_per_s','calls/s', fmt='{:,.0f}')} | |",
     f"| 1 MiB binary round trip (`py:func(builtins, bytes, [{{bytes, Bin}}])`, 40 calls) | {cell('binary_1MiB','median_us','ms', 0.001, '{:.2f}')} | {cell('binary_1MiB','p99_us','ms', 0.001, '{:.2f}')} |",
 ]
 echo, local, func = (statistics.median(col(n, "median_us")) for n in ("echo", "local_call", "py_func"))
 tput = statistics.median(col("async_8", "calls_per_s"))
 mib = statistics.median(col("binary_1MiB", "median_us")) / 1000
+def ratios(f):
+    out = []
+    for r in sorted({row["round"] for row in rows}):
+        got = {row["name"]: row for row in rows if row["round"] == r}
+        try:
+            out.append(f(got))
+        except KeyError:
+            pass
+    return out
+def spread(xs):
+    if not xs:
+        return "n/a"
+    return f"{statistics.median(xs):.2f} ({min(xs):.2f}–{max(xs):.2f})"
+lat = ratios(lambda g: g["py_func"]["median_us"] / (g["echo"]["median_us"] + g["local_call"]["median_us"]))
+vs_echo = ratios(lambda g: g["async_8"]["calls_per_s"] / g["echo_async_8"]["calls_per_s"])
+vs_local = ratios(lambda g: g["async_8"]["calls_per_s"] / g["local_async"]["calls_per_s"])
 lines += [
+    "",
+    "Per-round ratios, median (range): "
+    f"`py:func` / (echo + local call) {spread(lat)}; async_8 / echo floor {spread(vs_echo)}; "
+    f"async_8 / local pool floor {spread(vs_local)}.",
     "",
     f"Targets: `py:func` ≤ echo + local call: {func:.1f} vs {echo + local:.1f} µs "
     f"({'met' if func <= echo + local else 'not met'}); ≥ 100k calls/s from 8 callers: {tput:,.0f} "

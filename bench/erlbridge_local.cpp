@@ -1,10 +1,16 @@
 // The local side of the Erlang bridge benchmark: a blocking C++ call of
 // `operator.add` on a 2-worker pool, as the reference an Erlang caller's
-// `py:func` is compared with. Prints one JSON line.
+// `py:func` is compared with, and the pool's own async throughput with 256
+// calls in flight (the floor for the bridge's throughput: it cannot serve
+// more calls than its pool). Prints one JSON line each.
 //   pyactor-bench-erlbridge-local CALLS
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
+#include <mutex>
 #include <cstdlib>
+#include <functional>
 #include <vector>
 
 #include "pyactor/pyactor.hpp"
@@ -41,5 +47,42 @@ int main(int argc, char** argv) {
   }
   std::printf("{\"name\":\"local_call\",\"n\":%d,\"median_us\":%.1f,\"p99_us\":%.1f}\n", calls,
               pyactor::bench::percentile(us, 0.5), pyactor::bench::percentile(us, 0.99));
+
+  // Async: 20,000 calls, 256 in flight (8 callers x 32, as the Erlang side).
+  const int total = 20000;
+  const int window = 256;
+  std::mutex mtx;
+  std::condition_variable cv;
+  int done = 0;
+  int wrong = 0;
+  std::atomic<int> next{0};
+  std::function<void()> submit_one;
+  submit_one = [&] {
+    auto i = next.fetch_add(1);
+    if (i >= total)
+      return;
+    r.call_async("operator", "add", {i, 1}, {}, {}, [&, i](pyactor::result<pyactor::value> v) {
+      bool ok = v && v.value() == pyactor::value{i + 1};
+      submit_one();
+      std::lock_guard<std::mutex> guard{mtx};
+      wrong += ok ? 0 : 1;
+      if (++done == total)
+        cv.notify_all();
+    });
+  };
+  auto t0 = std::chrono::steady_clock::now();
+  for (int k = 0; k < window; ++k)
+    submit_one();
+  {
+    std::unique_lock<std::mutex> guard{mtx};
+    cv.wait(guard, [&] { return done == total; });
+  }
+  auto secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (wrong != 0) {
+    std::fprintf(stderr, "%d async calls gave wrong results\n", wrong);
+    return 1;
+  }
+  std::printf("{\"name\":\"local_async\",\"calls\":%d,\"window\":%d,\"calls_per_s\":%.1f}\n",
+              total, window, total / secs);
   return 0;
 }

@@ -24,12 +24,29 @@ struct sent_message {
   bytes_t etf;
 };
 
-/// Records sends and posts; the test delivers posts by hand.
+struct monitor_event {
+  bool on; // monitor (true) or demonitor
+  uint64_t conn;
+  erl_pid who;
+  uint64_t ref_id;
+};
+
+/// Records sends, monitors and posts; the test delivers posts by hand.
 struct fake_transport : transport_callee {
   std::vector<sent_message> sent;
+  std::vector<monitor_event> monitors;
   std::vector<std::pair<uint64_t, result<value>>> posted;
-  void send(uint64_t conn, const erl_pid& to, const bytes_t& etf) override {
+  void send(uint64_t conn, const erl_pid& to, outgoing_message m) override {
+    bytes_t etf = m.head;
+    etf.insert(etf.end(), m.body.begin() + static_cast<long>(m.body_from), m.body.end());
+    BOOST_CHECK_EQUAL(etf.size(), m.size());
     sent.push_back({conn, to, etf});
+  }
+  void monitor(uint64_t conn, const erl_pid& who, uint64_t ref_id) override {
+    monitors.push_back({true, conn, who, ref_id});
+  }
+  void demonitor(uint64_t conn, const erl_pid& who, uint64_t ref_id) override {
+    monitors.push_back({false, conn, who, ref_id});
   }
   void post(uint64_t key, result<value> outcome) override {
     posted.emplace_back(key, std::move(outcome));
@@ -207,6 +224,19 @@ BOOST_FIXTURE_TEST_CASE(undecodable_requests_get_bad_term_replies, fixture) {
   BOOST_CHECK_EQUAL(state.stats().bad_terms, bad.size());
 }
 
+BOOST_FIXTURE_TEST_CASE(an_oversized_call_cut_to_its_head_gets_an_error_reply, fixture) {
+  auto m = gen_call(pid, tag, term_bytes(func_request("sqrt", list{std::string(1000, 'x')})));
+  m.resize(m.size() / 2); // what the transport kept of it
+  state.on_message(1, "py", m.data(), m.size(), size_t{70} << 20);
+  BOOST_CHECK(py.calls.empty());
+  BOOST_REQUIRE_EQUAL(out.sent.size(), 1u);
+  auto body = reply_body(out.sent[0]);
+  BOOST_CHECK(body.as<tuple>().items[0] == value{atom{"error"}});
+  auto& reason = body.as<tuple>().items[1].as<tuple>().items;
+  BOOST_CHECK(reason[0] == value{atom{"bad_term"}});
+  BOOST_CHECK(reason[1].as<std::string>().find("73400320 bytes") != std::string::npos);
+}
+
 BOOST_FIXTURE_TEST_CASE(messages_that_are_not_calls_are_dropped, fixture) {
   deliver(1, "py", bytes_t{131, 100, 0, 3, 'f', 'o', 'o'});
   deliver(1, "py", bytes_t{});
@@ -257,6 +287,87 @@ BOOST_FIXTURE_TEST_CASE(mutated_messages_never_crash_and_get_at_most_one_reply, 
   for (auto& p : out.posted)
     state.on_completion(p.first, std::move(p.second));
   BOOST_CHECK_EQUAL(state.stats().in_flight, 0u);
+}
+
+BOOST_FIXTURE_TEST_CASE(a_dead_caller_has_its_calls_cancelled_and_others_keep_theirs, fixture) {
+  auto other = pid_bytes("caller@host", 43);
+  deliver(1, "py", gen_call(pid, tag, term_bytes(func_request("sqrt", list{1}))));
+  deliver(1, "py", gen_call(pid, tag, term_bytes(func_request("sqrt", list{2}))));
+  deliver(1, "py", gen_call(other, tag, term_bytes(func_request("sqrt", list{3}))));
+  BOOST_REQUIRE_EQUAL(py.calls.size(), 3u);
+  // one monitor per caller process, not per call
+  BOOST_REQUIRE_EQUAL(out.monitors.size(), 2u);
+  BOOST_CHECK(out.monitors[0].on && out.monitors[1].on);
+  BOOST_CHECK_EQUAL(out.monitors[0].who.num, 42u);
+  BOOST_CHECK_EQUAL(out.monitors[1].who.num, 43u);
+  BOOST_CHECK(out.monitors[0].who.raw == pid);
+  BOOST_CHECK_NE(out.monitors[0].ref_id, out.monitors[1].ref_id);
+  BOOST_CHECK_EQUAL(state.stats().monitors, 2u);
+
+  state.on_monitor_down(2, out.monitors[0].ref_id); // another connection: not that caller
+  BOOST_CHECK(py.cancelled.empty());
+  state.on_monitor_down(1, out.monitors[0].ref_id);
+  std::sort(py.cancelled.begin(), py.cancelled.end());
+  BOOST_CHECK((py.cancelled == std::vector<uint64_t>{1, 2}));
+  BOOST_CHECK_EQUAL(state.stats().callers_down, 1u);
+  BOOST_CHECK_EQUAL(state.stats().in_flight, 1u);
+  for (auto& c : py.calls)
+    c.second(value{1.0});
+  for (auto& p : out.posted)
+    state.on_completion(p.first, std::move(p.second));
+  BOOST_REQUIRE_EQUAL(out.sent.size(), 1u); // only the live caller is answered
+  BOOST_CHECK_EQUAL(out.sent[0].to.num, 43u);
+  state.on_monitor_down(1, out.monitors[0].ref_id); // a second DOWN changes nothing
+  BOOST_CHECK_EQUAL(py.cancelled.size(), 2u);
+  // the dead caller's monitor fired: nothing to demonitor
+  for (auto& m : out.monitors)
+    BOOST_CHECK(m.on);
+}
+
+BOOST_FIXTURE_TEST_CASE(an_idle_callers_monitor_lingers_then_goes, fixture) {
+  for (int i = 0; i < 3; ++i) {
+    deliver(1, "py", gen_call(pid, tag, term_bytes(func_request("sqrt", list{i}))));
+    py.calls.back().second(value{1.0});
+    state.on_completion(out.posted.back().first, std::move(out.posted.back().second));
+  }
+  BOOST_CHECK_EQUAL(out.sent.size(), 3u);
+  BOOST_REQUIRE_EQUAL(out.monitors.size(), 1u); // reused while it lingers
+  auto now = gateway_state::clock::now();
+  auto next = state.sweep_idle(now);
+  BOOST_CHECK(next > now);
+  BOOST_CHECK_EQUAL(out.monitors.size(), 1u);
+  state.sweep_idle(now + gateway_state::linger + std::chrono::seconds(1));
+  BOOST_REQUIRE_EQUAL(out.monitors.size(), 2u);
+  BOOST_CHECK(!out.monitors[1].on);
+  BOOST_CHECK_EQUAL(out.monitors[1].ref_id, out.monitors[0].ref_id);
+  BOOST_CHECK_EQUAL(state.stats().monitors, 0u);
+  BOOST_CHECK(state.sweep_idle(now) == gateway_state::clock::time_point::max());
+  // a DOWN after the demonitor is ignored; a new call monitors again
+  state.on_monitor_down(1, out.monitors[0].ref_id);
+  deliver(1, "py", gen_call(pid, tag, term_bytes(func_request("sqrt", list{9}))));
+  BOOST_REQUIRE_EQUAL(out.monitors.size(), 3u);
+  BOOST_CHECK(out.monitors[2].on);
+  // a disconnect forgets the connection's monitors without demonitoring
+  state.on_disconnect(1);
+  BOOST_CHECK_EQUAL(state.stats().monitors, 0u);
+  BOOST_CHECK_EQUAL(out.monitors.size(), 3u);
+}
+
+BOOST_FIXTURE_TEST_CASE(idle_monitors_are_bounded, fixture) {
+  const size_t n = gateway_state::max_idle_monitors + 10;
+  for (size_t i = 0; i < n; ++i) {
+    auto p = pid_bytes("caller@host", static_cast<uint32_t>(i));
+    p[p.size() - 9] = static_cast<uint8_t>(i); // distinct process numbers
+    p[p.size() - 10] = static_cast<uint8_t>(i >> 8);
+    deliver(1, "py", gen_call(p, tag, term_bytes(func_request("sqrt", list{1}))));
+    py.calls.back().second(value{1.0});
+    state.on_completion(out.posted.back().first, std::move(out.posted.back().second));
+  }
+  BOOST_CHECK_LE(state.stats().monitors, gateway_state::max_idle_monitors);
+  size_t demonitors = 0;
+  for (auto& m : out.monitors)
+    demonitors += m.on ? 0 : 1;
+  BOOST_CHECK_EQUAL(demonitors + state.stats().monitors, n);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -1,8 +1,12 @@
-// The C-node transport: one poll loop over every Erlang connection, an accept
-// thread for handshakes, and a wake-up eventfd through which completed calls
-// come back to the loop (only the loop thread ever writes to a connection).
+// The C-node transport: an accept thread for handshakes (ei), then one poll
+// loop over every Erlang connection that reads and writes the frames itself,
+// non-blocking, with a buffer each way per connection: a peer that stalls
+// mid-frame, or does not read, holds up nobody else. Completed calls come back
+// through a wake-up eventfd; every reply a wake-up produced for a connection
+// leaves in one writev.
 #include "pyactor/erlbridge/gateway.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
@@ -18,22 +22,38 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <fcntl.h>
 #include <sys/eventfd.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <ei.h>
 
+#include "ei_socket.hpp"
 #include "node_setup.hpp"
+#include "pyactor/erlbridge/dist_frame.hpp"
 #include "pyactor/erlbridge/protocol.hpp"
 
 namespace pyactor::erlbridge {
 
 namespace {
 
-/// Messages read from one connection before the loop looks at the others.
-constexpr int max_messages_per_turn = 64;
+/// Bytes read from one connection before the loop looks at the others.
+constexpr size_t read_budget = size_t{4} << 20;
+/// Largest frame: the codec's 64 MiB limit plus room for the control message.
+constexpr size_t max_frame = (size_t{64} << 20) + 65536;
+/// Output a connection may have queued (it does not read) before it is closed.
+constexpr size_t max_queued_output = size_t{512} << 20;
+/// Small frames are gathered into chunks of about this size; larger reply
+/// bodies are queued as they are.
+constexpr size_t small_limit = 16384;
+/// Send a tick to a peer after this long without output.
+constexpr std::chrono::seconds tick_interval{15};
+
+uint32_t get32(const uint8_t* p) {
+  return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
+}
 
 unsigned to_ms(std::chrono::milliseconds d) {
   return static_cast<unsigned>(d.count() > 0 ? d.count() : 1);
@@ -45,6 +65,8 @@ struct gateway::impl : transport_callee {
   gateway_options opts;
   ei_cnode ec{};
   std::string node_name;
+  dist_identity self;
+  std::vector<uint8_t> self_pid; // the watcher of our monitors
   int listen_fd = -1;
   int epmd_fd = -1;
   int wake_fd = -1;
@@ -54,27 +76,47 @@ struct gateway::impl : transport_callee {
 
   // -- shared between threads (guarded by mtx) --------------------------------
   std::mutex mtx;
-  std::deque<std::pair<uint64_t, result<value>>> completions;
+  std::vector<std::pair<uint64_t, result<value>>> completions;
   std::vector<std::pair<int, std::string>> accepted; // fd, peer node
 
   // -- loop thread only -------------------------------------------------------
+  using clock = std::chrono::steady_clock;
+  struct chunk {
+    std::vector<uint8_t> data;
+    size_t from = 0;
+    bool appendable = false; // small frames are gathered into one chunk
+  };
   struct connection {
     uint64_t id = 0;
+    int fd = -1;
     std::string peer;
+    std::vector<uint8_t> in; // bytes read and not yet handled: [0, in_used)
+    size_t in_used = 0;
+    std::deque<chunk> out;
+    size_t out_bytes = 0;
+    bool want_write = false; // the socket was full: wait for POLLOUT
+    bool dirty = false;      // has output not yet tried
+    bool monitors = false;   // the peer handles MONITOR_P and sends MONITOR_P_EXIT
+    // A frame over max_frame: its first bytes (for the error reply), and how
+    // many of its bytes are still to be read and dropped.
+    std::vector<uint8_t> oversized;
+    size_t oversized_total = 0;
+    size_t skip_left = 0;
+    clock::time_point last_read;
+    clock::time_point last_write;
   };
-  std::unordered_map<int, connection> conns;          // by fd
-  std::unordered_map<uint64_t, int> fd_of;            // by connection id
+  std::unordered_map<uint64_t, connection> conns; // by id
+  std::vector<uint64_t> dirty;
   uint64_t next_conn = 1;
-  uint64_t epoch = 0; // bumped whenever a connection opens or closes
   std::unique_ptr<gateway_state> state;
-  ei_x_buff xbuf{};
+  std::vector<std::pair<uint64_t, result<value>>> batch;
+  std::vector<uint64_t> to_close;
 
   impl(gateway_options o) : opts(std::move(o)) {
-    ei_x_new(&xbuf);
+    // nop
   }
 
   ~impl() override {
-    ei_x_free(&xbuf);
     for (auto fd : {listen_fd, epmd_fd, wake_fd})
       if (fd >= 0)
         ::close(fd);
@@ -93,32 +135,150 @@ struct gateway::impl : transport_callee {
     [[maybe_unused]] auto n = ::write(wake_fd, &one, sizeof(one));
   }
 
+  // -- output --------------------------------------------------------------------
+
+  connection* find(uint64_t id) {
+    auto i = conns.find(id);
+    return i == conns.end() ? nullptr : &i->second;
+  }
+
+  void mark_dirty(connection& c) {
+    if (!c.dirty) {
+      c.dirty = true;
+      dirty.push_back(c.id);
+    }
+  }
+
+  /// The chunk small frames go into (the last one, if it still takes more).
+  std::vector<uint8_t>& small_chunk(connection& c) {
+    if (c.out.empty() || !c.out.back().appendable || c.out.back().data.size() > small_limit)
+      c.out.push_back(chunk{{}, 0, true});
+    return c.out.back().data;
+  }
+
+  void queue_small(connection& c, size_t before, std::vector<uint8_t>& buf) {
+    c.out_bytes += buf.size() - before;
+    mark_dirty(c);
+  }
+
   // -- transport_callee -------------------------------------------------------
 
   void post(uint64_t key, result<value> outcome) override {
+    bool was_empty;
     {
       std::lock_guard<std::mutex> guard{mtx};
+      was_empty = completions.empty();
       completions.emplace_back(key, std::move(outcome));
     }
-    wake();
+    // The loop takes every queued completion per wake-up: only the first
+    // one after it emptied the queue needs to wake it.
+    if (was_empty)
+      wake();
   }
 
-  void send(uint64_t conn, const erl_pid& to, const std::vector<uint8_t>& etf) override {
-    auto i = fd_of.find(conn);
-    if (i == fd_of.end())
+  void send(uint64_t conn, const erl_pid& to, outgoing_message msg) override {
+    auto c = find(conn);
+    if (c == nullptr)
       return; // the caller's node went away; its calls were cancelled
-    erlang_pid pid{};
-    std::snprintf(pid.node, sizeof(pid.node), "%s", to.node.c_str());
-    pid.num = to.num;
-    pid.serial = to.serial;
-    pid.creation = to.creation;
-    auto fd = i->second;
-    auto rc = ei_send_tmo(fd, &pid, reinterpret_cast<char*>(const_cast<uint8_t*>(etf.data())),
-                          static_cast<int>(etf.size()), to_ms(opts.io_timeout));
-    if (rc < 0) {
-      log("cannot send a reply to " + conns[fd].peer + " (erl_errno " + std::to_string(erl_errno)
-          + "): closing that connection");
-      close_connection(fd);
+    auto& buf = small_chunk(*c);
+    auto before = buf.size();
+    append_send_head(buf, to.raw.data(), to.raw.size(), msg.size());
+    buf.insert(buf.end(), msg.head.begin(), msg.head.end());
+    auto body_size = msg.body.size() - msg.body_from;
+    if (body_size <= small_limit) {
+      buf.insert(buf.end(), msg.body.begin() + static_cast<long>(msg.body_from), msg.body.end());
+      queue_small(*c, before, buf);
+    } else {
+      queue_small(*c, before, buf);
+      c->out_bytes += body_size;
+      c->out.push_back(chunk{std::move(msg.body), msg.body_from, false}); // no copy
+    }
+  }
+
+  void monitor_frame(uint64_t conn, int op, const erl_pid& who, uint64_t ref_id) {
+    auto c = find(conn);
+    // Peers without both monitor flags (C-nodes built on ei) would not
+    // report a death, and ei fails on a MONITOR_P naming a pid: such
+    // callers are watched through their connection only.
+    if (c == nullptr || !c->monitors)
+      return;
+    auto& buf = small_chunk(*c);
+    auto before = buf.size();
+    append_monitor_frame(buf, op, self_pid, who.raw.data(), who.raw.size(),
+                         encode_own_ref(self, ref_id));
+    queue_small(*c, before, buf);
+  }
+
+  void monitor(uint64_t conn, const erl_pid& who, uint64_t ref_id) override {
+    monitor_frame(conn, dop::monitor_p, who, ref_id);
+  }
+
+  void demonitor(uint64_t conn, const erl_pid& who, uint64_t ref_id) override {
+    monitor_frame(conn, dop::demonitor_p, who, ref_id);
+  }
+
+  /// Writes what `c` has queued without blocking; false if the connection
+  /// failed (then it is closed by the caller).
+  bool flush(connection& c) {
+    c.dirty = false;
+    while (c.out_bytes > 0) {
+      iovec iov[64];
+      int n = 0;
+      for (auto it = c.out.begin(); it != c.out.end() && n < 64; ++it) {
+        if (it->data.size() == it->from)
+          continue;
+        iov[n].iov_base = it->data.data() + it->from;
+        iov[n].iov_len = it->data.size() - it->from;
+        ++n;
+      }
+      auto w = ::writev(c.fd, iov, n);
+      if (w < 0) {
+        if (errno == EINTR)
+          continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+          c.want_write = true;
+          return true;
+        }
+        log("cannot write to " + c.peer + ": " + std::strerror(errno)
+            + ": closing that connection");
+        return false;
+      }
+      c.last_write = clock::now();
+      auto left = static_cast<size_t>(w);
+      c.out_bytes -= left;
+      while (left > 0 || (!c.out.empty() && c.out.front().from == c.out.front().data.size())) {
+        auto& f = c.out.front();
+        auto take = std::min(left, f.data.size() - f.from);
+        f.from += take;
+        left -= take;
+        if (f.from == f.data.size())
+          c.out.pop_front();
+        else
+          break;
+      }
+    }
+    c.out.clear();
+    c.want_write = false;
+    return true;
+  }
+
+  void flush_dirty() {
+    auto ids = std::move(dirty);
+    dirty.clear();
+    for (auto id : ids) {
+      auto c = find(id);
+      if (c == nullptr || c->want_write) { // POLLOUT will flush it
+        if (c != nullptr)
+          c->dirty = false;
+        continue;
+      }
+      if (!flush(*c))
+        close_connection(id);
+      else if (c->out_bytes > max_queued_output) {
+        log("connection from " + c->peer + " does not read its replies ("
+            + std::to_string(c->out_bytes >> 20) + " MiB queued): closing it");
+        close_connection(id);
+      }
     }
   }
 
@@ -134,7 +294,7 @@ struct gateway::impl : transport_callee {
       auto fd = ei_accept_tmo(&ec, listen_fd, &con, to_ms(opts.io_timeout));
       if (stopping.load()) {
         if (fd >= 0)
-          ::close(fd);
+          ei_close_connection(fd);
         return;
       }
       if (fd < 0) {
@@ -148,10 +308,6 @@ struct gateway::impl : transport_callee {
           std::this_thread::sleep_for(std::chrono::milliseconds(50)); // out of fds: back off
         continue;
       }
-      // Replies are small and many are in flight: without TCP_NODELAY, Nagle
-      // holds each one back until the peer's (delayed) ACK of the last.
-      int one = 1;
-      ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
       {
         std::lock_guard<std::mutex> guard{mtx};
         accepted.emplace_back(fd, con.nodename);
@@ -160,44 +316,150 @@ struct gateway::impl : transport_callee {
     }
   }
 
-  void close_connection(int fd) {
-    auto i = conns.find(fd);
+  void close_connection(uint64_t id) {
+    auto i = conns.find(id);
     if (i == conns.end())
       return;
-    auto id = i->second.id;
     log("connection from " + i->second.peer + " closed");
-    ++epoch;
+    auto fd = i->second.fd;
     conns.erase(i);
-    fd_of.erase(id);
     ei_close_connection(fd);
     state->on_disconnect(id);
   }
 
-  /// Reads the messages `fd` has ready (at most max_messages_per_turn).
-  void read_connection(int fd) {
-    for (int n = 0; n < max_messages_per_turn; ++n) {
-      erlang_msg msg{};
-      xbuf.index = 0;
-      auto rc = ei_xreceive_msg_tmo(fd, &msg, &xbuf, to_ms(opts.io_timeout));
-      if (rc == ERL_TICK) {
-        // ei answered the tick
-      } else if (rc == ERL_MSG) {
-        if (msg.msgtype == ERL_REG_SEND || msg.msgtype == ERL_REG_SEND_TT) {
-          state->on_message(conns[fd].id, msg.toname,
-                            reinterpret_cast<const uint8_t*>(xbuf.buff),
-                            static_cast<size_t>(xbuf.index));
-          if (conns.count(fd) == 0)
-            return; // a reply failed and closed it
-        }
-        // links, exits and sends to pids: the gateway has no processes
-      } else {
-        close_connection(fd);
-        return;
-      }
-      int avail = 0;
-      if (::ioctl(fd, FIONREAD, &avail) != 0 || avail <= 0)
-        return;
+  /// Handles one frame body (after its length). False: the peer broke the
+  /// protocol and the connection must close.
+  bool handle_frame(connection& c, const uint8_t* d, size_t n) {
+    dist_control ctl;
+    std::string problem;
+    if (!parse_dist_frame(d, n, ctl, problem)) {
+      log("connection from " + c.peer + " sent a malformed frame (" + problem
+          + "): closing it");
+      return false;
     }
+    switch (ctl.op) {
+      case dop::reg_send:
+      case dop::reg_send_tt:
+        state->on_message(c.id, ctl.to_name, d + ctl.payload, n - ctl.payload);
+        break;
+      case dop::monitor_p_exit:
+      case dop::payload_monitor_p_exit: {
+        uint64_t ref_id = 0;
+        if (parse_own_ref(d + ctl.ref.at, ctl.ref.size, self, ref_id))
+          state->on_monitor_down(c.id, ref_id);
+        break;
+      }
+      default:
+        // links, exits, sends to pids, monitors of `py`: the gateway has no
+        // processes that could act on them
+        break;
+    }
+    return true;
+  }
+
+  /// Reads what `c` has (up to a budget per wake-up) and handles every whole
+  /// frame. False if the connection closed or failed.
+  bool read_connection(connection& c) {
+    size_t budget = read_budget;
+    for (;;) {
+      // Room for the rest of the current frame (as its bytes come), at least 64 KiB.
+      size_t want = c.in_used + 65536;
+      if (c.in_used >= 4 && c.skip_left == 0) {
+        size_t frame_end = 4 + size_t{get32(c.in.data())};
+        if (frame_end > c.in_used && frame_end <= 4 + max_frame)
+          want = std::max(want, std::min(frame_end,
+                                         c.in_used + std::max(c.in_used, size_t{1} << 20)));
+      }
+      if (c.in.size() < want)
+        c.in.resize(want);
+      auto r = ::read(c.fd, c.in.data() + c.in_used, c.in.size() - c.in_used);
+      if (r < 0) {
+        if (errno == EINTR)
+          continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+          break;
+        log("cannot read from " + c.peer + ": " + std::strerror(errno));
+        return false;
+      }
+      if (r == 0)
+        return false; // the peer closed the connection
+      c.in_used += static_cast<size_t>(r);
+      c.last_read = clock::now();
+      if (c.skip_left > 0 && !skip_oversized(c, 0))
+        return false;
+      if (static_cast<size_t>(r) >= budget)
+        break; // let the other connections have a turn
+      budget -= static_cast<size_t>(r);
+    }
+    size_t at = 0;
+    bool tick = false;
+    while (c.skip_left == 0 && c.in_used - at >= 4) {
+      size_t len = get32(c.in.data() + at);
+      if (len > max_frame) {
+        // Keep its head (the caller and tag) for the error reply; drop the rest.
+        size_t head = std::min(len, size_t{65536});
+        if (c.in_used - at - 4 < head)
+          break;
+        c.oversized.assign(c.in.data() + at + 4, c.in.data() + at + 4 + head);
+        c.oversized_total = len;
+        c.skip_left = len;
+        if (!skip_oversized(c, at + 4))
+          return false;
+        at = 0;
+        continue;
+      }
+      if (c.in_used - at - 4 < len)
+        break;
+      if (len == 0)
+        tick = true;
+      else if (!handle_frame(c, c.in.data() + at + 4, len))
+        return false;
+      at += 4 + len;
+    }
+    if (at > 0) {
+      std::memmove(c.in.data(), c.in.data() + at, c.in_used - at);
+      c.in_used -= at;
+    }
+    if (c.in.size() > (size_t{1} << 20) && c.in_used < 65536) {
+      c.in.resize(65536); // a large frame's buffer goes back
+      c.in.shrink_to_fit();
+    }
+    if (tick)
+      queue_tick(c);
+    return true;
+  }
+
+  /// Drops the bytes of an oversized frame that are in `c.in` from `from` on;
+  /// once all of it has passed, answers it. False if the connection failed.
+  bool skip_oversized(connection& c, size_t from) {
+    auto drop = std::min(c.skip_left, c.in_used - from);
+    std::memmove(c.in.data(), c.in.data() + from + drop, c.in_used - from - drop);
+    c.in_used -= from + drop;
+    c.skip_left -= drop;
+    if (c.skip_left > 0)
+      return true;
+    log("connection from " + c.peer + " sent a message of " + std::to_string(c.oversized_total)
+        + " bytes (at most " + std::to_string(max_frame) + "): answered with an error");
+    dist_control ctl;
+    std::string problem;
+    auto& h = c.oversized;
+    // The head is cut short, so only the control and the call's header count.
+    if (parse_dist_frame(h.data(), h.size(), ctl, problem)
+        && (ctl.op == dop::reg_send || ctl.op == dop::reg_send_tt))
+      state->on_message(c.id, ctl.to_name, h.data() + ctl.payload, h.size() - ctl.payload,
+                        c.oversized_total - ctl.payload);
+    h.clear();
+    h.shrink_to_fit();
+    return true;
+  }
+
+  void queue_tick(connection& c) {
+    if (c.out_bytes > 0)
+      return; // the queued output is as good as a tick
+    auto& buf = small_chunk(c);
+    auto before = buf.size();
+    buf.insert(buf.end(), {0, 0, 0, 0});
+    queue_small(c, before, buf);
   }
 
   void adopt_accepted() {
@@ -207,10 +469,15 @@ struct gateway::impl : transport_callee {
       fresh.swap(accepted);
     }
     for (auto& [fd, peer] : fresh) {
+      auto flags = ::fcntl(fd, F_GETFL);
+      ::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
       auto id = next_conn++;
-      ++epoch;
-      conns[fd] = connection{id, peer};
-      fd_of[id] = fd;
+      auto& c = conns[id];
+      c.id = id;
+      c.fd = fd;
+      c.peer = peer;
+      c.monitors = (peer_dist_flags(fd) & dflags_monitors) == dflags_monitors;
+      c.last_read = c.last_write = clock::now();
       log("connection from " + peer);
     }
   }
@@ -219,13 +486,32 @@ struct gateway::impl : transport_callee {
     uint64_t counter = 0;
     [[maybe_unused]] auto n = ::read(wake_fd, &counter, sizeof(counter));
     adopt_accepted();
-    std::deque<std::pair<uint64_t, result<value>>> batch;
+    batch.clear();
     {
       std::lock_guard<std::mutex> guard{mtx};
       batch.swap(completions);
     }
     for (auto& [key, outcome] : batch)
       state->on_completion(key, std::move(outcome));
+    batch.clear();
+  }
+
+  /// Ticks to quiet peers, and closes peers silent for too long. Returns the
+  /// next time this has work.
+  clock::time_point keep_alive(clock::time_point now) {
+    to_close.clear();
+    for (auto& [id, c] : conns) {
+      if (now - c.last_read > opts.peer_silence) {
+        log("connection from " + c.peer + " silent for "
+            + std::to_string(opts.peer_silence.count()) + " ms: closing it");
+        to_close.push_back(id);
+      } else if (now - c.last_write > tick_interval && c.out_bytes == 0) {
+        queue_tick(c);
+      }
+    }
+    for (auto id : to_close)
+      close_connection(id);
+    return now + tick_interval / 2;
   }
 
   /// Reads what epmd sent on the registration connection; true if it closed.
@@ -243,8 +529,12 @@ struct gateway::impl : transport_callee {
 
   void run() {
     std::vector<pollfd> fds;
+    std::vector<uint64_t> ids;
+    auto next_keep_alive = clock::now() + tick_interval / 2;
+    auto next_sweep = clock::time_point::max();
     while (!stopping.load()) {
       fds.clear();
+      ids.clear();
       fds.push_back({wake_fd, POLLIN, 0});
       if (opts.stop_fd >= 0)
         fds.push_back({opts.stop_fd, POLLIN, 0});
@@ -253,10 +543,16 @@ struct gateway::impl : transport_callee {
       if (epmd_fd >= 0)
         fds.push_back({epmd_fd, POLLIN, 0});
       auto first_conn = fds.size();
-      auto polled_epoch = epoch;
-      for (auto& [fd, c] : conns)
-        fds.push_back({fd, POLLIN, 0});
-      auto rc = ::poll(fds.data(), fds.size(), -1);
+      for (auto& [id, c] : conns) {
+        fds.push_back({c.fd, static_cast<short>(POLLIN | (c.want_write ? POLLOUT : 0)), 0});
+        ids.push_back(id);
+      }
+      auto now = clock::now();
+      auto next = std::min(next_keep_alive, next_sweep);
+      auto wait_ms = next <= now ? 0
+                                 : std::chrono::duration_cast<std::chrono::milliseconds>(next - now)
+                                       .count() + 1;
+      auto rc = ::poll(fds.data(), fds.size(), static_cast<int>(wait_ms));
       if (rc < 0) {
         if (errno == EINTR)
           continue;
@@ -284,10 +580,24 @@ struct gateway::impl : transport_callee {
             log("cannot register " + node_name + " with epmd again; serving open connections");
         }
       }
-      // An fd closed (and maybe reused) since the poll: look again first.
-      for (size_t i = first_conn; i < fds.size() && !stopping.load() && epoch == polled_epoch; ++i)
-        if (fds[i].revents != 0)
-          read_connection(fds[i].fd);
+      for (size_t i = first_conn; i < fds.size() && !stopping.load(); ++i) {
+        if (fds[i].revents == 0)
+          continue;
+        auto c = find(ids[i - first_conn]);
+        if (c == nullptr)
+          continue; // closed meanwhile
+        if ((fds[i].revents & POLLOUT) != 0) {
+          c->want_write = false;
+          mark_dirty(*c);
+        }
+        if ((fds[i].revents & (POLLIN | POLLHUP | POLLERR)) != 0 && !read_connection(*c))
+          close_connection(c->id);
+      }
+      now = clock::now();
+      if (now >= next_keep_alive)
+        next_keep_alive = keep_alive(now);
+      next_sweep = state->sweep_idle(now); // demonitors go out with the flush
+      flush_dirty();
     }
     shutdown_all();
   }
@@ -297,13 +607,13 @@ struct gateway::impl : transport_callee {
     ::shutdown(listen_fd, SHUT_RDWR); // wakes the acceptor
     if (acceptor.joinable())
       acceptor.join();
-    std::vector<int> open;
-    for (auto& [fd, c] : conns)
-      open.push_back(fd);
-    for (auto fd : open)
-      close_connection(fd);
+    std::vector<uint64_t> open;
+    for (auto& [id, c] : conns)
+      open.push_back(id);
+    for (auto id : open)
+      close_connection(id);
     for (auto& [fd, peer] : accepted)
-      ::close(fd);
+      ei_close_connection(fd);
     accepted.clear();
   }
 };
@@ -339,8 +649,12 @@ result<std::unique_ptr<gateway>> gateway::start(gateway_options opts, python_ser
   std::random_device rd;
   // A fresh creation per start: pids of an earlier incarnation never reach this one.
   auto creation = (static_cast<unsigned>(rd()) & 0x7fffffffu) | 4u;
-  if (ei_connect_xinit(&p->ec, host.c_str(), o.alive.c_str(), p->node_name.c_str(), &addr,
-                       cookie.value().c_str(), creation) < 0)
+  p->self = dist_identity{p->node_name, creation};
+  p->self_pid = encode_own_pid(p->self, 1);
+  auto cbs = gateway_socket_callbacks();
+  if (ei_connect_xinit_ussi(&p->ec, host.c_str(), o.alive.c_str(), p->node_name.c_str(), &addr,
+                            cookie.value().c_str(), creation, cbs, sizeof(*cbs), nullptr)
+      < 0)
     return make_error(errc::bad_request, "cannot set up node " + p->node_name
                                            + " (ei_connect_xinit, erl_errno "
                                            + std::to_string(erl_errno) + ")");

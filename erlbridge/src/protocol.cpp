@@ -141,6 +141,7 @@ bool parse_pid(const uint8_t* d, size_t size, erl_pid& out) {
   if (node.empty() || node.size() >= 1020)
     return false;
   out.node = std::move(node);
+  out.raw.assign(d, d + size);
   out.num = r.be(atom_end, 4);
   out.serial = r.be(atom_end + 4, 4);
   out.creation = d[0] == new_pid_ext ? r.be(atom_end + 8, 4) : d[atom_end + 8];
@@ -160,21 +161,22 @@ void gateway_state::reply(uint64_t conn, const erl_pid& to, const std::vector<ui
       make_error(errc::bad_request, "cannot encode the reply: " + encoded.error().message))));
   if (!encoded)
     return; // unreachable: that reply has an Erlang form
-  // {Tag, Reply}: Tag byte for byte, then the reply without its version byte.
-  auto& body_etf = encoded.value();
-  std::vector<uint8_t> etf;
-  etf.reserve(3 + tag.size() + body_etf.size());
-  etf.push_back(codec_version);
-  etf.push_back(small_tuple_ext);
-  etf.push_back(2);
-  etf.insert(etf.end(), tag.begin(), tag.end());
-  etf.insert(etf.end(), body_etf.begin() + 1, body_etf.end());
+  // {Tag, Reply}: Tag byte for byte, then the reply without its version byte
+  // (sent from the encoder's own buffer: a large reply is not copied).
+  outgoing_message m;
+  m.head.reserve(3 + tag.size());
+  m.head.push_back(codec_version);
+  m.head.push_back(small_tuple_ext);
+  m.head.push_back(2);
+  m.head.insert(m.head.end(), tag.begin(), tag.end());
+  m.body = std::move(encoded).value();
+  m.body_from = 1;
   ++stats_.replies;
-  out_.send(conn, to, etf);
+  out_.send(conn, to, std::move(m));
 }
 
 void gateway_state::on_message(uint64_t conn, const std::string& to_name, const uint8_t* data,
-                               size_t size) {
+                               size_t size, size_t total_size) {
   // {'$gen_call', {From, Tag}, Req}: the header by hand, so that a request
   // that fails to decode still gets its error reply and Tag stays byte exact.
   header_reader h{data, size};
@@ -195,6 +197,15 @@ void gateway_state::on_message(uint64_t conn, const std::string& to_name, const 
     return;
   }
   std::vector<uint8_t> tag(data + from_end, data + tag_end);
+  if (total_size > size) {
+    ++stats_.bad_terms;
+    reply(conn, pid, tag,
+          error_reply(tuple{{atom{"bad_term"},
+                             "the request is " + std::to_string(total_size)
+                               + " bytes, more than the gateway takes (64 MiB); "
+                                 "send large data in parts"}}));
+    return;
+  }
   auto decoded = codec::decode_etf(data, size);
   if (!decoded) {
     ++stats_.bad_terms;
@@ -234,10 +245,24 @@ void gateway_state::on_message(uint64_t conn, const std::string& to_name, const 
 void gateway_state::start_call(uint64_t conn, erl_pid from, std::vector<uint8_t> tag,
                                bridge_request req) {
   auto key = next_key_++;
+  // One monitor per caller process (and connection), kept while it has calls.
+  std::string ck = std::to_string(conn) + ":";
+  ck.append(from.raw.begin(), from.raw.end());
+  auto [c, fresh] = callers_.try_emplace(ck);
+  if (fresh) {
+    c->second.conn = conn;
+    c->second.ref_id = next_ref_++;
+    c->second.pid = from;
+    caller_by_ref_[c->second.ref_id] = ck;
+    ++stats_.monitors;
+    out_.monitor(conn, from, c->second.ref_id);
+  }
+  c->second.keys.insert(key);
   auto& p = pending_[key];
   p.conn = conn;
   p.from = std::move(from);
   p.tag = std::move(tag);
+  p.caller = std::move(ck);
   by_conn_[conn].insert(key);
   ++stats_.in_flight;
   auto* out = &out_;
@@ -246,6 +271,47 @@ void gateway_state::start_call(uint64_t conn, erl_pid from, std::vector<uint8_t>
   });
   if (auto i = pending_.find(key); i != pending_.end())
     i->second.handle = handle;
+}
+
+void gateway_state::release_caller(const std::string& caller_key, uint64_t key) {
+  auto c = callers_.find(caller_key);
+  if (c == callers_.end())
+    return;
+  c->second.keys.erase(key);
+  if (!c->second.keys.empty())
+    return;
+  c->second.idle_since = clock::now();
+  idle_.emplace_back(caller_key, c->second.idle_since);
+  if (idle_.size() > max_idle_monitors)
+    sweep_idle(c->second.idle_since);
+}
+
+void gateway_state::drop_caller(const std::string& caller_key, bool demonitor) {
+  auto c = callers_.find(caller_key);
+  if (c == callers_.end())
+    return;
+  if (demonitor)
+    out_.demonitor(c->second.conn, c->second.pid, c->second.ref_id);
+  caller_by_ref_.erase(c->second.ref_id);
+  callers_.erase(c);
+  --stats_.monitors;
+}
+
+gateway_state::clock::time_point gateway_state::sweep_idle(clock::time_point now) {
+  while (!idle_.empty()) {
+    auto& [key, since] = idle_.front();
+    auto c = callers_.find(key);
+    // Stale entries: the caller is gone, busy again, or idle since later.
+    if (c == callers_.end() || !c->second.keys.empty() || c->second.idle_since != since) {
+      idle_.pop_front();
+      continue;
+    }
+    if (since + linger > now && idle_.size() <= max_idle_monitors)
+      return since + linger;
+    drop_caller(key, true);
+    idle_.pop_front();
+  }
+  return clock::time_point::max();
 }
 
 void gateway_state::on_completion(uint64_t key, result<value> outcome) {
@@ -264,9 +330,19 @@ void gateway_state::on_completion(uint64_t key, result<value> outcome) {
     reply(p.conn, p.from, p.tag, tuple{{atom{"ok"}, std::move(outcome).value()}});
   else
     reply(p.conn, p.from, p.tag, error_reply(error_term(outcome.error())));
+  release_caller(p.caller, key);
 }
 
 void gateway_state::on_disconnect(uint64_t conn) {
+  for (auto c = callers_.begin(); c != callers_.end();) {
+    if (c->second.conn == conn) {
+      caller_by_ref_.erase(c->second.ref_id);
+      c = callers_.erase(c);
+      --stats_.monitors;
+    } else {
+      ++c;
+    }
+  }
   auto c = by_conn_.find(conn);
   if (c == by_conn_.end())
     return;
@@ -277,6 +353,36 @@ void gateway_state::on_disconnect(uint64_t conn) {
     if (i == pending_.end())
       continue;
     auto handle = i->second.handle;
+    pending_.erase(i);
+    --stats_.in_flight;
+    ++stats_.cancelled;
+    if (handle != 0)
+      py_.cancel(handle);
+  }
+}
+
+void gateway_state::on_monitor_down(uint64_t conn, uint64_t ref_id) {
+  auto r = caller_by_ref_.find(ref_id);
+  if (r == caller_by_ref_.end())
+    return; // demonitored meanwhile
+  auto ck = r->second;
+  auto c = callers_.find(ck);
+  if (c == callers_.end() || c->second.conn != conn)
+    return;
+  auto keys = std::move(c->second.keys);
+  drop_caller(ck, false);
+  if (!keys.empty())
+    ++stats_.callers_down;
+  for (auto key : keys) {
+    auto i = pending_.find(key);
+    if (i == pending_.end())
+      continue;
+    auto handle = i->second.handle;
+    if (auto b = by_conn_.find(conn); b != by_conn_.end()) {
+      b->second.erase(key);
+      if (b->second.empty())
+        by_conn_.erase(b);
+    }
     pending_.erase(i);
     --stats_.in_flight;
     ++stats_.cancelled;

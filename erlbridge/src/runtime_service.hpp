@@ -7,6 +7,8 @@
 #include <functional>
 #include <mutex>
 #include <thread>
+#include <unordered_map>
+#include <vector>
 
 #include "pyactor/erlbridge/protocol.hpp"
 #include "pyactor/runtime.hpp"
@@ -36,8 +38,14 @@ private:
   uint64_t submit_call(bridge_request req, completion done);
   void admin_loop();
 
+  /// Set in the handles of starmap groups (runtime call ids never reach it).
+  static constexpr uint64_t group_bit = uint64_t{1} << 63;
+
   runtime& rt_;
   std::mutex mtx_;
+  /// Running starmaps: group handle -> the call ids of its items.
+  std::unordered_map<uint64_t, std::vector<uint64_t>> groups_;
+  uint64_t next_group_ = 1;
   std::condition_variable cv_;
   std::deque<std::pair<std::function<result<value>()>, completion>> jobs_;
   bool stopping_ = false;

@@ -8,6 +8,7 @@ namespace pyactor::erlbridge {
 
 uint64_t runtime_service::starmap(bridge_request req, completion done) {
   // One callback call per item; the last one to finish delivers the list.
+  // The returned handle names the group: cancelling it cancels every item.
   struct gather {
     std::mutex mtx;
     std::vector<value> results;
@@ -19,25 +20,44 @@ uint64_t runtime_service::starmap(bridge_request req, completion done) {
     done(value{list{}});
     return 0;
   }
+  uint64_t group;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    group = group_bit | next_group_++;
+    groups_[group]; // filled below, before anyone can know the handle
+  }
   auto g = std::make_shared<gather>();
   g->results.resize(n);
   g->left = n;
-  g->done = std::move(done);
+  g->done = [this, group, done = std::move(done)](result<value> r) {
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      groups_.erase(group);
+    }
+    done(std::move(r));
+  };
+  std::vector<uint64_t> ids;
+  ids.reserve(n);
   for (size_t i = 0; i < n; ++i) {
-    rt_.call_async(req.module, req.name, std::move(req.items[i]), {}, req.opts,
-                   [g, i](result<value> r) {
-                     completion finish;
-                     {
-                       std::lock_guard<std::mutex> guard{g->mtx};
-                       g->results[i] = item_outcome(r);
-                       if (--g->left == 0)
-                         finish = std::move(g->done);
-                     }
-                     if (finish)
-                       finish(value{list(std::move(g->results))});
-                   });
+    ids.push_back(rt_.call_async(req.module, req.name, std::move(req.items[i]), {}, req.opts,
+                                 [g, i](result<value> r) {
+                                   completion finish;
+                                   {
+                                     std::lock_guard<std::mutex> guard{g->mtx};
+                                     g->results[i] = item_outcome(r);
+                                     if (--g->left == 0)
+                                       finish = std::move(g->done);
+                                   }
+                                   if (finish)
+                                     finish(value{list(std::move(g->results))});
+                                 }));
   }
-  return 0; // items finish at their deadlines; a dropped caller's map is not cancelled early
+  std::lock_guard<std::mutex> guard{mtx_};
+  if (auto i = groups_.find(group); i != groups_.end()) {
+    i->second = std::move(ids);
+    return group;
+  }
+  return 0; // every item finished already
 }
 
 uint64_t runtime_service::submit_call(bridge_request req, completion done) {
@@ -97,7 +117,20 @@ uint64_t runtime_service::submit_call(bridge_request req, completion done) {
 }
 
 void runtime_service::cancel(uint64_t handle) {
-  rt_.cancel(handle);
+  if ((handle & group_bit) == 0) {
+    rt_.cancel(handle);
+    return;
+  }
+  std::vector<uint64_t> ids;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    auto i = groups_.find(handle);
+    if (i == groups_.end())
+      return;
+    ids = i->second;
+  }
+  for (auto id : ids)
+    rt_.cancel(id); // each item's result becomes `cancelled`; the list still comes
 }
 
 } // namespace pyactor::erlbridge

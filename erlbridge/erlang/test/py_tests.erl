@@ -45,6 +45,11 @@ py_test_() ->
        {"50 callers x 200 calls", {timeout, 300, fun many_callers/0}},
        {"a wrong cookie is refused", {timeout, 120, fun wrong_cookie/0}},
        {"a caller node that goes away", {timeout, 120, fun caller_node_down/0}},
+       {"ticks keep an idle connection up", {timeout, 120, fun idle_connection_ticks/0}},
+       {"caller processes that die: their calls are cancelled",
+        {timeout, 120, fun caller_process_dies/0}},
+       {"a starmap from a node killed with -9 is cut short",
+        {timeout, 120, fun starmap_node_killed/0}},
        {"a standalone gateway: cookie file, SIGTERM, exit 0", {timeout, 120, fun standalone/0}},
        {"a killed gateway: callers get errors, the app restarts it",
         {timeout, 180, fun gateway_killed/0}}]}}.
@@ -266,6 +271,13 @@ adversarial() ->
     Big = binary:copy(<<"x">>, 8 * 1024 * 1024),
     ?assertEqual(byte_size(Big), py:len(Big)),
     ?assertEqual(Big, py:func(copy, copy, [Big])),
+    %% a request over the 64 MiB limit: an error reply; the connection and a
+    %% call in flight beside it are unharmed
+    Slow = py:async_func(time, sleep, [0.5]),
+    Huge = binary:copy(<<"y">>, 65 * 1024 * 1024),
+    ?assertMatch({error, {bad_term, _}},
+                 gen_server:call({py, Node}, {func, builtins, len, [Huge], [], #{}}, 60000)),
+    ?assertEqual(undefined, py:await(Slow)),
     %% still serving
     ?assertEqual(5, py:add(2, 3)).
 
@@ -310,6 +322,68 @@ caller_node_down() ->
     peer:stop(Peer),
     ok = wait_until(fun() -> busy_workers() =:= 0 end, 30000),
     ?assertEqual(4, py:add(2, 2)).
+
+idle_connection_ticks() ->
+    %% A node with net_ticktime 4 drops a peer it hears nothing from for 4 s;
+    %% the gateway answers its ticks, so 3 ticktimes of idleness keep the
+    %% connection (this test waits them out: the drop must not happen).
+    Node = pyactor_conn:node(),
+    Cookie = atom_to_list(erlang:get_cookie()),
+    {ok, Peer, _} = peer:start(#{name => peer_name("ticks"), connection => standard_io,
+                                 args => ["-setcookie", Cookie, "-kernel", "net_ticktime", "4"]}),
+    try
+        ?assertEqual({ok, pong}, peer:call(Peer, gen_server, call, [{py, Node}, ping])),
+        ?assert(lists:member(Node, peer:call(Peer, erlang, nodes, [hidden]))),
+        timer:sleep(12000), % three ticktimes with no call: only ticks cross
+        ?assert(lists:member(Node, peer:call(Peer, erlang, nodes, [hidden]))),
+        ?assertEqual({ok, pong}, peer:call(Peer, gen_server, call, [{py, Node}, ping]))
+    after
+        peer:stop(Peer)
+    end.
+
+caller_process_dies() ->
+    %% The callers die while this node stays connected: the gateway monitors
+    %% each caller process and cancels its calls, so the workers are free
+    %% long before the 60 s sleeps would end.
+    ok = wait_until(fun() -> busy_workers() =:= 0 end, 90000),
+    Workers = length(py:workers()),
+    Callers = [spawn(fun() -> py:func(time, sleep, [60], [], [{timeout, 120000}]) end)
+               || _ <- lists:seq(1, Workers)],
+    %% and one more caller, queued behind them, that lives and is answered
+    Parent = self(),
+    Survivor = spawn(fun() -> Parent ! {survivor, py:add(20, 22)} end),
+    ok = wait_until(fun() -> busy_workers() =:= Workers end, 30000),
+    [exit(C, kill) || C <- Callers],
+    ok = wait_until(fun() -> busy_workers() =:= 0 end, 30000),
+    receive {survivor, R} -> ?assertEqual(42, R) after 60000 -> error({no_reply, Survivor}) end,
+    %% a caller that dies with nothing in flight costs nothing; calls go on
+    ?assertEqual(4, py:add(2, 2)).
+
+starmap_node_killed() ->
+    %% A starmap of 3 items per worker is running for a node that is killed
+    %% with SIGKILL: its remaining items are cancelled (the 60 s sleeps would
+    %% keep the workers busy for three minutes otherwise). Its own gateway
+    %% with pipeline-depth 1, so that the items not started wait in the
+    %% scheduler: cancelling a call already written to a busy worker races
+    %% with the worker starting it (a runtime issue, not the bridge's).
+    {Gw, Port, _OsPid} = start_gateway("starmap_gw", ["pipeline-depth = 1"]),
+    Cookie = atom_to_list(erlang:get_cookie()),
+    {ok, Peer, _} = peer:start(#{name => peer_name("starmap"), connection => standard_io,
+                                 args => ["-setcookie", Cookie]}),
+    OsPid = peer:call(Peer, os, getpid, []),
+    Busy = fun() -> {ok, Ws} = gen_server:call({py, Gw}, status),
+                    length([W || W = #{in_flight := F} <- Ws, F > 0]) end,
+    Items = [[60] || _ <- lists:seq(1, 6)],
+    Req = {starmap, time, sleep, Items, #{timeout => 240000}},
+    peer:call(Peer, erlang, spawn, [gen_server, call, [{py, Gw}, Req, 250000]]),
+    ok = wait_until(fun() -> Busy() =:= 2 end, 30000),
+    "" = os:cmd("kill -9 " ++ OsPid),
+    catch peer:stop(Peer),
+    ok = wait_until(fun() -> Busy() =:= 0 end, 30000),
+    %% no item of it runs later: these would wait behind them (and time out)
+    Mul = {func, operator, mul, [3, 3], [], #{timeout => 20000}},
+    ?assertEqual([{ok, 9}, {ok, 9}], [gen_server:call({py, Gw}, Mul, 30000) || _ <- [1, 2]]),
+    stop_gateway(Port).
 
 gateway_killed() ->
     OldConn = whereis(pyactor_conn),
@@ -363,6 +437,36 @@ standalone() ->
     ?assertNot(lists:keymember(Alive, 1, After)).
 
 %% -- helpers -------------------------------------------------------------------
+
+%% Starts `pyactor bridge' with 2 workers and the config lines `Config' by
+%% hand (recorded for the ctest script's cleanup); returns its node, port and
+%% OS pid once it is ready.
+start_gateway(What, Config) ->
+    Dir = filename:join(os:getenv("PYACTOR_TEST_WORKDIR", "/tmp"), What ++ "_" ++ os:getpid()),
+    ok = filelib:ensure_dir(filename:join(Dir, "x")),
+    ConfigFile = filename:join(Dir, "pyactor.ini"),
+    ok = file:write_file(ConfigFile, ["[pyactor]\n", [[L, "\n"] || L <- Config]]),
+    Alive = What ++ "_" ++ os:getpid(),
+    [_, Host] = string:split(atom_to_list(node()), "@"),
+    Port = open_port({spawn_executable, os:getenv("PYACTOR_BIN")},
+                     [{args, ["bridge", "--sname", Alive, "--workers", "2",
+                              "--config", ConfigFile]},
+                      {env, [{"PYACTOR_COOKIE", atom_to_list(erlang:get_cookie())}]},
+                      {line, 4096}, exit_status, use_stdio, binary]),
+    {os_pid, OsPid} = erlang:port_info(Port, os_pid),
+    record_os_pid(OsPid),
+    receive {Port, {data, {eol, <<"ready ", _/binary>>}}} -> ok
+    after 60000 -> error(gateway_not_ready)
+    end,
+    {list_to_atom(Alive ++ "@" ++ Host), Port, OsPid}.
+
+%% Stops a gateway `start_gateway' started: SIGTERM, exit status 0.
+stop_gateway(Port) ->
+    {os_pid, OsPid} = erlang:port_info(Port, os_pid),
+    "" = os:cmd("kill -TERM " ++ integer_to_list(OsPid)),
+    receive {Port, {exit_status, Status}} -> ?assertEqual(0, Status)
+    after 60000 -> error(no_exit_after_sigterm)
+    end.
 
 record_os_pid(Pid) ->
     case os:getenv("PYACTOR_TEST_PIDS") of

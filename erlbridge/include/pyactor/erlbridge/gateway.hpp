@@ -28,9 +28,13 @@ struct gateway_options {
   std::string cookie_file;
   /// Address the distribution port binds (loopback unless told otherwise).
   std::string listen_address = "127.0.0.1";
-  /// How long one frame may take to arrive or leave, and a handshake to
-  /// finish; a peer slower than this is disconnected.
+  /// How long a handshake (and an epmd request) may take.
   std::chrono::milliseconds io_timeout{5000};
+  /// A connected peer that sends nothing for this long (not even the tick an
+  /// Erlang node sends every net_ticktime/4: 15 s by default, 300 s for the
+  /// largest net_ticktime this allows) is disconnected, and its callers'
+  /// calls cancelled.
+  std::chrono::milliseconds peer_silence{305000};
   /// Stop when this fd becomes readable (e.g. a signalfd); -1: none.
   int stop_fd = -1;
   /// Stop when stdin reaches EOF (run as an Erlang port program).

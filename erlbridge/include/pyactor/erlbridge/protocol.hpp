@@ -2,8 +2,10 @@
 // replies back. No sockets and no ei here (see gateway.hpp for the transport).
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <string>
 #include <unordered_map>
@@ -22,19 +24,36 @@ struct erl_pid {
   uint32_t num = 0;
   uint32_t serial = 0;
   uint32_t creation = 0;
+  /// The pid's term bytes as they arrived (no version byte).
+  std::vector<uint8_t> raw;
 };
 
 /// Reads a pid from its external-format bytes (NEW_PID_EXT or PID_EXT, no
 /// version byte); false if the bytes are not exactly one pid.
 bool parse_pid(const uint8_t* data, size_t size, erl_pid& out);
 
+/// A message to send: `head`, then `body` from `body_from` on (so that a large
+/// encoded reply is sent without being copied behind its header).
+struct outgoing_message {
+  std::vector<uint8_t> head;
+  std::vector<uint8_t> body;
+  size_t body_from = 0;
+  size_t size() const { return head.size() + body.size() - body_from; }
+};
+
 /// What the protocol needs from its transport. Called on the loop thread only,
 /// except `post` (any thread).
 class transport_callee {
 public:
   virtual ~transport_callee();
-  /// Sends `etf` (a whole term, version byte included) to `to` over `conn`.
-  virtual void send(uint64_t conn, const erl_pid& to, const std::vector<uint8_t>& etf) = 0;
+  /// Sends `msg` (a whole term, version byte included) to `to` over `conn`.
+  virtual void send(uint64_t conn, const erl_pid& to, outgoing_message msg) = 0;
+  /// Monitors the process `who` on `conn`'s node under the monitor `ref_id`;
+  /// when it dies (or is dead already) the transport calls
+  /// `gateway_state::on_monitor_down(conn, ref_id)`.
+  virtual void monitor(uint64_t conn, const erl_pid& who, uint64_t ref_id) = 0;
+  /// Removes a monitor `monitor` set.
+  virtual void demonitor(uint64_t conn, const erl_pid& who, uint64_t ref_id) = 0;
   /// Hands a completed call back to the loop thread, which then calls
   /// `gateway_state::on_completion(key, ...)`. Thread-safe.
   virtual void post(uint64_t key, result<value> outcome) = 0;
@@ -60,24 +79,45 @@ struct protocol_stats {
   uint64_t bad_terms = 0;   ///< messages that failed to decode or parse
   uint64_t cancelled = 0;   ///< calls cancelled because their caller went away
   uint64_t in_flight = 0;   ///< calls started and not yet answered
+  uint64_t monitors = 0;    ///< caller processes monitored right now
+  uint64_t callers_down = 0; ///< monitored callers that died with calls in flight
 };
 
 /// The gateway's protocol: decodes each message sent to `py` or `net_kernel`,
 /// starts calls through `python_service`, and answers every `$gen_call`
 /// exactly once (a value, an error, or `{error, {unknown_call, Req}}`).
+/// Each caller process with calls in flight is monitored; when it dies its
+/// calls are cancelled. A caller's monitor stays `linger` after its last call
+/// (a process that calls again soon costs no new monitor), at most
+/// `max_idle_monitors` such idle monitors at once.
 /// Not thread-safe: owned by the transport's loop thread.
 class gateway_state {
 public:
+  using clock = std::chrono::steady_clock;
+  static constexpr std::chrono::milliseconds linger{2000};
+  static constexpr size_t max_idle_monitors = 4096;
+
   gateway_state(transport_callee& out, python_service& py, std::string node_name);
 
   /// Handles one message that `conn` sent to the registered name `to_name`.
-  void on_message(uint64_t conn, const std::string& to_name, const uint8_t* data, size_t size);
+  /// A `total_size` above `size` says the message was too large and only its
+  /// first `size` bytes were kept: a call then gets a `bad_term` error reply.
+  void on_message(uint64_t conn, const std::string& to_name, const uint8_t* data, size_t size,
+                  size_t total_size = 0);
 
   /// Sends the reply of the call `key` (if its connection is still there).
   void on_completion(uint64_t key, result<value> outcome);
 
   /// Cancels every call of `conn`; their completions are then dropped.
   void on_disconnect(uint64_t conn);
+
+  /// The caller monitored as `ref_id` on `conn` died: cancels its calls.
+  void on_monitor_down(uint64_t conn, uint64_t ref_id);
+
+  /// Removes the monitors of callers idle since before `now - linger` (and
+  /// the oldest idle ones past `max_idle_monitors`). Returns when it next
+  /// has work (clock::time_point::max() if none).
+  clock::time_point sweep_idle(clock::time_point now);
 
   const protocol_stats& stats() const { return stats_; }
 
@@ -87,11 +127,24 @@ private:
     erl_pid from;
     std::vector<uint8_t> tag; // the reply tag, byte for byte (no version byte)
     uint64_t handle = 0;
+    std::string caller;       // key of callers_
+  };
+
+  /// A monitored caller process.
+  struct caller {
+    uint64_t conn = 0;
+    uint64_t ref_id = 0;
+    erl_pid pid;
+    std::unordered_set<uint64_t> keys; // its calls in flight
+    clock::time_point idle_since{};    // when `keys` last became empty
   };
 
   void reply(uint64_t conn, const erl_pid& to, const std::vector<uint8_t>& tag,
              const value& body);
   void start_call(uint64_t conn, erl_pid from, std::vector<uint8_t> tag, bridge_request req);
+  /// Forgets call `key` of `caller_key`; an emptied caller turns idle.
+  void release_caller(const std::string& caller_key, uint64_t key);
+  void drop_caller(const std::string& caller_key, bool demonitor);
 
   transport_callee& out_;
   python_service& py_;
@@ -99,6 +152,10 @@ private:
   uint64_t next_key_ = 1;
   std::unordered_map<uint64_t, pending> pending_;
   std::unordered_map<uint64_t, std::unordered_set<uint64_t>> by_conn_;
+  std::unordered_map<std::string, caller> callers_;
+  std::unordered_map<uint64_t, std::string> caller_by_ref_;
+  std::deque<std::pair<std::string, clock::time_point>> idle_; // oldest first
+  uint64_t next_ref_ = 1;
   protocol_stats stats_;
 };
 
