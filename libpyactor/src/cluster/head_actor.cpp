@@ -549,10 +549,13 @@ head_actor::behavior_type head_behavior(self_pointer self, head_config config) {
       auto target = route(self, request);
       if (!target)
         return make_error_reply(target.error().code, target.error().message);
+      // Before make_response_promise, which takes the sender out.
+      auto sender = self->current_sender();
+      auto client = sender ? sender->address() : caf::actor_addr{};
       auto promise = self->make_response_promise<call_reply>();
       forward(self, *target.value(), std::move(request),
               [promise](call_reply&& reply) mutable { promise.deliver(std::move(reply)); },
-              self->current_sender() ? self->current_sender()->address() : caf::actor_addr{});
+              std::move(client));
       return promise;
     },
     [=](actors::cancel_atom, uint64_t client_id) {
