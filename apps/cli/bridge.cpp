@@ -5,7 +5,15 @@
 namespace pyactor::cli {
 
 int run_bridge(const invocation& inv) {
-  return erlbridge::run_bridge_command(inv.args, inv.options);
+  if (inv.connect.empty())
+    return erlbridge::run_bridge_command(inv.args, inv.options);
+  // --connect HEAD: the gateway serves the cluster's workers.
+  return erlbridge::run_bridge_command(inv.args, inv.options, [&inv] {
+    cluster::connect_options opts;
+    opts.net.tls = inv.tls;
+    opts.default_timeout = inv.options.default_timeout;
+    return runtime::connect(inv.connect, opts);
+  });
 }
 
 } // namespace pyactor::cli

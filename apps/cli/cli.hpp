@@ -70,7 +70,10 @@ int run_etf(const invocation& inv);
 int run_bridge(const invocation& inv);
 int run_head(const invocation& inv);
 int run_node(const invocation& inv);
-/// call, eval, broadcast and status against the head at `inv.connect`.
+/// Connects a runtime to the head at `inv.connect` (with its TLS options)
+/// or prints why it could not; nullptr on failure.
+std::unique_ptr<runtime> connect_runtime(const invocation& inv);
+/// call, eval, broadcast, map and status against the head at `inv.connect`.
 int run_remote(const invocation& inv);
 /// `certs DIR NAME...`: a test CA and per-name certificates.
 int run_certs(const invocation& inv);

@@ -112,9 +112,25 @@ int run_node(const invocation& inv) {
   return cluster::run_node(opts);
 }
 
+std::unique_ptr<runtime> connect_runtime(const invocation& inv) {
+  cluster::connect_options opts;
+  opts.net = network_of(inv);
+  opts.default_timeout = inv.options.default_timeout;
+  auto rt = runtime::connect(inv.connect, opts);
+  if (!rt) {
+    std::cerr << "pyactor: --connect " << inv.connect << ": " << rt.error().to_string() << "\n";
+    return nullptr;
+  }
+  return std::move(rt).value();
+}
+
 int run_remote(const invocation& inv) {
-  const char* help = "usage: pyactor --connect ADDR:PORT call|eval|broadcast|status ...\n"
+  const char* help = "usage: pyactor --connect ADDR:PORT call|eval|broadcast|map|status ...\n"
                      "  (broadcast --node NAME: only that node's workers)\n";
+  if (inv.command == "map")
+    return run_map(inv);
+  if (inv.command == "bridge")
+    return run_bridge(inv);
   if (wants_help(inv, help))
     return ok;
   cluster::endpoint head;
@@ -134,7 +150,7 @@ int run_remote(const invocation& inv) {
     if (!inv.args.empty())
       return usage_error("status takes no arguments", help);
   } else {
-    return usage_error("--connect works with call, eval, broadcast and status, not '"
+    return usage_error("--connect works with call, eval, broadcast, map and status, not '"
                          + inv.command + "'",
                        help);
   }

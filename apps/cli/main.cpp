@@ -43,7 +43,8 @@ options (before the command, or after it):
   --python PATH    the Python executable of the workers, e.g. a venv's bin/python
                    (default: the one pyactor was built with, /usr/bin/python3)
   --config FILE    INI config file with a [pyactor] section (see config/default.ini)
-  --connect ADDR:PORT  call, eval, broadcast [--node NAME] and status against a
+  --connect ADDR:PORT  call, eval, broadcast [--node NAME], map [--retry], status
+                   and bridge against a
                    running cluster's head instead of a local pool
   --ca FILE --cert FILE --key FILE  mutual TLS for head, node and --connect
   --insecure       allow plaintext on a non-loopback address (head, node)

@@ -129,10 +129,14 @@ int run_broadcast(const invocation& inv) {
 
 int run_map(const invocation& inv) {
   const char* help =
-    "usage: pyactor map MODULE.FUNC --from FILE|- [--chunk N] [--ordered|--as-completed]\n"
+    "usage: pyactor [--connect ADDR:PORT] map MODULE.FUNC --from FILE|- [--chunk N]\n"
+    "                 [--ordered|--as-completed] [--retry]\n"
     "  Calls MODULE.FUNC once per input line; each line is a JSON list of arguments.\n"
     "  --ordered (default) prints results in input order, one per line;\n"
     "  --as-completed prints INDEX<TAB>RESULT as results finish.\n"
+    "  --retry runs the items of a chunk lost with its worker (or its node, with\n"
+    "  --connect) again, one by one; only for functions safe to repeat.\n"
+    "  --connect runs it on a cluster's workers through its head.\n"
     "  Progress goes to stderr. e.g.: seq 1 1000 | sed 's/.*/[&]/' | pyactor map math.sqrt --from -\n";
   if (wants_help(inv, help))
     return ok;
@@ -153,6 +157,8 @@ int run_map(const invocation& inv) {
       opts.ordered = true;
     } else if (a == "--as-completed") {
       opts.ordered = false;
+    } else if (a == "--retry") {
+      opts.retry_on_crash = true;
     } else {
       return usage_error("unexpected argument '" + a + "'", help);
     }
@@ -179,7 +185,7 @@ int run_map(const invocation& inv) {
       return usage_error("cannot read --from '" + from + "': " + std::strerror(errno), help);
   }
   line_source source{from == "-" ? std::cin : file};
-  auto rt = start_runtime(inv.options);
+  auto rt = inv.connect.empty() ? start_runtime(inv.options) : connect_runtime(inv);
   if (!rt)
     return usage;
   progress_printer progress;

@@ -44,7 +44,8 @@ int usage(const std::string& message) {
 
 } // namespace
 
-int run_bridge_command(const std::vector<std::string>& args, runtime_options options) {
+int run_bridge_command(const std::vector<std::string>& args, runtime_options options,
+                       std::function<result<std::unique_ptr<runtime>>()> make_runtime) {
   gateway_options gw;
   bool named = false;
   for (size_t i = 0; i < args.size(); ++i) {
@@ -102,9 +103,9 @@ int run_bridge_command(const std::vector<std::string>& args, runtime_options opt
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   auto sfd = ::signalfd(-1, &stop_signals, SFD_CLOEXEC | SFD_NONBLOCK);
   gw.stop_fd = sfd;
-  auto rt = runtime::start(options);
+  auto rt = make_runtime ? make_runtime() : runtime::start(options);
   if (!rt) {
-    std::cerr << "pyactor bridge: cannot start the pool: " << rt.error().to_string() << "\n";
+    std::cerr << "pyactor bridge: cannot " << (make_runtime ? "connect" : "start the pool") << ": " << rt.error().to_string() << "\n";
     return 1;
   }
   // Teardown order: the service (its admin thread uses the runtime), the

@@ -89,17 +89,17 @@ int run_node(const node_options& options);
 /// started after), for `run_head` and `run_node` to wait on them.
 void block_stop_signals();
 
-/// One node of the cluster (the head's own pool is the node "head").
-struct node_info {
-  std::string name;
-  /// Where the head sees the node's connection from ("local" for the head).
-  std::string address;
-  /// "up", or "down" with `note` saying why.
-  std::string state;
-  std::chrono::system_clock::time_point since;
-  int64_t pid = 0;
-  std::string note;
-  std::vector<worker_info> workers; // as `runtime::status` reports them
+/// One node of the cluster (see pyactor::node_info).
+using pyactor::node_info;
+
+/// `runtime::connect`.
+struct connect_options {
+  network_options net;
+  std::chrono::milliseconds connect_timeout{std::chrono::seconds(10)};
+  /// Deadline of a call that sets none.
+  std::chrono::milliseconds default_timeout{std::chrono::minutes(5)};
+  /// Where the runtime logs (callback exceptions); empty: stderr.
+  std::function<void(const std::string&)> log;
 };
 
 /// The reply of one worker to a broadcast.

@@ -63,11 +63,12 @@ struct map_options {
   bool ordered = true;
   /// At the first item error, cancel the rest (they get `cancelled`).
   bool stop_on_error = false;
-  /// When a worker dies running a chunk, run its items again one by one, each
+  /// When a worker dies running a chunk (or, on a connected runtime, the
+  /// node running it is lost: `node_down`), run its items again one by one, each
   /// alone in its call: an item that kills its worker then fails by itself
   /// (`worker_crashed` naming the item's index), the others succeed. No item
   /// runs more than twice. Only for functions that are safe to repeat.
-  /// Without it the chunk's items get `worker_crashed`.
+  /// Without it the chunk's items get `worker_crashed` (or `node_down`).
   bool retry_on_crash = false;
   /// Chunks in flight at once; 0 means two per worker. Bounds memory.
   size_t max_chunks_in_flight = 0;

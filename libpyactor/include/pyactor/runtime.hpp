@@ -18,6 +18,7 @@ namespace pyactor {
 
 namespace cluster {
 struct pool_access;
+struct connect_options;
 } // namespace cluster
 
 /// Per-call options.
@@ -101,6 +102,21 @@ struct worker_info {
   std::string last_exit;
 };
 
+/// One node of a cluster (`runtime::nodes`; the head's own pool is the node
+/// "head", a local runtime's pool the node "local").
+struct node_info {
+  std::string name;
+  /// Where the head sees the node's connection from ("local" for the head).
+  std::string address;
+  /// "up", or "down" with `note` saying why ("removed" after remove_node).
+  std::string state;
+  std::chrono::system_clock::time_point since;
+  int64_t pid = 0;
+  std::string note;
+  /// Its workers as `runtime::status` reports them (cluster worker ids).
+  std::vector<worker_info> workers;
+};
+
 /// A pool of Python worker processes on this node. Usage:
 ///   auto rt = pyactor::runtime::start();             // or start(options)
 ///   if (!rt) { std::cerr << rt.error().to_string(); return 1; }
@@ -119,6 +135,19 @@ public:
   /// Starts the pool and waits until every worker is ready or given up.
   /// Fails when options are invalid or no worker could start.
   static result<std::unique_ptr<runtime>> start(runtime_options options = {});
+
+  /// The same API against a running cluster: connects to its head at
+  /// "ADDR:PORT" (pyactor head --listen) and fails within the connect
+  /// timeout. Every call form works as on a local pool; calls go through
+  /// the head to the least loaded node (a pinned call or an object
+  /// reference to the node that has it); values cross as the msgpack bytes
+  /// they are. Worker ids are cluster-wide: node index * 2^32 + slot (see
+  /// `status`, `nodes`). A call in flight on a node that is lost gets
+  /// `node_down`; when the head itself is lost, every call does. Options are
+  /// in pyactor/cluster.hpp (TLS, heartbeats, default timeout).
+  static result<std::unique_ptr<runtime>> connect(const std::string& address,
+                                                  const cluster::connect_options& options);
+  static result<std::unique_ptr<runtime>> connect(const std::string& address);
 
   ~runtime();
   runtime(const runtime&) = delete;
@@ -269,6 +298,25 @@ public:
   std::vector<uint64_t> remove_workers(const std::vector<uint64_t>& ids);
 
   const runtime_options& options() const;
+
+  // -- cluster (a runtime from `connect`; a local one is the node "local") ------
+
+  /// True for a runtime from `connect`.
+  bool connected() const;
+
+  /// Every node, up or down, with its workers.
+  result<std::vector<node_info>> nodes() const;
+
+  /// Starts `n` more workers on node `node` ("" picks the node with the
+  /// fewest; a local runtime takes only ""), answered once they are ready;
+  /// returns their ids.
+  result<std::vector<uint64_t>> add_workers(uint32_t n, const std::string& node);
+
+  /// Removes a node of a connected runtime: no new calls go to it, its
+  /// workers finish the calls they run, then the node process stops. Fails
+  /// with `bad_request` naming the nodes when `name` is not up (or is the
+  /// head's own pool), and on a local runtime.
+  result<bool> remove_node(const std::string& name);
 
   /// Names reachable through `builtin` and `op`.
   static const std::vector<std::string>& builtin_names();

@@ -44,6 +44,10 @@ struct runtime_options {
   std::string policy = "least-loaded";
   /// Live object references one worker may hold.
   uint64_t max_objects = 100000;
+  /// The uid of the pool's first worker incarnation (0 or 1: from 1). A
+  /// cluster node gives its pool a range of its own, so that an object
+  /// reference names the node that holds it; not a config key.
+  uint64_t first_worker_uid = 0;
   /// CAF scheduler threads; 0 means max(2, cores).
   uint32_t threads = 0;
   /// Calls written to one worker process at once (pipelining); the rest

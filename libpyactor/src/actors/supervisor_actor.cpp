@@ -243,6 +243,7 @@ supervisor_state::~supervisor_state() {
 supervisor_actor::behavior_type supervisor_behavior(self_pointer self,
                                                     supervisor_options options) {
   self->state.options = std::move(options);
+  self->state.next_uid = std::max<uint64_t>(1, self->state.options.first_uid);
   for (uint32_t i = 0; i < self->state.options.workers; ++i)
     add_slot(self);
   for (auto& slot : self->state.slots)

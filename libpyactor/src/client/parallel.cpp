@@ -89,6 +89,12 @@ public:
     : rt_(*rt.impl_), module_(std::move(module)), function_(std::move(function)),
       next_(std::move(next)), star_(star), sink_(std::move(sink)), opts_(opts), total_(total) {
     workers_ = std::max<size_t>(1, rt_.routes->load()->size()); // live workers, no request
+    if (rt_.connected) { // the cluster's ready workers, from the head
+      auto all = rt.status();
+      workers_ = std::max<size_t>(1, std::count_if(all.begin(), all.end(), [](auto& w) {
+                                    return w.state == "ready";
+                                  }));
+    }
     max_in_flight_ = opts.max_chunks_in_flight > 0 ? opts.max_chunks_in_flight : 2 * workers_;
     if (opts.chunk > 0)
       chunk_size_ = opts.chunk;
@@ -257,7 +263,9 @@ private:
     if (i == in_flight_.end())
       return;
     auto& c = i->second;
-    bool crashed = !done.outcome && done.outcome.error().code == errc::worker_crashed;
+    // A chunk lost with its worker or its node (a connected runtime).
+    bool crashed = !done.outcome && (done.outcome.error().code == errc::worker_crashed
+                                     || done.outcome.error().code == errc::node_down);
     if (crashed && opts_.retry_on_crash && !c.alone && !stopping_) {
       split(done.chunk_id);
       return;

@@ -110,6 +110,7 @@ result<std::unique_ptr<runtime>> runtime::start(runtime_options options) {
   sup.max_restarts = options.max_restarts;
   sup.restart_window = options.restart_window;
   sup.scheduler = scheduler;
+  sup.first_uid = std::max<uint64_t>(1, options.first_worker_uid);
   sup.worker.spawn.executable = layout->worker_executable;
   sup.worker.spawn.python = options.python;
   sup.worker.spawn.python_path = options.python_path;

@@ -55,40 +55,25 @@ struct gather {
 
 } // namespace
 
-uint64_t runtime::broadcast_async(const std::string& module, const std::string& function,
-                                  list args, dict kwargs, const broadcast_options& opts,
-                                  std::function<void(std::vector<worker_reply>)> on_done) {
-  std::vector<uint64_t> targets = opts.workers;
-  if (targets.empty()) // every live worker, as the scheduler last published them
-    for (auto& w : *impl_->routes->load())
-      targets.push_back(w.slot);
-  auto g = std::make_shared<gather>();
-  g->done = std::move(on_done);
-  g->remaining = targets.size();
-  for (auto slot : targets)
-    g->replies.push_back(worker_reply{slot, make_error(errc::not_running, "not answered")});
-  auto table = impl_->calls;
-  // The broadcast's own entry only carries cancel to the calls it is made
-  // of; the caller's callback runs when the last of them is answered.
-  auto cancel_all = [g, rt = impl_.get()] {
-    std::vector<uint64_t> ids;
-    {
-      std::lock_guard<std::mutex> guard{g->mtx};
-      ids = g->calls;
-    }
-    for (auto id : ids)
-      rt->cancel(id);
-  };
-  if (targets.empty()) // nothing to wait for: answer on the client actor
-    return impl_->refuse([g](result<value>) { g->done({}); },
-                         make_error(errc::no_workers, "no live worker"));
-  auto t = table->add(nullptr, cancel_all);
-  g->id = t.id;
+namespace {
+
+/// Sends the broadcast's call to every worker of `targets`; the last reply
+/// hands them all to the caller.
+void launch(runtime& rt, std::shared_ptr<client::call_table> table, std::shared_ptr<gather> g,
+            const std::vector<uint64_t>& targets, const std::string& module,
+            const std::string& function, const list& args, const dict& kwargs,
+            const broadcast_options& opts) {
+  {
+    std::lock_guard<std::mutex> guard{g->mtx};
+    g->remaining = targets.size();
+    for (auto slot : targets)
+      g->replies.push_back(worker_reply{slot, make_error(errc::not_running, "not answered")});
+  }
   for (size_t i = 0; i < targets.size(); ++i) {
     call_options pinned;
     pinned.worker = targets[i];
     pinned.timeout = opts.timeout;
-    auto id = call_async(module, function, args, kwargs, pinned, [g, i, table](result<value> r) {
+    auto id = rt.call_async(module, function, args, kwargs, pinned, [g, i, table](result<value> r) {
       bool last;
       {
         std::lock_guard<std::mutex> guard{g->mtx};
@@ -103,6 +88,85 @@ uint64_t runtime::broadcast_async(const std::string& module, const std::string& 
     std::lock_guard<std::mutex> guard{g->mtx};
     g->calls.push_back(id);
   }
+}
+
+} // namespace
+
+uint64_t runtime::broadcast_async(const std::string& module, const std::string& function,
+                                  list args, dict kwargs, const broadcast_options& opts,
+                                  std::function<void(std::vector<worker_reply>)> on_done) {
+  std::vector<uint64_t> targets = opts.workers;
+  if (targets.empty() && !impl_->connected) // every live worker, as the scheduler last published them
+    for (auto& w : *impl_->routes->load())
+      targets.push_back(w.slot);
+  auto g = std::make_shared<gather>();
+  g->done = std::move(on_done);
+  auto table = impl_->calls;
+  // The broadcast's own entry only carries cancel to the calls it is made
+  // of; the caller's callback runs when the last of them is answered.
+  auto cancel_all = [g, rt = impl_.get()] {
+    std::vector<uint64_t> ids;
+    {
+      std::lock_guard<std::mutex> guard{g->mtx};
+      ids = g->calls;
+    }
+    for (auto id : ids)
+      rt->cancel(id);
+  };
+  if (targets.empty() && impl_->connected) {
+    // Every ready worker of every node: the head knows them. Ask it on the
+    // client actor (no thread waits), then send the calls.
+    auto t = table->add(nullptr, cancel_all);
+    g->id = t.id;
+    if (!t.open)
+      return t.id;
+    // Until the calls are out, this answers the caller (an empty list) if
+    // the broadcast is cancelled, no worker is ready, the head does not
+    // answer, or the job is dropped because the runtime stops.
+    struct not_launched {
+      std::shared_ptr<gather> g;
+      std::shared_ptr<client::call_table> table;
+      bool launched = false;
+      ~not_launched() {
+        if (launched)
+          return;
+        table->finish(g->id, value{});
+        table->guarded(g->id, [&] {
+          if (g->done)
+            g->done({});
+        });
+      }
+    };
+    auto pending = std::make_shared<not_launched>();
+    pending->g = g;
+    pending->table = table;
+    auto e = impl_->ends(); // null once stopping: post drops the job, ~not_launched answers
+    actors::supervisor_actor sup = e ? e->supervisor : actors::supervisor_actor{};
+    impl_->post([this, pending, module, function, args = std::move(args),
+                 kwargs = std::move(kwargs), opts, sup](caf::event_based_actor* self) {
+      self->request(caf::actor_cast<caf::actor>(sup), std::chrono::seconds(30),
+                    actors::status_atom_v)
+        .then(
+          [=](std::vector<actors::worker_status>& workers) {
+            std::vector<uint64_t> ready;
+            for (auto& w : workers)
+              if (w.state == "ready")
+                ready.push_back(w.slot);
+            if (!pending->table->pending(pending->g->id) || ready.empty())
+              return; // cancelled, stopping, or no worker: ~not_launched answers
+            pending->launched = true;
+            launch(*this, pending->table, pending->g, ready, module, function, args, kwargs, opts);
+          },
+          [pending](caf::error&) {});
+    });
+    return t.id;
+  }
+  if (targets.empty()) // nothing to wait for: answer on the client actor
+    return impl_->refuse([g](result<value>) { g->done({}); },
+                         make_error(errc::no_workers, "no live worker"));
+  auto t = table->add(nullptr, cancel_all);
+  g->id = t.id;
+  launch(*this, table, g, targets, module, function, args, kwargs, opts);
   return t.id;
 }
 

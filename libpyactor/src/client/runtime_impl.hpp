@@ -95,6 +95,9 @@ struct runtime::impl {
   bool direct_least_loaded = false; // the policy allows picking on the caller's thread
   bool uses_affinity_key = false;    // only the affinity policy reads call_request::affinity_key
   std::atomic<size_t> rotation{0};
+  /// A runtime from `connect`: the scheduler and supervisor endpoints are
+  /// one head link (cluster/head_link_actor.hpp) and `routes` stays empty.
+  bool connected = false;
 
   ~impl() { shutdown(); }
 

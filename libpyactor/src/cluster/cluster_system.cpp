@@ -1,6 +1,7 @@
 #include "cluster/cluster_system.hpp"
 
 #include <fstream>
+#include <random>
 
 #include <caf/all.hpp>
 #include <caf/io/middleman.hpp>
@@ -19,11 +20,19 @@ void add_cluster_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<std::vector<worker_result>>("std::vector<pyactor::worker_result>");
 }
 
+uint64_t make_uid_tag() {
+  std::random_device rd;
+  uint64_t tag = 0;
+  while (tag == 0)
+    tag = (static_cast<uint64_t>(rd()) ^ (static_cast<uint64_t>(rd()) << 8)) & 0xffffffu;
+  return tag;
+}
+
 cluster_system::~cluster_system() {
   sys.reset();
 }
 
-result<std::unique_ptr<cluster_system>> start_cluster_system(const network_options& net) {
+result<bool> configure_network(caf::actor_system_config& cfg, const network_options& net) {
   if (auto ok = net.tls.validate(); !ok)
     return ok.error();
   auto timeout = net.connection_timeout;
@@ -34,8 +43,6 @@ result<std::unique_ptr<cluster_system>> start_cluster_system(const network_optio
                       "heartbeat must be positive and connection-timeout longer than it, got "
                         + std::to_string(net.heartbeat.count()) + " ms and "
                         + std::to_string(timeout.count()) + " ms");
-  auto cs = std::make_unique<cluster_system>();
-  auto& cfg = cs->cfg;
   cfg.load<caf::io::middleman>();
   cfg.load<caf::openssl::manager>();
   add_cluster_types(cfg);
@@ -50,10 +57,18 @@ result<std::unique_ptr<cluster_system>> start_cluster_system(const network_optio
     cfg.openssl_cafile = net.tls.ca;
     cfg.openssl_certificate = net.tls.cert;
     cfg.openssl_key = net.tls.key;
-    cs->tls = true;
   }
+  return net.tls.enabled();
+}
+
+result<std::unique_ptr<cluster_system>> start_cluster_system(const network_options& net) {
+  auto cs = std::make_unique<cluster_system>();
+  auto tls = configure_network(cs->cfg, net);
+  if (!tls)
+    return tls.error();
+  cs->tls = tls.value();
   try {
-    cs->sys = std::make_unique<caf::actor_system>(cfg);
+    cs->sys = std::make_unique<caf::actor_system>(cs->cfg);
   } catch (std::exception& e) {
     return make_error(errc::bad_request, std::string{"cannot start the network layer: "} + e.what());
   }
@@ -68,23 +83,43 @@ pool_handles pool_access::handles(runtime& rt) {
   h.supervisor = ends->supervisor;
   auto supervisor = h.supervisor;
   h.bridge = h.system->spawn([supervisor](caf::event_based_actor* self) -> caf::behavior {
+    // Every question ends in exactly one pool_event to `reply_to`.
+    auto answer = [](const caf::actor& reply_to, uint64_t id, pool_event::kind_type kind,
+                     std::vector<actors::worker_status> workers, std::vector<uint64_t> ids) {
+      pool_event ev;
+      ev.id = id;
+      ev.kind = kind;
+      ev.workers = std::move(workers);
+      ev.worker_ids = std::move(ids);
+      caf::anon_send(reply_to, std::move(ev));
+    };
+    constexpr auto wait = std::chrono::seconds(10);
     return {
       [=](actors::status_atom, uint64_t id, const caf::actor& reply_to) {
-        self->request(supervisor, std::chrono::seconds(10), actors::status_atom_v)
+        self->request(supervisor, wait, actors::status_atom_v)
           .then(
             [=](std::vector<actors::worker_status>& workers) {
-              pool_event ev;
-              ev.id = id;
-              ev.workers = std::move(workers);
-              ev.is_status = true;
-              caf::anon_send(reply_to, std::move(ev));
+              answer(reply_to, id, pool_event::status, std::move(workers), {});
             },
-            [=](caf::error&) {
-              pool_event ev;
-              ev.id = id;
-              ev.is_status = true;
-              caf::anon_send(reply_to, std::move(ev));
-            });
+            [=](caf::error&) { answer(reply_to, id, pool_event::status, {}, {}); });
+      },
+      [=](actors::grow_atom, uint32_t n, uint64_t id, const caf::actor& reply_to) {
+        // The new ids once they are ready or given up, as runtime::add_workers.
+        self->request(supervisor, wait, actors::grow_atom_v, n)
+          .then(
+            [=](std::vector<uint64_t>& ids) {
+              self->request(supervisor, std::chrono::minutes(2), actors::ready_atom_v)
+                .then([=](std::string&) { answer(reply_to, id, pool_event::ids, {}, ids); },
+                      [=](caf::error&) { answer(reply_to, id, pool_event::ids, {}, ids); });
+            },
+            [=](caf::error&) { answer(reply_to, id, pool_event::ids, {}, {}); });
+      },
+      [=](actors::shrink_atom, std::vector<uint64_t>& slots, uint64_t id,
+          const caf::actor& reply_to) {
+        // Answers once the workers finished their calls and are gone.
+        self->request(supervisor, caf::infinite, actors::shrink_atom_v, std::move(slots))
+          .then([=](std::vector<uint64_t>& ids) { answer(reply_to, id, pool_event::ids, {}, ids); },
+                [=](caf::error&) { answer(reply_to, id, pool_event::ids, {}, {}); });
       },
     };
   });

@@ -26,6 +26,10 @@ struct cluster_system {
   ~cluster_system();
 };
 
+/// Sets up `cfg` as `cluster_system` does; answers whether TLS is on, or
+/// an error naming the bad option.
+result<bool> configure_network(caf::actor_system_config& cfg, const network_options& net);
+
 /// Starts it; fails with a message naming the bad option.
 result<std::unique_ptr<cluster_system>> start_cluster_system(const network_options& net);
 

@@ -89,9 +89,11 @@ int run_head(const head_options& options) {
   if (!tls_policy_ok("head", options.listen.host, options.net.tls))
     return 2;
   std::unique_ptr<runtime> pool;
+  auto uid_tag = make_uid_tag();
   if (options.workers > 0) {
     auto p = options.pool;
     p.workers = options.workers;
+    p.first_worker_uid = (uid_tag << uid_tag_shift) | 1;
     pool = start_pool(p, "head");
     if (!pool)
       return 2;
@@ -107,6 +109,7 @@ int run_head(const head_options& options) {
   hc.grace = options.pool.interrupt_grace + std::chrono::seconds(3);
   hc.log = log_line;
   hc.keepalive = options.net.heartbeat;
+  hc.local_uid_tag = uid_tag;
   node_manager_actor local;
   pool_handles handles;
   if (pool) {
@@ -150,7 +153,10 @@ int run_node(const node_options& options) {
     ::gethostname(host, sizeof(host) - 1);
     name = std::string{host} + "-" + std::to_string(::getpid());
   }
-  auto pool = start_pool(options.pool, "node");
+  auto uid_tag = make_uid_tag();
+  auto pool_options = options.pool;
+  pool_options.first_worker_uid = (uid_tag << uid_tag_shift) | 1;
+  auto pool = start_pool(pool_options, "node");
   if (!pool)
     return 2;
   auto net = start_cluster_system(options.net);
@@ -166,6 +172,7 @@ int run_node(const node_options& options) {
   jc.port = options.head.port;
   jc.name = name;
   jc.pid = ::getpid();
+  jc.uid_tag = uid_tag;
   jc.tls = net.value()->tls;
   jc.manager = manager;
   jc.backoff = options.backoff;

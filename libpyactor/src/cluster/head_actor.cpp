@@ -57,15 +57,23 @@ void finish(self_pointer self, uint64_t id, call_reply&& reply) {
   done(std::move(reply));
 }
 
-/// Forwards `request` to `node`; `done` gets exactly one reply.
+/// Forwards `request` to `node`; `done` gets exactly one reply. `client`
+/// (may be null) names the sender, so its `cancel` of the request's id
+/// reaches the call; the node sees the head's own id instead.
 void forward(self_pointer self, head_state::node_entry& node, call_request&& request,
-             std::function<void(call_reply&&)> done) {
+             std::function<void(call_reply&&)> done, caf::actor_addr client = {}) {
   auto& st = self->state;
   if (request.timeout_ms == 0)
     request.timeout_ms = static_cast<uint32_t>(st.config.default_timeout.count());
   auto wait = std::chrono::milliseconds(request.timeout_ms) + st.config.grace;
   auto id = st.next_id++;
-  st.pending.emplace(id, head_state::pending_call{node.incarnation, std::move(done)});
+  head_state::pending_call pc;
+  pc.incarnation = node.incarnation;
+  pc.client = std::move(client);
+  pc.client_id = request.request_id;
+  pc.done = std::move(done);
+  st.pending.emplace(id, std::move(pc));
+  request.request_id = id;
   ++node.in_flight;
   auto name = node.name;
   self->request(node.manager, wait, actors::call_atom_v, std::move(request))
@@ -95,7 +103,7 @@ void on_down(self_pointer self, const caf::down_msg& down) {
       continue;
     node.up = false;
     node.since_ms = now_ms();
-    node.note = "lost: " + caf::to_string(down.reason);
+    node.note = node.draining ? "removed" : "lost: " + caf::to_string(down.reason);
     node.ready = 0;
     auto why = "node " + node.name + " (" + node.address + ") went down ("
                + caf::to_string(down.reason) + ") while the call was in flight";
@@ -127,11 +135,18 @@ std::string on_join(self_pointer self, join_info& info, const caf::actor& manage
     return "a node named '" + info.name + "' is already up (from " + node->address
            + "): give this node another --name";
   }
+  for (auto& other : st.nodes)
+    if (other.name != info.name && other.uid_tag == info.uid_tag && info.uid_tag != 0)
+      return "node '" + other.name + "' has the same worker uid tag "
+             + std::to_string(info.uid_tag) + ": restart this node (it draws another)";
   if (node == nullptr) {
     st.nodes.emplace_back();
     node = &st.nodes.back();
     node->name = info.name;
+    node->index = static_cast<uint32_t>(st.nodes.size());
   }
+  node->uid_tag = info.uid_tag;
+  node->draining = false;
   node->incarnation = st.next_incarnation++;
   node->manager = caf::actor_cast<node_manager_actor>(manager);
   node->up = true;
@@ -268,7 +283,7 @@ caf::typed_response_promise<std::vector<node_report>> report(self_pointer self) 
     std::vector<node_report> reports;
     for (auto& node : self->state.nodes) {
       node_report r{node.name, node.address, node.up ? "up" : "down", node.since_ms, node.pid,
-                    node.note, {}};
+                    node.note, {}, node.index};
       if (auto i = answers.find(node.incarnation); node.up && i != answers.end()) {
         set_workers(node, i->second);
         r.workers = i->second;
@@ -277,6 +292,171 @@ caf::typed_response_promise<std::vector<node_report>> report(self_pointer self) 
     }
     promise.deliver(std::move(reports));
   });
+  return promise;
+}
+
+/// Where `request` goes: the node its pin or object reference names, or the
+/// least loaded one; the request's pin becomes that node's own slot. Fails
+/// with the reply the caller gets.
+result<head_state::node_entry*> route(self_pointer self, call_request& request) {
+  auto& st = self->state;
+  if (request.owner_uid != 0) {
+    auto* node = st.find_tag(uid_tag_of(request.owner_uid));
+    if (node == nullptr || !node->up)
+      return make_error(errc::stale_ref,
+                        "the object reference's worker uid " + std::to_string(request.owner_uid)
+                          + (node == nullptr ? " names no node of this cluster"
+                                             : " belongs to node " + node->name + ", which is "
+                                                 + node->note)
+                          + ": the object is gone (nodes: " + st.describe() + ")");
+    request.pin_slot = actors::any_worker; // the node's scheduler routes by the uid
+    return node;
+  }
+  if (request.pin_slot != actors::any_worker) {
+    auto index = node_index_of(request.pin_slot);
+    auto* node = st.find_index(index);
+    auto local = slot_of(request.pin_slot);
+    if (node == nullptr || local == 0)
+      return make_error(errc::bad_request,
+                        "no worker " + std::to_string(request.pin_slot)
+                          + " in the cluster: a worker id is node index * 2^32 + slot, as status "
+                            "lists them (nodes: " + st.describe() + ")");
+    if (!node->up)
+      return make_error(errc::node_down, "worker " + std::to_string(request.pin_slot)
+                                           + " is on node " + node->name + ", which is "
+                                           + node->note);
+    request.pin_slot = local;
+    return node;
+  }
+  auto* node = st.pick();
+  if (node == nullptr)
+    return make_error(errc::no_workers,
+                      "no node of the cluster has a ready worker (nodes: " + st.describe() + ")");
+  return node;
+}
+
+/// The n newest workers, taken one by one from the nodes with the most
+/// ready workers.
+std::vector<uint64_t> newest(head_state& st, uint32_t n) {
+  std::map<uint32_t, std::vector<uint64_t>> slots; // node index -> ready slots, ascending
+  for (auto& node : st.nodes)
+    if (node.up && !node.draining)
+      for (auto& w : node.workers)
+        if (w.state == "ready")
+          slots[node.index].push_back(w.slot);
+  std::vector<uint64_t> ids;
+  while (ids.size() < n) {
+    auto most = slots.end();
+    for (auto i = slots.begin(); i != slots.end(); ++i)
+      if (!i->second.empty() && (most == slots.end() || i->second.size() > most->second.size()))
+        most = i;
+    if (most == slots.end())
+      break;
+    std::sort(most->second.begin(), most->second.end());
+    ids.push_back(cluster_worker_id(most->first, most->second.back()));
+    most->second.pop_back();
+  }
+  return ids;
+}
+
+caf::typed_response_promise<std::vector<uint64_t>> grow(self_pointer self, uint32_t n,
+                                                        const std::string& name) {
+  auto promise = self->make_response_promise<std::vector<uint64_t>>();
+  auto& st = self->state;
+  head_state::node_entry* node = nullptr;
+  if (!name.empty()) {
+    node = st.find(name);
+    if (node == nullptr || !node->up || node->draining) {
+      promise.deliver(caf::make_error(caf::sec::invalid_argument,
+                                      "no node named '" + name + "' is up (nodes: "
+                                        + st.describe() + ")"));
+      return promise;
+    }
+  } else {
+    for (auto& n : st.nodes)
+      if (n.up && !n.draining && (node == nullptr || n.workers.size() < node->workers.size()))
+        node = &n;
+    if (node == nullptr) {
+      promise.deliver(caf::make_error(caf::sec::invalid_argument, "no node is up"));
+      return promise;
+    }
+  }
+  auto index = node->index;
+  self->request(node->manager, std::chrono::minutes(3), actors::grow_atom_v, n)
+    .then(
+      [=](std::vector<uint64_t>& slots) mutable {
+        for (auto& s : slots)
+          s = cluster_worker_id(index, s);
+        promise.deliver(std::move(slots));
+      },
+      [=](caf::error& err) mutable { promise.deliver(std::move(err)); });
+  return promise;
+}
+
+caf::typed_response_promise<std::vector<uint64_t>> shrink(self_pointer self,
+                                                          std::vector<uint64_t> ids) {
+  auto promise = self->make_response_promise<std::vector<uint64_t>>();
+  auto& st = self->state;
+  std::map<uint32_t, std::vector<uint64_t>> by_node;
+  for (auto id : ids)
+    if (auto* node = st.find_index(node_index_of(id)); node != nullptr && node->up)
+      by_node[node->index].push_back(slot_of(id));
+  struct collect {
+    std::vector<uint64_t> removed;
+    size_t outstanding = 1;
+    caf::typed_response_promise<std::vector<uint64_t>> promise;
+    void step() {
+      if (--outstanding == 0) {
+        std::sort(removed.begin(), removed.end());
+        promise.deliver(std::move(removed));
+      }
+    }
+  };
+  auto c = std::make_shared<collect>();
+  c->promise = promise;
+  for (auto& [index, slots] : by_node) {
+    ++c->outstanding;
+    auto i = index;
+    self->request(st.find_index(index)->manager, caf::infinite, actors::shrink_atom_v, slots)
+      .then(
+        [=](std::vector<uint64_t>& gone) {
+          for (auto s : gone)
+            c->removed.push_back(cluster_worker_id(i, s));
+          c->step();
+        },
+        [=](caf::error&) { c->step(); });
+  }
+  c->step();
+  return promise;
+}
+
+caf::typed_response_promise<std::string> drain(self_pointer self, const std::string& name) {
+  auto promise = self->make_response_promise<std::string>();
+  auto& st = self->state;
+  auto* node = st.find(name);
+  if (node == nullptr || !node->up) {
+    promise.deliver("no node named '" + name + "' is up (nodes: " + st.describe() + ")");
+    return promise;
+  }
+  if (node->address == "local") {
+    promise.deliver(std::string{"the head's own workers are not a node to remove: use "
+                                "remove_workers, or stop the head"});
+    return promise;
+  }
+  node->draining = true; // no new calls; the ones in flight finish
+  st.config.log("[head] removing node " + name + ": draining its workers");
+  auto incarnation = node->incarnation;
+  self->request(node->manager, caf::infinite, drain_atom::value)
+    .then(
+      [=](std::string& why) mutable {
+        self->state.config.log("[head] node " + name + " drained; it stops now");
+        promise.deliver(std::move(why));
+      },
+      [=](caf::error& err) mutable {
+        if (auto* n = self->state.find(incarnation))
+          n->draining = false;
+        promise.deliver("node " + name + " did not drain: " + caf::to_string(err));
+      });
   return promise;
 }
 
@@ -298,12 +478,23 @@ head_state::node_entry* head_state::find(uint64_t incarnation) {
   return nullptr;
 }
 
+head_state::node_entry* head_state::find_index(uint32_t index) {
+  return index >= 1 && index <= nodes.size() ? &nodes[index - 1] : nullptr;
+}
+
+head_state::node_entry* head_state::find_tag(uint64_t uid_tag) {
+  for (auto& n : nodes)
+    if (n.uid_tag == uid_tag && uid_tag != 0)
+      return &n;
+  return nullptr;
+}
+
 head_state::node_entry* head_state::pick() {
   node_entry* best = nullptr;
   size_t count = nodes.size();
   for (size_t k = 0; k < count; ++k) {
     auto& n = nodes[(rotation + k) % count];
-    if (!n.up || n.ready == 0)
+    if (!n.up || n.ready == 0 || n.draining)
       continue;
     // in_flight / ready, compared without division
     if (best == nullptr || n.in_flight * best->ready < best->in_flight * n.ready)
@@ -338,6 +529,8 @@ head_actor::behavior_type head_behavior(self_pointer self, head_config config) {
   if (st.config.local) {
     head_state::node_entry local;
     local.name = "head";
+    local.index = 1;
+    local.uid_tag = st.config.local_uid_tag;
     local.incarnation = st.next_incarnation++;
     local.manager = st.config.local;
     local.address = "local";
@@ -353,21 +546,34 @@ head_actor::behavior_type head_behavior(self_pointer self, head_config config) {
   return {
     [=](join_atom, join_info& info, caf::actor& manager) { return on_join(self, info, manager); },
     [=](actors::call_atom, call_request& request) -> caf::result<call_reply> {
-      auto& st = self->state;
-      if (request.pin_slot != actors::any_worker || request.owner_uid != 0)
-        return make_error_reply(errc::bad_request,
-                                "calls through the head pick their worker: pinning a worker id or "
-                                "using an object reference is not supported across nodes yet");
-      auto* node = st.pick();
-      if (node == nullptr)
-        return make_error_reply(errc::no_workers,
-                                "no node of the cluster has a ready worker (nodes: "
-                                  + st.describe() + ")");
+      auto target = route(self, request);
+      if (!target)
+        return make_error_reply(target.error().code, target.error().message);
+      // Before make_response_promise, which takes the sender out.
+      auto sender = self->current_sender();
+      auto client = sender ? sender->address() : caf::actor_addr{};
       auto promise = self->make_response_promise<call_reply>();
-      forward(self, *node, std::move(request),
-              [promise](call_reply&& reply) mutable { promise.deliver(std::move(reply)); });
+      forward(self, *target.value(), std::move(request),
+              [promise](call_reply&& reply) mutable { promise.deliver(std::move(reply)); },
+              std::move(client));
       return promise;
     },
+    [=](actors::cancel_atom, uint64_t client_id) {
+      auto sender = self->current_sender();
+      if (!sender || client_id == 0)
+        return;
+      auto& st = self->state;
+      for (auto& [id, pc] : st.pending)
+        if (pc.client_id == client_id && pc.client == sender->address()) {
+          if (auto* node = st.find(pc.incarnation); node != nullptr && node->up)
+            self->send(node->manager, actors::cancel_atom_v, id);
+          return;
+        }
+    },
+    [=](actors::grow_atom, uint32_t n, std::string& node) { return grow(self, n, node); },
+    [=](actors::shrink_atom, std::vector<uint64_t>& ids) { return shrink(self, std::move(ids)); },
+    [=](actors::shrink_atom, uint32_t n) { return shrink(self, newest(self->state, n)); },
+    [=](drain_atom, std::string& name) { return drain(self, name); },
     [=](bcast_atom, call_request& request, std::string& only) {
       return broadcast(self, request, only);
     },

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include <caf/actor_addr.hpp>
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
 
@@ -28,9 +29,25 @@ namespace pyactor::cluster {
 /// gets exactly one reply. `broadcast` runs the call pinned on every ready
 /// worker of every node (or of the named node), one result per worker.
 /// `status` reports every node, up or down, with its workers.
+///
+/// A call pinned to a worker id (`cluster_worker_id`) goes to that node and
+/// slot; a call on an object reference goes to the node whose uid tag the
+/// owner uid carries (`stale_ref` when that node is lost or unknown). The
+/// head renumbers `request_id` (ids of different clients collide) and
+/// `(cancel_atom, id)` from a client cancels that client's call `id` on its
+/// node. `grow` adds workers on a node ("" picks the one with the fewest),
+/// `shrink` removes workers by id (or the n newest, from the nodes with the
+/// most); both answer the worker ids. `drain` removes a node: out of routing
+/// at once, its workers finish their calls, then the node process stops;
+/// answers "" or why not.
 using head_actor = caf::typed_actor<
   caf::replies_to<join_atom, join_info, caf::actor>::with<std::string>,
   caf::replies_to<actors::call_atom, actors::call_request>::with<actors::call_reply>,
+  caf::reacts_to<actors::cancel_atom, uint64_t>,
+  caf::replies_to<actors::grow_atom, uint32_t, std::string>::with<std::vector<uint64_t>>,
+  caf::replies_to<actors::shrink_atom, std::vector<uint64_t>>::with<std::vector<uint64_t>>,
+  caf::replies_to<actors::shrink_atom, uint32_t>::with<std::vector<uint64_t>>,
+  caf::replies_to<drain_atom, std::string>::with<std::string>,
   caf::replies_to<bcast_atom, actors::call_request, std::string>::with<std::vector<worker_result>>,
   caf::replies_to<actors::status_atom>::with<std::vector<node_report>>,
   caf::reacts_to<keepalive_atom>,
@@ -49,12 +66,19 @@ struct head_config {
   std::chrono::milliseconds keepalive{250};
   /// The head's own pool, served as the node "head"; null for none.
   node_manager_actor local;
+  /// The uid tag of the local pool.
+  uint64_t local_uid_tag = 0;
   std::function<void(const std::string&)> log;
 };
 
 struct head_state {
   struct node_entry {
     std::string name;
+    /// Position + 1 in `nodes`, for worker ids (see `cluster_worker_id`).
+    uint32_t index = 0;
+    uint64_t uid_tag = 0;
+    /// Being removed (`drain`): out of routing.
+    bool draining = false;
     uint64_t incarnation = 0;
     node_manager_actor manager;
     std::string address;
@@ -69,6 +93,9 @@ struct head_state {
 
   struct pending_call {
     uint64_t incarnation = 0;
+    /// Who sent the call and its id there, for `cancel`; null for the head's own.
+    caf::actor_addr client;
+    uint64_t client_id = 0;
     std::function<void(actors::call_reply&&)> done;
   };
 
@@ -83,6 +110,8 @@ struct head_state {
 
   node_entry* find(const std::string& node_name);
   node_entry* find(uint64_t incarnation);
+  node_entry* find_index(uint32_t index);
+  node_entry* find_tag(uint64_t uid_tag);
   /// The node for the next call: the fewest calls in flight per ready
   /// worker; nullptr when no node has a ready worker.
   node_entry* pick();

@@ -33,6 +33,7 @@ void join(self_pointer self, head_actor head) {
   join_info info;
   info.name = st.config.name;
   info.pid = st.config.pid;
+  info.uid_tag = st.config.uid_tag;
   // The head fills in the workers with its first refresh.
   self->request(head, st.config.attempt_timeout, join_atom::value, std::move(info),
                 caf::actor_cast<caf::actor>(st.config.manager))

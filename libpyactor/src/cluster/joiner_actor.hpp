@@ -28,6 +28,8 @@ struct joiner_config {
   uint16_t port = 0;
   std::string name;
   int64_t pid = 0;
+  /// The node pool's uid tag (see `uid_tag_of`).
+  uint64_t uid_tag = 0;
   bool tls = false;
   node_manager_actor manager;
   std::chrono::milliseconds backoff{1000};

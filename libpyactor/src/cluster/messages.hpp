@@ -24,17 +24,46 @@ using bcast_atom = caf::atom_constant<caf::atom("broadcast")>;
 /// connection-timeout without other traffic), so head, nodes and clients send
 /// this every heartbeat interval to each peer they depend on.
 using keepalive_atom = caf::atom_constant<caf::atom("keepalive")>;
+/// `remove_node`: the node drains its workers, then stops.
+using drain_atom = caf::atom_constant<caf::atom("drain")>;
+/// A connected runtime asks the head for its nodes.
+using nodes_atom = caf::atom_constant<caf::atom("nodes")>;
+
+/// Worker ids of a connected runtime name the node and its slot: the node's
+/// index at the head (1, 2, ...; never reused while the head runs) in the
+/// high 32 bits, the node's own slot id in the low 32.
+constexpr uint64_t cluster_worker_id(uint32_t node_index, uint64_t slot) {
+  return (static_cast<uint64_t>(node_index) << 32) | (slot & 0xffffffffu);
+}
+constexpr uint32_t node_index_of(uint64_t worker_id) {
+  return static_cast<uint32_t>(worker_id >> 32);
+}
+constexpr uint64_t slot_of(uint64_t worker_id) {
+  return worker_id & 0xffffffffu;
+}
+
+/// Worker uids (and so object references) name their node: each node's pool
+/// counts its uids from `tag << uid_tag_shift`, with a random 24-bit tag the
+/// head checks is unique among its nodes.
+constexpr unsigned uid_tag_shift = 40;
+constexpr uint64_t uid_tag_of(uint64_t uid) {
+  return uid >> uid_tag_shift;
+}
+/// A fresh random nonzero tag (from std::random_device).
+uint64_t make_uid_tag();
 
 /// What a node tells the head when it joins.
 struct join_info {
   std::string name;
   int64_t pid = 0;
   std::vector<actors::worker_status> workers;
+  /// The node's uid tag (see `uid_tag_of`).
+  uint64_t uid_tag = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, join_info& x) {
-  return f(caf::meta::type_name("pyactor::join_info"), x.name, x.pid, x.workers);
+  return f(caf::meta::type_name("pyactor::join_info"), x.name, x.pid, x.workers, x.uid_tag);
 }
 
 /// One node as the head reports it to `status`.
@@ -46,12 +75,14 @@ struct node_report {
   int64_t pid = 0;
   std::string note;
   std::vector<actors::worker_status> workers;
+  /// The node's index (see `cluster_worker_id`).
+  uint32_t index = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, node_report& x) {
   return f(caf::meta::type_name("pyactor::node_report"), x.name, x.address, x.state, x.since_ms,
-           x.pid, x.note, x.workers);
+           x.pid, x.note, x.workers, x.index);
 }
 
 /// One worker's reply to a broadcast.
@@ -69,15 +100,19 @@ typename Inspector::result_type inspect(Inspector& f, worker_result& x) {
 /// A reply from the local pool to its node manager (local only: it cannot
 /// be sent over the network, so no peer can forge one).
 struct pool_event {
+  enum kind_type { call, status, ids, drained };
   uint64_t id = 0;
   actors::call_reply reply;
   std::vector<actors::worker_status> workers;
-  bool is_status = false;
+  std::vector<uint64_t> worker_ids; // grow and shrink
+  kind_type kind = call;
 };
 
 /// Timers of the head or a node (local only, like pool_event).
 struct refresh_tick {};
 struct keepalive_tick {};
+/// A drained node stops itself (local only).
+struct stop_tick {};
 
 /// Registers the cluster's message types (and pyactor's) with `cfg`; every
 /// process of a cluster does this, so the names match on the wire.
@@ -88,3 +123,4 @@ void add_cluster_types(caf::actor_system_config& cfg);
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(pyactor::cluster::pool_event)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(pyactor::cluster::refresh_tick)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(pyactor::cluster::keepalive_tick)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(pyactor::cluster::stop_tick)

@@ -1,5 +1,9 @@
 #include "cluster/node_manager_actor.hpp"
 
+#include <csignal>
+
+#include <unistd.h>
+
 #include <caf/all.hpp>
 
 namespace pyactor::cluster {
@@ -32,6 +36,16 @@ private:
   uint64_t id_;
 };
 
+/// Asks the pool's bridge `(xs..., id, self)`; `done` gets its pool_event.
+template <class... Ts>
+void ask_pool(self_pointer self, std::function<void(pool_event&)> done, Ts&&... xs) {
+  auto& st = self->state;
+  auto id = st.next_id++;
+  st.waiters.emplace(id, std::move(done));
+  // anon_send: the bridge lives in the pool's system (see pool_handles).
+  caf::anon_send(st.pool.bridge, std::forward<Ts>(xs)..., id, caf::actor_cast<caf::actor>(self));
+}
+
 } // namespace
 
 node_manager_state::~node_manager_state() {
@@ -42,6 +56,11 @@ node_manager_state::~node_manager_state() {
   for (auto& entry : statuses)
     if (entry.second.pending())
       entry.second.deliver(std::vector<actors::worker_status>{});
+  auto waiting = std::move(waiters);
+  for (auto& entry : waiting) {
+    pool_event none; // the pool never answered: no ids
+    entry.second(none);
+  }
 }
 
 node_manager_actor::behavior_type node_manager_behavior(self_pointer self, pool_handles pool) {
@@ -71,12 +90,46 @@ node_manager_actor::behavior_type node_manager_behavior(self_pointer self, pool_
     [=](actors::cancel_atom, uint64_t request_id) {
       caf::anon_send(self->state.pool.scheduler, actors::cancel_atom_v, request_id);
     },
+    [=](actors::grow_atom, uint32_t n) {
+      auto promise = self->make_response_promise<std::vector<uint64_t>>();
+      ask_pool(self, [=](pool_event& ev) mutable { promise.deliver(std::move(ev.worker_ids)); },
+               actors::grow_atom_v, n);
+      return promise;
+    },
+    [=](actors::shrink_atom, std::vector<uint64_t>& slots) {
+      auto promise = self->make_response_promise<std::vector<uint64_t>>();
+      ask_pool(self, [=](pool_event& ev) mutable { promise.deliver(std::move(ev.worker_ids)); },
+               actors::shrink_atom_v, std::move(slots));
+      return promise;
+    },
+    [=](drain_atom) {
+      auto promise = self->make_response_promise<std::string>();
+      // Every slot, then all of them removed (their calls finish first).
+      ask_pool(self, [=](pool_event& status) mutable {
+        std::vector<uint64_t> slots;
+        for (auto& w : status.workers)
+          slots.push_back(w.slot);
+        ask_pool(self, [=](pool_event&) mutable {
+          promise.deliver(std::string{});
+          // Stop once the answer is on its way (run_node waits for SIGTERM).
+          self->delayed_send(self, std::chrono::milliseconds(200), stop_tick{});
+        }, actors::shrink_atom_v, std::move(slots));
+      }, actors::status_atom_v);
+      return promise;
+    },
+    [=](stop_tick) { ::kill(::getpid(), SIGTERM); },
     [=](keepalive_atom) {
       // nop: the traffic is the point
     },
     [=](pool_event& ev) {
       auto& st = self->state;
-      if (ev.is_status) {
+      if (auto i = st.waiters.find(ev.id); i != st.waiters.end()) {
+        auto done = std::move(i->second);
+        st.waiters.erase(i);
+        done(ev);
+        return;
+      }
+      if (ev.kind == pool_event::status) {
         if (auto i = st.statuses.find(ev.id); i != st.statuses.end()) {
           i->second.deliver(std::move(ev.workers));
           st.statuses.erase(i);

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <vector>
@@ -36,13 +37,21 @@ struct pool_handles {
 /// `call` runs a request on the node's pool (its scheduler picks the worker,
 /// or the one pinned by `pin_slot`) and answers its `call_reply`; `status`
 /// answers every worker slot; `cancel` cancels a call by request id.
+/// `grow` adds workers (answered once they are ready), `shrink` drains the
+/// named slots (answered once they are gone). `drain` removes every worker,
+/// answers "", then stops the node process (SIGTERM to itself, which
+/// `run_node` waits for).
 /// `pool_event` is local only (the pool's replies). When the manager stops,
 /// calls it still holds get `node_down`.
 using node_manager_actor = caf::typed_actor<
   caf::replies_to<actors::call_atom, actors::call_request>::with<actors::call_reply>,
   caf::replies_to<actors::status_atom>::with<std::vector<actors::worker_status>>,
   caf::reacts_to<actors::cancel_atom, uint64_t>,
+  caf::replies_to<actors::grow_atom, uint32_t>::with<std::vector<uint64_t>>,
+  caf::replies_to<actors::shrink_atom, std::vector<uint64_t>>::with<std::vector<uint64_t>>,
+  caf::replies_to<drain_atom>::with<std::string>,
   caf::reacts_to<keepalive_atom>,
+  caf::reacts_to<stop_tick>,
   caf::reacts_to<pool_event>>;
 
 struct node_manager_state {
@@ -50,6 +59,8 @@ struct node_manager_state {
   uint64_t next_id = 1;
   std::map<uint64_t, caf::typed_response_promise<actors::call_reply>> calls;
   std::map<uint64_t, caf::typed_response_promise<std::vector<actors::worker_status>>> statuses;
+  /// Other questions to the pool (grow, shrink, drain), by event id.
+  std::map<uint64_t, std::function<void(pool_event&)>> waiters;
 
   static const char* name;
 

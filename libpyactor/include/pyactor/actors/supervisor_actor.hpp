@@ -48,6 +48,9 @@ struct supervisor_options {
   uint32_t max_restarts = 5;
   std::chrono::milliseconds restart_window{10000};
   scheduler_actor scheduler;
+  /// The uid of the first worker incarnation; later ones count up from it
+  /// (a cluster node starts its own range, so a uid names its node).
+  uint64_t first_uid = 1;
 };
 
 struct supervisor_state {

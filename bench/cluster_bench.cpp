@@ -1,0 +1,217 @@
+// The cluster benchmark (bench/cluster_bench.sh): a connected runtime's
+// blocking call latency and async throughput over a veth link, next to a bare
+// CAF request round trip over the same link and the same figures on a local
+// pool, in interleaved rounds.
+//
+//   pyactor-bench-cluster echo PORT
+//       publishes a CAF echo actor (it answers the bytes it gets) on PORT and
+//       serves until SIGTERM or SIGINT
+//   pyactor-bench-cluster run HEAD ECHO_HOST:PORT ROUNDS CALLS WORKERS
+//       prints one JSON line per round and one summary line
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <future>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include <caf/all.hpp>
+#include <caf/io/all.hpp>
+
+#include "pyactor/cluster.hpp"
+#include "pyactor/pyactor.hpp"
+#include "stats.hpp"
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+using pyactor::bench::percentile;
+
+constexpr size_t payload_bytes = 64; // about a small call's request body
+
+double us_since(clock_type::time_point t0) {
+  return std::chrono::duration<double, std::micro>(clock_type::now() - t0).count();
+}
+
+int serve_echo(uint16_t port) {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  caf::actor_system_config cfg;
+  cfg.load<caf::io::middleman>();
+  cfg.set("scheduler.policy", caf::atom("sharing"));
+  cfg.set("scheduler.max-threads", int64_t{2});
+  caf::actor_system sys{cfg};
+  auto echo = sys.spawn([]() -> caf::behavior {
+    return {[](std::vector<char>& bytes) { return std::move(bytes); }};
+  });
+  auto published = sys.middleman().publish(echo, port, nullptr, true);
+  if (!published) {
+    std::cerr << "echo: cannot publish on port " << port << ": " << sys.render(published.error())
+              << "\n";
+    caf::anon_send_exit(echo, caf::exit_reason::user_shutdown);
+    return 1;
+  }
+  std::cout << "echo ready " << *published << std::endl;
+  int sig = 0;
+  sigwait(&set, &sig);
+  caf::anon_send_exit(echo, caf::exit_reason::user_shutdown);
+  return 0;
+}
+
+/// `n` sequential CAF requests to `echo` from an event-based actor; the
+/// latencies in µs (the calling thread waits on a promise).
+std::vector<double> caf_round_trips(caf::actor_system& sys, const caf::actor& echo, size_t n) {
+  auto promise = std::make_shared<std::promise<std::vector<double>>>();
+  auto future = promise->get_future();
+  sys.spawn([=](caf::event_based_actor* self) {
+    struct state {
+      std::vector<double> lat;
+      clock_type::time_point t0;
+    };
+    auto st = std::make_shared<state>();
+    auto step = std::make_shared<std::function<void()>>();
+    *step = [=] {
+      if (st->lat.size() == n) {
+        promise->set_value(std::move(st->lat));
+        return;
+      }
+      st->t0 = clock_type::now();
+      self->request(echo, std::chrono::seconds(10), std::vector<char>(payload_bytes, 'x'))
+        .then([=](std::vector<char>&) {
+                st->lat.push_back(us_since(st->t0));
+                (*step)();
+              },
+              [=](caf::error&) { promise->set_value({}); });
+    };
+    (*step)();
+  });
+  return future.get();
+}
+
+std::vector<double> blocking_calls(pyactor::runtime& rt, size_t n) {
+  std::vector<double> lat;
+  lat.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    auto t0 = clock_type::now();
+    auto r = rt.call("operator", "add", {1, 2});
+    if (!r || r.value() != pyactor::value{int64_t{3}}) {
+      std::cerr << "call failed: " << (r ? r.value().to_string() : r.error().to_string()) << "\n";
+      return {};
+    }
+    lat.push_back(us_since(t0));
+  }
+  return lat;
+}
+
+/// Calls per second with `window` calls in flight (callbacks submit the next).
+double async_throughput(pyactor::runtime& rt, size_t n, size_t window) {
+  struct run {
+    std::atomic<size_t> sent{0};
+    std::atomic<size_t> done{0};
+    std::atomic<size_t> failed{0};
+    std::promise<void> finished;
+  };
+  auto r = std::make_shared<run>();
+  std::function<void()> submit;
+  auto self_submit = std::make_shared<std::function<void()>>();
+  *self_submit = [&rt, r, n, self_submit] {
+    if (r->sent.fetch_add(1) >= n)
+      return;
+    rt.call_async("operator", "add", {1, 2}, {}, {}, [r, n, self_submit](pyactor::result<pyactor::value> x) {
+      if (!x)
+        r->failed.fetch_add(1);
+      (*self_submit)();
+      if (r->done.fetch_add(1) + 1 == n)
+        r->finished.set_value();
+    });
+  };
+  auto t0 = clock_type::now();
+  for (size_t i = 0; i < window; ++i)
+    (*self_submit)();
+  r->finished.get_future().wait();
+  double seconds = us_since(t0) / 1e6;
+  *self_submit = nullptr; // breaks the cycle
+  if (r->failed.load() > 0)
+    std::cerr << r->failed.load() << " async calls failed\n";
+  return static_cast<double>(n) / seconds;
+}
+
+int run(const std::string& head, const std::string& echo_at, int rounds, size_t calls,
+        uint32_t workers) {
+  auto remote = pyactor::runtime::connect(head);
+  if (!remote) {
+    std::cerr << "connect: " << remote.error().to_string() << "\n";
+    return 1;
+  }
+  pyactor::runtime_options lo;
+  lo.workers = workers;
+  auto local = pyactor::runtime::start(lo);
+  if (!local) {
+    std::cerr << "local pool: " << local.error().to_string() << "\n";
+    return 1;
+  }
+  auto ep = pyactor::cluster::parse_endpoint(echo_at);
+  if (!ep) {
+    std::cerr << ep.error().message << "\n";
+    return 2;
+  }
+  caf::actor_system_config cfg;
+  cfg.load<caf::io::middleman>();
+  cfg.set("scheduler.policy", caf::atom("sharing"));
+  cfg.set("scheduler.max-threads", int64_t{2});
+  caf::actor_system sys{cfg};
+  auto echo = sys.middleman().remote_actor(ep.value().host, ep.value().port);
+  if (!echo) {
+    std::cerr << "echo at " << echo_at << ": " << sys.render(echo.error()) << "\n";
+    return 1;
+  }
+  // Warm up every path once.
+  caf_round_trips(sys, *echo, 200);
+  blocking_calls(*remote.value(), 200);
+  blocking_calls(*local.value(), 200);
+  async_throughput(*remote.value(), calls, 64);
+  async_throughput(*local.value(), calls, 64);
+  std::vector<double> r_block, r_async;
+  for (int k = 0; k < rounds; ++k) {
+    auto caf_rt = percentile(caf_round_trips(sys, *echo, calls), 0.5);
+    auto remote_call = percentile(blocking_calls(*remote.value(), calls), 0.5);
+    auto local_call = percentile(blocking_calls(*local.value(), calls), 0.5);
+    auto remote_tp = async_throughput(*remote.value(), calls * 4, 64);
+    auto local_tp = async_throughput(*local.value(), calls * 4, 64);
+    r_block.push_back(remote_call / caf_rt);
+    r_async.push_back(remote_tp / local_tp);
+    std::printf("{\"suite\": \"cluster\", \"round\": %d, \"caf_round_trip_us\": %.1f, "
+                "\"remote_call_us\": %.1f, \"local_call_us\": %.1f, \"remote_async_per_s\": %.0f, "
+                "\"local_async_per_s\": %.0f, \"remote_vs_caf\": %.2f, "
+                "\"remote_vs_local_async\": %.2f}\n",
+                k + 1, caf_rt, remote_call, local_call, remote_tp, local_tp, r_block.back(),
+                r_async.back());
+    std::fflush(stdout);
+  }
+  std::printf("{\"suite\": \"cluster\", \"summary\": true, \"remote_vs_caf_median\": %.2f, "
+              "\"remote_vs_caf_min\": %.2f, \"remote_vs_caf_max\": %.2f, "
+              "\"remote_vs_local_async_median\": %.2f, \"remote_vs_local_async_min\": %.2f, "
+              "\"remote_vs_local_async_max\": %.2f}\n",
+              percentile(r_block, 0.5), percentile(r_block, 0), percentile(r_block, 1),
+              percentile(r_async, 0.5), percentile(r_async, 0), percentile(r_async, 1));
+  return 0;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  std::string mode = argc > 1 ? argv[1] : "";
+  if (mode == "echo" && argc == 3)
+    return serve_echo(static_cast<uint16_t>(std::stoi(argv[2])));
+  if (mode == "run" && argc == 7)
+    return run(argv[2], argv[3], std::stoi(argv[4]), std::stoul(argv[5]),
+               static_cast<uint32_t>(std::stoul(argv[6])));
+  std::cerr << "usage: pyactor-bench-cluster echo PORT\n"
+               "       pyactor-bench-cluster run HEAD ECHO_HOST:PORT ROUNDS CALLS WORKERS\n";
+  return 2;
+}
