@@ -6,7 +6,9 @@
 //   pipe floor     64 B ping-pong with a child process over a pipe pair
 //   call latency   blocking `call("operator", "add", {i, 1})`, one at a time
 //   async          `call_async` of the same, at most 256 in flight, once per
-//                  pipeline depth asked for (one 2-worker pool per depth)
+//                  pipeline depth asked for (one 2-worker pool per depth; with
+//                  --compare-worker PATH also one per depth on that worker
+//                  build, labelled "DEPTH B", to compare two builds)
 //   Pool async     the same through multiprocessing.Pool(2).apply_async
 //                  (bench/peers.py --serve pool, kept running across rounds)
 //   map            `runtime::map("builtins", "abs", items)`, and Pool.map
@@ -261,11 +263,13 @@ void expect_int(const pyactor::value& got, int64_t want, const char* what) {
     wrong(std::string{what} + ": expected " + std::to_string(want) + ", got " + got.to_string());
 }
 
-std::unique_ptr<pyactor::runtime> start_pool(uint32_t depth) {
+/// `depth` 0 keeps the default; `worker` empty keeps the worker beside us.
+std::unique_ptr<pyactor::runtime> start_pool(uint32_t depth, const std::string& worker = "") {
   pyactor::runtime_options o;
   o.workers = 2;
   if (depth > 0)
     o.pipeline_depth = depth;
+  o.worker_executable = worker;
   auto started = pyactor::runtime::start(o);
   if (!started)
     die("cannot start a 2-worker pool: " + started.error().to_string());
@@ -344,6 +348,7 @@ struct settings {
   std::vector<uint32_t> depths{4, 16, 64};
   std::string python = "/usr/bin/python3";
   std::string peers;
+  std::string compare_worker; // a second pyactor-worker build, run at each depth too
 };
 
 std::vector<uint32_t> parse_depths(const std::string& text) {
@@ -403,10 +408,12 @@ int main(int argc, char** argv) {
       s.python = argv[++i];
     } else if (a == "--peers" && has_value) {
       s.peers = argv[++i];
+    } else if (a == "--compare-worker" && has_value) {
+      s.compare_worker = argv[++i];
     } else {
       std::fprintf(stderr,
                    "usage: %s --peers bench/peers.py [--python PATH] [--rounds N]\n"
-                   "          [--depths 4,16,64] [--quick | --check]\n",
+                   "          [--depths 4,16,64] [--compare-worker PATH] [--quick | --check]\n",
                    argv[0]);
       return 2;
     }
@@ -419,14 +426,24 @@ int main(int argc, char** argv) {
   pool_server pool{s.python, s.peers};
   auto main_rt = start_pool(0);
   uint32_t default_depth = main_rt->options().pipeline_depth;
-  // One pool per depth asked for; the default depth's is the main one.
-  std::map<uint32_t, pyactor::runtime*> by_depth{{default_depth, main_rt.get()}};
+  // One pool per depth asked for ("4"); the default depth's is the main one.
+  // With --compare-worker, one more per depth on that worker ("4 B").
+  std::map<std::string, pyactor::runtime*> by_depth{{std::to_string(default_depth), main_rt.get()}};
   std::vector<std::unique_ptr<pyactor::runtime>> extra;
   for (auto d : s.depths)
-    if (by_depth.count(d) == 0) {
+    if (by_depth.count(std::to_string(d)) == 0) {
       extra.push_back(start_pool(d));
-      by_depth[d] = extra.back().get();
+      by_depth[std::to_string(d)] = extra.back().get();
     }
+  if (!s.compare_worker.empty()) {
+    std::vector<uint32_t> depths = s.depths;
+    depths.push_back(default_depth);
+    for (auto d : depths)
+      if (by_depth.count(std::to_string(d) + " B") == 0) {
+        extra.push_back(start_pool(d, s.compare_worker));
+        by_depth[std::to_string(d) + " B"] = extra.back().get();
+      }
+  }
   auto workers = worker_pids(*main_rt);
   std::vector<int64_t> items(static_cast<size_t>(s.map_items));
   for (size_t i = 0; i < items.size(); ++i)
@@ -435,21 +452,21 @@ int main(int argc, char** argv) {
   cpu_counts pipe_parent, pipe_child, caller, worker_cpus, pool_cpus;
   long same_core = 0, pipe_trips = 0;
   std::vector<double> pipe_us, call_us, latency_ratio, pool_async, pyactor_map, pool_map, map_ratio;
-  std::map<uint32_t, std::vector<double>> async_rate, async_ratio;
+  std::map<std::string, std::vector<double>> async_rate, async_ratio;
   const std::string async_cmd = "async " + std::to_string(s.async_calls);
   const std::string map_cmd = "map " + std::to_string(s.map_items);
 
   for (int r = 0; r < s.rounds; ++r) {
     bool flip = r % 2 == 1; // odd rounds run each pair the other way round
     double pipe = 0, call = 0, pool_rate = 0, map_rate = 0, pool_map_rate = 0;
-    std::map<uint32_t, double> rates;
+    std::map<std::string, double> rates;
     auto run_pipe = [&] {
       pipe = echo.round(s.calls, pipe_parent, pipe_child, same_core);
       pipe_trips += s.calls;
     };
     auto run_call = [&] { call = latency_round(*main_rt, workers, s.calls, caller, worker_cpus); };
     auto run_async = [&] {
-      std::vector<uint32_t> order;
+      std::vector<std::string> order;
       for (auto& [d, rt] : by_depth)
         order.push_back(d);
       if (flip)
@@ -476,7 +493,7 @@ int main(int argc, char** argv) {
     for (auto& [d, rate] : rates) {
       async_rate[d].push_back(rate);
       async_ratio[d].push_back(rate / pool_rate);
-      async_json += (async_json.empty() ? "\"" : ",\"") + std::to_string(d) + "\":" + num(rate, 0);
+      async_json += (async_json.empty() ? "\"" : ",\"") + d + "\":" + num(rate, 0);
     }
     std::printf("{\"suite\":\"interleaved\",\"name\":\"round\",\"round\":%d,\"pipe_us\":%s,"
                 "\"call_us\":%s,\"call_per_pipe\":%s,\"async_calls_per_s\":{%s},"
@@ -492,9 +509,8 @@ int main(int argc, char** argv) {
   using pyactor::bench::spread_json;
   std::string async_json, async_ratio_json;
   for (auto& [d, rates] : async_rate) {
-    async_json += (async_json.empty() ? "\"" : ",\"") + std::to_string(d)
-                  + "\":" + spread_json(rates, 0);
-    async_ratio_json += (async_ratio_json.empty() ? "\"" : ",\"") + std::to_string(d)
+    async_json += (async_json.empty() ? "\"" : ",\"") + d + "\":" + spread_json(rates, 0);
+    async_ratio_json += (async_ratio_json.empty() ? "\"" : ",\"") + d
                         + "\":" + spread_json(async_ratio[d]);
   }
   std::printf(

@@ -89,11 +89,15 @@ def interleaved_section(rounds, w):
     w(f"| pipe round trip, median of a round (µs) | {spread_text(sm['pipe_us'], 1)} |")
     w(f"| blocking call, median of a round (µs) | {spread_text(sm['call_us'], 1)} |")
     w(f"| **blocking call ÷ pipe round trip** | **{spread_text(sm['call_per_pipe'], 2, '×')}** |")
-    for depth, sp in sorted(sm["async_calls_per_s"].items(), key=lambda x: int(x[0])):
+    def by_depth(x):
+        depth, _, variant = x[0].partition(" ")
+        return (int(depth), variant)
+
+    for depth, sp in sorted(sm["async_calls_per_s"].items(), key=by_depth):
         tag = " (the default)" if depth == d else ""
         w(f"| async calls/s, pipeline depth {depth}{tag} | {spread_text(sp, 0)} |")
     w(f"| `Pool.apply_async` calls/s | {spread_text(sm['pool_async_calls_per_s'], 0)} |")
-    for depth, sp in sorted(sm["async_per_pool"].items(), key=lambda x: int(x[0])):
+    for depth, sp in sorted(sm["async_per_pool"].items(), key=by_depth):
         tag = " (the default)" if depth == d else ""
         w(f"| {'**' if tag else ''}async ÷ Pool, depth {depth}{tag}{'**' if tag else ''} | "
           f"{'**' if tag else ''}{spread_text(sp, 2, '×')}{'**' if tag else ''} |")

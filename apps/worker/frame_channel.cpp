@@ -102,11 +102,13 @@ bool frame_channel::next(uint64_t& call_id, const char*& body, size_t& size) {
       begin_ = 0;
       end_ = have;
     }
-    // Wait with poll, then read: a read blocked on a Unix socket is woken
-    // twice per round trip (once without data); poll is woken once.
-    ssize_t n = 0;
-    int err = 0;
-    {
+    // Frames that arrived while the last call ran are taken at once (one
+    // syscall for all of them); only an empty socket is waited for, with
+    // poll, then read: a read blocked on a Unix socket is woken twice per
+    // round trip (once without data); poll is woken once.
+    ssize_t n = ::recv(fd_, buf_.data() + end_, buf_.size() - end_, MSG_DONTWAIT);
+    int err = n < 0 ? errno : 0;
+    if (n < 0 && (err == EAGAIN || err == EWOULDBLOCK)) {
       gil_released idle;
       pollfd readable{fd_, POLLIN, 0};
       if (::poll(&readable, 1, -1) < 0) {
