@@ -507,6 +507,17 @@ int main(int argc, char** argv) {
 
   using pyactor::bench::cpu_json;
   using pyactor::bench::spread_json;
+  // With --compare-worker: this build ÷ the other, per round, at each depth.
+  std::string compare_json;
+  for (auto& [d, rates] : async_rate) {
+    auto other = async_rate.find(d + " B");
+    if (d.find(' ') != std::string::npos || other == async_rate.end())
+      continue;
+    std::vector<double> per_round;
+    for (size_t i = 0; i < rates.size() && i < other->second.size(); ++i)
+      per_round.push_back(rates[i] / other->second[i]);
+    compare_json += (compare_json.empty() ? "\"" : ",\"") + d + "\":" + spread_json(per_round);
+  }
   std::string async_json, async_ratio_json;
   for (auto& [d, rates] : async_rate) {
     async_json += (async_json.empty() ? "\"" : ",\"") + d + "\":" + spread_json(rates, 0);
@@ -519,12 +530,14 @@ int main(int argc, char** argv) {
     "\"default_depth\":%u,\"pipe_us\":%s,\"call_us\":%s,\"call_per_pipe\":%s,"
     "\"async_calls_per_s\":{%s},\"pool_async_calls_per_s\":%s,\"async_per_pool\":{%s},"
     "\"map_items_per_s\":%s,\"pool_map_items_per_s\":%s,\"map_per_pool\":%s,"
+    "\"async_this_per_compared_worker\":{%s},"
     "\"cpus\":{\"pipe_parent\":%s,\"pipe_child\":%s,\"pipe_same_core_fraction\":%s,"
     "\"caller_thread\":%s,\"workers_last\":%s,\"pool_last\":%s}}\n",
     s.rounds, s.calls, s.async_calls, s.map_items, default_depth, spread_json(pipe_us).c_str(),
     spread_json(call_us).c_str(), spread_json(latency_ratio).c_str(), async_json.c_str(),
     spread_json(pool_async, 0).c_str(), async_ratio_json.c_str(), spread_json(pyactor_map, 0).c_str(),
-    spread_json(pool_map, 0).c_str(), spread_json(map_ratio).c_str(), cpu_json(pipe_parent).c_str(),
+    spread_json(pool_map, 0).c_str(), spread_json(map_ratio).c_str(), compare_json.c_str(),
+    cpu_json(pipe_parent).c_str(),
     cpu_json(pipe_child).c_str(),
     num(pipe_trips > 0 ? static_cast<double>(same_core) / static_cast<double>(pipe_trips) : 0).c_str(),
     cpu_json(caller).c_str(), cpu_json(worker_cpus).c_str(), cpu_json(pool_cpus).c_str());

@@ -101,6 +101,9 @@ def interleaved_section(rounds, w):
         tag = " (the default)" if depth == d else ""
         w(f"| {'**' if tag else ''}async ÷ Pool, depth {depth}{tag}{'**' if tag else ''} | "
           f"{'**' if tag else ''}{spread_text(sp, 2, '×')}{'**' if tag else ''} |")
+    for depth, sp in sorted(sm.get("async_this_per_compared_worker", {}).items(), key=by_depth):
+        w(f"| async, this worker ÷ the compared worker (--compare-worker), depth {depth} | "
+          f"{spread_text(sp, 2, '×')} |")
     w(f"| `runtime::map` items/s | {spread_text(sm['map_items_per_s'], 0)} |")
     w(f"| `Pool.map` items/s | {spread_text(sm['pool_map_items_per_s'], 0)} |")
     w(f"| **map ÷ Pool.map** | **{spread_text(sm['map_per_pool'], 2, '×')}** |")

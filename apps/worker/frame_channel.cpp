@@ -80,6 +80,7 @@ bool frame_channel::next(uint64_t& call_id, const char*& body, size_t& size) {
     return false; // a forked child never serves, not even frames already buffered
   begin_ += pending_;
   pending_ = 0;
+  just_read_ = false;
   for (;;) {
     size_t have = end_ - begin_;
     if (have >= 4) {
@@ -122,12 +123,14 @@ bool frame_channel::next(uint64_t& call_id, const char*& body, size_t& size) {
     if (forked_child.load())
       return false;
     errno = err;
-    if (n > 0)
+    if (n > 0) {
       end_ += static_cast<size_t>(n);
-    else if (n == 0)
+      just_read_ = true;
+    } else if (n == 0) {
       return false;
-    else if (errno != EINTR)
+    } else if (errno != EINTR) {
       throw std::runtime_error(std::string{"channel read failed: "} + std::strerror(errno));
+    }
   }
 }
 
@@ -135,8 +138,9 @@ void frame_channel::scan_skips(std::set<uint64_t>& skips) {
   if (forked_child.load())
     return;
   // Take what has arrived, without blocking and without growing the buffer:
-  // the frame handed out by next() points into it.
-  while (end_ < buf_.size()) {
+  // the frame handed out by next() points into it. Not when next() has just
+  // read the socket for this frame: that read took everything there was.
+  while (!just_read_ && end_ < buf_.size()) {
     ssize_t n = ::recv(fd_, buf_.data() + end_, buf_.size() - end_, MSG_DONTWAIT);
     if (n > 0)
       end_ += static_cast<size_t>(n);
