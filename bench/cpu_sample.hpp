@@ -1,8 +1,10 @@
 // Which core a process last ran on, for the benchmarks' core reports.
 #pragma once
 
+#include <dirent.h>
 #include <sys/types.h>
 
+#include <cstdint>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -30,6 +32,48 @@ inline int last_cpu(pid_t pid) {
   } catch (...) {
     return -1;
   }
+}
+
+/// Counters of one process that time cannot blur: its read-like and
+/// write-like syscalls (/proc/PID/io syscr, syscw) and the times any of its
+/// threads went to sleep (voluntary_ctxt_switches of each task).
+struct proc_counters {
+  uint64_t reads = 0;
+  uint64_t writes = 0;
+  uint64_t sleeps = 0;
+
+  proc_counters& operator+=(const proc_counters& x) {
+    reads += x.reads, writes += x.writes, sleeps += x.sleeps;
+    return *this;
+  }
+};
+
+/// The counters of `pid` now (zeros for what cannot be read).
+inline proc_counters read_counters(pid_t pid) {
+  proc_counters out;
+  std::string base = "/proc/" + std::to_string(pid);
+  std::ifstream io{base + "/io"};
+  std::string key;
+  uint64_t value = 0;
+  while (io >> key >> value) {
+    if (key == "syscr:")
+      out.reads = value;
+    else if (key == "syscw:")
+      out.writes = value;
+  }
+  if (DIR* d = ::opendir((base + "/task").c_str())) {
+    while (auto* e = ::readdir(d)) {
+      if (e->d_name[0] == '.')
+        continue;
+      std::ifstream status{base + "/task/" + e->d_name + "/status"};
+      std::string line;
+      while (std::getline(status, line))
+        if (line.rfind("voluntary_ctxt_switches:", 0) == 0)
+          out.sleeps += std::stoull(line.substr(line.find(':') + 1));
+    }
+    ::closedir(d);
+  }
+  return out;
 }
 
 } // namespace pyactor::bench

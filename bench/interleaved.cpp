@@ -14,7 +14,8 @@
 //   map            `runtime::map("builtins", "abs", items)`, and Pool.map
 // and each round yields the ratios call ÷ pipe, async ÷ Pool, map ÷ Pool.
 // The summary gives the median of the per-round ratios and their spread
-// (min, max), and which cores each process ran on: sched_getcpu in the pipe
+// (min, max), the workers' read and write syscalls and sleeps per async call
+// (counts that load does not blur), and which cores each process ran on: sched_getcpu in the pipe
 // floor's two processes and in the calling thread (every call), the last
 // core of the workers and of the Pool's processes from /proc/PID/stat.
 //
@@ -340,6 +341,14 @@ double map_round(pyactor::runtime& rt, const std::vector<int64_t>& items) {
   return static_cast<double>(items.size()) / (us_between(t0, t1) / 1e6);
 }
 
+/// The counters of every worker in `pids`, summed.
+pyactor::bench::proc_counters workers_counters(const std::vector<pid_t>& pids) {
+  pyactor::bench::proc_counters sum;
+  for (auto pid : pids)
+    sum += pyactor::bench::read_counters(pid);
+  return sum;
+}
+
 struct settings {
   int rounds = 9;
   int calls = 2000;
@@ -453,6 +462,7 @@ int main(int argc, char** argv) {
   long same_core = 0, pipe_trips = 0;
   std::vector<double> pipe_us, call_us, latency_ratio, pool_async, pyactor_map, pool_map, map_ratio;
   std::map<std::string, std::vector<double>> async_rate, async_ratio;
+  std::map<std::string, pyactor::bench::proc_counters> async_counts; // workers, all rounds
   const std::string async_cmd = "async " + std::to_string(s.async_calls);
   const std::string map_cmd = "map " + std::to_string(s.map_items);
 
@@ -471,8 +481,16 @@ int main(int argc, char** argv) {
         order.push_back(d);
       if (flip)
         std::reverse(order.begin(), order.end());
-      for (auto d : order)
+      for (auto d : order) {
+        auto pids = worker_pids(*by_depth[d]);
+        auto before = workers_counters(pids);
         rates[d] = async_round(*by_depth[d], s.async_calls, 256);
+        auto after = workers_counters(pids);
+        auto& c = async_counts[d];
+        c.reads += after.reads - before.reads;
+        c.writes += after.writes - before.writes;
+        c.sleeps += after.sleeps - before.sleeps;
+      }
     };
     auto run_pool_async = [&] { pool_rate = s.async_calls / pool.run(async_cmd, pool_cpus); };
     auto run_map = [&] { map_rate = map_round(*main_rt, items); };
@@ -518,7 +536,22 @@ int main(int argc, char** argv) {
       per_round.push_back(rates[i] / other->second[i]);
     compare_json += (compare_json.empty() ? "\"" : ",\"") + d + "\":" + spread_json(per_round);
   }
-  std::string async_json, async_ratio_json;
+  // Each depth ÷ the default depth, per round (the pipeline's own effect).
+  std::string per_default_json;
+  const auto& base_rates = async_rate[std::to_string(default_depth)];
+  for (auto& [d, rates] : async_rate) {
+    std::vector<double> per_round;
+    for (size_t i = 0; i < rates.size() && i < base_rates.size(); ++i)
+      per_round.push_back(rates[i] / base_rates[i]);
+    per_default_json += (per_default_json.empty() ? "\"" : ",\"") + d + "\":"
+                        + spread_json(per_round);
+  }
+  std::string async_json, async_ratio_json, per_call_json;
+  double calls_total = static_cast<double>(s.async_calls) * s.rounds;
+  for (auto& [d, c] : async_counts)
+    per_call_json += (per_call_json.empty() ? "\"" : ",\"") + d + "\":{\"reads\":"
+                     + num(c.reads / calls_total) + ",\"writes\":" + num(c.writes / calls_total)
+                     + ",\"sleeps\":" + num(c.sleeps / calls_total) + "}";
   for (auto& [d, rates] : async_rate) {
     async_json += (async_json.empty() ? "\"" : ",\"") + d + "\":" + spread_json(rates, 0);
     async_ratio_json += (async_ratio_json.empty() ? "\"" : ",\"") + d
@@ -530,13 +563,13 @@ int main(int argc, char** argv) {
     "\"default_depth\":%u,\"pipe_us\":%s,\"call_us\":%s,\"call_per_pipe\":%s,"
     "\"async_calls_per_s\":{%s},\"pool_async_calls_per_s\":%s,\"async_per_pool\":{%s},"
     "\"map_items_per_s\":%s,\"pool_map_items_per_s\":%s,\"map_per_pool\":%s,"
-    "\"async_this_per_compared_worker\":{%s},"
+    "\"async_per_default_depth\":{%s},\"async_this_per_compared_worker\":{%s},\"async_worker_syscalls_per_call\":{%s},"
     "\"cpus\":{\"pipe_parent\":%s,\"pipe_child\":%s,\"pipe_same_core_fraction\":%s,"
     "\"caller_thread\":%s,\"workers_last\":%s,\"pool_last\":%s}}\n",
     s.rounds, s.calls, s.async_calls, s.map_items, default_depth, spread_json(pipe_us).c_str(),
     spread_json(call_us).c_str(), spread_json(latency_ratio).c_str(), async_json.c_str(),
     spread_json(pool_async, 0).c_str(), async_ratio_json.c_str(), spread_json(pyactor_map, 0).c_str(),
-    spread_json(pool_map, 0).c_str(), spread_json(map_ratio).c_str(), compare_json.c_str(),
+    spread_json(pool_map, 0).c_str(), spread_json(map_ratio).c_str(), per_default_json.c_str(), compare_json.c_str(), per_call_json.c_str(),
     cpu_json(pipe_parent).c_str(),
     cpu_json(pipe_child).c_str(),
     num(pipe_trips > 0 ? static_cast<double>(same_core) / static_cast<double>(pipe_trips) : 0).c_str(),

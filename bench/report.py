@@ -101,9 +101,16 @@ def interleaved_section(rounds, w):
         tag = " (the default)" if depth == d else ""
         w(f"| {'**' if tag else ''}async ÷ Pool, depth {depth}{tag}{'**' if tag else ''} | "
           f"{'**' if tag else ''}{spread_text(sp, 2, '×')}{'**' if tag else ''} |")
+    for depth, sp in sorted(sm.get("async_per_default_depth", {}).items(), key=by_depth):
+        if depth != d:
+            w(f"| async, depth {depth} ÷ depth {d} (the default) | {spread_text(sp, 2, '×')} |")
     for depth, sp in sorted(sm.get("async_this_per_compared_worker", {}).items(), key=by_depth):
         w(f"| async, this worker ÷ the compared worker (--compare-worker), depth {depth} | "
           f"{spread_text(sp, 2, '×')} |")
+    for depth, c in sorted(sm.get("async_worker_syscalls_per_call", {}).items(), key=by_depth):
+        w(f"| async, depth {depth}: the workers' reads / writes / sleeps per call "
+          f"(/proc/PID/io syscr, syscw; voluntary switches) | "
+          f"{c['reads']:.2f} / {c['writes']:.2f} / {c['sleeps']:.2f} |")
     w(f"| `runtime::map` items/s | {spread_text(sm['map_items_per_s'], 0)} |")
     w(f"| `Pool.map` items/s | {spread_text(sm['pool_map_items_per_s'], 0)} |")
     w(f"| **map ÷ Pool.map** | **{spread_text(sm['map_per_pool'], 2, '×')}** |")
@@ -277,9 +284,9 @@ def build(path, mode, load_before, elapsed):
     row("trivial call latency, median (µs)", "call_latency", "median_us")
     row("trivial call latency, p99 (µs)", "call_latency", "p99_us")
     row("async throughput, ≤256 in flight (calls/s)", "async_throughput", "calls_per_s", 0)
-    w(f"| the same, pyactor with `pipeline_depth` {get(ours, 'async_throughput_depth64', 'pipeline_depth') or '64'} "
+    w(f"| the same, pyactor with `pipeline_depth` {get(ours, 'async_throughput_other_depth', 'pipeline_depth') or '?'} "
       f"instead of the default {get(ours, 'async_throughput', 'pipeline_depth') or '?'} (calls/s) | "
-      f"{fmt(get(ours, 'async_throughput_depth64', 'calls_per_s'), 0)} | | | |")
+      f"{fmt(get(ours, 'async_throughput_other_depth', 'calls_per_s'), 0)} | | | |")
 
     def map_cell(rec, note=""):
         if rec is None:
@@ -399,7 +406,8 @@ def build(path, mode, load_before, elapsed):
     w("|---|---|---|")
     for name, label in [("call_latency", "blocking call, one at a time"),
                         ("async_throughput", "call_async, ≤256 in flight, default pipeline depth"),
-                        ("async_throughput_depth64", "call_async, ≤256 in flight, pipeline depth 64")]:
+                        ("async_throughput_other_depth", "call_async, ≤256 in flight, pipeline depth "
+                         + str(get(ours, "async_throughput_other_depth", "pipeline_depth") or "?"))]:
         w(f"| {label} | {fmt(get(ours, name, 'client_sleeps_per_call'), 2)} | "
           f"{fmt(get(ours, name, 'worker_sleeps_per_call'), 2)} |")
     w("")
