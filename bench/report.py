@@ -258,6 +258,12 @@ def build(path, mode, load_before, elapsed):
                         ("socketpair_roundtrip_1MiB", "Unix socketpair round trip, 1 MiB")]:
         w(f"| {label} | {fmt(get(floors, name, 'median_us'))} µs | "
           f"{fmt(get(floors, name, 'p99_us'))} µs |")
+    for name, label in [("pipe_pingpong_64B", "pipe"), ("socketpair_pingpong_64B", "socketpair")]:
+        rec = floors.get(name) or {}
+        if "cpus_parent" in rec:
+            w(f"| ({label} ping-pong cores: parent {cores_text(rec['cpus_parent'])}; child "
+              f"{cores_text(rec['cpus_child'])}; same core in "
+              f"{100 * rec['same_core_fraction']:.0f}% of round trips) | | |")
     w(f"| C-API call of a cached callable (`operator.add`), in process | "
       f"{fmt(get(floors, 'capi_cached_call', 'ns_per_call'))} ns | |")
     w(f"| C-API lookup by name (`sys.modules`, getattr) + call, in process | "
