@@ -141,11 +141,15 @@ void frame_channel::scan_skips(std::set<uint64_t>& skips) {
   // the frame handed out by next() points into it. Not when next() has just
   // read the socket for this frame: that read took everything there was.
   while (!just_read_ && end_ < buf_.size()) {
-    ssize_t n = ::recv(fd_, buf_.data() + end_, buf_.size() - end_, MSG_DONTWAIT);
-    if (n > 0)
+    size_t room = buf_.size() - end_;
+    ssize_t n = ::recv(fd_, buf_.data() + end_, room, MSG_DONTWAIT);
+    if (n > 0) {
       end_ += static_cast<size_t>(n);
-    else if (!(n < 0 && errno == EINTR))
+      if (static_cast<size_t>(n) < room)
+        break; // a short read took all there was: no second recv to hear EAGAIN
+    } else if (!(n < 0 && errno == EINTR)) {
       break;
+    }
   }
   size_t pos = begin_ + pending_;
   while (end_ - pos >= request_header_size) {
