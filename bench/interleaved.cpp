@@ -460,6 +460,7 @@ int main(int argc, char** argv) {
 
   cpu_counts pipe_parent, pipe_child, caller, worker_cpus, pool_cpus;
   long same_core = 0, pipe_trips = 0;
+  uint64_t call_client_sleeps = 0, call_worker_sleeps = 0; // over the blocking calls
   std::vector<double> pipe_us, call_us, latency_ratio, pool_async, pyactor_map, pool_map, map_ratio;
   std::map<std::string, std::vector<double>> async_rate, async_ratio;
   std::map<std::string, pyactor::bench::proc_counters> async_counts; // workers, all rounds
@@ -474,7 +475,15 @@ int main(int argc, char** argv) {
       pipe = echo.round(s.calls, pipe_parent, pipe_child, same_core);
       pipe_trips += s.calls;
     };
-    auto run_call = [&] { call = latency_round(*main_rt, workers, s.calls, caller, worker_cpus); };
+    auto run_call = [&] {
+      auto client_before = pyactor::bench::read_counters(::getpid());
+      auto workers_before = workers_counters(workers);
+      call = latency_round(*main_rt, workers, s.calls, caller, worker_cpus);
+      auto client_after = pyactor::bench::read_counters(::getpid());
+      auto workers_after = workers_counters(workers);
+      call_client_sleeps += client_after.sleeps - client_before.sleeps;
+      call_worker_sleeps += workers_after.sleeps - workers_before.sleeps;
+    };
     auto run_async = [&] {
       std::vector<std::string> order;
       for (auto& [d, rt] : by_depth)
@@ -561,13 +570,17 @@ int main(int argc, char** argv) {
     "{\"suite\":\"interleaved\",\"name\":\"summary\",\"rounds\":%d,\"calls_per_round\":%d,"
     "\"async_calls_per_round\":%d,\"window\":256,\"map_items\":%d,\"workers\":2,"
     "\"default_depth\":%u,\"pipe_us\":%s,\"call_us\":%s,\"call_per_pipe\":%s,"
+    "\"call_client_sleeps_per_call\":%s,\"call_worker_sleeps_per_call\":%s,"
     "\"async_calls_per_s\":{%s},\"pool_async_calls_per_s\":%s,\"async_per_pool\":{%s},"
     "\"map_items_per_s\":%s,\"pool_map_items_per_s\":%s,\"map_per_pool\":%s,"
     "\"async_per_default_depth\":{%s},\"async_this_per_compared_worker\":{%s},\"async_worker_syscalls_per_call\":{%s},"
     "\"cpus\":{\"pipe_parent\":%s,\"pipe_child\":%s,\"pipe_same_core_fraction\":%s,"
     "\"caller_thread\":%s,\"workers_last\":%s,\"pool_last\":%s}}\n",
     s.rounds, s.calls, s.async_calls, s.map_items, default_depth, spread_json(pipe_us).c_str(),
-    spread_json(call_us).c_str(), spread_json(latency_ratio).c_str(), async_json.c_str(),
+    spread_json(call_us).c_str(), spread_json(latency_ratio).c_str(),
+    num(static_cast<double>(call_client_sleeps) / (static_cast<double>(s.calls) * s.rounds), 2).c_str(),
+    num(static_cast<double>(call_worker_sleeps) / (static_cast<double>(s.calls) * s.rounds), 2).c_str(),
+    async_json.c_str(),
     spread_json(pool_async, 0).c_str(), async_ratio_json.c_str(), spread_json(pyactor_map, 0).c_str(),
     spread_json(pool_map, 0).c_str(), spread_json(map_ratio).c_str(), per_default_json.c_str(), compare_json.c_str(), per_call_json.c_str(),
     cpu_json(pipe_parent).c_str(),

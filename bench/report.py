@@ -89,6 +89,10 @@ def interleaved_section(rounds, w):
     w(f"| pipe round trip, median of a round (µs) | {spread_text(sm['pipe_us'], 1)} |")
     w(f"| blocking call, median of a round (µs) | {spread_text(sm['call_us'], 1)} |")
     w(f"| **blocking call ÷ pipe round trip** | **{spread_text(sm['call_per_pipe'], 2, '×')}** |")
+    if "call_client_sleeps_per_call" in sm:
+        w(f"| blocking call: sleeps per call in the calling process (all threads) / in the "
+          f"workers (the pipe floor: 1 / 1) | {sm['call_client_sleeps_per_call']:.2f} / "
+          f"{sm['call_worker_sleeps_per_call']:.2f} |")
     def by_depth(x):
         depth, _, variant = x[0].partition(" ")
         return (int(depth), variant)
