@@ -13,6 +13,7 @@
 // Prints one JSON object per line. `--quick` runs fewer iterations.
 #include <Python.h>
 
+#include <sched.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -72,10 +73,25 @@ bool read_all(int fd, char* data, size_t size) {
   return true;
 }
 
+/// Where the two processes of a ping-pong ran: sched_getcpu in each, at
+/// every round trip (the child writes its core into bytes 4..7 of the echo).
+struct cores_seen {
+  pyactor::bench::cpu_counts parent, child;
+  long same = 0;
+  long trips = 0;
+
+  std::string json() const {
+    char buf[64];
+    std::snprintf(buf, sizeof(buf), "%.3f", trips > 0 ? static_cast<double>(same) / trips : 0.0);
+    return ",\"cpus_parent\":" + pyactor::bench::cpu_json(parent) + ",\"cpus_child\":"
+           + pyactor::bench::cpu_json(child) + ",\"same_core_fraction\":" + buf;
+  }
+};
+
 /// Round trips of `size` bytes to a forked echo child; returns one duration
 /// (ns) per round trip. `to_child` / `from_child` are {parent end, child end}.
 std::vector<double> ping_pong(int parent_write, int parent_read, int child_read, int child_write,
-                              size_t size, int warmup, int rounds) {
+                              size_t size, int warmup, int rounds, cores_seen* cores = nullptr) {
   pid_t pid = ::fork();
   if (pid < 0)
     die("fork");
@@ -84,8 +100,13 @@ std::vector<double> ping_pong(int parent_write, int parent_read, int child_read,
     if (parent_read != parent_write)
       ::close(parent_read);
     std::vector<char> buf(size);
-    while (read_all(child_read, buf.data(), size))
+    while (read_all(child_read, buf.data(), size)) {
+      if (size >= 8) {
+        int cpu = ::sched_getcpu();
+        std::memcpy(buf.data() + 4, &cpu, sizeof(cpu));
+      }
       write_all(child_write, buf.data(), size);
+    }
     ::_exit(0);
   }
   ::close(child_read);
@@ -105,8 +126,17 @@ std::vector<double> ping_pong(int parent_write, int parent_read, int child_read,
       std::fprintf(stderr, "pyactor-bench-floors: echo mismatch\n");
       std::exit(1);
     }
-    if (i >= warmup)
+    if (i >= warmup) {
       samples.push_back(ns_between(t0, t1));
+      if (cores != nullptr && size >= 8) {
+        int mine = ::sched_getcpu(), theirs = -1;
+        std::memcpy(&theirs, in.data() + 4, sizeof(theirs));
+        ++cores->parent[mine];
+        ++cores->child[theirs];
+        cores->same += mine == theirs ? 1 : 0;
+        ++cores->trips;
+      }
+    }
   }
   ::close(parent_write);
   if (parent_read != parent_write)
@@ -116,25 +146,27 @@ std::vector<double> ping_pong(int parent_write, int parent_read, int child_read,
   return samples;
 }
 
-std::vector<double> pipe_ping_pong(size_t size, int warmup, int rounds) {
+std::vector<double> pipe_ping_pong(size_t size, int warmup, int rounds,
+                                   cores_seen* cores = nullptr) {
   int down[2], up[2];
   if (::pipe(down) != 0 || ::pipe(up) != 0)
     die("pipe");
-  return ping_pong(down[1], up[0], down[0], up[1], size, warmup, rounds);
+  return ping_pong(down[1], up[0], down[0], up[1], size, warmup, rounds, cores);
 }
 
-std::vector<double> socketpair_ping_pong(size_t size, int warmup, int rounds) {
+std::vector<double> socketpair_ping_pong(size_t size, int warmup, int rounds,
+                                         cores_seen* cores = nullptr) {
   int sv[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
     die("socketpair");
-  return ping_pong(sv[0], sv[0], sv[1], sv[1], size, warmup, rounds);
+  return ping_pong(sv[0], sv[0], sv[1], sv[1], size, warmup, rounds, cores);
 }
 
-void print_latency(const char* name, const std::vector<double>& ns, const char* extra = "") {
+void print_latency(const char* name, const std::vector<double>& ns, const std::string& extra = "") {
   std::printf("{\"suite\":\"floor\",\"name\":\"%s\",\"n\":%zu,\"median_us\":%.3f,"
               "\"p99_us\":%.3f,\"min_us\":%.3f%s}\n",
               name, ns.size(), percentile(ns, 0.5) / 1000, percentile(ns, 0.99) / 1000,
-              percentile(ns, 0.0) / 1000, extra);
+              percentile(ns, 0.0) / 1000, extra.c_str());
   std::fflush(stdout);
 }
 
@@ -246,8 +278,11 @@ int main(int argc, char** argv) {
   }
   int rounds = quick ? 5000 : 20000;
   // Processes first: fork before the interpreter exists.
-  print_latency("pipe_pingpong_64B", pipe_ping_pong(64, 500, rounds));
-  print_latency("socketpair_pingpong_64B", socketpair_ping_pong(64, 500, rounds));
+  cores_seen pipe_cores, socket_cores;
+  auto pipe = pipe_ping_pong(64, 500, rounds, &pipe_cores);
+  print_latency("pipe_pingpong_64B", pipe, pipe_cores.json());
+  auto socket = socketpair_ping_pong(64, 500, rounds, &socket_cores);
+  print_latency("socketpair_pingpong_64B", socket, socket_cores.json());
   print_latency("socketpair_roundtrip_1MiB", socketpair_ping_pong(1 << 20, 5, quick ? 50 : 200));
   python_floors(quick);
   return 0;

@@ -12,6 +12,7 @@ result. Every result is checked; a wrong one exits with code 1. Prints one JSON
 object per line.
 
 Usage: peers.py [--quick] [--only pool,ppe,dask]
+       peers.py --serve pool     (the interleaved rounds' Pool side: see serve_pool)
 """
 
 import argparse
@@ -270,6 +271,60 @@ def bench_dask(q):
     emit(peer, "version", dask=dask.__version__)
 
 
+# -- the Pool side of pyactor-bench-interleaved ---------------------------------------------
+
+
+def last_cpu(pid):
+    """The core `pid` last ran on (/proc/PID/stat field 39); -1 if unknown."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            rest = f.read().rsplit(")", 1)[1].split()
+        return int(rest[39 - 3])
+    except (OSError, IndexError, ValueError):
+        return -1
+
+
+def serve_pool():
+    """Serves timed Pool(2) workloads to bench/interleaved.cpp, one per line.
+
+    Prints {"ready": true, "pids": [...]} once the pool runs, then answers each
+    command on stdin with one JSON line: "async N" (N apply_async calls of
+    operator.add, at most WINDOW in flight), "map N" (Pool.map of abs over N
+    items, default chunks), "quit". Each answer carries "seconds" and "cpus",
+    the core each process of the pool (this one first) last ran on."""
+    with multiprocessing.Pool(2) as p:
+        warm(lambda f, *a: p.apply(f, a), 2)
+        procs = [c.pid for c in p._pool]  # noqa: SLF001 (the pool's own processes)
+        pids = [multiprocessing.current_process().pid] + procs
+        print(json.dumps({"ready": True, "pids": pids}), flush=True)
+        for line in sys.stdin:
+            cmd = line.split()
+            if not cmd or cmd[0] == "quit":
+                break
+            n = int(cmd[1])
+            items = [-i for i in range(n)] if cmd[0] == "map" else None
+            t0 = now()
+            if cmd[0] == "async":
+                window = collections.deque()
+                for i in range(n):
+                    if len(window) >= WINDOW:
+                        j, h = window.popleft()
+                        expect(h.get(), j + 1, "add (async)")
+                    window.append((i, p.apply_async(operator.add, (i, 1))))
+                while window:
+                    j, h = window.popleft()
+                    expect(h.get(), j + 1, "add (async)")
+            elif cmd[0] == "map":
+                out = p.map(abs, items)
+                if out != list(range(n)):
+                    fail("Pool.map returned wrong items")
+            else:
+                fail(f"unknown command {cmd[0]!r}")
+            seconds = now() - t0
+            print(json.dumps({"seconds": seconds, "cpus": [last_cpu(x) for x in pids]}),
+                  flush=True)
+
+
 FULL = dict(starts=10, warmup=500, latency=5000, async_=20000, async_repeats=3, map=100000,
             map_repeats=7, ppe_map=100000, echo=100, cpu_tasks=200, cpu_repeats=5,
             dask_warmup=50, dask_latency=300, dask_async=3000, dask_map=10000, dask_echo=20)
@@ -282,7 +337,11 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--only", default="pool,ppe,dask")
+    ap.add_argument("--serve", choices=["pool"])
     args = ap.parse_args()
+    if args.serve:
+        serve_pool()
+        return
     q = dict(QUICK if args.quick else FULL)
     q["async"] = q.pop("async_")
     emit("python", "version", python=sys.version.split()[0], executable=sys.executable)

@@ -80,6 +80,7 @@ bool frame_channel::next(uint64_t& call_id, const char*& body, size_t& size) {
     return false; // a forked child never serves, not even frames already buffered
   begin_ += pending_;
   pending_ = 0;
+  just_read_ = false;
   for (;;) {
     size_t have = end_ - begin_;
     if (have >= 4) {
@@ -102,11 +103,13 @@ bool frame_channel::next(uint64_t& call_id, const char*& body, size_t& size) {
       begin_ = 0;
       end_ = have;
     }
-    // Wait with poll, then read: a read blocked on a Unix socket is woken
-    // twice per round trip (once without data); poll is woken once.
-    ssize_t n = 0;
-    int err = 0;
-    {
+    // Frames that arrived while the last call ran are taken at once (one
+    // syscall for all of them); only an empty socket is waited for, with
+    // poll, then read: a read blocked on a Unix socket is woken twice per
+    // round trip (once without data); poll is woken once.
+    ssize_t n = ::recv(fd_, buf_.data() + end_, buf_.size() - end_, MSG_DONTWAIT);
+    int err = n < 0 ? errno : 0;
+    if (n < 0 && (err == EAGAIN || err == EWOULDBLOCK)) {
       gil_released idle;
       pollfd readable{fd_, POLLIN, 0};
       if (::poll(&readable, 1, -1) < 0) {
@@ -120,12 +123,14 @@ bool frame_channel::next(uint64_t& call_id, const char*& body, size_t& size) {
     if (forked_child.load())
       return false;
     errno = err;
-    if (n > 0)
+    if (n > 0) {
       end_ += static_cast<size_t>(n);
-    else if (n == 0)
+      just_read_ = true;
+    } else if (n == 0) {
       return false;
-    else if (errno != EINTR)
+    } else if (errno != EINTR) {
       throw std::runtime_error(std::string{"channel read failed: "} + std::strerror(errno));
+    }
   }
 }
 
@@ -133,13 +138,18 @@ void frame_channel::scan_skips(std::set<uint64_t>& skips) {
   if (forked_child.load())
     return;
   // Take what has arrived, without blocking and without growing the buffer:
-  // the frame handed out by next() points into it.
-  while (end_ < buf_.size()) {
-    ssize_t n = ::recv(fd_, buf_.data() + end_, buf_.size() - end_, MSG_DONTWAIT);
-    if (n > 0)
+  // the frame handed out by next() points into it. Not when next() has just
+  // read the socket for this frame: that read took everything there was.
+  while (!just_read_ && end_ < buf_.size()) {
+    size_t room = buf_.size() - end_;
+    ssize_t n = ::recv(fd_, buf_.data() + end_, room, MSG_DONTWAIT);
+    if (n > 0) {
       end_ += static_cast<size_t>(n);
-    else if (!(n < 0 && errno == EINTR))
+      if (static_cast<size_t>(n) < room)
+        break; // a short read took all there was: no second recv to hear EAGAIN
+    } else if (!(n < 0 && errno == EINTR)) {
       break;
+    }
   }
   size_t pos = begin_ + pending_;
   while (end_ - pos >= request_header_size) {

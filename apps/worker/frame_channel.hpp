@@ -47,6 +47,7 @@ private:
   size_t begin_ = 0;   // first unread byte
   size_t end_ = 0;     // one past the last buffered byte
   size_t pending_ = 0; // size of the frame handed out last, consumed on the next call
+  bool just_read_ = false; // next() read the socket to hand out the current frame
 };
 
 } // namespace pyactor::worker

@@ -51,10 +51,10 @@ struct runtime_options {
   /// CAF scheduler threads; 0 means max(2, cores).
   uint32_t threads = 0;
   /// Calls written to one worker process at once (pipelining); the rest
-  /// wait in its actor. Deeper pipelines raise throughput (bench/RESULTS.md)
-  /// but calls queued behind a slow one wait for it. When the process dies,
-  /// only the call it was running fails; the others move to another worker.
-  uint32_t pipeline_depth = 4;
+  /// wait in its actor. Deeper pipelines raise throughput (bench/RESULTS.md).
+  /// When the process dies, only the call it was running fails, at any
+  /// depth; the others move to another worker.
+  uint32_t pipeline_depth = 64;
   /// Replace a worker process after this many calls (against leaks); 0: never.
   uint64_t max_calls_per_worker = 0;
   /// Extra environment variables of every worker process.

@@ -413,7 +413,8 @@ void worker_process::send(const char* data, size_t size) {
   std::lock_guard<std::mutex> guard{out_mtx_};
   if (stopping_ || reaped_)
     return; // the exit report fails the call
-  if (outbox_pos_ == outbox_.size()) {
+  bool was_empty = outbox_pos_ == outbox_.size();
+  if (was_empty) {
     while (size > 0) {
       ssize_t n = ::send(channel_fd_, data, size, MSG_NOSIGNAL);
       if (n > 0) {
@@ -433,6 +434,14 @@ void worker_process::send(const char* data, size_t size) {
     outbox_pos_ = 0;
   }
   outbox_.insert(outbox_.end(), data, data + size);
+  if (!was_empty) {
+    // Frames were already waiting for the socket: offer them and these in
+    // one write now rather than one more wake-up of the I/O thread. What the
+    // socket still refuses, the I/O thread writes: it polls for POLLOUT
+    // since the outbox became non-empty (that send woke it).
+    flush_outbox_locked();
+    return;
+  }
   wake();
 }
 
