@@ -17,6 +17,25 @@ using self_pointer = worker_actor_impl::stateful_pointer<worker_actor_state>;
 using phase = worker_actor_state::phase;
 using clock_type = call_ledger::clock_type;
 
+/// Has the calls taken and released reported to the scheduler once the
+/// messages now in the mailbox were handled (one report per batch).
+void queue_report(self_pointer self) {
+  auto& st = self->state;
+  if (st.flush_queued || st.closing || !st.options.scheduler)
+    return;
+  st.flush_queued = true;
+  self->send(self, flush_atom_v);
+}
+
+/// Takes a call: counts it and gives it to the ledger.
+void accept(self_pointer self, call_request&& request, reply_to&& to) {
+  auto& st = self->state;
+  st.options.stats->load.fetch_add(1);
+  st.accepted_ids.push_back(request.request_id);
+  queue_report(self);
+  st.ledger->accept(std::move(request), std::move(to), clock_type::now());
+}
+
 /// The ledger's side effects for a worker actor: its process, its
 /// scheduler and the repliers. Runs on the actor's thread.
 class worker_callee final : public ledger_callee {
@@ -64,8 +83,11 @@ public:
       to.promise.delegate(scheduler, call_atom_v, std::move(request));
   }
 
-  void released(const call_request&) override {
-    self_->state.options.stats->load.fetch_sub(1);
+  void released(const call_request& request) override {
+    auto& st = self_->state;
+    st.options.stats->load.fetch_sub(1);
+    st.released_ids.push_back(request.request_id);
+    queue_report(self_);
   }
 
   std::string label() const override {
@@ -159,6 +181,7 @@ worker_actor_state::worker_actor_state() {
 }
 
 worker_actor_state::~worker_actor_state() {
+  closing = true; // no more messages from here
   if (ledger)
     ledger->abandon_all("worker " + std::to_string(options.spawn.slot)
                         + " stopped before the call finished");
@@ -219,12 +242,11 @@ worker_actor_impl::behavior_type worker_behavior(self_pointer self, worker_optio
   return {
     [=](call_atom, call_request& request) -> caf::typed_response_promise<call_reply> {
       auto promise = self->make_response_promise<call_reply>();
-      self->state.ledger->accept(std::move(request), reply_to{promise, {}}, clock_type::now());
+      accept(self, std::move(request), reply_to{promise, {}});
       return promise;
     },
     [=](call_atom, call_request& request, reply_sink& sink) {
-      self->state.ledger->accept(std::move(request), reply_to{{}, std::move(sink)},
-                                 clock_type::now());
+      accept(self, std::move(request), reply_to{{}, std::move(sink)});
     },
     [=](cancel_atom, uint64_t request_id) {
       self->state.ledger->cancel(request_id, clock_type::now());
@@ -245,7 +267,7 @@ worker_actor_impl::behavior_type worker_behavior(self_pointer self, worker_optio
         if (st.options.scheduler)
           self->send(st.options.scheduler, worker_atom_v,
                      worker_entry{st.options.spawn.slot, st.options.spawn.uid,
-                                  caf::actor_cast<worker_actor>(self), st.options.stats});
+                                  caf::actor_cast<worker_actor>(self), nullptr});
         if (st.options.supervisor)
           self->send(st.options.supervisor, ready_atom_v, st.options.spawn.slot,
                      st.options.spawn.uid);
@@ -257,6 +279,16 @@ worker_actor_impl::behavior_type worker_behavior(self_pointer self, worker_optio
       maybe_quit(self);
     },
     [=](exited_atom, std::string& reason) { on_exited(self, reason); },
+    [=](flush_atom) {
+      auto& st = self->state;
+      st.flush_queued = false;
+      if (st.accepted_ids.empty() && st.released_ids.empty())
+        return;
+      self->send(st.options.scheduler, held_atom_v, st.options.spawn.uid,
+                 std::move(st.accepted_ids), std::move(st.released_ids));
+      st.accepted_ids.clear();
+      st.released_ids.clear();
+    },
     [=](timeout_atom, uint64_t) {
       self->state.ledger->on_alarm(clock_type::now());
       maybe_quit(self);

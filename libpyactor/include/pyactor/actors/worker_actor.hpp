@@ -1,6 +1,7 @@
 // The worker actor: owns one `pyactor-worker` process for its whole life.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -41,7 +42,10 @@ using ready_listener = caf::typed_actor<caf::reacts_to<ready_atom, uint64_t, uin
 /// waiting calls back, and quits with the reason as a `sec::runtime_error`
 /// context string (`sec::invalid_argument` when no restart can help, e.g. a
 /// missing cwd; a drain or recycle quits with `exit_reason::normal`).
-/// Never blocks its scheduler thread.
+/// The books are a `call_ledger` (src/actors/call_ledger.hpp); the actor
+/// reports the calls it took and released to the scheduler in batches
+/// (`held_atom`). Its handlers never wait; its destructor kills the process
+/// and waits for that process alone to be reaped and for the I/O thread.
 using worker_actor = caf::typed_actor<
   caf::replies_to<call_atom, call_request>::with<call_reply>,
   caf::reacts_to<call_atom, call_request, reply_sink>,
@@ -51,11 +55,14 @@ using worker_actor = caf::typed_actor<
 /// The worker actor as its own I/O thread sees it: the public interface
 /// plus the process's events (the frames of one read, the exit, and the
 /// alarm that serves deadlines, re-interrupts, kills and the start timeout).
-/// Only the actor's I/O thread holds this handle.
+/// Only the actor's I/O thread holds this handle (and the actor itself:
+/// `flush` sends its report of held calls to the scheduler once the calls
+/// queued in its mailbox were taken).
 using worker_actor_impl = worker_actor::extend<
   caf::reacts_to<reply_atom, std::vector<reply_frame>>,
   caf::reacts_to<exited_atom, std::string>,
-  caf::reacts_to<timeout_atom, uint64_t>>;
+  caf::reacts_to<timeout_atom, uint64_t>,
+  caf::reacts_to<flush_atom>>;
 
 /// A worker the scheduler may route to; a worker actor announces itself
 /// with `(worker_atom, worker_entry)` once its process is ready (has sent
@@ -64,7 +71,10 @@ struct worker_entry {
   uint64_t slot = 0;
   uint64_t uid = 0;
   worker_actor actor;
-  std::shared_ptr<worker_stats> stats;
+  /// Calls in flight on this worker as the scheduler counts them. Only the
+  /// scheduler writes it (it sets it up when the worker joins); the C++ API's
+  /// direct route reads it from the published snapshot.
+  std::shared_ptr<std::atomic<int32_t>> load;
 };
 
 } // namespace pyactor::actors
@@ -76,13 +86,18 @@ namespace pyactor::actors {
 /// The scheduler as a worker sees it. A worker joins with `(worker_atom,
 /// entry)` when ready and leaves with `(leave_atom, slot, uid)`; the reply to
 /// leave means nothing more is on its way. The scheduler also monitors every
-/// worker that joined, so a worker that dies without leaving is dropped too. Calls handed back come as `(call_atom,
-/// call_request)` (delegated) or with their sink.
+/// worker that joined, so a worker that dies without leaving is dropped too.
+/// Calls handed back come as `(call_atom, call_request)` (delegated) or with
+/// their sink. `(held_atom, uid, accepted, released)` reports, in batches,
+/// the request ids of the calls the worker took (also those sent to it
+/// straight by the C++ API) and of those that left it (answered or handed
+/// back): the scheduler's load counts and cancel routing follow from it.
 using worker_registry = caf::typed_actor<
   caf::replies_to<call_atom, call_request>::with<call_reply>,
   caf::reacts_to<call_atom, call_request, reply_sink>,
   caf::replies_to<leave_atom, uint64_t, uint64_t>::with<bool>,
-  caf::reacts_to<worker_atom, worker_entry>>;
+  caf::reacts_to<worker_atom, worker_entry>,
+  caf::reacts_to<held_atom, uint64_t, std::vector<uint64_t>, std::vector<uint64_t>>>;
 
 /// What a worker actor needs to start and run.
 struct worker_options {
@@ -125,6 +140,11 @@ struct worker_actor_state {
   std::unique_ptr<ledger_callee> callee;
   /// Every call this worker accepted and has not answered or handed back.
   std::unique_ptr<call_ledger> ledger;
+  /// Request ids taken and released since the last report to the scheduler.
+  std::vector<uint64_t> accepted_ids;
+  std::vector<uint64_t> released_ids;
+  bool flush_queued = false; // a `flush` is in the mailbox
+  bool closing = false;      // the state is being destroyed
 
   static const char* name;
 
