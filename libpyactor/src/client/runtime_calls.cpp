@@ -257,7 +257,7 @@ uint64_t runtime::impl::submit_one(std::vector<char> body, const call_options& o
   auto completion = std::make_shared<client::table_completion>(calls, t.id);
   if (auto target = direct_target(req)) {
     completion->retry = req; // small: kept in case the worker is gone
-    completion->scheduler = e->scheduler; // the worker reports the call to it
+    completion->scheduler = e->scheduler;
     caf::anon_send(target->actor, call_atom_v, std::move(req), reply_sink{std::move(completion)});
   } else {
     caf::anon_send(e->scheduler, call_atom_v, std::move(req), reply_sink{std::move(completion)});
