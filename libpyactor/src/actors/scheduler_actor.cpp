@@ -29,7 +29,7 @@ call_reply cancelled_reply() {
 
 /// Hands a call with a sink to `w`.
 void dispatch(self_pointer self, worker_entry& w, call_request&& request, reply_sink&& sink) {
-  w.stats->load.fetch_add(1);
+  self->state.hold(w, request.request_id);
   self->send(w.actor, call_atom_v, std::move(request), std::move(sink));
 }
 
@@ -56,7 +56,7 @@ bool retry(self_pointer self, scheduler_state::parked_call& p) {
   } else if (p.sink.completion) {
     dispatch(self, *r.worker, std::move(p.request), std::move(p.sink));
   } else {
-    r.worker->stats->load.fetch_add(1);
+    st.hold(*r.worker, p.request.request_id);
     p.promise.delegate(r.worker->actor, call_atom_v, std::move(p.request));
   }
   return true;
@@ -111,7 +111,7 @@ scheduler_state::route_result scheduler_state::route(const call_request& request
   }
   candidates.clear();
   for (auto& w : workers)
-    candidates.push_back(w.stats.get());
+    candidates.push_back(w.load->load(std::memory_order_relaxed));
   r.worker = &workers[policy->pick(candidates, request.affinity_key)];
   return r;
 }
@@ -126,7 +126,47 @@ void scheduler_state::join(worker_entry entry) {
     workers.insert(i, std::move(entry));
 }
 
+worker_entry* scheduler_state::find_uid(uint64_t uid) {
+  for (auto& w : workers)
+    if (w.uid == uid)
+      return &w;
+  return nullptr;
+}
+
+void scheduler_state::hold(worker_entry& w, uint64_t request_id) {
+  if (request_id != 0) {
+    auto [i, added] = holders.try_emplace(request_id, w.uid);
+    if (!added) {
+      if (i->second == w.uid)
+        return; // counted already
+      // It came back from the worker that held it (handed back): not there now.
+      if (auto* before = find_uid(i->second))
+        before->load->fetch_sub(1, std::memory_order_relaxed);
+      i->second = w.uid;
+    }
+  }
+  w.load->fetch_add(1, std::memory_order_relaxed);
+}
+
+void scheduler_state::release(uint64_t uid, uint64_t request_id) {
+  if (request_id != 0) {
+    auto i = holders.find(request_id);
+    if (i == holders.end() || i->second != uid)
+      return; // counted elsewhere now, or never counted here
+    holders.erase(i);
+  }
+  if (auto* w = find_uid(uid))
+    w->load->fetch_sub(1, std::memory_order_relaxed);
+}
+
+void scheduler_state::forget_holder(uint64_t uid) {
+  for (auto i = holders.begin(); i != holders.end();)
+    i = i->second == uid ? holders.erase(i) : std::next(i);
+}
+
 bool scheduler_state::leave(uint64_t slot, uint64_t uid) {
+  if (find_uid(uid) != nullptr)
+    forget_holder(uid);
   workers.erase(std::remove_if(workers.begin(), workers.end(),
                                [&](const worker_entry& w) { return w.slot == slot && w.uid == uid; }),
                 workers.end());
@@ -155,6 +195,9 @@ scheduler_actor::behavior_type scheduler_behavior(self_pointer self,
   self->set_down_handler([=](caf::down_msg& down) {
     auto& st = self->state;
     auto before = st.workers.size();
+    for (auto& w : st.workers)
+      if (w.actor.address() == down.source)
+        st.forget_holder(w.uid);
     st.workers.erase(std::remove_if(st.workers.begin(), st.workers.end(),
                                     [&](const worker_entry& w) {
                                       return w.actor.address() == down.source;
@@ -176,7 +219,7 @@ scheduler_actor::behavior_type scheduler_behavior(self_pointer self,
       }
       if (r.worker == nullptr)
         return r.refusal;
-      r.worker->stats->load.fetch_add(1);
+      st.hold(*r.worker, request.request_id);
       return self->delegate(r.worker->actor, call_atom_v, std::move(request));
     },
     [=](call_atom, call_request& request, reply_sink& sink) {
@@ -203,6 +246,7 @@ scheduler_actor::behavior_type scheduler_behavior(self_pointer self,
     },
     [=](worker_atom, worker_entry& entry) {
       self->monitor(entry.actor); // a death without `leave` drops it too
+      entry.load = std::make_shared<std::atomic<int32_t>>(0); // counted here
       self->state.join(std::move(entry));
       self->state.publish();
       retry_parked(self);
@@ -214,6 +258,9 @@ scheduler_actor::behavior_type scheduler_behavior(self_pointer self,
         return;
       }
       st.slots.erase(slot);
+      for (auto& w : st.workers)
+        if (w.slot == slot)
+          st.forget_holder(w.uid);
       st.workers.erase(std::remove_if(st.workers.begin(), st.workers.end(),
                                       [&](const worker_entry& w) { return w.slot == slot; }),
                        st.workers.end());
@@ -224,8 +271,34 @@ scheduler_actor::behavior_type scheduler_behavior(self_pointer self,
       auto& st = self->state;
       st.remember_cancelled(request_id);
       retry_parked(self); // answers a parked call with this id
-      for (auto& w : st.workers)
-        self->send(w.actor, cancel_atom_v, request_id);
+      // Only the worker that holds it hears of it. A call not on the books
+      // is in transit: to a worker (its report names it, see held_atom) or
+      // back here (refused as cancelled when it comes).
+      if (auto i = st.holders.find(request_id); i != st.holders.end())
+        if (auto* w = st.find_uid(i->second))
+          self->send(w->actor, cancel_atom_v, request_id);
+    },
+    [=](held_atom, uint64_t uid, std::vector<uint64_t>& accepted,
+        std::vector<uint64_t>& released) {
+      auto& st = self->state;
+      auto* w = st.find_uid(uid);
+      if (w == nullptr)
+        return; // it left: its books are closed
+      // Calls sent to it straight by the C++ API count from now; a call
+      // already on the books (routed here, or elsewhere after a hand-back)
+      // is not counted again.
+      for (auto id : accepted)
+        if (id != 0 && st.holders.count(id) == 0)
+          st.hold(*w, id);
+      for (auto id : released)
+        st.release(uid, id);
+      // A cancel that came while its call was in transit to this worker.
+      for (auto id : accepted)
+        if (id != 0 && st.cancelled.count(id) > 0) {
+          auto i = st.holders.find(id);
+          if (i != st.holders.end() && i->second == uid)
+            self->send(w->actor, cancel_atom_v, id);
+        }
     },
   };
 }

@@ -4,29 +4,29 @@
 
 namespace pyactor::actors {
 
-size_t round_robin_policy::pick(const std::vector<const worker_stats*>& candidates,
+size_t round_robin_policy::pick(const std::vector<int32_t>& loads,
                                 std::string_view) {
-  return next_++ % candidates.size();
+  return next_++ % loads.size();
 }
 
-size_t least_loaded_policy::pick(const std::vector<const worker_stats*>& candidates,
+size_t least_loaded_policy::pick(const std::vector<int32_t>& loads,
                                  std::string_view) {
-  size_t best = pick_least_loaded(candidates.size(), next_, [&](size_t i) {
-    return candidates[i]->load.load(std::memory_order_relaxed);
+  size_t best = pick_least_loaded(loads.size(), next_, [&](size_t i) {
+    return loads[i];
   });
   next_ = best + 1;
   return best;
 }
 
-size_t random_policy::pick(const std::vector<const worker_stats*>& candidates, std::string_view) {
-  return std::uniform_int_distribution<size_t>{0, candidates.size() - 1}(rng_);
+size_t random_policy::pick(const std::vector<int32_t>& loads, std::string_view) {
+  return std::uniform_int_distribution<size_t>{0, loads.size() - 1}(rng_);
 }
 
-size_t affinity_policy::pick(const std::vector<const worker_stats*>& candidates,
+size_t affinity_policy::pick(const std::vector<int32_t>& loads,
                              std::string_view key) {
   if (key.empty())
-    return fallback_.pick(candidates, key);
-  return std::hash<std::string_view>{}(key) % candidates.size();
+    return fallback_.pick(loads, key);
+  return std::hash<std::string_view>{}(key) % loads.size();
 }
 
 result<std::shared_ptr<scheduling_policy>> make_policy(const std::string& name) {

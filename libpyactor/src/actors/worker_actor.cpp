@@ -4,6 +4,7 @@
 
 #include <caf/all.hpp>
 
+#include "actors/call_ledger.hpp"
 #include "pyactor/worker/protocol.hpp"
 
 namespace pyactor::actors {
@@ -14,17 +15,94 @@ namespace {
 
 using self_pointer = worker_actor_impl::stateful_pointer<worker_actor_state>;
 using phase = worker_actor_state::phase;
-using call = worker_actor_state::call;
+using clock_type = call_ledger::clock_type;
 
-/// A kill alarm for `ticket | reinterrupt_flag` interrupts again instead of killing.
-constexpr uint64_t reinterrupt_flag = uint64_t{1} << 63;
-constexpr auto reinterrupt_delay = std::chrono::milliseconds(100);
+/// Has the calls taken and released reported to the scheduler once the
+/// messages now in the mailbox were handled (one report per batch).
+void queue_report(self_pointer self) {
+  auto& st = self->state;
+  if (st.flush_queued || st.closing || !st.options.scheduler)
+    return;
+  st.flush_queued = true;
+  self->send(self, flush_atom_v);
+}
+
+/// Takes a call: counts it and gives it to the ledger.
+void accept(self_pointer self, call_request&& request, reply_to&& to) {
+  auto& st = self->state;
+  st.options.stats->load.fetch_add(1);
+  st.accepted_ids.push_back(request.request_id);
+  queue_report(self);
+  st.ledger->accept(std::move(request), std::move(to), clock_type::now());
+}
+
+/// The ledger's side effects for a worker actor: its process, its
+/// scheduler and the repliers. Runs on the actor's thread.
+class worker_callee final : public ledger_callee {
+public:
+  explicit worker_callee(self_pointer self) : self_(self) {
+    // nop
+  }
+
+  void write(const char* data, size_t size) override {
+    if (auto& p = self_->state.process)
+      p->send(data, size);
+  }
+
+  void interrupt(uint64_t ticket) override {
+    if (auto& p = self_->state.process)
+      p->interrupt(ticket);
+  }
+
+  void kill(const std::string& why) override {
+    self_->state.options.spawn.log(why);
+    if (auto& p = self_->state.process)
+      p->signal(SIGKILL);
+  }
+
+  void set_alarm(time_point at) override {
+    if (auto& p = self_->state.process)
+      p->set_alarm(at);
+  }
+
+  void deliver(reply_to&& to, call_reply&& reply) override {
+    if (to.sink.completion)
+      to.sink.completion->deliver(std::move(reply));
+    else if (to.promise.pending())
+      to.promise.deliver(std::move(reply));
+  }
+
+  void hand_back(call_request&& request, reply_to&& to) override {
+    auto& scheduler = self_->state.options.scheduler;
+    if (!scheduler)
+      deliver(std::move(to), make_error_reply(errc::worker_crashed,
+                                              label() + " left before the call ran"));
+    else if (to.sink.completion)
+      self_->send(scheduler, call_atom_v, std::move(request), std::move(to.sink));
+    else if (to.promise.pending())
+      to.promise.delegate(scheduler, call_atom_v, std::move(request));
+  }
+
+  void released(const call_request& request) override {
+    auto& st = self_->state;
+    st.options.stats->load.fetch_sub(1);
+    st.released_ids.push_back(request.request_id);
+    queue_report(self_);
+  }
+
+  std::string label() const override {
+    return self_->state.label();
+  }
+
+private:
+  self_pointer self_;
+};
 
 void maybe_quit(self_pointer self) {
   auto& st = self->state;
   if (st.mode == phase::serving || st.mode == phase::starting || !st.scheduler_released)
     return;
-  if (st.mode == phase::draining && (!st.written.empty() || !st.abandoned.empty()))
+  if (st.mode == phase::draining && !st.ledger->idle())
     return; // finish what the process already has
   if (st.exit_reason.empty())
     self->quit(caf::exit_reason::normal);
@@ -34,21 +112,8 @@ void maybe_quit(self_pointer self) {
     self->quit(caf::make_error(caf::sec::runtime_error, st.exit_reason));
 }
 
-/// Gives a call that never reached the process back to the scheduler.
-void hand_back(self_pointer self, call&& c) {
-  auto& st = self->state;
-  st.forget_deadline(c);
-  st.options.stats->load.fetch_sub(1);
-  if (!st.options.scheduler) {
-    c.reply.deliver(make_error_reply(errc::worker_crashed, st.label() + " left before the call ran"));
-  } else if (c.reply.sink.completion) {
-    self->send(st.options.scheduler, call_atom_v, std::move(c.request), std::move(c.reply.sink));
-  } else if (c.reply.promise.pending()) {
-    c.reply.promise.delegate(st.options.scheduler, call_atom_v, std::move(c.request));
-  }
-}
-
-/// Stops taking calls: leaves the scheduler, hands back the waiting calls.
+/// Stops taking calls: leaves the scheduler (before any call goes back to
+/// it), and has the ledger hand back the waiting calls.
 void start_leaving(self_pointer self, phase mode) {
   auto& st = self->state;
   bool first = st.mode == phase::serving || st.mode == phase::starting;
@@ -70,199 +135,23 @@ void start_leaving(self_pointer self, phase mode) {
       st.scheduler_released = true;
     }
   }
-  auto waiting = std::move(st.waiting);
-  st.waiting.clear();
-  for (auto& entry : waiting)
-    hand_back(self, std::move(entry.second));
+  st.ledger->drain();
   maybe_quit(self);
 }
 
-/// Writes waiting calls to the process while the pipeline has room, all
-/// in one write.
-void pump(self_pointer self) {
-  auto& st = self->state;
-  auto& frames = st.frame;
-  frames.clear();
-  while (st.mode != phase::leaving && st.mode != phase::starting && st.process
-         && !st.waiting.empty()
-         && st.written.size() + st.abandoned.size() < st.options.pipeline_depth
-         && (st.options.max_calls == 0 || st.calls_sent < st.options.max_calls)) {
-    auto first = st.waiting.begin();
-    uint64_t ticket = first->first;
-    auto& body = first->second.request.body;
-    size_t start = frames.size();
-    frames.resize(start + worker::request_header_size);
-    worker::put_u64(frames.data() + start + 4, ticket);
-    frames.insert(frames.end(), body.begin(), body.end());
-    worker::seal_frame(frames, start);
-    auto& c = first->second;
-    if (c.reply.sink.completion) { // the I/O thread may complete it directly
-      st.sinks->put(ticket, std::move(c.reply.sink));
-      c.sink_in_table = true;
-    }
-    st.written.emplace(ticket, std::move(c));
-    st.waiting.erase(first);
-    ++st.calls_sent;
-  }
-  if (!frames.empty())
-    st.process->send(frames.data(), frames.size());
-  maybe_quit(self);
-}
-
-/// Sets the one timer for the earliest deadline or kill, if it is not set
-/// already. The I/O thread of the process keeps it.
-void arm_timer(self_pointer self) {
-  auto& st = self->state;
-  auto next = worker_actor_state::clock_type::time_point::max();
-  if (!st.deadlines.empty())
-    next = st.deadlines.begin()->first;
-  if (!st.kills.empty())
-    next = std::min(next, st.kills.begin()->first);
-  if (next >= st.timer_at || !st.process)
-    return;
-  st.timer_at = next;
-  st.process->set_alarm(next);
-}
-
-void accept(self_pointer self, call_request&& request, worker_actor_state::reply_to&& reply) {
-  auto& st = self->state;
-  if (st.mode != phase::serving) {
-    hand_back(self, call{std::move(request), std::move(reply)});
-    return;
-  }
-  uint64_t ticket = st.next_ticket++;
-  auto timeout = request.timeout_ms > 0 ? std::chrono::milliseconds(request.timeout_ms)
-                                        : st.options.default_timeout;
-  call c{std::move(request), std::move(reply)};
-  c.ticket = ticket;
-  if (timeout.count() > 0) {
-    c.deadline = worker_actor_state::clock_type::now() + timeout;
-    st.deadlines.emplace(c.deadline, ticket);
-  }
-  st.waiting.emplace(ticket, std::move(c));
-  arm_timer(self);
-  pump(self);
-}
-
-/// Ends a call early (timeout or cancel): answers it and, when the process is
-/// running it, interrupts it.
-void end_early(self_pointer self, uint64_t ticket, errc code, const std::string& why) {
-  auto& st = self->state;
-  if (auto i = st.waiting.find(ticket); i != st.waiting.end()) {
-    auto c = std::move(i->second);
-    st.waiting.erase(i);
-    st.answer(c, make_error_reply(code, why + " while it waited for " + st.label()));
-    return;
-  }
-  auto i = st.written.find(ticket);
-  if (i == st.written.end())
-    return; // already answered
-  // The process runs calls in ticket order: this one runs now if no earlier
-  // call, answered or abandoned, is still ahead of it.
-  bool running = i == st.written.begin()
-                 && (st.abandoned.empty() || st.abandoned.begin()->first > ticket);
-  auto c = std::move(i->second);
-  st.written.erase(i);
-  st.abandoned.emplace(ticket, running);
-  st.answer(c, make_error_reply(code, why + " on " + st.label()
-                                              + (running ? "; the running call was interrupted" : "")));
-  if (running && st.process) {
-    st.process->interrupt(ticket); // KeyboardInterrupt in the running Python code
-    // A signal that lands just before a blocking call (time.sleep) starts is
-    // only seen when it returns: interrupt once more, then kill.
-    auto now = worker_actor_state::clock_type::now();
-    st.kills.emplace(now + reinterrupt_delay, ticket | reinterrupt_flag);
-    st.kills.emplace(now + st.options.interrupt_grace, ticket);
-    arm_timer(self);
-  } else if (st.process) {
-    // Not started yet: ask the process to skip it.
-    char skip[worker::request_header_size];
-    worker::put_u32(skip, 8);
-    worker::put_u64(skip + 4, ticket | worker::skip_flag);
-    st.process->send(skip, sizeof(skip));
-  }
-}
-
-void on_cancel(self_pointer self, uint64_t request_id) {
-  auto& st = self->state;
-  for (auto* calls : {&st.waiting, &st.written})
-    for (auto& entry : *calls)
-      if (entry.second.request.request_id == request_id) {
-        end_early(self, entry.first, errc::cancelled, "the call was cancelled");
-        return;
-      }
-}
-
-void on_kill_check(self_pointer self, uint64_t ticket) {
-  auto& st = self->state;
-  if (ticket == 0) { // the start timeout
-    if (st.mode != phase::starting || !st.process)
-      return;
-    st.start_failure = "was not ready within start-timeout ("
-                       + std::to_string(st.options.start_timeout.count())
-                       + " ms): its imports or start hook"
-                       + (st.options.spawn.start_hook.empty()
-                            ? std::string{}
-                            : " '" + st.options.spawn.start_hook + "'")
-                       + " hung, so it was killed (raise start-timeout if it needs longer)";
-    st.options.spawn.log("[" + st.label() + "] " + st.start_failure);
-    st.process->signal(SIGKILL);
-    return;
-  }
-  if (ticket & reinterrupt_flag) {
-    ticket &= ~reinterrupt_flag;
-    if (st.abandoned.count(ticket) > 0 && st.process)
-      st.process->interrupt(ticket);
-    return;
-  }
-  if (st.abandoned.count(ticket) > 0 && st.process) {
-    st.options.spawn.log("[" + st.label() + "] still busy with interrupted call " + std::to_string(ticket)
-                         + " after " + std::to_string(st.options.interrupt_grace.count())
-                         + " ms: killing the process");
-    st.process->signal(SIGKILL);
-  }
-}
-
-/// The process ended. It runs frames strictly in order, so of the calls
-/// written to it only the first unanswered one can have started: that one
-/// fails with `worker_crashed`; every later one never ran and goes back to
-/// the scheduler (another worker runs it), whatever the pipeline depth.
+/// The process ended: the ledger fails the call it was running and hands
+/// back the rest (after `leave` went out).
 void on_exited(self_pointer self, const std::string& reason) {
   auto& st = self->state;
-  auto what = st.label() + " " + (st.start_failure.empty() ? reason : st.start_failure);
-  auto written = std::move(st.written);
-  st.written.clear();
-  // An abandoned call ahead of the written ones was the one running.
-  bool abandoned_ahead = !st.abandoned.empty()
-                         && (written.empty() || st.abandoned.begin()->first < written.begin()->first);
-  uint64_t started = !written.empty() && !abandoned_ahead ? written.begin()->first : 0;
+  auto what = st.label() + " "
+              + (st.ledger->start_failure().empty() ? reason : st.ledger->start_failure());
+  st.exit_reason = what;
+  bool was_ready = st.options.stats->state.load() == static_cast<uint8_t>(worker_state::ready);
+  start_leaving(self, phase::leaving); // `leave` goes out before the calls come back
   // A ready process that died running a call: the call bears the blame, not
   // the slot (the supervisor does not count it toward max-restarts).
-  if ((started != 0 || abandoned_ahead)
-      && st.options.stats->state.load() == static_cast<uint8_t>(worker_state::ready))
+  if (st.ledger->process_died(what) && was_ready)
     st.options.stats->died_running_call.store(true);
-  st.abandoned.clear();
-  st.kills.clear();
-  if (started != 0) {
-    st.answer(written.begin()->second,
-              make_error_reply(errc::worker_crashed, what + " while the call was running"));
-    written.erase(written.begin());
-  }
-  st.exit_reason = what;
-  start_leaving(self, phase::leaving); // `leave` goes out before the calls come back
-  for (auto& entry : written) {
-    auto& c = entry.second;
-    if (c.sink_in_table) {
-      c.reply.sink = st.sinks->take(c.ticket);
-      c.sink_in_table = false;
-      if (!c.reply.sink.completion) { // answered by the I/O thread after all
-        st.forget_deadline(c);
-        st.options.stats->load.fetch_sub(1);
-        continue;
-      }
-    }
-    hand_back(self, std::move(c));
-  }
   maybe_quit(self);
 }
 
@@ -270,31 +159,9 @@ void on_exited(self_pointer self, const std::string& reason) {
 
 // -- worker_actor_state -----------------------------------------------------------------
 
-void worker_actor_state::reply_to::deliver(call_reply&& reply) {
-  if (sink.completion)
-    sink.completion->deliver(std::move(reply));
-  else if (promise.pending())
-    promise.deliver(std::move(reply));
-}
-
 std::string worker_actor_state::label() const {
   return "worker " + std::to_string(options.spawn.slot) + " (pid "
          + std::to_string(process ? process->pid() : -1) + ")";
-}
-
-void worker_actor_state::answer(call& c, call_reply&& r) {
-  forget_deadline(c);
-  options.stats->load.fetch_sub(1);
-  if (!c.sink_in_table) {
-    c.reply.deliver(std::move(r));
-  } else if (auto sink = sinks->take(c.ticket); sink.completion) {
-    sink.completion->deliver(std::move(r));
-  } // else the I/O thread already delivered the reply
-}
-
-void worker_actor_state::forget_deadline(const call& c) {
-  if (c.deadline != clock_type::time_point::max())
-    deadlines.erase({c.deadline, c.ticket});
 }
 
 uint8_t reply_code_of(uint8_t status) {
@@ -309,28 +176,15 @@ uint8_t reply_code_of(uint8_t status) {
   return static_cast<uint8_t>(errc::bad_request);
 }
 
-void worker_actor_state::on_frame(uint64_t ticket, uint8_t status, std::vector<char>&& payload) {
-  auto i = written.find(ticket);
-  if (i == written.end()) {
-    abandoned.erase(ticket); // an interrupted call finished after all
-    return;
-  }
-  // Calls run in order: anything abandoned before this one is done.
-  abandoned.erase(abandoned.begin(), abandoned.lower_bound(ticket));
-  auto c = std::move(i->second);
-  written.erase(i);
-  options.stats->served.fetch_add(1, std::memory_order_relaxed);
-  answer(c, call_reply{reply_code_of(status), std::move(payload)});
+worker_actor_state::worker_actor_state() {
+  // nop
 }
 
 worker_actor_state::~worker_actor_state() {
-  auto why = make_error_reply(errc::worker_crashed, "worker " + std::to_string(options.spawn.slot)
-                                                      + " stopped before the call finished");
-  for (auto* calls : {&waiting, &written})
-    for (auto& entry : *calls) {
-      auto copy = why;
-      answer(entry.second, std::move(copy));
-    }
+  closing = true; // no more messages from here
+  if (ledger)
+    ledger->abandon_all("worker " + std::to_string(options.spawn.slot)
+                        + " stopped before the call finished");
   process.reset(); // kills the process and joins the I/O thread
 }
 
@@ -339,20 +193,25 @@ worker_actor_state::~worker_actor_state() {
 worker_actor_impl::behavior_type worker_behavior(self_pointer self, worker_options options) {
   auto& st = self->state;
   st.options = std::move(options);
-  if (st.options.pipeline_depth == 0)
-    st.options.pipeline_depth = 1;
+  ledger_config lc;
+  lc.default_timeout = st.options.default_timeout;
+  lc.interrupt_grace = st.options.interrupt_grace;
+  lc.start_timeout = st.options.start_timeout;
+  lc.pipeline_depth = st.options.pipeline_depth;
+  lc.max_calls = st.options.max_calls;
+  lc.start_hook = st.options.spawn.start_hook;
+  st.callee = std::make_unique<worker_callee>(self);
+  st.ledger = std::make_unique<call_ledger>(*st.callee, std::move(lc));
   // The I/O thread holds only a weak handle: it must not keep the actor alive.
   caf::weak_actor_ptr weak = self->ctrl();
   worker_events events;
-  // The I/O thread completes C++ API calls itself and passes the frames of
-  // each read to the actor in one message.
+  // The I/O thread completes C++ API calls itself (through the ledger's
+  // sinks) and passes the frames of each read to the actor in one message.
   auto batch = std::make_shared<std::vector<reply_frame>>(); // owned by the I/O thread
-  events.on_frame = [batch, sinks = st.sinks](uint64_t id, uint8_t status,
-                                              std::vector<char> payload) {
-    if (auto sink = sinks->take(id); sink.completion) {
-      sink.completion->deliver(call_reply{reply_code_of(status), std::move(payload)});
-      payload = {}; // delivered: the actor only keeps the books
-    }
+  events.on_frame = [batch, sinks = st.ledger->io_side()](uint64_t id, uint8_t status,
+                                                          std::vector<char> payload) {
+    if (id != 0)
+      sinks->complete(id, status, payload);
     batch->push_back(reply_frame{id, status, std::move(payload)});
   };
   events.on_batch_end = [weak, batch] {
@@ -372,10 +231,7 @@ worker_actor_impl::behavior_type worker_behavior(self_pointer self, worker_optio
   if (started) {
     st.process = std::move(started).value();
     st.options.stats->pid.store(st.process->pid());
-    if (st.options.start_timeout.count() > 0) {
-      st.kills.emplace(worker_actor_state::clock_type::now() + st.options.start_timeout, 0);
-      arm_timer(self);
-    }
+    st.ledger->started(clock_type::now());
   } else {
     st.options.spawn.log("[worker " + std::to_string(st.options.spawn.slot) + "] "
                          + started.error().message);
@@ -386,61 +242,56 @@ worker_actor_impl::behavior_type worker_behavior(self_pointer self, worker_optio
   return {
     [=](call_atom, call_request& request) -> caf::typed_response_promise<call_reply> {
       auto promise = self->make_response_promise<call_reply>();
-      accept(self, std::move(request), worker_actor_state::reply_to{promise, {}});
+      accept(self, std::move(request), reply_to{promise, {}});
       return promise;
     },
     [=](call_atom, call_request& request, reply_sink& sink) {
-      accept(self, std::move(request), worker_actor_state::reply_to{{}, std::move(sink)});
+      accept(self, std::move(request), reply_to{{}, std::move(sink)});
     },
-    [=](cancel_atom, uint64_t request_id) { on_cancel(self, request_id); },
+    [=](cancel_atom, uint64_t request_id) {
+      self->state.ledger->cancel(request_id, clock_type::now());
+    },
     [=](drain_atom) { start_leaving(self, phase::draining); },
     [=](reply_atom, std::vector<reply_frame>& frames) {
       auto& st = self->state;
       for (auto& f : frames) {
-        if (f.call_id == 0) { // the ready frame: now it may serve
-          if (st.mode != phase::starting)
-            continue;
-          st.mode = phase::serving;
-          st.options.stats->state.store(static_cast<uint8_t>(worker_state::ready));
-          if (st.options.scheduler)
-            self->send(st.options.scheduler, worker_atom_v,
-                       worker_entry{st.options.spawn.slot, st.options.spawn.uid,
-                                    caf::actor_cast<worker_actor>(self), st.options.stats});
-          if (st.options.supervisor)
-            self->send(st.options.supervisor, ready_atom_v, st.options.spawn.slot,
-                       st.options.spawn.uid);
+        if (f.call_id != 0) {
+          st.ledger->on_reply(f.call_id, f.status, std::move(f.payload));
           continue;
         }
-        st.on_frame(f.call_id, f.status, std::move(f.payload));
+        // The ready frame: now it may serve.
+        if (st.mode != phase::starting || !st.ledger->ready())
+          continue;
+        st.mode = phase::serving;
+        st.options.stats->state.store(static_cast<uint8_t>(worker_state::ready));
+        if (st.options.scheduler)
+          self->send(st.options.scheduler, worker_atom_v,
+                     worker_entry{st.options.spawn.slot, st.options.spawn.uid,
+                                  caf::actor_cast<worker_actor>(self), nullptr});
+        if (st.options.supervisor)
+          self->send(st.options.supervisor, ready_atom_v, st.options.spawn.slot,
+                     st.options.spawn.uid);
       }
-      if (st.options.max_calls > 0 && st.options.stats->served.load() >= st.options.max_calls
-          && st.mode == phase::serving)
+      st.options.stats->served.store(st.ledger->served(), std::memory_order_relaxed);
+      if (st.ledger->recycle_due() && st.mode == phase::serving)
         start_leaving(self, phase::draining); // recycle against leaks
-      pump(self);
+      st.ledger->pump();
+      maybe_quit(self);
     },
     [=](exited_atom, std::string& reason) { on_exited(self, reason); },
-    [=](timeout_atom, uint64_t) {
+    [=](flush_atom) {
       auto& st = self->state;
-      auto now = worker_actor_state::clock_type::now();
-      if (now >= st.timer_at)
-        st.timer_at = worker_actor_state::clock_type::time_point::max(); // this timer fired
-      std::vector<uint64_t> due;
-      for (auto& d : st.deadlines) {
-        if (d.first > now)
-          break;
-        due.push_back(d.second);
-      }
-      for (auto ticket : due)
-        end_early(self, ticket, errc::timeout, "the call did not finish within its timeout");
-      due.clear();
-      while (!st.kills.empty() && st.kills.begin()->first <= now) {
-        due.push_back(st.kills.begin()->second);
-        st.kills.erase(st.kills.begin());
-      }
-      for (auto ticket : due)
-        on_kill_check(self, ticket);
-      arm_timer(self);
-      pump(self);
+      st.flush_queued = false;
+      if (st.accepted_ids.empty() && st.released_ids.empty())
+        return;
+      self->send(st.options.scheduler, held_atom_v, st.options.spawn.uid,
+                 std::move(st.accepted_ids), std::move(st.released_ids));
+      st.accepted_ids.clear();
+      st.released_ids.clear();
+    },
+    [=](timeout_atom, uint64_t) {
+      self->state.ledger->on_alarm(clock_type::now());
+      maybe_quit(self);
     },
   };
 }

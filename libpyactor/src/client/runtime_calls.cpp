@@ -258,7 +258,6 @@ uint64_t runtime::impl::submit_one(std::vector<char> body, const call_options& o
   if (auto target = direct_target(req)) {
     completion->retry = req; // small: kept in case the worker is gone
     completion->scheduler = e->scheduler;
-    target->stats->load.fetch_add(1);
     caf::anon_send(target->actor, call_atom_v, std::move(req), reply_sink{std::move(completion)});
   } else {
     caf::anon_send(e->scheduler, call_atom_v, std::move(req), reply_sink{std::move(completion)});
@@ -311,7 +310,7 @@ runtime::impl::direct_target(const call_request& req) {
     auto& workers = *snap;
     found = &workers[actors::pick_least_loaded(
       workers.size(), rotation.fetch_add(1, std::memory_order_relaxed),
-      [&](size_t i) { return workers[i].stats->load.load(std::memory_order_relaxed); })];
+      [&](size_t i) { return workers[i].load->load(std::memory_order_relaxed); })];
   }
   if (found == nullptr)
     return nullptr;

@@ -85,7 +85,9 @@ error error_from_details(errc code, const value& details);
 result<value> decode_reply(const call_reply& reply);
 
 /// Receives the reply of a call made without an actor on the caller's side
-/// (the C++ API). `complete` runs on an actor's thread and must be quick.
+/// (the C++ API). `complete` runs on the I/O thread of the worker that
+/// answered (a reply frame) or on a CAF thread (an answer the runtime
+/// decides: timeout, cancel, crash, refusal), and must be quick.
 /// Exactly-once is enforced here: a completion destroyed before any reply
 /// (its message dropped by a dead actor) completes itself with `worker_crashed`.
 class call_completion {

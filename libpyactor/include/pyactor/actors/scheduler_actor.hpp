@@ -6,6 +6,7 @@
 #include <atomic>
 #include <memory>
 #include <set>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -48,13 +49,21 @@ private:
 /// scheduler monitors each one it knows and drops it on its down message
 /// too. Calls wait only when no worker is ready. The supervisor
 /// says which slots exist with `(worker_atom, slot, true)` and which are gone
-/// with `(worker_atom, slot, false)`. `(cancel_atom, request_id)` cancels a
-/// call wherever it is.
+/// with `(worker_atom, slot, false)`.
+///
+/// The scheduler owns the load counts it routes by: a call it hands a
+/// worker counts at once; a call the C++ API sent straight to a worker
+/// counts when the worker reports it (`held_atom`); a call leaves the count
+/// when the worker reports it released. The same books say which worker
+/// holds each request id, so `(cancel_atom, request_id)` goes to that one
+/// worker only (or answers a parked call; a call in transit is remembered
+/// as cancelled and refused or cancelled when it shows up).
 using scheduler_actor = caf::typed_actor<
   caf::replies_to<call_atom, call_request>::with<call_reply>,
   caf::reacts_to<call_atom, call_request, reply_sink>,
   caf::replies_to<leave_atom, uint64_t, uint64_t>::with<bool>,
   caf::reacts_to<worker_atom, worker_entry>,
+  caf::reacts_to<held_atom, uint64_t, std::vector<uint64_t>, std::vector<uint64_t>>,
   caf::reacts_to<worker_atom, uint64_t, bool>,
   caf::reacts_to<cancel_atom, uint64_t>>;
 
@@ -79,8 +88,10 @@ struct scheduler_state {
   std::deque<parked_call> parked;
   std::deque<uint64_t> cancelled_order; // bounded memory of cancelled ids
   std::unordered_set<uint64_t> cancelled;
-  std::vector<const worker_stats*> candidates; // reused by route
-  std::shared_ptr<route_table> routes;          // published copy of `workers`, may be null
+  std::vector<int32_t> candidates;     // loads, reused by route
+  std::shared_ptr<route_table> routes; // published copy of `workers`, may be null
+  /// Which worker (uid) holds each request id the scheduler knows in flight.
+  std::unordered_map<uint64_t, uint64_t> holders;
 
   static const char* name;
 
@@ -88,6 +99,14 @@ struct scheduler_state {
   void join(worker_entry entry);
   bool leave(uint64_t slot, uint64_t uid);
   void remember_cancelled(uint64_t request_id);
+  /// The live worker with `uid`, or nullptr.
+  worker_entry* find_uid(uint64_t uid);
+  /// Counts `request_id` as held by `w` (and no longer by another worker).
+  void hold(worker_entry& w, uint64_t request_id);
+  /// Takes `request_id` off the books of `uid` if that worker holds it.
+  void release(uint64_t uid, uint64_t request_id);
+  /// Forgets every call of the worker `uid` (it left or died).
+  void forget_holder(uint64_t uid);
   /// Publishes `workers` to `routes`.
   void publish();
 };

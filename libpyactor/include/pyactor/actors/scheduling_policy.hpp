@@ -8,7 +8,7 @@
 #include <string_view>
 #include <vector>
 
-#include "pyactor/actors/worker_info.hpp"
+#include <cstdint>
 #include "pyactor/error.hpp"
 
 namespace pyactor::actors {
@@ -31,20 +31,22 @@ size_t pick_least_loaded(size_t n, size_t start, LoadOf&& load_of) {
   return best;
 }
 
-/// Picks one of `candidates` (never empty) by index. Policies are pure and
-/// testable without actors. Not thread-safe; owned by the scheduler actor.
+/// Picks one of the candidate workers (never none) by index; `loads[i]` is
+/// candidate i's calls in flight as the scheduler counts them. Policies are
+/// pure and testable without actors. Not thread-safe; owned by the scheduler
+/// actor.
 class scheduling_policy {
 public:
   virtual ~scheduling_policy() = default;
   /// `key` names the call ("module.function"); only `affinity` reads it.
-  virtual size_t pick(const std::vector<const worker_stats*>& candidates, std::string_view key) = 0;
+  virtual size_t pick(const std::vector<int32_t>& loads, std::string_view key) = 0;
   virtual const char* name() const = 0;
 };
 
 /// Each worker in turn.
 class round_robin_policy : public scheduling_policy {
 public:
-  size_t pick(const std::vector<const worker_stats*>& candidates, std::string_view key) override;
+  size_t pick(const std::vector<int32_t>& loads, std::string_view key) override;
   const char* name() const override { return "round-robin"; }
 
 private:
@@ -55,7 +57,7 @@ private:
 /// round-robin so an idle pool still spreads work.
 class least_loaded_policy : public scheduling_policy {
 public:
-  size_t pick(const std::vector<const worker_stats*>& candidates, std::string_view key) override;
+  size_t pick(const std::vector<int32_t>& loads, std::string_view key) override;
   const char* name() const override { return "least-loaded"; }
 
 private:
@@ -66,7 +68,7 @@ private:
 class random_policy : public scheduling_policy {
 public:
   explicit random_policy(uint32_t seed = 42) : rng_(seed) {}
-  size_t pick(const std::vector<const worker_stats*>& candidates, std::string_view key) override;
+  size_t pick(const std::vector<int32_t>& loads, std::string_view key) override;
   const char* name() const override { return "random"; }
 
 private:
@@ -77,7 +79,7 @@ private:
 /// (warm imports and caches); calls without a key go least-loaded.
 class affinity_policy : public scheduling_policy {
 public:
-  size_t pick(const std::vector<const worker_stats*>& candidates, std::string_view key) override;
+  size_t pick(const std::vector<int32_t>& loads, std::string_view key) override;
   const char* name() const override { return "affinity"; }
 
 private:

@@ -1,21 +1,16 @@
 // The worker actor: owns one `pyactor-worker` process for its whole life.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <deque>
-#include <map>
 #include <memory>
-#include <mutex>
-#include <set>
-#include <unordered_map>
 #include <string>
 #include <vector>
 
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
-#include <caf/typed_response_promise.hpp>
 
 #include "pyactor/actors/messages.hpp"
 #include "pyactor/actors/type_ids.hpp"
@@ -47,7 +42,10 @@ using ready_listener = caf::typed_actor<caf::reacts_to<ready_atom, uint64_t, uin
 /// waiting calls back, and quits with the reason as a `sec::runtime_error`
 /// context string (`sec::invalid_argument` when no restart can help, e.g. a
 /// missing cwd; a drain or recycle quits with `exit_reason::normal`).
-/// Never blocks its scheduler thread.
+/// The books are a `call_ledger` (src/actors/call_ledger.hpp); the actor
+/// reports the calls it took and released to the scheduler in batches
+/// (`held_atom`). Its handlers never wait; its destructor kills the process
+/// and waits for that process alone to be reaped and for the I/O thread.
 using worker_actor = caf::typed_actor<
   caf::replies_to<call_atom, call_request>::with<call_reply>,
   caf::reacts_to<call_atom, call_request, reply_sink>,
@@ -57,11 +55,14 @@ using worker_actor = caf::typed_actor<
 /// The worker actor as its own I/O thread sees it: the public interface
 /// plus the process's events (the frames of one read, the exit, and the
 /// alarm that serves deadlines, re-interrupts, kills and the start timeout).
-/// Only the actor's I/O thread holds this handle.
+/// Only the actor's I/O thread holds this handle (and the actor itself:
+/// `flush` sends its report of held calls to the scheduler once the calls
+/// queued in its mailbox were taken).
 using worker_actor_impl = worker_actor::extend<
   caf::reacts_to<reply_atom, std::vector<reply_frame>>,
   caf::reacts_to<exited_atom, std::string>,
-  caf::reacts_to<timeout_atom, uint64_t>>;
+  caf::reacts_to<timeout_atom, uint64_t>,
+  caf::reacts_to<flush_atom>>;
 
 /// A worker the scheduler may route to; a worker actor announces itself
 /// with `(worker_atom, worker_entry)` once its process is ready (has sent
@@ -70,7 +71,10 @@ struct worker_entry {
   uint64_t slot = 0;
   uint64_t uid = 0;
   worker_actor actor;
-  std::shared_ptr<worker_stats> stats;
+  /// Calls in flight on this worker as the scheduler counts them. Only the
+  /// scheduler writes it (it sets it up when the worker joins); the C++ API's
+  /// direct route reads it from the published snapshot.
+  std::shared_ptr<std::atomic<int32_t>> load;
 };
 
 } // namespace pyactor::actors
@@ -82,13 +86,18 @@ namespace pyactor::actors {
 /// The scheduler as a worker sees it. A worker joins with `(worker_atom,
 /// entry)` when ready and leaves with `(leave_atom, slot, uid)`; the reply to
 /// leave means nothing more is on its way. The scheduler also monitors every
-/// worker that joined, so a worker that dies without leaving is dropped too. Calls handed back come as `(call_atom,
-/// call_request)` (delegated) or with their sink.
+/// worker that joined, so a worker that dies without leaving is dropped too.
+/// Calls handed back come as `(call_atom, call_request)` (delegated) or with
+/// their sink. `(held_atom, uid, accepted, released)` reports, in batches,
+/// the request ids of the calls the worker took (also those sent to it
+/// straight by the C++ API) and of those that left it (answered or handed
+/// back): the scheduler's load counts and cancel routing follow from it.
 using worker_registry = caf::typed_actor<
   caf::replies_to<call_atom, call_request>::with<call_reply>,
   caf::reacts_to<call_atom, call_request, reply_sink>,
   caf::replies_to<leave_atom, uint64_t, uint64_t>::with<bool>,
-  caf::reacts_to<worker_atom, worker_entry>>;
+  caf::reacts_to<worker_atom, worker_entry>,
+  caf::reacts_to<held_atom, uint64_t, std::vector<uint64_t>, std::vector<uint64_t>>>;
 
 /// What a worker actor needs to start and run.
 struct worker_options {
@@ -111,56 +120,13 @@ struct worker_options {
   worker_registry scheduler;
 };
 
-/// The sinks of calls written to the process, shared with its I/O thread:
-/// the I/O thread completes a call straight from the reply frame (one
-/// thread hop less), the actor keeps the books. Whoever takes a sink out
-/// delivers to it. Thread-safe.
-class sink_table {
-public:
-  void put(uint64_t ticket, reply_sink sink) {
-    std::lock_guard<std::mutex> guard{mtx_};
-    sinks_.emplace(ticket, std::move(sink));
-  }
+class call_ledger;
+class ledger_callee;
 
-  /// Removes and returns the sink of `ticket`; an empty sink if none.
-  reply_sink take(uint64_t ticket) {
-    std::lock_guard<std::mutex> guard{mtx_};
-    auto i = sinks_.find(ticket);
-    if (i == sinks_.end())
-      return {};
-    auto sink = std::move(i->second);
-    sinks_.erase(i);
-    return sink;
-  }
-
-private:
-  std::mutex mtx_;
-  std::unordered_map<uint64_t, reply_sink> sinks_;
-};
-
+/// The worker actor's state: the process, its phase, and the call ledger
+/// (src/actors/call_ledger.hpp) that keeps the books of its calls.
 struct worker_actor_state {
-  /// Who waits for a call's reply: a response promise or a sink.
-  struct reply_to {
-    caf::typed_response_promise<call_reply> promise;
-    reply_sink sink;
-    void deliver(call_reply&& reply);
-  };
-
-  using clock_type = std::chrono::steady_clock;
-
-  /// A call this actor accepted and has not answered.
-  struct call {
-    call_request request;
-    reply_to reply;
-    clock_type::time_point deadline = clock_type::time_point::max();
-    uint64_t ticket = 0;
-    bool sink_in_table = false; // the sink moved to `sinks` when written
-  };
-
   enum class phase { starting, serving, draining, leaving };
-
-  /// A timer of the process's I/O thread: at `first`, do `second`.
-  using alarm = std::pair<clock_type::time_point, uint64_t>;
 
   worker_options options;
   std::unique_ptr<worker_process> process;
@@ -170,37 +136,21 @@ struct worker_actor_state {
   bool scheduler_released = false; // the scheduler acknowledged `leave`
   /// The process could not start for a reason no retry fixes (bad cwd).
   bool setup_error = false;
-  /// Why the start failed when the actor killed the process (start timeout).
-  std::string start_failure;
-  /// Calls waiting to be written, by ticket.
-  std::map<uint64_t, call> waiting;
-  /// Calls written to the process, by ticket; the first one is running.
-  std::map<uint64_t, call> written;
-  /// Timed-out or cancelled calls the process still has to get through.
-  std::map<uint64_t, bool> abandoned;
-  /// Deadlines of the calls above, earliest first. One timer serves them
-  /// all: it is set for the earliest deadline only (not one timer per call).
-  std::set<std::pair<clock_type::time_point, uint64_t>> deadlines;
-  /// Re-interrupts and kills due for abandoned calls, and the start timeout
-  /// (ticket 0); served by the same timer.
-  std::set<alarm> kills;
-  /// The alarm set with the process's I/O thread (it dies with the process,
-  /// so no timer keeps a dead worker's memory).
-  clock_type::time_point timer_at = clock_type::time_point::max();
-  uint64_t next_ticket = 1;
-  uint64_t calls_sent = 0; // a recycled process gets no more than max_calls
-  std::vector<char> frame; // reused for every request
-  std::shared_ptr<sink_table> sinks = std::make_shared<sink_table>();
+  /// The ledger's side effects: the process, the scheduler, the repliers.
+  std::unique_ptr<ledger_callee> callee;
+  /// Every call this worker accepted and has not answered or handed back.
+  std::unique_ptr<call_ledger> ledger;
+  /// Request ids taken and released since the last report to the scheduler.
+  std::vector<uint64_t> accepted_ids;
+  std::vector<uint64_t> released_ids;
+  bool flush_queued = false; // a `flush` is in the mailbox
+  bool closing = false;      // the state is being destroyed
 
   static const char* name;
 
   std::string label() const;
-  /// Answers a written call from its reply frame.
-  void on_frame(uint64_t ticket, uint8_t status, std::vector<char>&& payload);
-  /// Answers a call and takes it off the load count and the deadlines.
-  void answer(call& c, call_reply&& r);
-  void forget_deadline(const call& c);
 
+  worker_actor_state(); // out of line: the ledger types are complete only there
   ~worker_actor_state();
 };
 

@@ -20,15 +20,15 @@ enum class worker_state : uint8_t {
 /// Returns "starting", "ready", ...
 const char* to_string(worker_state x);
 
-/// Counters of one worker incarnation (one process). Thread-safe (atomics).
-/// The scheduler adds to `load` when it hands the worker a call; the worker
-/// actor takes it off when the call is answered or handed back. So
-/// least-loaded sees calls in transit too. A new incarnation gets new stats.
+/// Counters of one worker incarnation (one process), for `status`.
+/// Thread-safe (atomics); the worker actor and the supervisor write them.
+/// The scheduler does not route by them: it keeps its own load counts.
+/// A new incarnation gets new stats.
 struct worker_stats {
   std::atomic<int64_t> pid{0};
   std::atomic<uint64_t> uid{0};
   std::atomic<uint8_t> state{static_cast<uint8_t>(worker_state::starting)};
-  /// Calls assigned and not yet answered: queued in the actor or sent.
+  /// Calls the worker actor holds: taken and not yet answered or handed back.
   std::atomic<int32_t> load{0};
   std::atomic<uint64_t> served{0};
   /// Set by the worker actor when the process died while it was ready and
