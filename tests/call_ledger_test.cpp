@@ -327,6 +327,51 @@ BOOST_AUTO_TEST_CASE(cancel_of_a_waiting_call_and_of_a_running_call) {
   BOOST_CHECK(f.ledger->idle());
 }
 
+// Found by the Erlang gateway's tests: with pipelining, a call cancelled
+// while another ran could start before its skip frame was read, and then ran
+// on unwatched (a 60 s sleep held the worker while it reported nothing).
+BOOST_AUTO_TEST_CASE(a_call_cancelled_before_it_started_is_watched_once_it_is_first) {
+  fixture f{4};
+  f.accept(1);
+  f.accept(2); // 1 runs, 2 is written behind it
+  BOOST_CHECK(f.ledger->cancel(2, f.t0));
+  BOOST_CHECK_EQUAL(f.callee.code_of(2), code(errc::cancelled));
+  BOOST_TEST(f.callee.skipped == (std::vector<uint64_t>{2}), boost::test_tools::per_element());
+  BOOST_CHECK(f.callee.interrupts.empty()); // 1 is not disturbed
+  f.ledger->on_reply(1, 0, std::vector<char>{'\xc0'}, f.t0);
+  f.ledger->pump();
+  // 2 may have started before its skip arrived: interrupted by its own ticket.
+  BOOST_TEST(f.callee.interrupts == (std::vector<uint64_t>{2}), boost::test_tools::per_element());
+  // It did start and ignores interrupts: interrupted again, then killed.
+  f.alarm_at(milliseconds(100));
+  BOOST_CHECK_EQUAL(f.callee.interrupts.size(), 2u);
+  f.alarm_at(milliseconds(2000));
+  BOOST_CHECK_EQUAL(f.callee.kills.size(), 1u);
+  f.check_exactly_once(1, 2);
+}
+
+BOOST_AUTO_TEST_CASE(a_skipped_call_that_was_skipped_brings_no_kill) {
+  fixture f{4};
+  f.accept(1);
+  f.accept(2);
+  f.accept(3);
+  BOOST_CHECK(f.ledger->cancel(2, f.t0));
+  // However long 1 runs, the skipped call behind it costs no interrupt or kill.
+  f.alarm_at(milliseconds(60000));
+  BOOST_CHECK(f.callee.interrupts.empty());
+  BOOST_CHECK(f.callee.kills.empty());
+  f.ledger->on_reply(1, 0, std::vector<char>{'\xc0'}, f.t0 + milliseconds(60000));
+  // The process skipped 2 (its refusal comes), then runs 3: no kill for 2.
+  f.ledger->on_reply(2, static_cast<uint8_t>(worker::status::bad_request),
+                     std::vector<char>{'\xc0'}, f.t0 + milliseconds(60001));
+  f.alarm_at(milliseconds(70000));
+  BOOST_CHECK(f.callee.kills.empty());
+  BOOST_CHECK_EQUAL(f.callee.outcomes(3), 0); // 3 still runs, unanswered
+  f.reply(3);
+  f.check_exactly_once(1, 3);
+  BOOST_CHECK(f.ledger->idle());
+}
+
 BOOST_AUTO_TEST_CASE(reply_after_timeout_is_dropped) {
   fixture f{4};
   f.accept(1, 100);

@@ -299,4 +299,31 @@ BOOST_AUTO_TEST_CASE(a_worker_killed_with_64_calls_written_fails_only_the_runnin
   BOOST_CHECK_EQUAL(failed, 0u);
 }
 
+// With calls pipelined, a call cancelled while the one ahead of it ran may
+// already have started when its skip frame arrives. It must not run on
+// unwatched (the Erlang gateway saw a 60 s sleep hold the worker): each round
+// cancels the sleeper about when the call ahead ends, then a call with a
+// timeout must still get through the same single worker.
+BOOST_AUTO_TEST_CASE(a_call_cancelled_as_the_one_ahead_ends_never_holds_the_worker) {
+  auto o = test::test_options(1);
+  o.pipeline_depth = 64;
+  auto rt = start_pool(o);
+  call_options bounded;
+  bounded.timeout = std::chrono::seconds(20);
+  for (int round = 0; round < 20; ++round) {
+    auto ahead_ms = 2 + round;
+    auto ahead = rt->eval_async("__import__('time').sleep(" + std::to_string(ahead_ms) + " / 1000)");
+    auto sleeper = rt->eval_async("__import__('time').sleep(60)");
+    std::this_thread::sleep_for(std::chrono::milliseconds(ahead_ms));
+    sleeper.cancel();
+    auto r = sleeper.get();
+    BOOST_REQUIRE(!r);
+    BOOST_CHECK_EQUAL(r.error().code, errc::cancelled);
+    BOOST_CHECK(ahead.get());
+    auto next = rt->call("os", "getpid", {}, {}, bounded);
+    BOOST_REQUIRE_MESSAGE(next, "round " << round << ": " << (next ? "" : next.error().to_string()));
+  }
+  BOOST_CHECK(test::eventually([&] { return rt->status().at(0).in_flight == 0u; }));
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -160,10 +160,12 @@ bool call_ledger::cancel(uint64_t request_id, time_point now) {
   return false;
 }
 
-void call_ledger::on_reply(uint64_t ticket, uint8_t status, std::vector<char>&& payload) {
+void call_ledger::on_reply(uint64_t ticket, uint8_t status, std::vector<char>&& payload,
+                           time_point now) {
   auto i = written_.find(ticket);
   if (i == written_.end()) {
-    abandoned_.erase(ticket); // an interrupted call finished after all: dropped
+    abandoned_.erase(ticket); // an interrupted or skipped call ended after all: dropped
+    watch_front(now);
     return;
   }
   // Calls run in order: anything abandoned before this one is done.
@@ -172,6 +174,7 @@ void call_ledger::on_reply(uint64_t ticket, uint8_t status, std::vector<char>&& 
   written_.erase(i);
   ++served_;
   answer(c, call_reply{reply_code_of(status), std::move(payload)});
+  watch_front(now);
 }
 
 void call_ledger::on_alarm(time_point now) {
@@ -268,10 +271,7 @@ void call_ledger::end_early(uint64_t ticket, errc code, const std::string& why, 
   if (mode_ == mode::dead)
     return;
   if (running) {
-    callee_.interrupt(ticket); // KeyboardInterrupt in the running Python code
-    kills_.emplace(now + config_.reinterrupt_delay, ticket | reinterrupt_flag);
-    kills_.emplace(now + config_.interrupt_grace, ticket);
-    arm();
+    interrupt_and_watch(ticket, now);
   } else {
     // Not started yet: ask the process to skip it.
     char skip[worker::request_header_size];
@@ -279,6 +279,23 @@ void call_ledger::end_early(uint64_t ticket, errc code, const std::string& why, 
     worker::put_u64(skip + 4, ticket | worker::skip_flag);
     callee_.write(skip, sizeof(skip));
   }
+}
+
+void call_ledger::interrupt_and_watch(uint64_t ticket, time_point now) {
+  abandoned_[ticket] = true;
+  callee_.interrupt(ticket); // KeyboardInterrupt in the running Python code
+  kills_.emplace(now + config_.reinterrupt_delay, ticket | reinterrupt_flag);
+  kills_.emplace(now + config_.interrupt_grace, ticket);
+  arm();
+}
+
+void call_ledger::watch_front(time_point now) {
+  if (mode_ == mode::dead || abandoned_.empty())
+    return;
+  auto front = abandoned_.begin();
+  bool first_in_process = written_.empty() || front->first < written_.begin()->first;
+  if (first_in_process && !front->second) // asked to skip it; it may have started anyway
+    interrupt_and_watch(front->first, now);
 }
 
 void call_ledger::on_kill_due(uint64_t ticket) {

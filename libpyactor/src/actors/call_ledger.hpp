@@ -114,8 +114,10 @@ struct ledger_config {
 /// back. A running call past its deadline or cancelled is answered at once,
 /// interrupted, interrupted again after `reinterrupt_delay`, and the process
 /// is killed if it is still busy with it after `interrupt_grace`; a written
-/// call that has not started is skipped. A reply to a call already answered
-/// is dropped.
+/// call that has not started is skipped; once every call ahead of it has
+/// replied, it is interrupted and watched like a running one (the process may
+/// have started it before the skip arrived; an interrupt names its ticket, so
+/// it never hits another call). A reply to a call already answered is dropped.
 ///
 /// Not thread-safe: one thread (the worker actor's) drives it; only the
 /// `ledger_sinks` from `io_side` is shared with the I/O thread.
@@ -162,8 +164,9 @@ public:
   bool cancel(uint64_t request_id, time_point now);
 
   /// The reply frame of `ticket` (after the I/O thread had its chance to
-  /// complete it). Call `pump` after a batch.
-  void on_reply(uint64_t ticket, uint8_t status, std::vector<char>&& payload);
+  /// complete it), read at `now`. Call `pump` after a batch.
+  void on_reply(uint64_t ticket, uint8_t status, std::vector<char>&& payload,
+                time_point now = clock_type::now());
 
   /// The alarm came: serves due deadlines, re-interrupts, kills and the start
   /// timeout, writes what now fits, and re-arms.
@@ -213,6 +216,12 @@ private:
   void forget_deadline(const call& c);
   void end_early(uint64_t ticket, errc code, const std::string& why, time_point now);
   void on_kill_due(uint64_t ticket);
+  /// A call abandoned before it started that is now first in the process
+  /// may be running after all: interrupt it and arm its kill.
+  void watch_front(time_point now);
+  /// Interrupts the abandoned call `ticket` now, again after the re-interrupt
+  /// delay, and kills the process if it is still busy after the grace.
+  void interrupt_and_watch(uint64_t ticket, time_point now);
   void arm();
 
   ledger_callee& callee_;
