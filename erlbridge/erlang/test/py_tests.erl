@@ -362,11 +362,10 @@ caller_process_dies() ->
 starmap_node_killed() ->
     %% A starmap of 3 items per worker is running for a node that is killed
     %% with SIGKILL: its remaining items are cancelled (the 60 s sleeps would
-    %% keep the workers busy for three minutes otherwise). Its own gateway
-    %% with pipeline-depth 1, so that the items not started wait in the
-    %% scheduler: cancelling a call already written to a busy worker races
-    %% with the worker starting it (a runtime issue, not the bridge's).
-    {Gw, Port, _OsPid} = start_gateway("starmap_gw", ["pipeline-depth = 1"]),
+    %% keep the workers busy for three minutes otherwise). Its own gateway,
+    %% with the default pipeline depth: the items not started are already
+    %% written to the busy workers, so their cancels must reach them there.
+    {Gw, Port, _OsPid} = start_gateway("starmap_gw", []),
     Cookie = atom_to_list(erlang:get_cookie()),
     {ok, Peer, _} = peer:start(#{name => peer_name("starmap"), connection => standard_io,
                                  args => ["-setcookie", Cookie]}),
