@@ -17,6 +17,9 @@ install(FILES
   ${_pyactor_include}/value.hpp
   ${_pyactor_include}/error.hpp
   ${_pyactor_include}/runtime_options.hpp
+  ${_pyactor_include}/cluster.hpp
+  ${_pyactor_include}/cluster_config.hpp
+  ${_pyactor_include}/limits.hpp
   DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/pyactor)
 install(FILES
   ${_pyactor_include}/codec/literal.hpp

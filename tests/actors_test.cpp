@@ -7,9 +7,9 @@
 #include <caf/all.hpp>
 
 #include "pyactor/codec/msgpack.hpp"
-#include "pyactor/actors/scheduler_actor.hpp"
-#include "pyactor/actors/supervisor_actor.hpp"
-#include "pyactor/worker/protocol.hpp"
+#include "actors/scheduler_actor.hpp"
+#include "actors/supervisor_actor.hpp"
+#include "worker/protocol.hpp"
 #include "test_fixtures.hpp"
 
 using namespace pyactor;

@@ -11,7 +11,7 @@
 
 #include "actors/call_ledger.hpp"
 #include "pyactor/error.hpp"
-#include "pyactor/worker/protocol.hpp"
+#include "worker/protocol.hpp"
 
 using namespace pyactor;
 using ledger_t = actors::call_ledger;

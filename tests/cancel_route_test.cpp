@@ -13,7 +13,7 @@
 
 #include <caf/all.hpp>
 
-#include "pyactor/actors/scheduler_actor.hpp"
+#include "actors/scheduler_actor.hpp"
 #include "pyactor/runtime.hpp"
 #include "test_fixtures.hpp"
 

@@ -4,9 +4,9 @@
 
 #include <set>
 
-#include "pyactor/actors/worker_actor.hpp"
+#include "actors/worker_actor.hpp"
 #include "pyactor/error.hpp"
-#include "pyactor/worker/protocol.hpp"
+#include "worker/protocol.hpp"
 
 using namespace pyactor;
 

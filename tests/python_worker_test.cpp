@@ -10,8 +10,8 @@
 #include <msgpack.hpp>
 
 #include "pyactor/codec/msgpack.hpp"
-#include "pyactor/actors/worker_process.hpp"
-#include "pyactor/worker/protocol.hpp"
+#include "actors/worker_process.hpp"
+#include "worker/protocol.hpp"
 #include "test_fixtures.hpp"
 #include "worker_client.hpp"
 

@@ -12,9 +12,9 @@
 #include <string>
 #include <vector>
 
-#include "pyactor/actors/worker_process.hpp"
+#include "actors/worker_process.hpp"
 #include "pyactor/codec/msgpack.hpp"
-#include "pyactor/worker/protocol.hpp"
+#include "worker/protocol.hpp"
 #include "test_fixtures.hpp"
 
 namespace pyactor::test {

@@ -10,7 +10,7 @@
 
 #include <sys/stat.h>
 
-#include "pyactor/worker/protocol.hpp"
+#include "worker/protocol.hpp"
 #include "test_fixtures.hpp"
 #include "worker_client.hpp"
 

@@ -7,7 +7,7 @@
 
 #include <string>
 
-#include "pyactor/worker/protocol.hpp"
+#include "worker/protocol.hpp"
 #include "worker_client.hpp"
 
 using namespace pyactor;

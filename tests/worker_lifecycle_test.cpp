@@ -13,9 +13,9 @@
 
 #include <caf/all.hpp>
 
-#include "pyactor/actors/worker_actor.hpp"
+#include "actors/worker_actor.hpp"
 #include "pyactor/codec/msgpack.hpp"
-#include "pyactor/worker/protocol.hpp"
+#include "worker/protocol.hpp"
 #include "test_fixtures.hpp"
 
 using namespace pyactor;

@@ -12,7 +12,7 @@
 #include "py_ref.hpp"
 #include "python_codec.hpp"
 #include "request_error.hpp"
-#include "pyactor/worker/protocol.hpp"
+#include "worker/protocol.hpp"
 
 namespace pyactor::worker {
 

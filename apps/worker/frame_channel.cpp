@@ -14,7 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "pyactor/worker/protocol.hpp"
+#include "worker/protocol.hpp"
 
 namespace pyactor::worker {
 

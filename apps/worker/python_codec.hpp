@@ -12,7 +12,7 @@
 
 #include "pyactor/codec/msgpack_writer.hpp"
 #include "pyactor/limits.hpp"
-#include "pyactor/worker/protocol.hpp"
+#include "worker/protocol.hpp"
 
 #include "object_table.hpp"
 #include "py_ref.hpp"

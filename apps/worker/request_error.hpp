@@ -7,7 +7,7 @@
 #include <string>
 #include <utility>
 
-#include "pyactor/worker/protocol.hpp"
+#include "worker/protocol.hpp"
 
 namespace pyactor::worker {
 

@@ -2,6 +2,9 @@
 // Prints "consumer ok" and exits 0 only if every answer is right.
 #include <iostream>
 
+#include <pyactor/cluster.hpp>
+#include <pyactor/cluster_config.hpp>
+#include <pyactor/limits.hpp>
 #include <pyactor/pyactor.hpp>
 
 int main() {
@@ -23,6 +26,15 @@ int main() {
   auto where = py.eval("__import__('pyactor').__file__");
   if (!where) {
     std::cerr << "consumer: eval failed: " << where.error().to_string() << "\n";
+    return 1;
+  }
+  // The cluster API links from the installed library too: nothing listens on
+  // loopback port 1 (tcpmux, unused here), so connect fails with an error.
+  pyactor::cluster::connect_options copts;
+  copts.connect_timeout = std::chrono::milliseconds(500);
+  auto remote = pyactor::runtime::connect("127.0.0.1:1", copts);
+  if (remote) {
+    std::cerr << "consumer: connect to 127.0.0.1:1 unexpectedly succeeded\n";
     return 1;
   }
   std::cout << "pyactor package " << where.value().to_string() << "\nconsumer ok\n";

@@ -2,8 +2,8 @@
 
 #include <algorithm>
 
-#include "pyactor/actors/worker_actor.hpp"
-#include "pyactor/worker/protocol.hpp"
+#include "actors/worker_actor.hpp"
+#include "worker/protocol.hpp"
 
 namespace pyactor::actors {
 

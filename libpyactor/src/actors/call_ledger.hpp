@@ -15,7 +15,7 @@
 
 #include <caf/typed_response_promise.hpp>
 
-#include "pyactor/actors/messages.hpp"
+#include "actors/messages.hpp"
 
 namespace pyactor::actors {
 

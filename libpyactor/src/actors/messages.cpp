@@ -1,4 +1,4 @@
-#include "pyactor/actors/messages.hpp"
+#include "actors/messages.hpp"
 
 #include "pyactor/codec/msgpack.hpp"
 

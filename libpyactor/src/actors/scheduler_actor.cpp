@@ -1,4 +1,4 @@
-#include "pyactor/actors/scheduler_actor.hpp"
+#include "actors/scheduler_actor.hpp"
 
 #include <algorithm>
 

@@ -1,4 +1,4 @@
-#include "pyactor/actors/scheduling_policy.hpp"
+#include "actors/scheduling_policy.hpp"
 
 #include <functional>
 

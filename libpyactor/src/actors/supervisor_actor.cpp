@@ -1,4 +1,4 @@
-#include "pyactor/actors/supervisor_actor.hpp"
+#include "actors/supervisor_actor.hpp"
 
 #include <algorithm>
 #include <fstream>

@@ -1,11 +1,11 @@
-#include "pyactor/actors/worker_actor.hpp"
+#include "actors/worker_actor.hpp"
 
 #include <csignal>
 
 #include <caf/all.hpp>
 
 #include "actors/call_ledger.hpp"
-#include "pyactor/worker/protocol.hpp"
+#include "worker/protocol.hpp"
 
 namespace pyactor::actors {
 

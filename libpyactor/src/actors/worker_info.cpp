@@ -1,4 +1,4 @@
-#include "pyactor/actors/worker_info.hpp"
+#include "actors/worker_info.hpp"
 
 namespace pyactor::actors {
 

@@ -1,4 +1,4 @@
-#include "pyactor/actors/worker_process.hpp"
+#include "actors/worker_process.hpp"
 
 #include <cerrno>
 #include <csignal>
@@ -19,7 +19,7 @@
 #include <algorithm>
 #include <chrono>
 
-#include "pyactor/worker/protocol.hpp"
+#include "worker/protocol.hpp"
 
 extern char** environ;
 

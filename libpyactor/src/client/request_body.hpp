@@ -12,7 +12,7 @@
 #include "pyactor/error.hpp"
 #include "pyactor/limits.hpp"
 #include "pyactor/value.hpp"
-#include "pyactor/worker/protocol.hpp"
+#include "worker/protocol.hpp"
 
 namespace pyactor::client {
 

@@ -12,8 +12,8 @@
 #include <caf/fwd.hpp>
 #include <caf/meta/type_name.hpp>
 
-#include "pyactor/actors/messages.hpp"
-#include "pyactor/actors/worker_info.hpp"
+#include "actors/messages.hpp"
+#include "actors/worker_info.hpp"
 
 namespace pyactor::cluster {
 

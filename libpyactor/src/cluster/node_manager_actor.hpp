@@ -12,8 +12,8 @@
 #include <caf/typed_response_promise.hpp>
 
 #include "cluster/messages.hpp"
-#include "pyactor/actors/scheduler_actor.hpp"
-#include "pyactor/actors/supervisor_actor.hpp"
+#include "actors/scheduler_actor.hpp"
+#include "actors/supervisor_actor.hpp"
 
 namespace pyactor::cluster {
 

@@ -12,9 +12,9 @@
 #include <caf/typed_actor.hpp>
 #include <caf/typed_response_promise.hpp>
 
-#include "pyactor/actors/scheduler_actor.hpp"
-#include "pyactor/actors/type_ids.hpp"
-#include "pyactor/actors/worker_actor.hpp"
+#include "actors/scheduler_actor.hpp"
+#include "actors/type_ids.hpp"
+#include "actors/worker_actor.hpp"
 
 namespace pyactor::actors {
 

@@ -12,10 +12,10 @@
 #include <caf/typed_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
-#include "pyactor/actors/messages.hpp"
-#include "pyactor/actors/type_ids.hpp"
-#include "pyactor/actors/worker_info.hpp"
-#include "pyactor/actors/worker_process.hpp"
+#include "actors/messages.hpp"
+#include "actors/type_ids.hpp"
+#include "actors/worker_info.hpp"
+#include "actors/worker_process.hpp"
 
 namespace pyactor::actors {
 

@@ -14,10 +14,10 @@
 #include <caf/typed_actor.hpp>
 #include <caf/typed_response_promise.hpp>
 
-#include "pyactor/actors/messages.hpp"
-#include "pyactor/actors/scheduling_policy.hpp"
-#include "pyactor/actors/type_ids.hpp"
-#include "pyactor/actors/worker_actor.hpp"
+#include "actors/messages.hpp"
+#include "actors/scheduling_policy.hpp"
+#include "actors/type_ids.hpp"
+#include "actors/worker_actor.hpp"
 
 namespace pyactor::actors {
 

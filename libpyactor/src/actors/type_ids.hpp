@@ -7,8 +7,8 @@
 
 #include <caf/type_id.hpp>
 
-#include "pyactor/actors/messages.hpp"
-#include "pyactor/actors/worker_info.hpp"
+#include "actors/messages.hpp"
+#include "actors/worker_info.hpp"
 
 CAF_BEGIN_TYPE_ID_BLOCK(pyactor, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(pyactor, (pyactor::actors::call_request))
