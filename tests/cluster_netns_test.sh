@@ -18,38 +18,18 @@ work=$(mktemp -d /tmp/pyactor-cluster.XXXXXX)
 pids=()                          # every process we start
 failures=0
 
+. "$(dirname "$0")/cluster_test_lib.sh"
+# fail, check, wait_until, stop_started, remove_namespaces, keep_logs_on_failure, star_network
 cleanup() {
-  for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
-  for ns in "$H" "$N1" "$N2"; do
-    if ip netns list | grep -qw "$ns"; then
-      for p in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$p" 2>/dev/null; done
-      ip netns del "$ns"
-    fi
-  done
-  ip link del "${tag}a1" 2>/dev/null; ip link del "${tag}a2" 2>/dev/null
-  if [ "$failures" -ne 0 ]; then
-    echo "---- logs in $work"; tail -n 40 "$work"/*.log
-  else
-    rm -rf "$work"
-  fi
+  stop_started
+  remove_namespaces "$H" "$N1" "$N2"
+  keep_logs_on_failure
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-. "$(dirname "$0")/cluster_test_lib.sh" # fail, check, wait_until
-
 # -- network -------------------------------------------------------------------------------
-for ns in "$H" "$N1" "$N2"; do ip netns add "$ns" || exit 1; ip -n "$ns" link set lo up; done
-ip link add "${tag}a1" type veth peer name "${tag}b1" || exit 1
-ip link add "${tag}a2" type veth peer name "${tag}b2" || exit 1
-ip link set "${tag}a1" netns "$H"; ip link set "${tag}b1" netns "$N1"
-ip link set "${tag}a2" netns "$H"; ip link set "${tag}b2" netns "$N2"
-ip -n "$H" addr add 10.248.1.1/30 dev "${tag}a1"; ip -n "$N1" addr add 10.248.1.2/30 dev "${tag}b1"
-ip -n "$H" addr add 10.248.2.1/30 dev "${tag}a2"; ip -n "$N2" addr add 10.248.2.2/30 dev "${tag}b2"
-for l in "$H ${tag}a1" "$N1 ${tag}b1" "$H ${tag}a2" "$N2 ${tag}b2"; do
-  set -- $l; ip -n "$1" link set "$2" up
-done
+star_network 10.248 "$H" "$N1" "$N2" || exit 1
 
 # -- helpers -------------------------------------------------------------------------------
 # start NAME NS ARGS...: runs pyactor in NS in the background; sets $last_pid.

@@ -23,31 +23,21 @@ failures=0
 
 # pids_of FILE: the pids a pid file lists (up, head, nodes).
 pids_of() { awk '$1 == "up" || $1 == "head" || $1 == "node" {print $3}' "$1" 2>/dev/null; }
+. "$(dirname "$0")/cluster_test_lib.sh"
+# fail, check, wait_until, stop_started, remove_namespaces, keep_logs_on_failure, star_network
 cleanup() {
-  for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
-  for ns in "$L" "$H" "$N1" "$N2"; do
-    if ip netns list | grep -qw "$ns"; then
-      for p in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$p" 2>/dev/null; done
-      ip netns del "$ns"
-    fi
-  done
-  ip link del "${tag}a1" 2>/dev/null; ip link del "${tag}a2" 2>/dev/null
-  if [ "$failures" -ne 0 ]; then
-    echo "---- logs in $work"; tail -n 30 "$work"/*.out "$work"/*.log 2>/dev/null
-  else
-    rm -rf "$work"
-  fi
+  stop_started
+  remove_namespaces "$L" "$H" "$N1" "$N2"
+  keep_logs_on_failure
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
-
-. "$(dirname "$0")/cluster_test_lib.sh" # fail, check, wait_until
 # alive PID: running, not a zombie (a detached `up` is reparented to an init that may not reap).
 alive() { [ -r "/proc/$1/stat" ] && ! sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | grep -q '^[ZX]'; }
 all_gone() { for p in "$@"; do alive "$p" && return 1; done; return 0; }
 
-for ns in "$L" "$H" "$N1" "$N2"; do ip netns add "$ns" || exit 1; ip -n "$ns" link set lo up; done
+ip netns add "$L" || exit 1; ip -n "$L" link set lo up
+star_network 10.249 "$H" "$N1" "$N2" || exit 1
 inl() { timeout 120 ip netns exec "$L" "$PYACTOR" "$@"; }
 LOCAL=$SRC/config/cluster-local.ini
 
@@ -205,16 +195,7 @@ check "example config with certificates (pyactor certs): valid (down: nothing ru
   'grep -q "no cluster of .*cluster-example.ini is running" "$work/example.out"'
 
 # -- across namespaces: launch templates with ip netns exec -----------------------------------
-ip link add "${tag}a1" type veth peer name "${tag}b1" || exit 1
-ip link add "${tag}a2" type veth peer name "${tag}b2" || exit 1
-ip link set "${tag}a1" netns "$H"; ip link set "${tag}b1" netns "$N1"
-ip link set "${tag}a2" netns "$H"; ip link set "${tag}b2" netns "$N2"
 ip -n "$H" addr add 10.249.0.1/32 dev lo   # the head's address, reached from both nodes
-ip -n "$H" addr add 10.249.1.1/30 dev "${tag}a1"; ip -n "$N1" addr add 10.249.1.2/30 dev "${tag}b1"
-ip -n "$H" addr add 10.249.2.1/30 dev "${tag}a2"; ip -n "$N2" addr add 10.249.2.2/30 dev "${tag}b2"
-for l in "$H ${tag}a1" "$N1 ${tag}b1" "$H ${tag}a2" "$N2 ${tag}b2"; do
-  set -- $l; ip -n "$1" link set "$2" up
-done
 ip -n "$N1" route add 10.249.0.1/32 via 10.249.1.1
 ip -n "$N2" route add 10.249.0.1/32 via 10.249.2.1
 cat >"$work/netns.ini" <<EOF
