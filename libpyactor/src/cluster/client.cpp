@@ -191,19 +191,8 @@ result<std::vector<node_info>> client::status() {
   if (!reports)
     return reports.error();
   std::vector<node_info> out;
-  for (auto& r : reports.value()) {
-    node_info n;
-    n.name = r.name;
-    n.address = r.address;
-    n.state = r.state;
-    n.since = std::chrono::system_clock::time_point{std::chrono::milliseconds(r.since_ms)};
-    n.pid = r.pid;
-    n.note = r.note;
-    for (auto& w : r.workers)
-      n.workers.push_back(worker_info{w.slot, w.uid, w.pid, w.state, w.served, w.in_flight,
-                                      w.restarts, w.rss_bytes, w.last_exit});
-    out.push_back(std::move(n));
-  }
+  for (auto& r : reports.value())
+    out.push_back(to_node_info(r));
   return out;
 }
 

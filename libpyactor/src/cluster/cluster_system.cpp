@@ -20,6 +20,20 @@ void add_cluster_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<std::vector<worker_result>>("std::vector<pyactor::worker_result>");
 }
 
+node_info to_node_info(const node_report& r) {
+  node_info n;
+  n.name = r.name;
+  n.address = r.address;
+  n.state = r.state;
+  n.since = std::chrono::system_clock::time_point{std::chrono::milliseconds(r.since_ms)};
+  n.pid = r.pid;
+  n.note = r.note;
+  for (auto& w : r.workers)
+    n.workers.push_back(worker_info{w.slot, w.uid, w.pid, w.state, w.served, w.in_flight,
+                                    w.restarts, w.rss_bytes, w.last_exit});
+  return n;
+}
+
 uint64_t make_uid_tag() {
   std::random_device rd;
   uint64_t tag = 0;

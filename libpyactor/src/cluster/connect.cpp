@@ -53,11 +53,6 @@ result<caf::actor> reach_head(caf::actor_system& sys, bool tls, const cluster::e
   return future.get();
 }
 
-worker_info to_info(const actors::worker_status& s) {
-  return worker_info{s.slot, s.uid, s.pid, s.state, s.served, s.in_flight, s.restarts,
-                     s.rss_bytes, s.last_exit};
-}
-
 } // namespace
 
 result<std::unique_ptr<runtime>> runtime::connect(const std::string& address) {
@@ -135,18 +130,9 @@ result<std::vector<node_info>> runtime::nodes() const {
     return make_error(errc::node_down, reports.error().message);
   std::vector<node_info> out;
   for (auto& r : reports.value()) {
-    node_info n;
-    n.name = r.name;
-    n.address = r.address;
-    n.state = r.state;
-    n.since = std::chrono::system_clock::time_point{std::chrono::milliseconds(r.since_ms)};
-    n.pid = r.pid;
-    n.note = r.note;
-    for (auto& w : r.workers) {
-      auto info = to_info(w);
-      info.id = cluster::cluster_worker_id(r.index, w.slot);
-      n.workers.push_back(std::move(info));
-    }
+    auto n = cluster::to_node_info(r);
+    for (auto& w : n.workers)
+      w.id = cluster::cluster_worker_id(r.index, w.id); // the slot, cluster-wide
     out.push_back(std::move(n));
   }
   return out;

@@ -14,6 +14,7 @@
 
 #include "actors/messages.hpp"
 #include "actors/worker_info.hpp"
+#include "pyactor/cluster.hpp"
 
 namespace pyactor::cluster {
 
@@ -84,6 +85,11 @@ typename Inspector::result_type inspect(Inspector& f, node_report& x) {
   return f(caf::meta::type_name("pyactor::node_report"), x.name, x.address, x.state, x.since_ms,
            x.pid, x.note, x.workers, x.index);
 }
+
+/// The public row of a node report: its workers with the ids the node
+/// knows them by (their slots); a connected runtime renumbers them
+/// cluster-wide (`cluster_worker_id`).
+node_info to_node_info(const node_report& report);
 
 /// One worker's reply to a broadcast.
 struct worker_result {
