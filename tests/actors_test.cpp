@@ -44,7 +44,7 @@ struct pool_fixture {
     opts.scheduler = scheduler;
     opts.worker.spawn.executable = std::move(executable);
     opts.worker.spawn.python_path = {pyactor::test::python_dir()};
-    opts.worker.spawn.log = log.sink();
+    opts.worker.spawn.log = spawn_log_actor(*sys, log.sink());
     opts.worker.default_timeout = timeout;
     opts.worker.interrupt_grace = std::chrono::milliseconds(500);
     supervisor = sys->spawn(supervisor_behavior, std::move(opts));
@@ -81,6 +81,7 @@ struct pool_fixture {
     if (sys) {
       caf::anon_send_exit(supervisor, caf::exit_reason::user_shutdown);
       caf::anon_send_exit(scheduler, caf::exit_reason::user_shutdown);
+      sys.reset(); // before `log` goes: the log actor writes to it until then
     }
   }
 };

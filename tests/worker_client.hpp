@@ -12,6 +12,11 @@
 #include <string>
 #include <vector>
 
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+
+#include "actors/log_actor.hpp"
+#include "actors/type_ids.hpp"
 #include "actors/worker_process.hpp"
 #include "pyactor/codec/msgpack.hpp"
 #include "worker/protocol.hpp"
@@ -23,6 +28,39 @@ struct frame {
   uint64_t id;
   uint8_t status;
   value payload;
+};
+
+/// A log actor that writes into `lines`, in an actor system of its own, for
+/// code that runs a worker_process without actors. Give `handle()` to the
+/// process; `stop()` (also run by the destructor) waits until every line sent
+/// to it was captured: the process (every copy of the handle) must be gone.
+class captured_log {
+public:
+  captured_log() {
+    cfg_.add_message_types<caf::id_block::pyactor>();
+    sys_ = std::make_unique<caf::actor_system>(cfg_);
+    actor_ = actors::spawn_log_actor(*sys_, lines.sink());
+  }
+
+  ~captured_log() { stop(); }
+
+  actors::log_actor handle() const { return actor_; }
+
+  void stop() {
+    actor_ = actors::log_actor{};
+    sys_.reset(); // the log actor stops once its handles are gone and its mailbox is empty
+  }
+
+  bool wait_for(const std::string& text, std::chrono::milliseconds timeout) {
+    return lines.wait_for(text, timeout);
+  }
+
+  log_capture lines;
+
+private:
+  caf::actor_system_config cfg_;
+  std::unique_ptr<caf::actor_system> sys_;
+  actors::log_actor actor_;
 };
 
 /// A synchronous client of one worker process: send a request, wait for its frame.
@@ -45,7 +83,7 @@ public:
   }
 
   explicit worker_client(actors::worker_spawn_options opts) {
-    opts.log = log.sink();
+    opts.log = log.handle();
     actors::worker_events events;
     events.on_frame = [this](uint64_t id, uint8_t st, std::vector<char> payload) {
       auto decoded = codec::decode_msgpack(payload);
@@ -59,6 +97,7 @@ public:
       cv_.notify_all();
     };
     auto started = actors::worker_process::start(opts, std::move(events));
+    opts.log = actors::log_actor{}; // only the process holds the handle now
     BOOST_REQUIRE_MESSAGE(started, (started ? "" : started.error().message));
     proc = std::move(started).value();
     auto ready = next_frame();
@@ -68,7 +107,10 @@ public:
   }
 
   /// Stops the process first: its I/O thread calls back into this object.
-  ~worker_client() { proc.reset(); }
+  ~worker_client() {
+    proc.reset();
+    log.stop();
+  }
 
   /// Sends `[op, params...]` and returns its reply.
   frame call(const value& body) {
@@ -116,7 +158,7 @@ public:
     return exit_;
   }
 
-  pyactor::test::log_capture log;
+  captured_log log;
   std::unique_ptr<actors::worker_process> proc;
 
 private:

@@ -189,9 +189,9 @@ BOOST_AUTO_TEST_CASE(a_result_over_the_frame_limit_is_an_error_and_the_worker_su
 }
 
 BOOST_AUTO_TEST_CASE(the_worker_refuses_to_raise_the_frame_limit) {
+  pyactor::test::captured_log log; // outlives every copy of its handle
   auto opts = worker_client::spawn_options(pyactor::test::worker_executable());
-  pyactor::test::log_capture log;
-  opts.log = log.sink();
+  opts.log = log.handle();
   std::string script = "/tmp/pyactor-test-big-frames-" + std::to_string(::getpid()) + ".sh";
   {
     std::ofstream out{script};

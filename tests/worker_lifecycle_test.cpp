@@ -243,12 +243,11 @@ BOOST_AUTO_TEST_CASE(a_dead_worker_actor_is_freed_before_its_timers_would_fire) 
   actors::worker_options opts;
   opts.spawn.executable = test::worker_executable();
   opts.spawn.python_path = {test::python_dir()};
-  opts.stats = std::make_shared<actors::worker_stats>();
   opts.default_timeout = std::chrono::minutes(5); // a timer far in the future
-  auto stats = opts.stats;
+  auto stats = std::make_shared<actors::worker_stats>();
   caf::weak_actor_ptr weak;
   {
-    auto worker = sys.spawn(actors::worker_behavior, std::move(opts));
+    auto worker = sys.spawn(actors::worker_behavior, std::move(opts), stats);
     weak = caf::actor_cast<caf::weak_actor_ptr>(worker);
     actors::call_request req;
     req.body = codec::encode_msgpack(list{value{static_cast<int>(worker::op::func)},

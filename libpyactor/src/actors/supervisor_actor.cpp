@@ -48,11 +48,10 @@ void start_worker(self_pointer self, slot_type& slot) {
   auto opts = st.options.worker;
   opts.spawn.slot = slot.id;
   opts.spawn.uid = st.next_uid++;
-  opts.stats = slot.stats;
   opts.supervisor = caf::actor_cast<ready_listener>(self);
   opts.scheduler = st.options.scheduler;
   slot.stats->uid.store(opts.spawn.uid);
-  slot.actor = self->spawn(worker_behavior, std::move(opts));
+  slot.actor = self->spawn(worker_behavior, std::move(opts), slot.stats);
   self->monitor(slot.actor);
 }
 
@@ -102,7 +101,7 @@ void on_worker_down(self_pointer self, const caf::down_msg& down) {
     // again and again) cannot give up every slot; deaths while starting or
     // idle still do.
     ++slot.restarts;
-    st.options.worker.spawn.log("[supervisor] restarting worker " + std::to_string(slot.id) + ": "
+    send_log(st.options.worker.spawn.log, "[supervisor] restarting worker " + std::to_string(slot.id) + ": "
                                 + slot.last_exit + " (charged to that call, not to max-restarts)");
     st.record(slot.id, slot.last_exit, false);
     start_worker(self, slot);
@@ -125,7 +124,7 @@ void on_worker_down(self_pointer self, const caf::down_msg& down) {
                             + std::to_string(slot.recent_restarts.size()) + " restarts within "
                             + std::to_string(st.options.restart_window.count())
                             + " ms; last exit: " + slot.last_exit;
-    st.options.worker.spawn.log("[supervisor] " + why);
+    send_log(st.options.worker.spawn.log, "[supervisor] " + why);
     st.record(slot.id, why, true);
     self->send(st.options.scheduler, worker_atom_v, slot.id, false);
     st.answer_waiters();
@@ -133,7 +132,7 @@ void on_worker_down(self_pointer self, const caf::down_msg& down) {
   }
   slot.recent_restarts.push_back(now);
   ++slot.restarts;
-  st.options.worker.spawn.log("[supervisor] restarting worker " + std::to_string(slot.id) + ": "
+  send_log(st.options.worker.spawn.log, "[supervisor] restarting worker " + std::to_string(slot.id) + ": "
                               + slot.last_exit);
   st.record(slot.id, slot.last_exit, false);
   start_worker(self, slot);

@@ -43,7 +43,7 @@ using supervisor_actor = caf::typed_actor<
 /// What the supervisor needs: how many workers and how to start one.
 struct supervisor_options {
   uint32_t workers = 1;
-  /// Template for every worker; slot, uid, stats and the handles are filled in.
+  /// Template for every worker; slot, uid and the handles are filled in.
   worker_options worker;
   uint32_t max_restarts = 5;
   std::chrono::milliseconds restart_window{10000};

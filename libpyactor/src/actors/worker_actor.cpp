@@ -30,7 +30,7 @@ void queue_report(self_pointer self) {
 /// Takes a call: counts it and gives it to the ledger.
 void accept(self_pointer self, call_request&& request, reply_to&& to) {
   auto& st = self->state;
-  st.options.stats->load.fetch_add(1);
+  st.stats->load.fetch_add(1);
   st.accepted_ids.push_back(request.request_id);
   queue_report(self);
   st.ledger->accept(std::move(request), std::move(to), clock_type::now());
@@ -55,7 +55,7 @@ public:
   }
 
   void kill(const std::string& why) override {
-    self_->state.options.spawn.log(why);
+    send_log(self_->state.options.spawn.log, why);
     if (auto& p = self_->state.process)
       p->signal(SIGKILL);
   }
@@ -85,7 +85,7 @@ public:
 
   void released(const call_request& request) override {
     auto& st = self_->state;
-    st.options.stats->load.fetch_sub(1);
+    st.stats->load.fetch_sub(1);
     st.released_ids.push_back(request.request_id);
     queue_report(self_);
   }
@@ -146,12 +146,12 @@ void on_exited(self_pointer self, const std::string& reason) {
   auto what = st.label() + " "
               + (st.ledger->start_failure().empty() ? reason : st.ledger->start_failure());
   st.exit_reason = what;
-  bool was_ready = st.options.stats->state.load() == static_cast<uint8_t>(worker_state::ready);
+  bool was_ready = st.stats->state.load() == static_cast<uint8_t>(worker_state::ready);
   start_leaving(self, phase::leaving); // `leave` goes out before the calls come back
   // A ready process that died running a call: the call bears the blame, not
   // the slot (the supervisor does not count it toward max-restarts).
   if (st.ledger->process_died(what) && was_ready)
-    st.options.stats->died_running_call.store(true);
+    st.stats->died_running_call.store(true);
   maybe_quit(self);
 }
 
@@ -188,11 +188,20 @@ worker_actor_state::~worker_actor_state() {
   process.reset(); // kills the process and joins the I/O thread
 }
 
+bool operator==(const worker_options& x, const worker_options& y) {
+  return x.spawn == y.spawn && x.default_timeout == y.default_timeout
+         && x.interrupt_grace == y.interrupt_grace && x.start_timeout == y.start_timeout
+         && x.pipeline_depth == y.pipeline_depth && x.max_calls == y.max_calls
+         && x.supervisor == y.supervisor && x.scheduler == y.scheduler;
+}
+
 // -- behavior -----------------------------------------------------------------------------
 
-worker_actor_impl::behavior_type worker_behavior(self_pointer self, worker_options options) {
+worker_actor_impl::behavior_type worker_behavior(self_pointer self, worker_options options,
+                                                 std::shared_ptr<worker_stats> stats) {
   auto& st = self->state;
   st.options = std::move(options);
+  st.stats = stats ? std::move(stats) : std::make_shared<worker_stats>();
   ledger_config lc;
   lc.default_timeout = st.options.default_timeout;
   lc.interrupt_grace = st.options.interrupt_grace;
@@ -230,11 +239,11 @@ worker_actor_impl::behavior_type worker_behavior(self_pointer self, worker_optio
   auto started = worker_process::start(st.options.spawn, std::move(events));
   if (started) {
     st.process = std::move(started).value();
-    st.options.stats->pid.store(st.process->pid());
+    st.stats->pid.store(st.process->pid());
     st.ledger->started(clock_type::now());
   } else {
-    st.options.spawn.log("[worker " + std::to_string(st.options.spawn.slot) + "] "
-                         + started.error().message);
+    send_log(st.options.spawn.log,
+             "[worker " + std::to_string(st.options.spawn.slot) + "] " + started.error().message);
     st.exit_reason = started.error().message;
     st.setup_error = started.error().code == errc::bad_request;
     start_leaving(self, phase::leaving);
@@ -263,7 +272,7 @@ worker_actor_impl::behavior_type worker_behavior(self_pointer self, worker_optio
         if (st.mode != phase::starting || !st.ledger->ready())
           continue;
         st.mode = phase::serving;
-        st.options.stats->state.store(static_cast<uint8_t>(worker_state::ready));
+        st.stats->state.store(static_cast<uint8_t>(worker_state::ready));
         if (st.options.scheduler)
           self->send(st.options.scheduler, worker_atom_v,
                      worker_entry{st.options.spawn.slot, st.options.spawn.uid,
@@ -272,7 +281,7 @@ worker_actor_impl::behavior_type worker_behavior(self_pointer self, worker_optio
           self->send(st.options.supervisor, ready_atom_v, st.options.spawn.slot,
                      st.options.spawn.uid);
       }
-      st.options.stats->served.store(st.ledger->served(), std::memory_order_relaxed);
+      st.stats->served.store(st.ledger->served(), std::memory_order_relaxed);
       if (st.ledger->recycle_due() && st.mode == phase::serving)
         start_leaving(self, phase::draining); // recycle against leaks
       st.ledger->pump();

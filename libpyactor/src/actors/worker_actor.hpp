@@ -99,10 +99,10 @@ using worker_registry = caf::typed_actor<
   caf::reacts_to<worker_atom, worker_entry>,
   caf::reacts_to<held_atom, uint64_t, std::vector<uint64_t>, std::vector<uint64_t>>>;
 
-/// What a worker actor needs to start and run.
+/// What a worker actor needs to start and run: plain data and actor
+/// handles (see `inspect`), so a worker spec can travel to another host.
 struct worker_options {
   worker_spawn_options spawn;
-  std::shared_ptr<worker_stats> stats;
   /// Deadline of calls that set none; zero means no deadline.
   std::chrono::milliseconds default_timeout{0};
   /// Time between SIGINT and SIGKILL for a timed-out or cancelled running call.
@@ -120,6 +120,19 @@ struct worker_options {
   worker_registry scheduler;
 };
 
+bool operator==(const worker_options& x, const worker_options& y);
+
+inline bool operator!=(const worker_options& x, const worker_options& y) {
+  return !(x == y);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, worker_options& x) {
+  return f(caf::meta::type_name("pyactor::worker_options"), x.spawn, x.default_timeout,
+           x.interrupt_grace, x.start_timeout, x.pipeline_depth, x.max_calls, x.supervisor,
+           x.scheduler);
+}
+
 class call_ledger;
 class ledger_callee;
 
@@ -129,6 +142,9 @@ struct worker_actor_state {
   enum class phase { starting, serving, draining, leaving };
 
   worker_options options;
+  /// The counters of this incarnation, shared with the supervisor on the
+  /// same node (not part of the spec: they are local memory).
+  std::shared_ptr<worker_stats> stats;
   std::unique_ptr<worker_process> process;
   phase mode = phase::starting;
   /// Why the actor is leaving (empty for a drain or recycle).
@@ -154,11 +170,12 @@ struct worker_actor_state {
   ~worker_actor_state();
 };
 
-/// Spawnable behavior: `sys.spawn(worker_behavior, options)`; hand out the
-/// result as a `worker_actor`.
+/// Spawnable behavior: `sys.spawn(worker_behavior, options, stats)`; hand
+/// out the result as a `worker_actor`. `stats` (null: the actor makes its
+/// own) are the counters the node's supervisor reads for `status`.
 worker_actor_impl::behavior_type
 worker_behavior(worker_actor_impl::stateful_pointer<worker_actor_state> self,
-                worker_options options);
+                worker_options options, std::shared_ptr<worker_stats> stats);
 
 /// Maps a worker's reply status byte (protocol.hpp) to the reply code.
 uint8_t reply_code_of(uint8_t worker_status);

@@ -223,6 +223,13 @@ void describe_exit(const siginfo_t& info, process_exit& out) {
 
 } // namespace
 
+bool operator==(const worker_spawn_options& x, const worker_spawn_options& y) {
+  return x.executable == y.executable && x.python == y.python && x.python_path == y.python_path
+         && x.slot == y.slot && x.uid == y.uid && x.max_objects == y.max_objects && x.log == y.log
+         && x.env == y.env && x.cwd == y.cwd && x.imports == y.imports
+         && x.start_hook == y.start_hook;
+}
+
 result<std::unique_ptr<worker_process>> worker_process::start(const worker_spawn_options& options,
                                                              worker_events events) {
   auto fail = [&](const std::string& what, int err) -> result<std::unique_ptr<worker_process>> {
@@ -377,8 +384,6 @@ result<std::unique_ptr<worker_process>> worker_process::start(const worker_spawn
 
   std::unique_ptr<worker_process> proc{new worker_process};
   proc->options_ = options;
-  if (!proc->options_.log)
-    proc->options_.log = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
   proc->events_ = std::move(events);
   proc->pid_ = pid;
   proc->pid_fd_ = pid_fd;
@@ -500,8 +505,8 @@ void worker_process::run_io() {
   const std::string prefix = "[worker " + std::to_string(options_.slot) + " pid "
                              + std::to_string(pid_) + "] ";
   line_splitter out_lines, err_lines;
-  auto log_out = [&](const std::string& line) { options_.log(prefix + line); };
-  auto log_err = [&](const std::string& line) { options_.log(prefix + "stderr: " + line); };
+  auto log_out = [&](const std::string& line) { send_log(options_.log, prefix + line); };
+  auto log_err = [&](const std::string& line) { send_log(options_.log, prefix + "stderr: " + line); };
   std::vector<char> in(256 * 1024);
   size_t have = 0;
   std::string failure; // set when the process broke the protocol

@@ -13,15 +13,15 @@
 #include <thread>
 #include <vector>
 
+#include <caf/meta/type_name.hpp>
+
+#include "actors/log_actor.hpp"
 #include "pyactor/error.hpp"
 
 namespace pyactor::actors {
 
-/// Receives one line of a worker's output or the node's own diagnostics.
-/// Called from I/O threads: must be thread-safe.
-using log_sink = std::function<void(const std::string& line)>;
-
-/// How to start a worker process.
+/// How to start a worker process: plain data (see `inspect`), so a spec can
+/// travel to another host.
 struct worker_spawn_options {
   std::string executable;
   /// The Python executable the worker runs (passed as --python); empty: the
@@ -31,7 +31,9 @@ struct worker_spawn_options {
   uint64_t slot = 0;
   uint64_t uid = 0;
   uint64_t max_objects = 100000;
-  log_sink log;
+  /// Where the process's output lines and the pool's diagnostics about it go
+  /// (`send_log`); an invalid handle means stderr.
+  log_actor log;
   /// Set on top of the node's environment.
   std::vector<std::pair<std::string, std::string>> env;
   /// Working directory; empty keeps the node's.
@@ -41,6 +43,19 @@ struct worker_spawn_options {
   /// "module.function" called before the process reports ready.
   std::string start_hook;
 };
+
+bool operator==(const worker_spawn_options& x, const worker_spawn_options& y);
+
+inline bool operator!=(const worker_spawn_options& x, const worker_spawn_options& y) {
+  return !(x == y);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, worker_spawn_options& x) {
+  return f(caf::meta::type_name("pyactor::worker_spawn_options"), x.executable, x.python,
+           x.python_path, x.slot, x.uid, x.max_objects, x.log, x.env, x.cwd, x.imports,
+           x.start_hook);
+}
 
 /// How a worker process ended.
 struct process_exit {

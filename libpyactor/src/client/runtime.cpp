@@ -126,7 +126,7 @@ result<std::unique_ptr<runtime>> runtime::start(runtime_options options) {
   }
   sup.worker.spawn.python_path.push_back(layout->python_dir);
   sup.worker.spawn.max_objects = options.max_objects;
-  sup.worker.spawn.log = options.log;
+  sup.worker.spawn.log = actors::spawn_log_actor(sys, options.log);
   sup.worker.spawn.env = options.env;
   sup.worker.spawn.cwd = options.cwd;
   sup.worker.spawn.imports = options.imports;
