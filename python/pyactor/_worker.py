@@ -126,32 +126,35 @@ _SIGINT_WARNING = (
 def protect_sigint() -> None:
     """Makes SIGINT pyactor's for the life of the worker.
 
-    Replaces ``signal.signal`` with a wrapper that, for ``SIGINT``, leaves
-    the handler as it is, warns once (``RuntimeWarning``) and returns the
-    current handler, as if the new one had been installed and replaced at
-    once; every other signal goes to the original ``signal.signal``. Called
-    once by the worker before any user code runs.
+    Replaces ``_signal.signal``, which ``signal.signal`` calls, with a
+    wrapper that, for ``SIGINT``, leaves the handler as it is, warns once
+    (``RuntimeWarning``) and returns the current handler, as if the new one
+    had been installed and replaced at once; every other signal goes to the
+    original. Called once by the worker before any user code runs. It wraps
+    the C module so that the worker's start does not import ``signal`` (and
+    its ``enum``, ``functools`` and ``collections``) for every user.
     """
-    import signal
-    import warnings
+    import _signal
 
-    original = signal.signal
+    original = _signal.signal
     if getattr(original, "__pyactor_guard__", False):
         return
     warned = []
 
     def guarded(signalnum, handler):
-        if signalnum == signal.SIGINT:
+        if signalnum == _signal.SIGINT:
             if not warned:
+                import warnings
                 warned.append(True)
-                warnings.warn(_SIGINT_WARNING, RuntimeWarning, stacklevel=2)
-            return signal.getsignal(signal.SIGINT)
+                # stacklevel 3: past this wrapper and signal.signal, at the user's line
+                warnings.warn(_SIGINT_WARNING, RuntimeWarning, stacklevel=3)
+            return _signal.getsignal(_signal.SIGINT)
         return original(signalnum, handler)
 
     guarded.__pyactor_guard__ = True
     guarded.__doc__ = original.__doc__
     guarded.__wrapped__ = original
-    signal.signal = guarded
+    _signal.signal = guarded
     restore_sigint.original = original
 
 
@@ -162,7 +165,7 @@ def restore_sigint() -> None:
     behind ``signal.signal`` (ctypes, a C library) and then reinstalls its
     own C handler on top.
     """
-    import signal
+    import _signal
 
-    setter = getattr(restore_sigint, "original", signal.signal)
-    setter(signal.SIGINT, signal.default_int_handler)
+    setter = getattr(restore_sigint, "original", _signal.signal)
+    setter(_signal.SIGINT, _signal.default_int_handler)

@@ -1,5 +1,6 @@
-"""The built-in encoders load datetime and decimal on first use, not at
-import: a worker's start pays for neither (issue 12, start to ready)."""
+"""What a worker imports at start stays small (issue 12, start to ready):
+the built-in encoders load datetime and decimal on first use, and the SIGINT
+guard wraps _signal without importing signal (and enum)."""
 
 import os
 import subprocess
@@ -56,3 +57,15 @@ def test_a_user_registration_cannot_take_a_builtin_tag_before_first_use():
                     "except ValueError as e:\n"
                     "    print('refused:', e)\n")
     assert out.startswith("refused:") and "'date' is already registered" in out
+
+
+def test_the_sigint_guard_imports_neither_signal_nor_enum_and_still_guards():
+    out = run_fresh("import warnings\n"
+                    "warnings.simplefilter('ignore')\n"
+                    "from pyactor import _worker\n"
+                    "_worker.protect_sigint()\n"
+                    "print(sorted(m for m in ('signal', 'enum') if m in sys.modules))\n"
+                    "import signal\n"
+                    "signal.signal(signal.SIGINT, lambda *a: None)\n"
+                    "print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)\n")
+    assert out.splitlines() == ["[]", "True"]
