@@ -5,6 +5,7 @@
 //   cluster_calls_client HEAD broadcast NODES_WORKERS  one reply per worker
 //   cluster_calls_client HEAD forms                    call forms, scatter, batch
 //   cluster_calls_client HEAD cancel MARK_FILE         cancel a running call
+//   cluster_calls_client HEAD hold MARK_FILE           start a call, say "running", wait to be killed
 //   cluster_calls_client HEAD stale NODE               refs on NODE, then its death
 //   cluster_calls_client HEAD manage NODE              add/remove workers, remove_node
 #include <iostream>
@@ -146,6 +147,24 @@ int cancel(pyactor::runtime& rt, const std::string& mark) {
   return failures;
 }
 
+/// Runs sleep_marked(MARK, 60) and waits until a worker runs it, prints
+/// "running", and sleeps: the script SIGKILLs this process and expects the
+/// head to cancel the orphaned call on its node.
+int hold(pyactor::runtime& rt, const std::string& mark) {
+  auto h = rt.call_async("probe", "sleep_marked", {pyactor::value{mark}, 60});
+  bool running = false;
+  for (int i = 0; i < 300 && !running; ++i) {
+    for (auto& w : rt.status())
+      running = running || w.in_flight > 0;
+    if (!running)
+      std::this_thread::sleep_for(50ms);
+  }
+  expect(running, "the call runs on a worker");
+  std::cout << "running" << std::endl;
+  std::this_thread::sleep_for(120s);
+  return 1; // not killed: the script failed to
+}
+
 int stale(pyactor::runtime& rt, const std::string& node) {
   auto on = worker_on(rt, node);
   expect(on != 0, "a worker on " + node);
@@ -218,6 +237,8 @@ int main(int argc, char** argv) {
     forms(r);
   else if (mode == "cancel")
     cancel(r, arg);
+  else if (mode == "hold")
+    hold(r, arg);
   else if (mode == "stale")
     stale(r, arg);
   else if (mode == "manage")

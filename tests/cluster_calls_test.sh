@@ -107,6 +107,13 @@ cpp cancel "$work/mark" >"$work/cancel.out" 2>&1; code=$?
 cat "$work/cancel.out"
 check "cancel of a running remote call answers cancelled" '[ $code = 0 ] && grep -q "ok: cancelled" "$work/cancel.out"'
 wait_until "KeyboardInterrupt reached the worker running it" 10 'grep -q interrupted "$work/mark"'
+# A client killed while its call runs: the head cancels the orphaned call on its node.
+ip netns exec "$H" "$CLIENT" "$HEAD" hold "$work/mark2" >"$work/hold.out" 2>&1 &
+hold_pid=$!; pids+=("$hold_pid")
+wait_until "the held call runs on a worker" 30 'grep -q running "$work/hold.out"'
+kill -KILL "$hold_pid"; wait "$hold_pid" 2>/dev/null
+wait_until "a SIGKILLed client's running call is interrupted on its node" 15 \
+  'grep -q interrupted "$work/mark2"'
 
 # -- a node SIGKILLed during a map, with --retry ---------------------------------------------------
 (items 400 | cli map probe.echo_node --from - --chunk 4 --retry >"$work/retry.out" 2>"$work/retry.log"

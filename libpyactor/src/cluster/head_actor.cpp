@@ -96,8 +96,28 @@ void set_workers(head_state::node_entry& node, std::vector<actors::worker_status
   node.ready = count_ready(node.workers);
 }
 
+/// Cancels on their nodes the calls of a client that went away.
+void on_client_down(self_pointer self, const caf::actor_addr& client) {
+  auto& st = self->state;
+  st.clients.erase(client);
+  size_t cancelled = 0;
+  for (auto& [id, pc] : st.pending)
+    if (pc.client == client)
+      if (auto* node = st.find(pc.incarnation); node != nullptr && node->up) {
+        self->send(node->manager, actors::cancel_atom_v, id);
+        ++cancelled;
+      }
+  if (cancelled > 0)
+    st.config.log("[head] a client went away: cancelled its " + std::to_string(cancelled)
+                  + " calls in flight");
+}
+
 void on_down(self_pointer self, const caf::down_msg& down) {
   auto& st = self->state;
+  if (st.clients.count(down.source) > 0) {
+    on_client_down(self, down.source);
+    return;
+  }
   for (auto& node : st.nodes) {
     if (!node.up || node.manager.address() != down.source)
       continue;
@@ -552,6 +572,8 @@ head_actor::behavior_type head_behavior(self_pointer self, head_config config) {
       // Before make_response_promise, which takes the sender out.
       auto sender = self->current_sender();
       auto client = sender ? sender->address() : caf::actor_addr{};
+      if (client && self->state.clients.insert(client).second)
+        self->monitor(client);
       auto promise = self->make_response_promise<call_reply>();
       forward(self, *target.value(), std::move(request),
               [promise](call_reply&& reply) mutable { promise.deliver(std::move(reply)); },

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -102,6 +103,10 @@ struct head_state {
   head_config config;
   std::vector<node_entry> nodes;
   std::map<uint64_t, pending_call> pending;
+  /// Clients with calls forwarded, monitored: when one goes away (its
+  /// process exits or its connection drops), its calls still running on the
+  /// nodes are cancelled there, like a cancel it would have sent.
+  std::set<caf::actor_addr> clients;
   uint64_t next_id = 1;
   uint64_t next_incarnation = 1;
   size_t rotation = 0;
