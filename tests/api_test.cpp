@@ -3,6 +3,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <csignal>
+#include <cstdio>
 #include <fstream>
 
 #include <unistd.h>
@@ -276,10 +277,14 @@ BOOST_AUTO_TEST_CASE(bad_options_and_config_files_name_the_problem) {
   o.worker_executable = "/nonexistent/worker";
   BOOST_CHECK(runtime::start(o).error().message.find("/nonexistent/worker") != std::string::npos);
 
-  auto write = [](const std::string& text) {
+  // One config file, rewritten for each case and removed when the test ends.
+  struct removed_at_end {
     std::string path = "/tmp/pyactor-test-" + std::to_string(::getpid()) + ".ini";
-    std::ofstream{path} << text;
-    return path;
+    ~removed_at_end() { std::remove(path.c_str()); }
+  } config_file;
+  auto write = [&config_file](const std::string& text) {
+    std::ofstream{config_file.path} << text;
+    return config_file.path;
   };
   auto load = [&](const std::string& text) { return runtime_options::from_file(write(text)); };
   auto good = load("[pyactor]\nworkers = 3\ntimeout = 2s\npolicy = \"round-robin\"\n"
