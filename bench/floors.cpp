@@ -26,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "fd_io.hpp"
 #include "stats.hpp"
 
 namespace {
@@ -44,33 +45,17 @@ using pyactor::bench::percentile;
 }
 
 void write_all(int fd, const char* data, size_t size) {
-  while (size > 0) {
-    ssize_t n = ::write(fd, data, size);
-    if (n < 0) {
-      if (errno == EINTR)
-        continue;
-      die("write");
-    }
-    data += n;
-    size -= static_cast<size_t>(n);
-  }
+  if (!pyactor::bench::write_all(fd, data, size))
+    die("write");
 }
 
 /// Returns false at end of stream.
 bool read_all(int fd, char* data, size_t size) {
-  while (size > 0) {
-    ssize_t n = ::read(fd, data, size);
-    if (n < 0) {
-      if (errno == EINTR)
-        continue;
-      die("read");
-    }
-    if (n == 0)
-      return false;
-    data += n;
-    size -= static_cast<size_t>(n);
-  }
-  return true;
+  if (pyactor::bench::read_all(fd, data, size))
+    return true;
+  if (errno != 0)
+    die("read");
+  return false;
 }
 
 /// Where the two processes of a ping-pong ran: sched_getcpu in each, at

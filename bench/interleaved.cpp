@@ -46,6 +46,7 @@
 #include <vector>
 
 #include "cpu_sample.hpp"
+#include "fd_io.hpp"
 #include "stats.hpp"
 
 extern char** environ;
@@ -70,31 +71,8 @@ double us_between(clock_type::time_point a, clock_type::time_point b) {
   std::exit(1);
 }
 
-bool write_all(int fd, const char* data, size_t size) {
-  while (size > 0) {
-    ssize_t n = ::write(fd, data, size);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      return false;
-    data += n;
-    size -= static_cast<size_t>(n);
-  }
-  return true;
-}
-
-bool read_all(int fd, char* data, size_t size) {
-  while (size > 0) {
-    ssize_t n = ::read(fd, data, size);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      return false;
-    data += n;
-    size -= static_cast<size_t>(n);
-  }
-  return true;
-}
+using pyactor::bench::read_all;
+using pyactor::bench::write_all;
 
 // -- the pipe floor -------------------------------------------------------------------
 

@@ -130,9 +130,10 @@ int forms(pyactor::runtime& rt) {
   return failures;
 }
 
-int cancel(pyactor::runtime& rt, const std::string& mark) {
+/// Starts sleep_marked(MARK, 60) and returns once a worker runs it (an
+/// event the status shows).
+pyactor::call_handle start_sleeper(pyactor::runtime& rt, const std::string& mark) {
   auto h = rt.call_async("probe", "sleep_marked", {pyactor::value{mark}, 60});
-  // Wait until a worker runs it (an event the status shows), then cancel.
   bool running = false;
   for (int i = 0; i < 300 && !running; ++i) {
     for (auto& w : rt.status())
@@ -141,6 +142,11 @@ int cancel(pyactor::runtime& rt, const std::string& mark) {
       std::this_thread::sleep_for(50ms);
   }
   expect(running, "the call runs on a worker");
+  return h;
+}
+
+int cancel(pyactor::runtime& rt, const std::string& mark) {
+  auto h = start_sleeper(rt, mark);
   h.cancel();
   auto r = h.get();
   expect(!r && r.error().code == pyactor::errc::cancelled, "cancelled: " + show(r));
@@ -151,15 +157,7 @@ int cancel(pyactor::runtime& rt, const std::string& mark) {
 /// "running", and sleeps: the script SIGKILLs this process and expects the
 /// head to cancel the orphaned call on its node.
 int hold(pyactor::runtime& rt, const std::string& mark) {
-  auto h = rt.call_async("probe", "sleep_marked", {pyactor::value{mark}, 60});
-  bool running = false;
-  for (int i = 0; i < 300 && !running; ++i) {
-    for (auto& w : rt.status())
-      running = running || w.in_flight > 0;
-    if (!running)
-      std::this_thread::sleep_for(50ms);
-  }
-  expect(running, "the call runs on a worker");
+  auto h = start_sleeper(rt, mark);
   std::cout << "running" << std::endl;
   std::this_thread::sleep_for(120s);
   return 1; // not killed: the script failed to

@@ -115,13 +115,22 @@ kill -KILL "$hold_pid"; wait "$hold_pid" 2>/dev/null
 wait_until "a SIGKILLed client's running call is interrupted on its node" 15 \
   'grep -q interrupted "$work/mark2"'
 
+# map_while_killing NAME PID [MAP OPTIONS...]: a 400-item map through the head
+# (output in $work/NAME.out, exit code in NAME.code); PID is SIGKILLed once 40
+# results are in, and it returns when the map has finished.
+map_while_killing() {
+  local name=$1 victim=$2; shift 2
+  map_out="$work/$name.out"; map_code="$work/$name.code"
+  (items 400 | cli map probe.echo_node --from - --chunk 4 "$@" >"$map_out" 2>"$work/$name.log"
+   echo $? >"$map_code") &
+  pids+=($!)
+  wait_until "the $name map is under way" 60 '[ "$(wc -l <"$map_out")" -ge 40 ]'
+  kill -KILL "$victim"
+  wait_until "the $name map finished" 120 '[ -s "$map_code" ]'
+}
+
 # -- a node SIGKILLed during a map, with --retry ---------------------------------------------------
-(items 400 | cli map probe.echo_node --from - --chunk 4 --retry >"$work/retry.out" 2>"$work/retry.log"
- echo $? >"$work/retry.code") &
-pids+=($!)
-wait_until "the map is under way" 60 '[ "$(wc -l <"$work/retry.out")" -ge 40 ]'
-kill -KILL "$n1_pid"
-wait_until "the map with --retry finished" 120 '[ -s "$work/retry.code" ]'
+map_while_killing retry "$n1_pid" --retry
 read -r ok err bad nodes <<<"$(map_lines "$work/retry.out" 400)"
 check "map --retry: every item exactly once, in order, all succeeded ($ok ok, $err node_down, $bad wrong)" \
   '[ "$(cat "$work/retry.code")" = 0 ] && [ $ok = 400 ] && [ $err = 0 ] && [ $bad = 0 ]'
@@ -129,12 +138,7 @@ wait_until "n1 is down" 20 'node_down n1'
 start_n1; both_up
 
 # -- the same without --retry --------------------------------------------------------------------
-(items 400 | cli map probe.echo_node --from - --chunk 4 >"$work/noretry.out" 2>"$work/noretry.log"
- echo $? >"$work/noretry.code") &
-pids+=($!)
-wait_until "the map is under way" 60 '[ "$(wc -l <"$work/noretry.out")" -ge 40 ]'
-kill -KILL "$n2_pid"
-wait_until "the map without --retry finished" 120 '[ -s "$work/noretry.code" ]'
+map_while_killing noretry "$n2_pid"
 read -r ok err bad nodes <<<"$(map_lines "$work/noretry.out" 400)"
 check "map without --retry: lost items get node_down, the rest succeed ($ok ok, $err node_down, $bad wrong)" \
   '[ "$(cat "$work/noretry.code")" = 1 ] && [ $err -ge 1 ] && [ $((ok + err)) = 400 ] && [ $bad = 0 ]'
