@@ -1,22 +1,30 @@
 %% The Erlang side of the bridge benchmark (bench/erlbridge_bench.sh): one
 %% round against a running gateway, one JSON line per figure on stdout.
 -module(erlbridge_bench).
--export([round/1]).
+-export([round/1, echo_server/0]).
 -compile({no_auto_import, [round/1]}).
 
-round([NodeArg, CallsArg]) ->
+round([NodeArg, EchoArg, CallsArg]) ->
     Node = list_to_atom(NodeArg),
+    EchoNode = list_to_atom(EchoArg),
     Calls = list_to_integer(CallsArg),
     ok = application:load(pyactor),
     ok = application:set_env(pyactor, bridge_node, Node),
     {ok, _} = application:ensure_all_started(pyactor),
     pong = net_adm:ping(Node),
+    pong = net_adm:ping(EchoNode),
     %% bare round trip through the C-node: `ping' is answered by the gateway
     %% itself (decode, encode, send), no Python
     Echo = latency(fun(_) -> {ok, pong} = gen_server:call({py, Node}, ping) end, Calls),
     line("echo", Echo),
+    %% the same round trip to a plain Erlang node (no gateway at all)
+    ErlEcho = latency(fun(_) -> {ok, pong} = gen_server:call({echo_srv, EchoNode}, ping) end,
+                      Calls),
+    line("erl_echo", ErlEcho),
     Func = latency(fun(I) -> I1 = I + 1, I1 = py:func(operator, add, [I, 1]) end, Calls),
     line("py_func", Func),
+    line_tput("erl_echo_async_8",
+              async_throughput(8, 2500, 32, fun(I) -> erl_echo_async(EchoNode, I) end)),
     line_tput("echo_async_8", async_throughput(8, 2500, 32, fun echo_async/1)),
     line_tput("async_8", async_throughput(8, 2500, 32, fun add_async/1)),
     Big = crypto:strong_rand_bytes(1024 * 1024),
@@ -55,6 +63,27 @@ add_async(I) ->
 echo_async(_I) ->
     ReqId = gen_server:send_request({py, pyactor_conn:node()}, ping),
     fun() -> {reply, {ok, pong}} = gen_server:wait_response(ReqId, 60000) end.
+
+%% The floor without the gateway: the same window of `ping's to a plain
+%% receive loop on another Erlang node of this host.
+erl_echo_async(EchoNode, _I) ->
+    ReqId = gen_server:send_request({echo_srv, EchoNode}, ping),
+    fun() -> {reply, {ok, pong}} = gen_server:wait_response(ReqId, 60000) end.
+
+%% Run on the echo node (-run erlbridge_bench echo_server): a registered
+%% plain receive loop answering `$gen_call' ping with {ok, pong}, like the
+%% gateway's own `ping'. Prints `ready' once registered; runs until killed.
+echo_server() ->
+    register(echo_srv, self()),
+    io:format("ready~n"),
+    echo_loop().
+
+echo_loop() ->
+    receive
+        {'$gen_call', From, ping} -> gen_server:reply(From, {ok, pong});
+        _ -> ok
+    end,
+    echo_loop().
 
 window(K, W, Call) ->
     First = [Call(I) || I <- lists:seq(1, min(W, K))],

@@ -50,14 +50,28 @@ export BENCH_BIN="$bin" BENCH_WORK="$work" BENCH_COOKIE="$cookie" BENCH_ROUNDS="
     sleep 0.1
   done
   node=$(sed -n "s/^ready //p" "$BENCH_WORK/gateway.out")
+  # The floor without the gateway: a plain Erlang echo node on this host.
+  erl -noshell -sname "erlbench_echo_$$" -setcookie "$BENCH_COOKIE" -pa "$BENCH_WORK/ebin" \
+      -run erlbridge_bench echo_server > "$BENCH_WORK/echo.out" 2> "$BENCH_WORK/echo.err" &
+  echo_pid=$!
+  echo $echo_pid >> "$PYACTOR_TEST_PIDS"
+  i=0
+  until grep -q "^ready" "$BENCH_WORK/echo.out"; do
+    kill -0 $echo_pid || { cat "$BENCH_WORK/echo.err" >&2; exit 1; }
+    i=$((i + 1)); [ $i -lt 600 ] || { echo "echo node did not start" >&2; exit 1; }
+    sleep 0.1
+  done
+  echo_node="erlbench_echo_$$@$(hostname -s)"
   r=1
   while [ $r -le "$BENCH_ROUNDS" ]; do
     echo "== round $r" >&2
     "$BENCH_BIN/pyactor-bench-erlbridge-local" "$BENCH_CALLS" | sed "s/^{/{\"round\":$r,/"
     erl -noshell -sname "erlbench_caller_$$_$r" -setcookie "$BENCH_COOKIE" -pa "$BENCH_WORK/ebin" \
-        -run erlbridge_bench round "$node" "$BENCH_CALLS" | sed "s/^{/{\"round\":$r,/"
+        -run erlbridge_bench round "$node" "$echo_node" "$BENCH_CALLS" | sed "s/^{/{\"round\":$r,/"
     r=$((r + 1))
   done
+  kill -TERM $echo_pid
+  wait $echo_pid || true
   kill -TERM $gw
   wait $gw
 ' > "$work/results.jsonl"
@@ -87,10 +101,12 @@ lines = [
     "| figure | median | p99 |",
     "|---|---|---|",
     f"| bare Erlang -> C-node round trip (`gen_server:call` of `ping`, answered by the gateway) | {cell('echo','median_us','µs')} | {cell('echo','p99_us','µs')} |",
+    f"| bare Erlang -> Erlang round trip (`gen_server:call` of `ping` to a plain receive loop on another node) | {cell('erl_echo','median_us','µs')} | {cell('erl_echo','p99_us','µs')} |",
     f"| local pyactor call, C++ `call(\"operator\", \"add\")` | {cell('local_call','median_us','µs')} | {cell('local_call','p99_us','µs')} |",
     f"| Erlang `py:func(operator, add, [I, 1])` | {cell('py_func','median_us','µs')} | {cell('py_func','p99_us','µs')} |",
     f"| async throughput, 8 Erlang processes × 2,500 calls, 32 in flight each | {cell('async_8','calls_per_s','calls/s', fmt='{:,.0f}')} | |",
     f"| floor: the same 8 × 32 window of `ping`s the gateway answers itself (Erlang -> C-node, no Python) | {cell('echo_async_8','calls_per_s','calls/s', fmt='{:,.0f}')} | |",
+    f"| floor without the gateway: the same 8 × 32 window of `ping`s to a plain Erlang echo node (Erlang -> Erlang, same host) | {cell('erl_echo_async_8','calls_per_s','calls/s', fmt='{:,.0f}')} | |",
     f"| floor: the local pool's own async throughput, C++ `call_async`, 256 in flight | {cell('local_async','calls_per_s','calls/s', fmt='{:,.0f}')} | |",
     f"| 1 MiB binary round trip (`py:func(builtins, bytes, [{{bytes, Bin}}])`, 40 calls) | {cell('binary_1MiB','median_us','ms', 0.001, '{:.2f}')} | {cell('binary_1MiB','p99_us','ms', 0.001, '{:.2f}')} |",
 ]
@@ -112,12 +128,15 @@ def spread(xs):
     return f"{statistics.median(xs):.2f} ({min(xs):.2f}–{max(xs):.2f})"
 lat = ratios(lambda g: g["py_func"]["median_us"] / (g["echo"]["median_us"] + g["local_call"]["median_us"]))
 vs_echo = ratios(lambda g: g["async_8"]["calls_per_s"] / g["echo_async_8"]["calls_per_s"])
+vs_erl = ratios(lambda g: g["echo_async_8"]["calls_per_s"] / g["erl_echo_async_8"]["calls_per_s"])
+echo_vs_erl = ratios(lambda g: g["echo"]["median_us"] / g["erl_echo"]["median_us"])
 vs_local = ratios(lambda g: g["async_8"]["calls_per_s"] / g["local_async"]["calls_per_s"])
 lines += [
     "",
     "Per-round ratios, median (range): "
     f"`py:func` / (echo + local call) {spread(lat)}; async_8 / echo floor {spread(vs_echo)}; "
-    f"async_8 / local pool floor {spread(vs_local)}.",
+    f"async_8 / local pool floor {spread(vs_local)}; gateway ping window / Erlang echo window "
+    f"{spread(vs_erl)}; gateway ping latency / Erlang echo latency {spread(echo_vs_erl)}.",
     "",
     f"Targets: `py:func` ≤ echo + local call: {func:.1f} vs {echo + local:.1f} µs "
     f"({'met' if func <= echo + local else 'not met'}); ≥ 100k calls/s from 8 callers: {tput:,.0f} "

@@ -17,7 +17,8 @@ namespace pyactor::erlbridge {
 
 const char* bridge_help =
   R"(usage: pyactor bridge [--sname NAME | --name NAME@HOST] [--cookie C | --cookie-file F]
-                      [--listen ADDR] [--workers N] [--config FILE]
+                      [--listen ADDR] [--handshake-timeout MS] [--workers N]
+                      [--config FILE]
 
 Serves the pool to Erlang and Elixir as a C-node with the registered name `py`:
   gen_server:call({py, 'NAME@HOST'}, {func, math, sqrt, [2.0], [], #{}})
@@ -29,6 +30,10 @@ or, with the `pyactor` rebar3 application, py:func(math, sqrt, [2.0]).
   --cookie-file F    read the cookie from F (default: $PYACTOR_COOKIE, then
                      ~/.erlang.cookie)
   --listen ADDR      address of the distribution port (default 127.0.0.1)
+  --handshake-timeout MS
+                     how long one connection's distribution handshake may
+                     take (default 5000); handshakes run side by side, so a
+                     stalled peer delays no other connection
   --exit-with-stdin  stop when stdin closes (run as an Erlang port program)
 
 Starts `epmd -daemon` on loopback if no epmd runs. Prints `ready NODE` on
@@ -82,6 +87,12 @@ int run_bridge_command(const std::vector<std::string>& args, runtime_options opt
     } else if (a == "--listen") {
       if (!next(gw.listen_address))
         return usage("--listen expects an IPv4 address");
+    } else if (a == "--handshake-timeout") {
+      if (!next(v) || v.empty() || v.find_first_not_of("0123456789") != std::string::npos
+          || v.size() > 9 || std::stol(v) == 0)
+        return usage("--handshake-timeout expects milliseconds (1 to 999999999), got '" + v
+                     + "'");
+      gw.handshake_timeout = std::chrono::milliseconds{std::stol(v)};
     } else if (a == "--exit-with-stdin") {
       gw.exit_with_stdin = true;
     } else {

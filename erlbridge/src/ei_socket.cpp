@@ -82,7 +82,23 @@ int cb_listen(void* ctx, void* addr, int* len, int backlog) {
   return ::listen(fd, backlog) == 0 ? 0 : errno;
 }
 
+/// A connection the acceptor took already, for the next cb_accept on this thread.
+thread_local int handed_over_fd = -1;
+
 int cb_accept(void** ctx, void* addr, int* len, unsigned tmo) {
+  if (handed_over_fd >= 0) {
+    auto fd = handed_over_fd;
+    handed_over_fd = -1;
+    socklen_t l = static_cast<socklen_t>(*len);
+    if (::getpeername(fd, static_cast<sockaddr*>(addr), &l) != 0) {
+      auto err = errno;
+      ::close(fd);
+      return err;
+    }
+    *len = static_cast<int>(l);
+    *ctx = new socket_ctx{fd};
+    return 0;
+  }
   auto lfd = fd_of(*ctx);
   if (auto rc = wait_for(lfd, POLLIN, tmo))
     return rc;
@@ -100,15 +116,24 @@ int cb_accept(void** ctx, void* addr, int* len, unsigned tmo) {
 
 int cb_connect(void* ctx, void* addr, int len, unsigned tmo) {
   auto fd = fd_of(ctx);
-  if (::connect(fd, static_cast<sockaddr*>(addr), static_cast<socklen_t>(len)) == 0)
-    return 0;
-  if (errno != EINTR && errno != EINPROGRESS)
-    return errno;
-  if (auto rc = wait_for(fd, POLLOUT, tmo))
-    return rc;
+  if (tmo == EI_SCLBK_INF_TMO)
+    return ::connect(fd, static_cast<sockaddr*>(addr), static_cast<socklen_t>(len)) == 0 ? 0
+                                                                                            : errno;
+  // With a timeout: connect without blocking, wait, then blocking again.
+  auto flags = ::fcntl(fd, F_GETFL);
+  ::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
   int err = 0;
-  socklen_t l = sizeof(err);
-  ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &l);
+  if (::connect(fd, static_cast<sockaddr*>(addr), static_cast<socklen_t>(len)) != 0) {
+    err = errno;
+    if (err == EINTR || err == EINPROGRESS) {
+      err = wait_for(fd, POLLOUT, tmo);
+      if (err == 0) {
+        socklen_t l = sizeof(err);
+        ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &l);
+      }
+    }
+  }
+  ::fcntl(fd, F_SETFL, flags);
   return err;
 }
 
@@ -203,7 +228,10 @@ int cb_get_fd(void* ctx, int* fd) {
 }
 
 ei_socket_callbacks callbacks = {
-  0, // not EI_SCLBK_FLG_FULL_IMPL: ei polls the fd for its own timeouts
+  // Every callback below waits for its own timeout: ei then never polls a
+  // socket itself (it would wait on the listening socket before the
+  // cb_accept that takes a handed-over connection).
+  EI_SCLBK_FLG_FULL_IMPL,
   cb_socket,
   cb_close,
   cb_listen,
@@ -222,6 +250,10 @@ ei_socket_callbacks callbacks = {
 
 ei_socket_callbacks* gateway_socket_callbacks() {
   return &callbacks;
+}
+
+void hand_over_accepted(int fd) {
+  handed_over_fd = fd;
 }
 
 uint64_t peer_dist_flags(int fd) {

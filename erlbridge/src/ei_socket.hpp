@@ -17,6 +17,12 @@ namespace pyactor::erlbridge {
 /// The callbacks (a static table; contexts are heap-allocated per socket).
 ei_socket_callbacks* gateway_socket_callbacks();
 
+/// Makes the next ei_accept(_tmo) on this thread take `fd` (a connection
+/// already accepted from the listening socket) instead of accepting one: the
+/// handshake of each connection then runs on a thread of its own. ei closes
+/// `fd` if the handshake fails.
+void hand_over_accepted(int fd);
+
 /// DFLAG_DIST_MONITOR | DFLAG_DIST_MONITOR_NAME (erts dist.h).
 constexpr uint64_t dflags_monitors = 0x08 | 0x20;
 

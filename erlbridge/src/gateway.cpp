@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstring>
 #include <deque>
+#include <list>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -48,6 +49,8 @@ constexpr size_t max_queued_output = size_t{512} << 20;
 /// Small frames are gathered into chunks of about this size; larger reply
 /// bodies are queued as they are.
 constexpr size_t small_limit = 16384;
+/// Handshakes in progress at once; more connections are refused meanwhile.
+constexpr size_t max_handshakes = 64;
 /// Send a tick to a peer after this long without output.
 constexpr std::chrono::seconds tick_interval{15};
 
@@ -76,40 +79,55 @@ struct gateway::impl : transport_callee {
 
   // -- shared between threads (guarded by mtx) --------------------------------
   std::mutex mtx;
-  std::vector<std::pair<uint64_t, result<value>>> completions;
   std::vector<std::pair<int, std::string>> accepted; // fd, peer node
+  std::vector<uint64_t> broken; // connections a write failed on (closed by the loop)
 
-  // -- loop thread only -------------------------------------------------------
   using clock = std::chrono::steady_clock;
   struct chunk {
     std::vector<uint8_t> data;
     size_t from = 0;
     bool appendable = false; // small frames are gathered into one chunk
   };
+
+  /// A connection's output side. The loop and the threads that complete
+  /// calls all write through it (a reply leaves from the thread that has
+  /// it), under its mutex: one writer at a time, in order, never blocking
+  /// (what the socket does not take waits here for the loop's POLLOUT).
+  struct output {
+    std::mutex mtx;
+    int fd = -1;
+    std::string peer;
+    bool monitors = false;  // the peer handles MONITOR_P and sends MONITOR_P_EXIT
+    bool closed = false;    // the loop closed the socket: output is dropped
+    bool failed = false;    // a write failed or too much is queued: the loop closes it
+    std::atomic<bool> want_write{false}; // the socket was full: the loop waits for POLLOUT
+    std::deque<chunk> out;
+    size_t out_bytes = 0;
+    clock::time_point last_write;
+  };
+
+  // -- loop thread only (the map also under conns_mtx: see output_of) ---------
   struct connection {
     uint64_t id = 0;
     int fd = -1;
     std::string peer;
+    std::shared_ptr<output> o;
     std::vector<uint8_t> in; // bytes read and not yet handled: [0, in_used)
     size_t in_used = 0;
-    std::deque<chunk> out;
-    size_t out_bytes = 0;
-    bool want_write = false; // the socket was full: wait for POLLOUT
-    bool dirty = false;      // has output not yet tried
-    bool monitors = false;   // the peer handles MONITOR_P and sends MONITOR_P_EXIT
+    bool dirty = false; // has output the loop has not tried yet
     // A frame over max_frame: its first bytes (for the error reply), and how
     // many of its bytes are still to be read and dropped.
     std::vector<uint8_t> oversized;
     size_t oversized_total = 0;
     size_t skip_left = 0;
     clock::time_point last_read;
-    clock::time_point last_write;
   };
+  std::mutex conns_mtx; // the loop changes `conns` under it; other threads look up under it
   std::unordered_map<uint64_t, connection> conns; // by id
+  std::thread::id loop_thread;
   std::vector<uint64_t> dirty;
   uint64_t next_conn = 1;
   std::unique_ptr<gateway_state> state;
-  std::vector<std::pair<uint64_t, result<value>>> batch;
   std::vector<uint64_t> to_close;
 
   impl(gateway_options o) : opts(std::move(o)) {
@@ -137,9 +155,24 @@ struct gateway::impl : transport_callee {
 
   // -- output --------------------------------------------------------------------
 
+  bool on_loop() const {
+    return std::this_thread::get_id() == loop_thread;
+  }
+
   connection* find(uint64_t id) {
     auto i = conns.find(id);
     return i == conns.end() ? nullptr : &i->second;
+  }
+
+  /// The output side of connection `id`, from any thread; null once closed.
+  std::shared_ptr<output> output_of(uint64_t id) {
+    if (on_loop()) { // the only thread that changes the map
+      auto c = find(id);
+      return c == nullptr ? nullptr : c->o;
+    }
+    std::lock_guard<std::mutex> guard{conns_mtx};
+    auto i = conns.find(id);
+    return i == conns.end() ? nullptr : i->second.o;
   }
 
   void mark_dirty(connection& c) {
@@ -150,63 +183,88 @@ struct gateway::impl : transport_callee {
   }
 
   /// The chunk small frames go into (the last one, if it still takes more).
-  std::vector<uint8_t>& small_chunk(connection& c) {
-    if (c.out.empty() || !c.out.back().appendable || c.out.back().data.size() > small_limit)
-      c.out.push_back(chunk{{}, 0, true});
-    return c.out.back().data;
+  /// Caller holds o.mtx.
+  static std::vector<uint8_t>& small_chunk(output& o) {
+    if (o.out.empty() || !o.out.back().appendable || o.out.back().data.size() > small_limit)
+      o.out.push_back(chunk{{}, 0, true});
+    return o.out.back().data;
   }
 
-  void queue_small(connection& c, size_t before, std::vector<uint8_t>& buf) {
-    c.out_bytes += buf.size() - before;
-    mark_dirty(c);
+  /// After a frame was queued on `conn` (o.mtx held by `lock`): the loop
+  /// writes at the end of its turn (gathering its frames into one write);
+  /// any other thread writes now, unless the socket is full.
+  void after_queue(uint64_t conn, output& o, std::unique_lock<std::mutex>& lock) {
+    if (on_loop()) {
+      if (auto c = find(conn))
+        mark_dirty(*c);
+      return;
+    }
+    if (o.want_write.load() || o.failed)
+      return; // the loop writes on POLLOUT, or closes the connection
+    auto was_blocked = false;
+    auto ok = flush_locked(o, was_blocked);
+    if (ok && o.out_bytes > max_queued_output) {
+      log("connection from " + o.peer + " does not read its replies ("
+          + std::to_string(o.out_bytes >> 20) + " MiB queued): closing it");
+      ok = false;
+    }
+    if (ok && !was_blocked)
+      return;
+    if (!ok)
+      o.failed = true;
+    lock.unlock();
+    if (!ok) {
+      std::lock_guard<std::mutex> guard{mtx};
+      broken.push_back(conn);
+    }
+    wake(); // to close it, or to wait for POLLOUT
   }
 
   // -- transport_callee -------------------------------------------------------
 
   void post(uint64_t key, result<value> outcome) override {
-    bool was_empty;
-    {
-      std::lock_guard<std::mutex> guard{mtx};
-      was_empty = completions.empty();
-      completions.emplace_back(key, std::move(outcome));
-    }
-    // The loop takes every queued completion per wake-up: only the first
-    // one after it emptied the queue needs to wake it.
-    if (was_empty)
-      wake();
+    // The reply leaves from this thread: no hop to the loop.
+    state->on_completion(key, std::move(outcome));
   }
 
   void send(uint64_t conn, const erl_pid& to, outgoing_message msg) override {
-    auto c = find(conn);
-    if (c == nullptr)
+    auto o = output_of(conn);
+    if (o == nullptr)
       return; // the caller's node went away; its calls were cancelled
-    auto& buf = small_chunk(*c);
+    std::unique_lock<std::mutex> lock{o->mtx};
+    if (o->closed)
+      return;
+    auto& buf = small_chunk(*o);
     auto before = buf.size();
     append_send_head(buf, to.raw.data(), to.raw.size(), msg.size());
     buf.insert(buf.end(), msg.head.begin(), msg.head.end());
     auto body_size = msg.body.size() - msg.body_from;
     if (body_size <= small_limit) {
       buf.insert(buf.end(), msg.body.begin() + static_cast<long>(msg.body_from), msg.body.end());
-      queue_small(*c, before, buf);
+      o->out_bytes += buf.size() - before;
     } else {
-      queue_small(*c, before, buf);
-      c->out_bytes += body_size;
-      c->out.push_back(chunk{std::move(msg.body), msg.body_from, false}); // no copy
+      o->out_bytes += buf.size() - before + body_size;
+      o->out.push_back(chunk{std::move(msg.body), msg.body_from, false}); // no copy
     }
+    after_queue(conn, *o, lock);
   }
 
   void monitor_frame(uint64_t conn, int op, const erl_pid& who, uint64_t ref_id) {
-    auto c = find(conn);
+    auto o = output_of(conn);
     // Peers without both monitor flags (C-nodes built on ei) would not
     // report a death, and ei fails on a MONITOR_P naming a pid: such
     // callers are watched through their connection only.
-    if (c == nullptr || !c->monitors)
+    if (o == nullptr || !o->monitors)
       return;
-    auto& buf = small_chunk(*c);
+    std::unique_lock<std::mutex> lock{o->mtx};
+    if (o->closed)
+      return;
+    auto& buf = small_chunk(*o);
     auto before = buf.size();
     append_monitor_frame(buf, op, self_pid, who.raw.data(), who.raw.size(),
                          encode_own_ref(self, ref_id));
-    queue_small(*c, before, buf);
+    o->out_bytes += buf.size() - before;
+    after_queue(conn, *o, lock);
   }
 
   void monitor(uint64_t conn, const erl_pid& who, uint64_t ref_id) override {
@@ -217,48 +275,50 @@ struct gateway::impl : transport_callee {
     monitor_frame(conn, dop::demonitor_p, who, ref_id);
   }
 
-  /// Writes what `c` has queued without blocking; false if the connection
-  /// failed (then it is closed by the caller).
-  bool flush(connection& c) {
-    c.dirty = false;
-    while (c.out_bytes > 0) {
+  /// Writes what `o` has queued without blocking (caller holds o.mtx);
+  /// `blocked` tells whether the socket was full. False if the connection
+  /// failed (the loop then closes it).
+  bool flush_locked(output& o, bool& blocked) {
+    blocked = false;
+    while (o.out_bytes > 0) {
       iovec iov[64];
       int n = 0;
-      for (auto it = c.out.begin(); it != c.out.end() && n < 64; ++it) {
+      for (auto it = o.out.begin(); it != o.out.end() && n < 64; ++it) {
         if (it->data.size() == it->from)
           continue;
         iov[n].iov_base = it->data.data() + it->from;
         iov[n].iov_len = it->data.size() - it->from;
         ++n;
       }
-      auto w = ::writev(c.fd, iov, n);
+      auto w = ::writev(o.fd, iov, n);
       if (w < 0) {
         if (errno == EINTR)
           continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) {
-          c.want_write = true;
+          o.want_write = true;
+          blocked = true;
           return true;
         }
-        log("cannot write to " + c.peer + ": " + std::strerror(errno)
+        log("cannot write to " + o.peer + ": " + std::strerror(errno)
             + ": closing that connection");
         return false;
       }
-      c.last_write = clock::now();
+      o.last_write = clock::now();
       auto left = static_cast<size_t>(w);
-      c.out_bytes -= left;
-      while (left > 0 || (!c.out.empty() && c.out.front().from == c.out.front().data.size())) {
-        auto& f = c.out.front();
+      o.out_bytes -= left;
+      while (left > 0 || (!o.out.empty() && o.out.front().from == o.out.front().data.size())) {
+        auto& f = o.out.front();
         auto take = std::min(left, f.data.size() - f.from);
         f.from += take;
         left -= take;
         if (f.from == f.data.size())
-          c.out.pop_front();
+          o.out.pop_front();
         else
           break;
       }
     }
-    c.out.clear();
-    c.want_write = false;
+    o.out.clear();
+    o.want_write = false;
     return true;
   }
 
@@ -267,52 +327,142 @@ struct gateway::impl : transport_callee {
     dirty.clear();
     for (auto id : ids) {
       auto c = find(id);
-      if (c == nullptr || c->want_write) { // POLLOUT will flush it
-        if (c != nullptr)
-          c->dirty = false;
+      if (c == nullptr)
         continue;
+      c->dirty = false;
+      bool ok;
+      {
+        std::lock_guard<std::mutex> guard{c->o->mtx};
+        if (c->o->want_write.load() || c->o->failed)
+          continue; // POLLOUT will flush it, or it is about to close
+        bool blocked;
+        ok = flush_locked(*c->o, blocked);
+        if (ok && c->o->out_bytes > max_queued_output) {
+          log("connection from " + c->peer + " does not read its replies ("
+              + std::to_string(c->o->out_bytes >> 20) + " MiB queued): closing it");
+          ok = false;
+        }
       }
-      if (!flush(*c))
+      if (!ok)
         close_connection(id);
-      else if (c->out_bytes > max_queued_output) {
-        log("connection from " + c->peer + " does not read its replies ("
-            + std::to_string(c->out_bytes >> 20) + " MiB queued): closing it");
-        close_connection(id);
-      }
     }
   }
 
-  // -- connections -------------------------------------------------------------
+  // -- handshakes -----------------------------------------------------------------
 
+  /// One connection in its handshake, on a thread of its own.
+  struct handshake {
+    int watch_fd = -1; // a dup of the socket: shutdown() at the deadline wakes ei
+    clock::time_point deadline;
+    bool finished = false; // guarded by hs_mtx
+    std::thread thread;
+  };
+
+  std::mutex hs_mtx;
+  std::list<handshake> handshakes; // acceptor thread (and shutdown) only, fields under hs_mtx
+
+  /// The handshake of `fd` (accepted already): ei's cookie check and flags,
+  /// then the connection goes to the loop. Runs on the handshake's thread.
+  void run_handshake(int fd, handshake* hs, clock::time_point deadline) {
+    hand_over_accepted(fd);
+    ErlConnect con{};
+    auto tmo = to_ms(opts.handshake_timeout);
+    auto cfd = ei_accept_tmo(&ec, listen_fd, &con, tmo);
+    auto err = erl_errno;
+    {
+      std::lock_guard<std::mutex> guard{hs_mtx};
+      hs->finished = true;
+      ::close(hs->watch_fd);
+      hs->watch_fd = -1;
+    }
+    if (cfd < 0) {
+      if (err == ETIMEDOUT || clock::now() >= deadline)
+        log("refused a connection: handshake did not finish within "
+            + std::to_string(opts.handshake_timeout.count()) + " ms");
+      else if (!stopping.load())
+        log("refused a connection: handshake failed (wrong cookie or protocol)");
+      return;
+    }
+    if (stopping.load()) {
+      ei_close_connection(cfd);
+      return;
+    }
+    {
+      std::lock_guard<std::mutex> guard{mtx};
+      accepted.emplace_back(cfd, con.nodename);
+    }
+    wake();
+  }
+
+  /// Joins finished handshakes; shuts down those past their deadline (or
+  /// all, when stopping) so that ei returns at once.
+  void reap_handshakes(bool all) {
+    auto now = clock::now();
+    std::vector<std::thread> done;
+    {
+      std::lock_guard<std::mutex> guard{hs_mtx};
+      for (auto i = handshakes.begin(); i != handshakes.end();) {
+        if (i->finished) {
+          done.push_back(std::move(i->thread));
+          i = handshakes.erase(i);
+          continue;
+        }
+        if (all || now >= i->deadline)
+          ::shutdown(i->watch_fd, SHUT_RDWR);
+        ++i;
+      }
+    }
+    for (auto& t : done)
+      t.join();
+  }
+
+  /// Accepts connections and starts a handshake thread for each (at most
+  /// max_handshakes at once): a peer that stalls in its handshake delays no
+  /// other connection, and is cut off at its deadline.
   void accept_loop() {
     while (!stopping.load()) {
-      // Wait for a connection first, so the timeout below is the handshake's.
       pollfd pfd{listen_fd, POLLIN, 0};
-      if (::poll(&pfd, 1, 200) <= 0)
+      auto rc = ::poll(&pfd, 1, 100);
+      reap_handshakes(false);
+      if (rc <= 0 || stopping.load())
         continue;
-      ErlConnect con{};
-      auto fd = ei_accept_tmo(&ec, listen_fd, &con, to_ms(opts.io_timeout));
-      if (stopping.load()) {
-        if (fd >= 0)
-          ei_close_connection(fd);
-        return;
-      }
+      int fd;
+      do {
+        fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
+      } while (fd < 0 && errno == EINTR);
       if (fd < 0) {
-        auto err = erl_errno;
-        if (err == EIO)
-          log("refused a connection: handshake failed (wrong cookie or protocol)");
-        else if (err == ETIMEDOUT)
-          log("refused a connection: handshake did not finish within "
-              + std::to_string(opts.io_timeout.count()) + " ms");
-        else if (err == EMFILE || err == ENFILE)
+        if (errno == EMFILE || errno == ENFILE)
           std::this_thread::sleep_for(std::chrono::milliseconds(50)); // out of fds: back off
         continue;
       }
-      {
-        std::lock_guard<std::mutex> guard{mtx};
-        accepted.emplace_back(fd, con.nodename);
+      std::lock_guard<std::mutex> guard{hs_mtx};
+      if (handshakes.size() >= max_handshakes) {
+        log("refused a connection: " + std::to_string(max_handshakes)
+            + " handshakes are in progress already");
+        ::close(fd);
+        continue;
       }
-      wake();
+      auto watch = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+      if (watch < 0) {
+        ::close(fd);
+        continue;
+      }
+      auto& hs = handshakes.emplace_back();
+      hs.watch_fd = watch;
+      hs.deadline = clock::now() + opts.handshake_timeout;
+      auto* p = &hs;
+      auto deadline = hs.deadline;
+      hs.thread = std::thread([this, fd, p, deadline] { run_handshake(fd, p, deadline); });
+    }
+    reap_handshakes(true);
+    for (;;) {
+      {
+        std::lock_guard<std::mutex> guard{hs_mtx};
+        if (handshakes.empty())
+          break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      reap_handshakes(true);
     }
   }
 
@@ -321,9 +471,19 @@ struct gateway::impl : transport_callee {
     if (i == conns.end())
       return;
     log("connection from " + i->second.peer + " closed");
-    auto fd = i->second.fd;
-    conns.erase(i);
-    ei_close_connection(fd);
+    auto o = std::move(i->second.o);
+    {
+      std::lock_guard<std::mutex> guard{conns_mtx};
+      conns.erase(i);
+    }
+    {
+      // Under its lock: no other thread writes to the fd after this.
+      std::lock_guard<std::mutex> guard{o->mtx};
+      o->closed = true;
+      o->out.clear();
+      o->out_bytes = 0;
+      ei_close_connection(o->fd);
+    }
     state->on_disconnect(id);
   }
 
@@ -454,12 +614,13 @@ struct gateway::impl : transport_callee {
   }
 
   void queue_tick(connection& c) {
-    if (c.out_bytes > 0)
+    std::lock_guard<std::mutex> guard{c.o->mtx};
+    if (c.o->out_bytes > 0)
       return; // the queued output is as good as a tick
-    auto& buf = small_chunk(c);
-    auto before = buf.size();
+    auto& buf = small_chunk(*c.o);
     buf.insert(buf.end(), {0, 0, 0, 0});
-    queue_small(c, before, buf);
+    c.o->out_bytes += 4;
+    mark_dirty(c);
   }
 
   void adopt_accepted() {
@@ -472,28 +633,34 @@ struct gateway::impl : transport_callee {
       auto flags = ::fcntl(fd, F_GETFL);
       ::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
       auto id = next_conn++;
+      auto o = std::make_shared<output>();
+      o->fd = fd;
+      o->peer = peer;
+      o->monitors = (peer_dist_flags(fd) & dflags_monitors) == dflags_monitors;
+      o->last_write = clock::now();
+      std::lock_guard<std::mutex> guard{conns_mtx};
       auto& c = conns[id];
       c.id = id;
       c.fd = fd;
       c.peer = peer;
-      c.monitors = (peer_dist_flags(fd) & dflags_monitors) == dflags_monitors;
-      c.last_read = c.last_write = clock::now();
+      c.o = std::move(o);
+      c.last_read = clock::now();
       log("connection from " + peer);
     }
   }
 
-  void drain_completions() {
+  /// After a wake-up: adopts new connections, closes broken ones.
+  void on_wake() {
     uint64_t counter = 0;
     [[maybe_unused]] auto n = ::read(wake_fd, &counter, sizeof(counter));
     adopt_accepted();
-    batch.clear();
+    std::vector<uint64_t> failed;
     {
       std::lock_guard<std::mutex> guard{mtx};
-      batch.swap(completions);
+      failed.swap(broken);
     }
-    for (auto& [key, outcome] : batch)
-      state->on_completion(key, std::move(outcome));
-    batch.clear();
+    for (auto id : failed)
+      close_connection(id);
   }
 
   /// Ticks to quiet peers, and closes peers silent for too long. Returns the
@@ -505,8 +672,14 @@ struct gateway::impl : transport_callee {
         log("connection from " + c.peer + " silent for "
             + std::to_string(opts.peer_silence.count()) + " ms: closing it");
         to_close.push_back(id);
-      } else if (now - c.last_write > tick_interval && c.out_bytes == 0) {
-        queue_tick(c);
+      } else {
+        bool quiet;
+        {
+          std::lock_guard<std::mutex> guard{c.o->mtx};
+          quiet = now - c.o->last_write > tick_interval && c.o->out_bytes == 0;
+        }
+        if (quiet)
+          queue_tick(c);
       }
     }
     for (auto id : to_close)
@@ -528,6 +701,7 @@ struct gateway::impl : transport_callee {
   }
 
   void run() {
+    loop_thread = std::this_thread::get_id();
     std::vector<pollfd> fds;
     std::vector<uint64_t> ids;
     auto next_keep_alive = clock::now() + tick_interval / 2;
@@ -544,7 +718,8 @@ struct gateway::impl : transport_callee {
         fds.push_back({epmd_fd, POLLIN, 0});
       auto first_conn = fds.size();
       for (auto& [id, c] : conns) {
-        fds.push_back({c.fd, static_cast<short>(POLLIN | (c.want_write ? POLLOUT : 0)), 0});
+        fds.push_back(
+          {c.fd, static_cast<short>(POLLIN | (c.o->want_write.load() ? POLLOUT : 0)), 0});
         ids.push_back(id);
       }
       auto now = clock::now();
@@ -563,7 +738,7 @@ struct gateway::impl : transport_callee {
         if (fds[i].revents == 0)
           continue;
         if (fds[i].fd == wake_fd) {
-          drain_completions();
+          on_wake();
         } else if (fds[i].fd == opts.stop_fd) {
           log("stop requested");
           stopping = true;
@@ -587,7 +762,7 @@ struct gateway::impl : transport_callee {
         if (c == nullptr)
           continue; // closed meanwhile
         if ((fds[i].revents & POLLOUT) != 0) {
-          c->want_write = false;
+          c->o->want_write = false;
           mark_dirty(*c);
         }
         if ((fds[i].revents & (POLLIN | POLLHUP | POLLERR)) != 0 && !read_connection(*c))
@@ -664,6 +839,8 @@ result<std::unique_ptr<gateway>> gateway::start(gateway_options opts, python_ser
     return make_error(errc::bad_request, "cannot listen on " + o.listen_address + ": "
                                            + std::strerror(errno));
   p->port = port;
+  // The acceptor accepts by itself (each handshake then on its own thread).
+  ::fcntl(p->listen_fd, F_SETFL, ::fcntl(p->listen_fd, F_GETFL) | O_NONBLOCK);
   auto published = publish_with_epmd(p->ec, port, o, p->node_name);
   if (!published)
     return published.error();

@@ -125,6 +125,27 @@ value error_reply(value reason) {
   return tuple{{atom{"error"}, std::move(reason)}};
 }
 
+/// `{Tag, Body}` as a message: Tag byte for byte, then the body without its
+/// version byte (sent from the encoder's own buffer: a large reply is not
+/// copied).
+outgoing_message make_reply(const std::vector<uint8_t>& tag, const value& body) {
+  auto encoded = codec::encode_etf(body);
+  if (!encoded)
+    encoded = codec::encode_etf(error_reply(error_term(
+      make_error(errc::bad_request, "cannot encode the reply: " + encoded.error().message))));
+  outgoing_message m;
+  m.head.reserve(3 + tag.size());
+  m.head.push_back(codec_version);
+  m.head.push_back(small_tuple_ext);
+  m.head.push_back(2);
+  m.head.insert(m.head.end(), tag.begin(), tag.end());
+  if (encoded) { // always: that error reply has an Erlang form
+    m.body = std::move(encoded).value();
+    m.body_from = 1;
+  }
+  return m;
+}
+
 } // namespace
 
 transport_callee::~transport_callee() = default;
@@ -155,24 +176,22 @@ gateway_state::gateway_state(transport_callee& out, python_service& py, std::str
 
 void gateway_state::reply(uint64_t conn, const erl_pid& to, const std::vector<uint8_t>& tag,
                           const value& body) {
-  auto encoded = codec::encode_etf(body);
-  if (!encoded)
-    encoded = codec::encode_etf(error_reply(error_term(
-      make_error(errc::bad_request, "cannot encode the reply: " + encoded.error().message))));
-  if (!encoded)
-    return; // unreachable: that reply has an Erlang form
-  // {Tag, Reply}: Tag byte for byte, then the reply without its version byte
-  // (sent from the encoder's own buffer: a large reply is not copied).
-  outgoing_message m;
-  m.head.reserve(3 + tag.size());
-  m.head.push_back(codec_version);
-  m.head.push_back(small_tuple_ext);
-  m.head.push_back(2);
-  m.head.insert(m.head.end(), tag.begin(), tag.end());
-  m.body = std::move(encoded).value();
-  m.body_from = 1;
-  ++stats_.replies;
+  auto m = make_reply(tag, body);
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    ++stats_.replies;
+  }
   out_.send(conn, to, std::move(m));
+}
+
+void gateway_state::count_bad_term() {
+  std::lock_guard<std::mutex> guard{mtx_};
+  ++stats_.bad_terms;
+}
+
+protocol_stats gateway_state::stats() const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  return stats_;
 }
 
 void gateway_state::on_message(uint64_t conn, const std::string& to_name, const uint8_t* data,
@@ -186,19 +205,19 @@ void gateway_state::on_message(uint64_t conn, const std::string& to_name, const 
                 : 0;
   if (at == 0 || marker != "$gen_call" || size < at + 2 || data[at] != small_tuple_ext
       || data[at + 1] != 2) {
-    ++stats_.bad_terms; // not a call: nobody to answer
+    count_bad_term(); // not a call: nobody to answer
     return;
   }
   auto from_end = h.skip_pid(at + 2);
   auto tag_end = from_end == 0 ? 0 : h.skip_tag(from_end);
   erl_pid pid;
   if (tag_end == 0 || !parse_pid(data + at + 2, from_end - at - 2, pid)) {
-    ++stats_.bad_terms;
+    count_bad_term();
     return;
   }
   std::vector<uint8_t> tag(data + from_end, data + tag_end);
   if (total_size > size) {
-    ++stats_.bad_terms;
+    count_bad_term();
     reply(conn, pid, tag,
           error_reply(tuple{{atom{"bad_term"},
                              "the request is " + std::to_string(total_size)
@@ -208,7 +227,7 @@ void gateway_state::on_message(uint64_t conn, const std::string& to_name, const 
   }
   auto decoded = codec::decode_etf(data, size);
   if (!decoded) {
-    ++stats_.bad_terms;
+    count_bad_term();
     reply(conn, pid, tag, error_reply(tuple{{atom{"bad_term"}, decoded.error().message}}));
     return;
   }
@@ -222,7 +241,10 @@ void gateway_state::on_message(uint64_t conn, const std::string& to_name, const 
       reply(conn, pid, tag, error_reply(tuple{{atom{"unknown_call"}, term}}));
     return;
   }
-  ++stats_.requests;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    ++stats_.requests;
+  }
   if (to_name != "py") {
     reply(conn, pid, tag, error_reply(tuple{{atom{"no_such_name"}, atom{to_name}}}));
     return;
@@ -244,10 +266,11 @@ void gateway_state::on_message(uint64_t conn, const std::string& to_name, const 
 
 void gateway_state::start_call(uint64_t conn, erl_pid from, std::vector<uint8_t> tag,
                                bridge_request req) {
-  auto key = next_key_++;
   // One monitor per caller process (and connection), kept while it has calls.
   std::string ck = std::to_string(conn) + ":";
   ck.append(from.raw.begin(), from.raw.end());
+  std::unique_lock<std::mutex> lock{mtx_};
+  auto key = next_key_++;
   auto [c, fresh] = callers_.try_emplace(ck);
   if (fresh) {
     c->second.conn = conn;
@@ -265,10 +288,12 @@ void gateway_state::start_call(uint64_t conn, erl_pid from, std::vector<uint8_t>
   p.caller = std::move(ck);
   by_conn_[conn].insert(key);
   ++stats_.in_flight;
+  lock.unlock(); // `done` may run on another thread before submit returns
   auto* out = &out_;
   auto handle = py_.submit(std::move(req), [out, key](result<value> r) {
     out->post(key, std::move(r));
   });
+  lock.lock();
   if (auto i = pending_.find(key); i != pending_.end())
     i->second.handle = handle;
 }
@@ -283,7 +308,7 @@ void gateway_state::release_caller(const std::string& caller_key, uint64_t key) 
   c->second.idle_since = clock::now();
   idle_.emplace_back(caller_key, c->second.idle_since);
   if (idle_.size() > max_idle_monitors)
-    sweep_idle(c->second.idle_since);
+    sweep_idle_locked(c->second.idle_since);
 }
 
 void gateway_state::drop_caller(const std::string& caller_key, bool demonitor) {
@@ -298,6 +323,11 @@ void gateway_state::drop_caller(const std::string& caller_key, bool demonitor) {
 }
 
 gateway_state::clock::time_point gateway_state::sweep_idle(clock::time_point now) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  return sweep_idle_locked(now);
+}
+
+gateway_state::clock::time_point gateway_state::sweep_idle_locked(clock::time_point now) {
   while (!idle_.empty()) {
     auto& [key, since] = idle_.front();
     auto c = callers_.find(key);
@@ -315,25 +345,41 @@ gateway_state::clock::time_point gateway_state::sweep_idle(clock::time_point now
 }
 
 void gateway_state::on_completion(uint64_t key, result<value> outcome) {
-  auto i = pending_.find(key);
-  if (i == pending_.end())
-    return; // its caller's connection went away
-  auto p = std::move(i->second);
-  pending_.erase(i);
-  --stats_.in_flight;
-  if (auto c = by_conn_.find(p.conn); c != by_conn_.end()) {
-    c->second.erase(key);
-    if (c->second.empty())
-      by_conn_.erase(c);
+  pending p;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    auto i = pending_.find(key);
+    if (i == pending_.end())
+      return; // its caller went away
+    p = std::move(i->second);
+    pending_.erase(i);
+    --stats_.in_flight;
+    ++stats_.replies;
+    if (auto c = by_conn_.find(p.conn); c != by_conn_.end()) {
+      c->second.erase(key);
+      if (c->second.empty())
+        by_conn_.erase(c);
+    }
+    release_caller(p.caller, key);
   }
-  if (outcome)
-    reply(p.conn, p.from, p.tag, tuple{{atom{"ok"}, std::move(outcome).value()}});
-  else
-    reply(p.conn, p.from, p.tag, error_reply(error_term(outcome.error())));
-  release_caller(p.caller, key);
+  // Encoded and sent on this thread, outside the lock.
+  auto m = outcome ? make_reply(p.tag, tuple{{atom{"ok"}, std::move(outcome).value()}})
+                   : make_reply(p.tag, error_reply(error_term(outcome.error())));
+  out_.send(p.conn, p.from, std::move(m));
 }
 
 void gateway_state::on_disconnect(uint64_t conn) {
+  std::vector<uint64_t> handles;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    handles = disconnect_locked(conn);
+  }
+  for (auto h : handles)
+    py_.cancel(h);
+}
+
+std::vector<uint64_t> gateway_state::disconnect_locked(uint64_t conn) {
+  std::vector<uint64_t> handles;
   for (auto c = callers_.begin(); c != callers_.end();) {
     if (c->second.conn == conn) {
       caller_by_ref_.erase(c->second.ref_id);
@@ -345,7 +391,7 @@ void gateway_state::on_disconnect(uint64_t conn) {
   }
   auto c = by_conn_.find(conn);
   if (c == by_conn_.end())
-    return;
+    return handles;
   auto keys = std::move(c->second);
   by_conn_.erase(c);
   for (auto key : keys) {
@@ -357,18 +403,30 @@ void gateway_state::on_disconnect(uint64_t conn) {
     --stats_.in_flight;
     ++stats_.cancelled;
     if (handle != 0)
-      py_.cancel(handle);
+      handles.push_back(handle);
   }
+  return handles;
 }
 
 void gateway_state::on_monitor_down(uint64_t conn, uint64_t ref_id) {
+  std::vector<uint64_t> handles;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    handles = monitor_down_locked(conn, ref_id);
+  }
+  for (auto h : handles)
+    py_.cancel(h);
+}
+
+std::vector<uint64_t> gateway_state::monitor_down_locked(uint64_t conn, uint64_t ref_id) {
+  std::vector<uint64_t> handles;
   auto r = caller_by_ref_.find(ref_id);
   if (r == caller_by_ref_.end())
-    return; // demonitored meanwhile
+    return handles; // demonitored meanwhile
   auto ck = r->second;
   auto c = callers_.find(ck);
   if (c == callers_.end() || c->second.conn != conn)
-    return;
+    return handles;
   auto keys = std::move(c->second.keys);
   drop_caller(ck, false);
   if (!keys.empty())
@@ -387,8 +445,9 @@ void gateway_state::on_monitor_down(uint64_t conn, uint64_t ref_id) {
     --stats_.in_flight;
     ++stats_.cancelled;
     if (handle != 0)
-      py_.cancel(handle);
+      handles.push_back(handle);
   }
+  return handles;
 }
 
 } // namespace pyactor::erlbridge

@@ -28,8 +28,11 @@ struct gateway_options {
   std::string cookie_file;
   /// Address the distribution port binds (loopback unless told otherwise).
   std::string listen_address = "127.0.0.1";
-  /// How long a handshake (and an epmd request) may take.
+  /// How long an epmd request may take.
   std::chrono::milliseconds io_timeout{5000};
+  /// How long one connection's handshake may take. Each runs on a thread
+  /// of its own (at most 64 at once): a stalled one delays no other.
+  std::chrono::milliseconds handshake_timeout{5000};
   /// A connected peer that sends nothing for this long (not even the tick an
   /// Erlang node sends every net_ticktime/4: 15 s by default, 300 s for the
   /// largest net_ticktime this allows) is disconnected, and its callers'

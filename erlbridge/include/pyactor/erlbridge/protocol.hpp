@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -41,8 +42,11 @@ struct outgoing_message {
   size_t size() const { return head.size() + body.size() - body_from; }
 };
 
-/// What the protocol needs from its transport. Called on the loop thread only,
-/// except `post` (any thread).
+/// What the protocol needs from its transport. `send`, `monitor` and
+/// `demonitor` are called on the loop thread, and on the threads that
+/// complete calls (a reply leaves from the thread that has it, with no hop
+/// to the loop): the transport keeps them safe and in order per connection,
+/// and never blocks in them on a full socket.
 class transport_callee {
 public:
   virtual ~transport_callee();
@@ -54,8 +58,8 @@ public:
   virtual void monitor(uint64_t conn, const erl_pid& who, uint64_t ref_id) = 0;
   /// Removes a monitor `monitor` set.
   virtual void demonitor(uint64_t conn, const erl_pid& who, uint64_t ref_id) = 0;
-  /// Hands a completed call back to the loop thread, which then calls
-  /// `gateway_state::on_completion(key, ...)`. Thread-safe.
+  /// A call completed (on the thread that calls this): the transport calls
+  /// `gateway_state::on_completion(key, ...)`, on this thread or later.
   virtual void post(uint64_t key, result<value> outcome) = 0;
 };
 
@@ -90,7 +94,10 @@ struct protocol_stats {
 /// calls are cancelled. A caller's monitor stays `linger` after its last call
 /// (a process that calls again soon costs no new monitor), at most
 /// `max_idle_monitors` such idle monitors at once.
-/// Not thread-safe: owned by the transport's loop thread.
+/// `on_completion` may run on any thread (it encodes and sends the reply
+/// there); every other member runs on the transport's loop thread. An
+/// internal mutex guards the tables, never held while encoding, decoding, or
+/// calling `python_service`.
 class gateway_state {
 public:
   using clock = std::chrono::steady_clock;
@@ -106,6 +113,7 @@ public:
                   size_t total_size = 0);
 
   /// Sends the reply of the call `key` (if its connection is still there).
+  /// Thread-safe.
   void on_completion(uint64_t key, result<value> outcome);
 
   /// Cancels every call of `conn`; their completions are then dropped.
@@ -119,7 +127,8 @@ public:
   /// has work (clock::time_point::max() if none).
   clock::time_point sweep_idle(clock::time_point now);
 
-  const protocol_stats& stats() const { return stats_; }
+  /// A snapshot of the counters. Thread-safe.
+  protocol_stats stats() const;
 
 private:
   struct pending {
@@ -139,13 +148,22 @@ private:
     clock::time_point idle_since{};    // when `keys` last became empty
   };
 
+  /// Encodes and sends `{Tag, Body}` to `to` (counted as a reply).
   void reply(uint64_t conn, const erl_pid& to, const std::vector<uint8_t>& tag,
              const value& body);
+  /// Counts one more bad term.
+  void count_bad_term();
   void start_call(uint64_t conn, erl_pid from, std::vector<uint8_t> tag, bridge_request req);
   /// Forgets call `key` of `caller_key`; an emptied caller turns idle.
   void release_caller(const std::string& caller_key, uint64_t key);
+  clock::time_point sweep_idle_locked(clock::time_point now);
+  /// The bookkeeping of on_disconnect and on_monitor_down; return the
+  /// handles to cancel once the lock is released.
+  std::vector<uint64_t> disconnect_locked(uint64_t conn);
+  std::vector<uint64_t> monitor_down_locked(uint64_t conn, uint64_t ref_id);
   void drop_caller(const std::string& caller_key, bool demonitor);
 
+  mutable std::mutex mtx_; // guards everything below except out_, py_, node_name_
   transport_callee& out_;
   python_service& py_;
   std::string node_name_;
