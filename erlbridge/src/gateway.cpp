@@ -90,19 +90,23 @@ struct gateway::impl : transport_callee {
   };
 
   /// A connection's output side. The loop and the threads that complete
-  /// calls all write through it (a reply leaves from the thread that has
-  /// it), under its mutex: one writer at a time, in order, never blocking
-  /// (what the socket does not take waits here for the loop's POLLOUT).
+  /// calls all send through it (a reply leaves from the thread that has it):
+  /// a sender appends its frames under the mutex (held only to append or to
+  /// take the queue, never across a system call); if nobody is writing, it
+  /// becomes the writer and writes what is queued, including what others
+  /// append meanwhile, without blocking. Order per connection is the order
+  /// of appends. What the socket does not take waits for the loop's POLLOUT.
   struct output {
     std::mutex mtx;
     int fd = -1;
     std::string peer;
     bool monitors = false;  // the peer handles MONITOR_P and sends MONITOR_P_EXIT
-    bool closed = false;    // the loop closed the socket: output is dropped
+    bool closed = false;    // the loop dropped the connection: output is dropped
     bool failed = false;    // a write failed or too much is queued: the loop closes it
+    bool writing = false;   // a thread writes outside the lock (it closes fd if `closed`)
     std::atomic<bool> want_write{false}; // the socket was full: the loop waits for POLLOUT
-    std::deque<chunk> out;
-    size_t out_bytes = 0;
+    std::deque<chunk> out;  // queued, not yet taken by a writer
+    size_t out_bytes = 0;   // bytes queued and being written
     clock::time_point last_write;
   };
 
@@ -192,32 +196,121 @@ struct gateway::impl : transport_callee {
 
   /// After a frame was queued on `conn` (o.mtx held by `lock`): the loop
   /// writes at the end of its turn (gathering its frames into one write);
-  /// any other thread writes now, unless the socket is full.
+  /// any other thread writes now, unless another writer or POLLOUT will.
   void after_queue(uint64_t conn, output& o, std::unique_lock<std::mutex>& lock) {
     if (on_loop()) {
       if (auto c = find(conn))
         mark_dirty(*c);
       return;
     }
-    if (o.want_write.load() || o.failed)
-      return; // the loop writes on POLLOUT, or closes the connection
-    auto was_blocked = false;
-    auto ok = flush_locked(o, was_blocked);
-    if (ok && o.out_bytes > max_queued_output) {
+    if (!write_out(o, lock)) {
+      lock.unlock();
+      {
+        std::lock_guard<std::mutex> guard{mtx};
+        broken.push_back(conn);
+      }
+      wake(); // the loop closes it
+    }
+  }
+
+  /// Becomes `o`'s writer (unless there is one, or POLLOUT is awaited) and
+  /// writes what is queued without blocking; takes `lock` (on o.mtx) and
+  /// returns with it held. False if the connection failed: the caller has
+  /// the loop close it. Wakes the loop when the socket is full.
+  bool write_out(output& o, std::unique_lock<std::mutex>& lock) {
+    if (o.writing || o.want_write.load() || o.closed)
+      return true;
+    if (o.failed)
+      return false;
+    if (o.out_bytes > max_queued_output) {
       log("connection from " + o.peer + " does not read its replies ("
           + std::to_string(o.out_bytes >> 20) + " MiB queued): closing it");
-      ok = false;
-    }
-    if (ok && !was_blocked)
-      return;
-    if (!ok)
       o.failed = true;
-    lock.unlock();
-    if (!ok) {
-      std::lock_guard<std::mutex> guard{mtx};
-      broken.push_back(conn);
+      return false;
     }
-    wake(); // to close it, or to wait for POLLOUT
+    o.writing = true;
+    std::deque<chunk> batch;
+    bool ok = true;
+    bool blocked = false;
+    // A bounded number of turns: a writer that other senders keep feeding
+    // leaves the rest to the loop.
+    for (int turn = 0; turn < 8 && !o.out.empty() && ok && !blocked && !o.closed; ++turn) {
+      batch.swap(o.out);
+      lock.unlock();
+      size_t written = 0;
+      ok = write_batch(o, batch, written, blocked);
+      lock.lock();
+      o.out_bytes -= written;
+      if (written > 0)
+        o.last_write = clock::now();
+      if (!batch.empty()) { // not all taken: back in front, in order
+        for (auto i = batch.rbegin(); i != batch.rend(); ++i)
+          o.out.push_front(std::move(*i));
+        batch.clear();
+      }
+    }
+    o.writing = false;
+    if (o.closed) { // the loop dropped it meanwhile and left the fd to us
+      ei_close_connection(o.fd);
+      o.out.clear();
+      o.out_bytes = 0;
+      return true;
+    }
+    if (!ok) {
+      o.failed = true;
+      return false;
+    }
+    if (blocked || !o.out.empty()) {
+      o.want_write = true; // POLLOUT (or the loop's next turn) writes the rest
+      wake();
+    }
+    return true;
+  }
+
+  /// Writes `batch` to `o.fd` without blocking (no lock held; only the
+  /// writer touches `batch`). Written chunks leave `batch`; `written` counts
+  /// the bytes. False on a write error.
+  bool write_batch(output& o, std::deque<chunk>& batch, size_t& written, bool& blocked) {
+    while (!batch.empty()) {
+      iovec iov[64];
+      int n = 0;
+      for (auto it = batch.begin(); it != batch.end() && n < 64; ++it) {
+        if (it->data.size() == it->from)
+          continue;
+        iov[n].iov_base = it->data.data() + it->from;
+        iov[n].iov_len = it->data.size() - it->from;
+        ++n;
+      }
+      if (n == 0) {
+        batch.clear();
+        break;
+      }
+      auto w = ::writev(o.fd, iov, n);
+      if (w < 0) {
+        if (errno == EINTR)
+          continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+          blocked = true;
+          return true;
+        }
+        log("cannot write to " + o.peer + ": " + std::strerror(errno)
+            + ": closing that connection");
+        return false;
+      }
+      auto left = static_cast<size_t>(w);
+      written += left;
+      while (!batch.empty()) {
+        auto& f = batch.front();
+        auto take = std::min(left, f.data.size() - f.from);
+        f.from += take;
+        left -= take;
+        if (f.from == f.data.size())
+          batch.pop_front();
+        else
+          break;
+      }
+    }
+    return true;
   }
 
   // -- transport_callee -------------------------------------------------------
@@ -275,53 +368,6 @@ struct gateway::impl : transport_callee {
     monitor_frame(conn, dop::demonitor_p, who, ref_id);
   }
 
-  /// Writes what `o` has queued without blocking (caller holds o.mtx);
-  /// `blocked` tells whether the socket was full. False if the connection
-  /// failed (the loop then closes it).
-  bool flush_locked(output& o, bool& blocked) {
-    blocked = false;
-    while (o.out_bytes > 0) {
-      iovec iov[64];
-      int n = 0;
-      for (auto it = o.out.begin(); it != o.out.end() && n < 64; ++it) {
-        if (it->data.size() == it->from)
-          continue;
-        iov[n].iov_base = it->data.data() + it->from;
-        iov[n].iov_len = it->data.size() - it->from;
-        ++n;
-      }
-      auto w = ::writev(o.fd, iov, n);
-      if (w < 0) {
-        if (errno == EINTR)
-          continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK) {
-          o.want_write = true;
-          blocked = true;
-          return true;
-        }
-        log("cannot write to " + o.peer + ": " + std::strerror(errno)
-            + ": closing that connection");
-        return false;
-      }
-      o.last_write = clock::now();
-      auto left = static_cast<size_t>(w);
-      o.out_bytes -= left;
-      while (left > 0 || (!o.out.empty() && o.out.front().from == o.out.front().data.size())) {
-        auto& f = o.out.front();
-        auto take = std::min(left, f.data.size() - f.from);
-        f.from += take;
-        left -= take;
-        if (f.from == f.data.size())
-          o.out.pop_front();
-        else
-          break;
-      }
-    }
-    o.out.clear();
-    o.want_write = false;
-    return true;
-  }
-
   void flush_dirty() {
     auto ids = std::move(dirty);
     dirty.clear();
@@ -332,16 +378,8 @@ struct gateway::impl : transport_callee {
       c->dirty = false;
       bool ok;
       {
-        std::lock_guard<std::mutex> guard{c->o->mtx};
-        if (c->o->want_write.load() || c->o->failed)
-          continue; // POLLOUT will flush it, or it is about to close
-        bool blocked;
-        ok = flush_locked(*c->o, blocked);
-        if (ok && c->o->out_bytes > max_queued_output) {
-          log("connection from " + c->peer + " does not read its replies ("
-              + std::to_string(c->o->out_bytes >> 20) + " MiB queued): closing it");
-          ok = false;
-        }
+        std::unique_lock<std::mutex> lock{c->o->mtx};
+        ok = write_out(*c->o, lock);
       }
       if (!ok)
         close_connection(id);
@@ -477,12 +515,15 @@ struct gateway::impl : transport_callee {
       conns.erase(i);
     }
     {
-      // Under its lock: no other thread writes to the fd after this.
+      // Under its lock: no thread starts a write after this; one writing
+      // now closes the fd when it is done.
       std::lock_guard<std::mutex> guard{o->mtx};
       o->closed = true;
-      o->out.clear();
-      o->out_bytes = 0;
-      ei_close_connection(o->fd);
+      if (!o->writing) {
+        o->out.clear();
+        o->out_bytes = 0;
+        ei_close_connection(o->fd);
+      }
     }
     state->on_disconnect(id);
   }
@@ -762,6 +803,7 @@ struct gateway::impl : transport_callee {
         if (c == nullptr)
           continue; // closed meanwhile
         if ((fds[i].revents & POLLOUT) != 0) {
+          std::lock_guard<std::mutex> guard{c->o->mtx};
           c->o->want_write = false;
           mark_dirty(*c);
         }
