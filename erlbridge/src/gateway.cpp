@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <list>
@@ -821,6 +822,8 @@ struct gateway::impl : transport_callee {
 
   void shutdown_all() {
     stopping = true;
+    if (auto report = state->stage_report(); !report.empty())
+      log(report);
     ::shutdown(listen_fd, SHUT_RDWR); // wakes the acceptor
     if (acceptor.joinable())
       acceptor.join();
@@ -891,6 +894,9 @@ result<std::unique_ptr<gateway>> gateway::start(gateway_options opts, python_ser
   if (p->wake_fd < 0)
     return make_error(errc::not_running, std::string{"eventfd: "} + std::strerror(errno));
   p->state = std::make_unique<gateway_state>(*p, py, p->node_name);
+  // PYACTOR_BRIDGE_STAGES=1: per-stage times of calls, reported on stop.
+  if (auto e = std::getenv("PYACTOR_BRIDGE_STAGES"); e != nullptr && std::string{e} == "1")
+    p->state->trace_stages(true);
   auto raw = p.get();
   p->acceptor = std::thread([raw] { raw->accept_loop(); });
   return std::unique_ptr<gateway>(new gateway(std::move(p)));

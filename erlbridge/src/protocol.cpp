@@ -1,5 +1,8 @@
 #include "pyactor/erlbridge/protocol.hpp"
 
+#include <algorithm>
+#include <cstdio>
+
 #include "pyactor/codec/etf.hpp"
 
 namespace pyactor::erlbridge {
@@ -196,6 +199,7 @@ protocol_stats gateway_state::stats() const {
 
 void gateway_state::on_message(uint64_t conn, const std::string& to_name, const uint8_t* data,
                                size_t size, size_t total_size) {
+  auto t_in = trace_ ? clock::now() : clock::time_point{};
   // {'$gen_call', {From, Tag}, Req}: the header by hand, so that a request
   // that fails to decode still gets its error reply and Tag stays byte exact.
   header_reader h{data, size};
@@ -261,11 +265,12 @@ void gateway_state::on_message(uint64_t conn, const std::string& to_name, const 
     reply(conn, pid, tag, tuple{{atom{"ok"}, atom{"pong"}}});
     return;
   }
-  start_call(conn, std::move(pid), std::move(tag), std::move(parsed).value());
+  start_call(conn, std::move(pid), std::move(tag), std::move(parsed).value(), t_in);
 }
 
 void gateway_state::start_call(uint64_t conn, erl_pid from, std::vector<uint8_t> tag,
-                               bridge_request req) {
+                               bridge_request req, clock::time_point t_in) {
+  auto t_decoded = trace_ ? clock::now() : clock::time_point{};
   // One monitor per caller process (and connection), kept while it has calls.
   std::string ck = std::to_string(conn) + ":";
   ck.append(from.raw.begin(), from.raw.end());
@@ -286,6 +291,8 @@ void gateway_state::start_call(uint64_t conn, erl_pid from, std::vector<uint8_t>
   p.from = std::move(from);
   p.tag = std::move(tag);
   p.caller = std::move(ck);
+  p.t_in = t_in;
+  p.t_decoded = t_decoded;
   by_conn_[conn].insert(key);
   ++stats_.in_flight;
   lock.unlock(); // `done` may run on another thread before submit returns
@@ -294,8 +301,11 @@ void gateway_state::start_call(uint64_t conn, erl_pid from, std::vector<uint8_t>
     out->post(key, std::move(r));
   });
   lock.lock();
-  if (auto i = pending_.find(key); i != pending_.end())
+  if (auto i = pending_.find(key); i != pending_.end()) {
     i->second.handle = handle;
+    if (trace_)
+      i->second.t_submitted = clock::now();
+  }
 }
 
 void gateway_state::release_caller(const std::string& caller_key, uint64_t key) {
@@ -345,9 +355,12 @@ gateway_state::clock::time_point gateway_state::sweep_idle_locked(clock::time_po
 }
 
 void gateway_state::on_completion(uint64_t key, result<value> outcome) {
+  auto t_done = clock::now();
   pending p;
+  bool trace;
   {
     std::lock_guard<std::mutex> guard{mtx_};
+    trace = trace_;
     auto i = pending_.find(key);
     if (i == pending_.end())
       return; // its caller went away
@@ -365,7 +378,46 @@ void gateway_state::on_completion(uint64_t key, result<value> outcome) {
   // Encoded and sent on this thread, outside the lock.
   auto m = outcome ? make_reply(p.tag, tuple{{atom{"ok"}, std::move(outcome).value()}})
                    : make_reply(p.tag, error_reply(error_term(outcome.error())));
+  auto t_encoded = trace ? clock::now() : clock::time_point{};
   out_.send(p.conn, p.from, std::move(m));
+  if (!trace || p.t_submitted == clock::time_point{} || p.t_in == clock::time_point{})
+    return;
+  auto t_sent = clock::now();
+  auto us = [](clock::time_point a, clock::time_point b) {
+    return std::chrono::duration<float, std::micro>(b - a).count();
+  };
+  std::lock_guard<std::mutex> guard{mtx_};
+  if (stages_[0].size() >= 200000)
+    return;
+  stages_[0].push_back(us(p.t_in, p.t_decoded));
+  stages_[1].push_back(us(p.t_decoded, p.t_submitted));
+  stages_[2].push_back(us(p.t_submitted, t_done));
+  stages_[3].push_back(us(t_done, t_encoded));
+  stages_[4].push_back(us(t_encoded, t_sent));
+}
+
+void gateway_state::trace_stages(bool on) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  trace_ = on;
+}
+
+std::string gateway_state::stage_report() const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  if (stages_[0].empty())
+    return {};
+  static const char* names[] = {"decode+parse", "submit", "python (submitted to completed)",
+                                "encode reply", "write reply"};
+  std::string out = "stages of " + std::to_string(stages_[0].size())
+                    + " calls, median/p90 in us:";
+  for (size_t i = 0; i < 5; ++i) {
+    auto xs = stages_[i];
+    std::sort(xs.begin(), xs.end());
+    char buf[96];
+    std::snprintf(buf, sizeof(buf), " %s %.1f/%.1f;", names[i], xs[xs.size() / 2],
+                  xs[xs.size() * 9 / 10]);
+    out += buf;
+  }
+  return out;
 }
 
 void gateway_state::on_disconnect(uint64_t conn) {
