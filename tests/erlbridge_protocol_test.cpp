@@ -4,7 +4,11 @@
 #include <boost/test/unit_test.hpp>
 
 #include <algorithm>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
 #include <random>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -141,9 +145,125 @@ struct fixture {
   }
 };
 
+/// As the real transport: `post` completes the call on the posting thread;
+/// sends and monitors may come from any thread.
+struct threaded_transport : transport_callee {
+  std::mutex mtx;
+  std::vector<sent_message> sent;
+  gateway_state* state = nullptr;
+  void send(uint64_t conn, const erl_pid& to, outgoing_message m) override {
+    bytes_t etf = m.head;
+    etf.insert(etf.end(), m.body.begin() + static_cast<long>(m.body_from), m.body.end());
+    std::lock_guard<std::mutex> guard{mtx};
+    sent.push_back({conn, to, etf});
+  }
+  void monitor(uint64_t, const erl_pid&, uint64_t) override {}
+  void demonitor(uint64_t, const erl_pid&, uint64_t) override {}
+  void post(uint64_t key, result<value> outcome) override {
+    state->on_completion(key, std::move(outcome));
+  }
+};
+
+/// Completes every call on one of `n` threads with its first argument.
+struct threaded_service : python_service {
+  std::mutex mtx;
+  std::condition_variable cv;
+  std::deque<std::pair<value, completion>> queue;
+  std::vector<uint64_t> cancelled;
+  uint64_t next = 1;
+  bool done = false;
+  std::vector<std::thread> threads;
+  explicit threaded_service(int n) {
+    for (int i = 0; i < n; ++i)
+      threads.emplace_back([this] {
+        for (;;) {
+          std::unique_lock<std::mutex> lock{mtx};
+          cv.wait(lock, [this] { return done || !queue.empty(); });
+          if (queue.empty())
+            return;
+          auto job = std::move(queue.front());
+          queue.pop_front();
+          lock.unlock();
+          job.second(std::move(job.first));
+        }
+      });
+  }
+  void finish() {
+    {
+      std::lock_guard<std::mutex> guard{mtx};
+      done = true;
+    }
+    cv.notify_all();
+    for (auto& t : threads)
+      t.join();
+  }
+  uint64_t submit(bridge_request req, completion done_fn) override {
+    std::lock_guard<std::mutex> guard{mtx};
+    queue.emplace_back(req.args.at(0), std::move(done_fn));
+    cv.notify_one();
+    return next++;
+  }
+  void cancel(uint64_t handle) override {
+    std::lock_guard<std::mutex> guard{mtx};
+    cancelled.push_back(handle);
+  }
+};
+
 } // namespace
 
 BOOST_AUTO_TEST_SUITE(erlbridge_protocol)
+
+// Replies leave from the threads that complete calls while the loop thread
+// keeps delivering calls and drops a connection: every call of the
+// connection that stays gets exactly one reply, with its own result, and
+// the dropped connection's calls at most one.
+BOOST_AUTO_TEST_CASE(completions_on_many_threads_reply_once_each) {
+  threaded_transport out;
+  threaded_service py{4};
+  gateway_state state{out, py, "pyactor@host"};
+  out.state = &state;
+  const auto tag = alias_tag("caller@host");
+  const int n = 4000;
+  for (int i = 0; i < n; ++i) {
+    uint64_t conn = i % 4 == 3 ? 2 : 1;
+    auto p = pid_bytes("caller@host", static_cast<uint32_t>(i % 50));
+    value req = tuple{{atom{"func"}, atom{"operator"}, atom{"pos"}, list{i}, list{}, dict{}}};
+    auto msg = gen_call(p, tag, term_bytes(req));
+    state.on_message(conn, "py", msg.data(), msg.size());
+    if (i == n / 2)
+      state.on_disconnect(2);
+    if (i % 64 == 0)
+      state.sweep_idle(gateway_state::clock::now());
+  }
+  py.finish();
+  std::vector<int> replies(n, 0);
+  for (auto& m : out.sent) {
+    bytes_t body{131};
+    body.insert(body.end(), m.etf.begin() + 3 + static_cast<long>(tag.size()), m.etf.end());
+    auto v = codec::decode_etf(body);
+    BOOST_REQUIRE(v.ok());
+    auto& t = v.value().as<tuple>();
+    BOOST_REQUIRE_EQUAL(t.items.size(), 2u);
+    BOOST_REQUIRE(t.items[0] == value{atom{"ok"}});
+    auto i = static_cast<int>(t.items[1].as<int64_t>());
+    BOOST_REQUIRE(i >= 0 && i < n);
+    BOOST_CHECK_EQUAL(m.conn, i % 4 == 3 ? 2u : 1u);
+    BOOST_CHECK_EQUAL(m.to.num, static_cast<uint32_t>(i % 50));
+    ++replies[static_cast<size_t>(i)];
+  }
+  int once = 0;
+  for (int i = 0; i < n; ++i) {
+    if (i % 4 == 3 && i <= n / 2) {
+      BOOST_CHECK_LE(replies[static_cast<size_t>(i)], 1); // cancelled or answered
+    } else {
+      BOOST_CHECK_EQUAL(replies[static_cast<size_t>(i)], 1);
+      once += replies[static_cast<size_t>(i)];
+    }
+  }
+  BOOST_CHECK_EQUAL(once, n - n / 8);
+  BOOST_CHECK_EQUAL(state.stats().in_flight, 0u);
+  BOOST_CHECK_EQUAL(state.stats().replies, out.sent.size());
+}
 
 BOOST_FIXTURE_TEST_CASE(call_reply_copies_tag_and_addresses_the_caller, fixture) {
   deliver(1, "py", gen_call(pid, tag, term_bytes(func_request("sqrt", list{4}))));
