@@ -74,6 +74,24 @@ export BENCH_BIN="$bin" BENCH_WORK="$work" BENCH_COOKIE="$cookie" BENCH_ROUNDS="
   wait $echo_pid || true
   kill -TERM $gw
   wait $gw
+  # Where a py:func call spends its time inside the gateway: a second gateway
+  # records per-stage times of sequential calls and reports them on stop.
+  PYACTOR_BRIDGE_STAGES=1 "$BENCH_BIN/pyactor" bridge --sname "${name}_stages" \
+      --cookie "$BENCH_COOKIE" --workers 2 > "$BENCH_WORK/stages.out" 2> "$BENCH_WORK/stages.err" &
+  gw=$!
+  echo $gw >> "$PYACTOR_TEST_PIDS"
+  i=0
+  until grep -q "^ready " "$BENCH_WORK/stages.out"; do
+    kill -0 $gw || { cat "$BENCH_WORK/stages.err" >&2; exit 1; }
+    i=$((i + 1)); [ $i -lt 600 ] || { echo "gateway did not start" >&2; exit 1; }
+    sleep 0.1
+  done
+  erl -noshell -sname "erlbench_stages_$$" -setcookie "$BENCH_COOKIE" -pa "$BENCH_WORK/ebin" \
+      -run erlbridge_bench stages "$(sed -n "s/^ready //p" "$BENCH_WORK/stages.out")" "$BENCH_CALLS"
+  kill -TERM $gw
+  wait $gw
+  sed -n "s/^pyactor bridge: stages of /{\"round\":0,\"name\":\"stages\",\"text\":\"/p" \
+      "$BENCH_WORK/stages.err" | sed "s/\$/\"}/"
 ' > "$work/results.jsonl"
 
 /usr/bin/python3 - "$work/results.jsonl" "$rounds" "$calls" "$output" <<'PY'
@@ -131,6 +149,10 @@ vs_echo = ratios(lambda g: g["async_8"]["calls_per_s"] / g["echo_async_8"]["call
 vs_erl = ratios(lambda g: g["echo_async_8"]["calls_per_s"] / g["erl_echo_async_8"]["calls_per_s"])
 echo_vs_erl = ratios(lambda g: g["echo"]["median_us"] / g["erl_echo"]["median_us"])
 vs_local = ratios(lambda g: g["async_8"]["calls_per_s"] / g["local_async"]["calls_per_s"])
+stages = [r["text"] for r in rows if r["name"] == "stages"]
+if stages:
+    lines += ["", "Inside the gateway (a separate run of sequential `py:func` calls with "
+              "`PYACTOR_BRIDGE_STAGES=1`): " + stages[0].rstrip(";") + "."]
 lines += [
     "",
     "Per-round ratios, median (range): "
