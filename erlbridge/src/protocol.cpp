@@ -295,6 +295,7 @@ void gateway_state::start_call(uint64_t conn, erl_pid from, std::vector<uint8_t>
   p.t_decoded = t_decoded;
   by_conn_[conn].insert(key);
   ++stats_.in_flight;
+  in_flight_now_.store(stats_.in_flight, std::memory_order_relaxed);
   lock.unlock(); // `done` may run on another thread before submit returns
   auto* out = &out_;
   auto handle = py_.submit(std::move(req), [out, key](result<value> r) {
@@ -367,6 +368,7 @@ void gateway_state::on_completion(uint64_t key, result<value> outcome) {
     p = std::move(i->second);
     pending_.erase(i);
     --stats_.in_flight;
+    in_flight_now_.store(stats_.in_flight, std::memory_order_relaxed);
     ++stats_.replies;
     if (auto c = by_conn_.find(p.conn); c != by_conn_.end()) {
       c->second.erase(key);
@@ -453,6 +455,7 @@ std::vector<uint64_t> gateway_state::disconnect_locked(uint64_t conn) {
     auto handle = i->second.handle;
     pending_.erase(i);
     --stats_.in_flight;
+    in_flight_now_.store(stats_.in_flight, std::memory_order_relaxed);
     ++stats_.cancelled;
     if (handle != 0)
       handles.push_back(handle);
@@ -495,6 +498,7 @@ std::vector<uint64_t> gateway_state::monitor_down_locked(uint64_t conn, uint64_t
     }
     pending_.erase(i);
     --stats_.in_flight;
+    in_flight_now_.store(stats_.in_flight, std::memory_order_relaxed);
     ++stats_.cancelled;
     if (handle != 0)
       handles.push_back(handle);

@@ -2,6 +2,7 @@
 // replies back. No sockets and no ei here (see gateway.hpp for the transport).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -130,6 +131,9 @@ public:
   /// A snapshot of the counters. Thread-safe.
   protocol_stats stats() const;
 
+  /// Calls started and not yet answered (a hint, without the lock).
+  uint64_t in_flight_now() const { return in_flight_now_.load(std::memory_order_relaxed); }
+
   /// Records per-stage times of the next calls (at most 200,000): request
   /// decoded and parsed, submitted to Python, completed, reply encoded,
   /// reply written (or queued). Thread-safe.
@@ -186,6 +190,7 @@ private:
   std::deque<std::pair<std::string, clock::time_point>> idle_; // oldest first
   uint64_t next_ref_ = 1;
   protocol_stats stats_;
+  std::atomic<uint64_t> in_flight_now_{0};
   bool trace_ = false;
   /// Samples in µs: decode, submit, python, encode, write.
   std::vector<float> stages_[5];
