@@ -1,9 +1,9 @@
-// The C-node transport: an accept thread for handshakes (ei), then one poll
-// loop over every Erlang connection that reads and writes the frames itself,
-// non-blocking, with a buffer each way per connection: a peer that stalls
-// mid-frame, or does not read, holds up nobody else. Completed calls come back
-// through a wake-up eventfd; every reply a wake-up produced for a connection
-// leaves in one writev.
+// The C-node transport: handshakes (ei) on threads of their own
+// (handshakes.cpp), then one poll loop over every Erlang connection that reads
+// the frames itself, non-blocking, with a buffer each way per connection: a
+// peer that stalls mid-frame, or does not read, holds up nobody else. Replies
+// leave from the thread that completed the call while few are in flight, in
+// batches from the loop otherwise, through each connection's combining writer.
 #include "pyactor/erlbridge/gateway.hpp"
 
 #include <algorithm>
@@ -13,7 +13,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <deque>
-#include <list>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -33,6 +32,7 @@
 #include <ei.h>
 
 #include "ei_socket.hpp"
+#include "handshakes.hpp"
 #include "node_setup.hpp"
 #include "pyactor/erlbridge/dist_frame.hpp"
 #include "pyactor/erlbridge/protocol.hpp"
@@ -50,8 +50,6 @@ constexpr size_t max_queued_output = size_t{512} << 20;
 /// Small frames are gathered into chunks of about this size; larger reply
 /// bodies are queued as they are.
 constexpr size_t small_limit = 16384;
-/// Handshakes in progress at once; more connections are refused meanwhile.
-constexpr size_t max_handshakes = 64;
 /// Send a tick to a peer after this long without output.
 constexpr std::chrono::seconds tick_interval{15};
 
@@ -76,7 +74,7 @@ struct gateway::impl : transport_callee {
   int wake_fd = -1;
   int port = 0;
   std::atomic<bool> stopping{false};
-  std::thread acceptor;
+  std::unique_ptr<handshakes> acceptor;
 
   // -- shared between threads (guarded by mtx) --------------------------------
   std::mutex mtx;
@@ -409,124 +407,6 @@ struct gateway::impl : transport_callee {
     }
   }
 
-  // -- handshakes -----------------------------------------------------------------
-
-  /// One connection in its handshake, on a thread of its own.
-  struct handshake {
-    int watch_fd = -1; // a dup of the socket: shutdown() at the deadline wakes ei
-    clock::time_point deadline;
-    bool finished = false; // guarded by hs_mtx
-    std::thread thread;
-  };
-
-  std::mutex hs_mtx;
-  std::list<handshake> handshakes; // acceptor thread (and shutdown) only, fields under hs_mtx
-
-  /// The handshake of `fd` (accepted already): ei's cookie check and flags,
-  /// then the connection goes to the loop. Runs on the handshake's thread.
-  void run_handshake(int fd, handshake* hs, clock::time_point deadline) {
-    hand_over_accepted(fd);
-    ErlConnect con{};
-    auto tmo = to_ms(opts.handshake_timeout);
-    auto cfd = ei_accept_tmo(&ec, listen_fd, &con, tmo);
-    auto err = erl_errno;
-    {
-      std::lock_guard<std::mutex> guard{hs_mtx};
-      hs->finished = true;
-      ::close(hs->watch_fd);
-      hs->watch_fd = -1;
-    }
-    if (cfd < 0) {
-      if (err == ETIMEDOUT || clock::now() >= deadline)
-        log("refused a connection: handshake did not finish within "
-            + std::to_string(opts.handshake_timeout.count()) + " ms");
-      else if (!stopping.load())
-        log("refused a connection: handshake failed (wrong cookie or protocol)");
-      return;
-    }
-    if (stopping.load()) {
-      ei_close_connection(cfd);
-      return;
-    }
-    {
-      std::lock_guard<std::mutex> guard{mtx};
-      accepted.emplace_back(cfd, con.nodename);
-    }
-    wake();
-  }
-
-  /// Joins finished handshakes; shuts down those past their deadline (or
-  /// all, when stopping) so that ei returns at once.
-  void reap_handshakes(bool all) {
-    auto now = clock::now();
-    std::vector<std::thread> done;
-    {
-      std::lock_guard<std::mutex> guard{hs_mtx};
-      for (auto i = handshakes.begin(); i != handshakes.end();) {
-        if (i->finished) {
-          done.push_back(std::move(i->thread));
-          i = handshakes.erase(i);
-          continue;
-        }
-        if (all || now >= i->deadline)
-          ::shutdown(i->watch_fd, SHUT_RDWR);
-        ++i;
-      }
-    }
-    for (auto& t : done)
-      t.join();
-  }
-
-  /// Accepts connections and starts a handshake thread for each (at most
-  /// max_handshakes at once): a peer that stalls in its handshake delays no
-  /// other connection, and is cut off at its deadline.
-  void accept_loop() {
-    while (!stopping.load()) {
-      pollfd pfd{listen_fd, POLLIN, 0};
-      auto rc = ::poll(&pfd, 1, 100);
-      reap_handshakes(false);
-      if (rc <= 0 || stopping.load())
-        continue;
-      int fd;
-      do {
-        fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
-      } while (fd < 0 && errno == EINTR);
-      if (fd < 0) {
-        if (errno == EMFILE || errno == ENFILE)
-          std::this_thread::sleep_for(std::chrono::milliseconds(50)); // out of fds: back off
-        continue;
-      }
-      std::lock_guard<std::mutex> guard{hs_mtx};
-      if (handshakes.size() >= max_handshakes) {
-        log("refused a connection: " + std::to_string(max_handshakes)
-            + " handshakes are in progress already");
-        ::close(fd);
-        continue;
-      }
-      auto watch = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
-      if (watch < 0) {
-        ::close(fd);
-        continue;
-      }
-      auto& hs = handshakes.emplace_back();
-      hs.watch_fd = watch;
-      hs.deadline = clock::now() + opts.handshake_timeout;
-      auto* p = &hs;
-      auto deadline = hs.deadline;
-      hs.thread = std::thread([this, fd, p, deadline] { run_handshake(fd, p, deadline); });
-    }
-    reap_handshakes(true);
-    for (;;) {
-      {
-        std::lock_guard<std::mutex> guard{hs_mtx};
-        if (handshakes.empty())
-          break;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-      reap_handshakes(true);
-    }
-  }
-
   void close_connection(uint64_t id) {
     auto i = conns.find(id);
     if (i == conns.end())
@@ -851,9 +731,8 @@ struct gateway::impl : transport_callee {
     stopping = true;
     if (auto report = state->stage_report(); !report.empty())
       log(report);
-    ::shutdown(listen_fd, SHUT_RDWR); // wakes the acceptor
-    if (acceptor.joinable())
-      acceptor.join();
+    if (acceptor)
+      acceptor->stop();
     std::vector<uint64_t> open;
     for (auto& [id, c] : conns)
       open.push_back(id);
@@ -870,11 +749,9 @@ gateway::gateway(std::unique_ptr<impl> p) : impl_(std::move(p)) {
 }
 
 gateway::~gateway() {
-  if (impl_->acceptor.joinable()) {
-    impl_->stopping = true;
-    ::shutdown(impl_->listen_fd, SHUT_RDWR);
-    impl_->acceptor.join();
-  }
+  impl_->stopping = true;
+  if (impl_->acceptor)
+    impl_->acceptor->stop();
 }
 
 result<std::unique_ptr<gateway>> gateway::start(gateway_options opts, python_service& py) {
@@ -927,7 +804,17 @@ result<std::unique_ptr<gateway>> gateway::start(gateway_options opts, python_ser
   if (auto e = std::getenv("PYACTOR_BRIDGE_STAGES"); e != nullptr && std::string{e} == "1")
     p->state->trace_stages(true);
   auto raw = p.get();
-  p->acceptor = std::thread([raw] { raw->accept_loop(); });
+  p->acceptor = std::make_unique<handshakes>(
+    p->ec, p->listen_fd, o.handshake_timeout,
+    [raw](int fd, std::string node) {
+      {
+        std::lock_guard<std::mutex> guard{raw->mtx};
+        raw->accepted.emplace_back(fd, std::move(node));
+      }
+      raw->wake();
+    },
+    [raw](const std::string& line) { raw->log(line); });
+  p->acceptor->start();
   return std::unique_ptr<gateway>(new gateway(std::move(p)));
 }
 
