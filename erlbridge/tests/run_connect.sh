@@ -45,16 +45,23 @@ done
 node=$!
 echo $node >> "$PYACTOR_TEST_PIDS"
 await "$work/node.out" "joined the head" $node || exit 1
+# The node's worker pids, once the head reports both ready (the node says
+# it joined before the head has its workers).
+i=0
+while :; do
+  "$bin/pyactor" --connect "127.0.0.1:$port" status > "$work/status.out" 2>&1 || true
+  awk '$1 == "n1" && $4 == "ready" {print $3}' "$work/status.out" | sort > "$work/workers.txt"
+  [ "$(wc -l < "$work/workers.txt")" = 2 ] && break
+  i=$((i + 1)); [ $i -lt 600 ] || break # a hang guard only
+  sleep 0.1
+done
+check "the cluster has n1 with 2 ready workers" '[ "$(wc -l < "$work/workers.txt")" = 2 ]'
 "$bin/pyactor" --connect "127.0.0.1:$port" bridge --sname "connect_gw_$$" --cookie "$cookie" \
     > "$work/gateway.out" 2> "$work/gateway.err" &
 gw=$!
 echo $gw >> "$PYACTOR_TEST_PIDS"
 await "$work/gateway.out" "^ready " $gw || { cat "$work/gateway.err"; exit 1; }
 gw_node=$(sed -n "s/^ready //p" "$work/gateway.out")
-# The node's worker pids, as the cluster reports them.
-"$bin/pyactor" --connect "127.0.0.1:$port" status > "$work/status.out"
-awk '$1 == "n1" && $4 == "ready" {print $3}' "$work/status.out" | sort > "$work/workers.txt"
-check "the cluster has n1 with 2 ready workers" '[ "$(wc -l < "$work/workers.txt")" = 2 ]'
 
 mkdir -p "$work/ebin"
 erlc -o "$work/ebin" "$src"/erlbridge/erlang/src/*.erl
