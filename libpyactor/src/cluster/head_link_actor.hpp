@@ -13,6 +13,7 @@
 #include <caf/stateful_actor.hpp>
 
 #include "cluster/head_actor.hpp"
+#include "cluster/route_table.hpp"
 
 namespace pyactor::cluster {
 
@@ -23,14 +24,31 @@ struct head_link_config {
   /// A call's deadline when it sets none (the head and nodes get it too).
   std::chrono::milliseconds default_timeout{std::chrono::minutes(5)};
   std::chrono::milliseconds keepalive{250};
+  /// How often the link asks the head for its nodes (routes and loads).
+  std::chrono::milliseconds refresh{std::chrono::seconds(1)};
+  /// Whether nodes are reached with TLS (as the head).
+  bool tls = false;
+  /// Where the link says that a node is not reachable directly.
+  std::function<void(const std::string&)> log;
 };
 
 struct head_link_state {
+  struct pending_call {
+    actors::reply_sink sink;
+    /// The node it was sent to directly, 0 when it went to the head.
+    uint32_t node = 0;
+    /// The runtime's request id, for `cancel` (0: none).
+    uint64_t request_id = 0;
+  };
+
   head_link_config config;
   uint64_t next_id = 1;
-  /// Calls sent to the head and not yet answered, for `node_down` when the
-  /// head is lost.
-  std::map<uint64_t, actors::reply_sink> calls;
+  /// Calls sent and not yet answered: `node_down` when their node (or, for
+  /// calls through it, the head) is lost.
+  std::map<uint64_t, pending_call> calls;
+  /// Cancellable calls in flight: the runtime's request id -> link id.
+  std::map<uint64_t, uint64_t> by_request;
+  route_table routes;
   /// Other questions to the head not yet answered: each fails with the
   /// given error when the head is lost.
   std::map<uint64_t, std::function<void(caf::error)>> questions;
@@ -44,8 +62,16 @@ struct head_link_state {
 /// every call form of `runtime` works unchanged against a cluster:
 ///
 /// - scheduler side: `(call_atom, call_request, reply_sink)` and
-///   `(call_atom, call_request)` go to the head as they are (msgpack bytes,
-///   never decoded here); `(cancel_atom, id)` follows them there.
+///   `(call_atom, call_request)` go as they are (msgpack bytes, never
+///   decoded here) straight to the node that runs them: the link keeps a
+///   route table from the head's `nodes` (refreshed every `refresh`),
+///   connects to each node's manager directly and monitors it; a pinned call
+///   or one on an object reference goes to the node its id names, any other
+///   to the node with the fewest calls in flight per ready worker (this
+///   runtime's own count plus what the node's workers last reported, so
+///   other clients' calls count too). A node it cannot reach directly (or
+///   not yet) is served through the head. `(cancel_atom, id)` follows a call
+///   where it went. A node lost answers its calls `node_down` at once.
 /// - supervisor side: `ready` answers "" (the nodes' pools are running),
 ///   `status` every worker of every node that is up, with cluster worker
 ///   ids (`cluster_worker_id`); `history` an empty list (restarts stay in

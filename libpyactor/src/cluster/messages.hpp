@@ -60,11 +60,17 @@ struct join_info {
   std::vector<actors::worker_status> workers;
   /// The node's uid tag (see `uid_tag_of`).
   uint64_t uid_tag = 0;
+  /// Where clients reach the node manager directly: the port it is
+  /// published on (0: not published) and the address, empty for the one
+  /// the head sees the node's connection come from.
+  std::string listen_host;
+  uint16_t listen_port = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, join_info& x) {
-  return f(caf::meta::type_name("pyactor::join_info"), x.name, x.pid, x.workers, x.uid_tag);
+  return f(caf::meta::type_name("pyactor::join_info"), x.name, x.pid, x.workers, x.uid_tag,
+           x.listen_host, x.listen_port);
 }
 
 /// One node as the head reports it to `status`.
@@ -78,12 +84,20 @@ struct node_report {
   std::vector<actors::worker_status> workers;
   /// The node's index (see `cluster_worker_id`).
   uint32_t index = 0;
+  /// Its uid tag (see `uid_tag_of`).
+  uint64_t uid_tag = 0;
+  /// "ADDR:PORT" where clients reach its node manager directly; empty when
+  /// they cannot (the head's own workers, a node that does not listen).
+  std::string direct;
+  /// `to_string` of the manager's CAF node id: a client checks that the
+  /// actor it reaches at `direct` is this node's.
+  std::string node_id;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, node_report& x) {
   return f(caf::meta::type_name("pyactor::node_report"), x.name, x.address, x.state, x.since_ms,
-           x.pid, x.note, x.workers, x.index);
+           x.pid, x.note, x.workers, x.index, x.uid_tag, x.direct, x.node_id);
 }
 
 /// The public row of a node report: its workers with the ids the node

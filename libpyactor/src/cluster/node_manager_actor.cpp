@@ -50,8 +50,8 @@ void ask_pool(self_pointer self, std::function<void(pool_event&)> done, Ts&&... 
 
 node_manager_state::~node_manager_state() {
   for (auto& entry : calls)
-    if (entry.second.pending())
-      entry.second.deliver(
+    if (entry.second.promise.pending())
+      entry.second.promise.deliver(
         actors::make_error_reply(errc::node_down, "the node stopped before the call finished"));
   for (auto& entry : statuses)
     if (entry.second.pending())
@@ -65,13 +65,28 @@ node_manager_state::~node_manager_state() {
 
 node_manager_actor::behavior_type node_manager_behavior(self_pointer self, pool_handles pool) {
   self->state.pool = std::move(pool);
+  self->set_down_handler([=](caf::down_msg& down) {
+    auto& st = self->state;
+    if (st.senders.erase(down.source) == 0)
+      return;
+    // Its calls still running are cancelled, as a cancel it would have sent.
+    for (auto& [id, pc] : st.calls)
+      if (pc.sender == down.source)
+        caf::anon_send(st.pool.scheduler, actors::cancel_atom_v, id);
+  });
   return {
     [=](actors::call_atom, actors::call_request& request)
       -> caf::typed_response_promise<actors::call_reply> {
       auto& st = self->state;
+      // Before make_response_promise, which takes the sender out.
+      auto sender = self->current_sender();
+      caf::actor_addr from = sender ? sender->address() : caf::actor_addr{};
+      if (from && st.senders.insert(from).second)
+        self->monitor(from);
       auto promise = self->make_response_promise<actors::call_reply>();
       auto id = st.next_id++;
-      st.calls.emplace(id, promise);
+      st.calls.emplace(id, node_manager_state::pending_call{promise, from, request.request_id});
+      request.request_id = id;
       auto sink = actors::reply_sink{
         std::make_shared<forward_completion>(caf::actor_cast<caf::actor>(self), id)};
       // anon_send: the pool's actors run on the pool's own threads.
@@ -88,7 +103,14 @@ node_manager_actor::behavior_type node_manager_behavior(self_pointer self, pool_
       return promise;
     },
     [=](actors::cancel_atom, uint64_t request_id) {
-      caf::anon_send(self->state.pool.scheduler, actors::cancel_atom_v, request_id);
+      auto sender = self->current_sender();
+      if (!sender || request_id == 0)
+        return;
+      for (auto& [id, pc] : self->state.calls)
+        if (pc.sender_id == request_id && pc.sender == sender->address()) {
+          caf::anon_send(self->state.pool.scheduler, actors::cancel_atom_v, id);
+          return;
+        }
     },
     [=](actors::grow_atom, uint32_t n) {
       auto promise = self->make_response_promise<std::vector<uint64_t>>();
@@ -119,7 +141,9 @@ node_manager_actor::behavior_type node_manager_behavior(self_pointer self, pool_
     },
     [=](stop_tick) { ::kill(::getpid(), SIGTERM); },
     [=](keepalive_atom) {
-      // nop: the traffic is the point
+      // The traffic is the point; the answer keeps the other direction busy.
+      if (auto sender = self->current_sender(); sender && sender->node() != self->node())
+        caf::anon_send(caf::actor_cast<caf::actor>(sender), keepalive_atom::value);
     },
     [=](pool_event& ev) {
       auto& st = self->state;
@@ -137,7 +161,7 @@ node_manager_actor::behavior_type node_manager_behavior(self_pointer self, pool_
         return;
       }
       if (auto i = st.calls.find(ev.id); i != st.calls.end()) {
-        i->second.deliver(std::move(ev.reply));
+        i->second.promise.deliver(std::move(ev.reply));
         st.calls.erase(i);
       }
     },

@@ -5,6 +5,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <vector>
 
 #include <caf/replies_to.hpp>
@@ -36,7 +37,11 @@ struct pool_handles {
 
 /// `call` runs a request on the node's pool (its scheduler picks the worker,
 /// or the one pinned by `pin_slot`) and answers its `call_reply`; `status`
-/// answers every worker slot; `cancel` cancels a call by request id.
+/// answers every worker slot; `cancel` cancels a call by the request id its
+/// sender gave it. The manager is reached by the head and, directly, by
+/// connected clients: it renumbers request ids (ids of different senders
+/// collide), monitors each sender and cancels a departed sender's calls.
+/// A `keepalive` is answered with one (traffic for the sender's connection).
 /// `grow` adds workers (answered once they are ready), `shrink` drains the
 /// named slots (answered once they are gone). `drain` removes every worker,
 /// answers "", then stops the node process (SIGTERM to itself, which
@@ -55,9 +60,18 @@ using node_manager_actor = caf::typed_actor<
   caf::reacts_to<pool_event>>;
 
 struct node_manager_state {
+  struct pending_call {
+    caf::typed_response_promise<actors::call_reply> promise;
+    /// Who sent it and the id it gave the call, for `cancel`.
+    caf::actor_addr sender;
+    uint64_t sender_id = 0;
+  };
+
   pool_handles pool;
   uint64_t next_id = 1;
-  std::map<uint64_t, caf::typed_response_promise<actors::call_reply>> calls;
+  std::map<uint64_t, pending_call> calls;
+  /// Senders of calls, monitored (see `node_manager_actor`).
+  std::set<caf::actor_addr> senders;
   std::map<uint64_t, caf::typed_response_promise<std::vector<actors::worker_status>>> statuses;
   /// Other questions to the pool (grow, shrink, drain), by event id.
   std::map<uint64_t, std::function<void(pool_event&)>> waiters;
