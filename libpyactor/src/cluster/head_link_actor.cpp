@@ -91,7 +91,8 @@ void send_call(self_pointer self, call_request&& request, actors::reply_sink sin
   auto wait = std::chrono::milliseconds(request.timeout_ms) + call_slack;
   auto id = st.next_id++;
   auto* route = route_of(st, request);
-  head_link_state::pending_call pc{std::move(sink), route ? route->index : 0, request.request_id};
+  head_link_state::pending_call pc{std::move(sink), route ? route->index : 0, request.request_id,
+                                   now_ms() + wait.count()};
   if (pc.request_id != 0)
     st.by_request[pc.request_id] = id;
   st.calls.emplace(id, std::move(pc));
@@ -104,14 +105,57 @@ void send_call(self_pointer self, call_request&& request, actors::reply_sink sin
   };
   if (route != nullptr) {
     ++route->own;
-    self->request(route->manager, wait, actors::call_atom_v, std::move(request))
-      .then([=](call_reply& reply) { finish(self, id, std::move(reply)); },
-            on_error("node " + route->name + " at " + route->direct));
+    st.outbox[route->index].push_back(batched_call{id, std::move(request)});
+    if (!st.flush_pending) {
+      st.flush_pending = true;
+      self->send(self, flush_tick{});
+    }
     return;
   }
   self->request(st.config.head, wait, actors::call_atom_v, std::move(request))
     .then([=](call_reply& reply) { finish(self, id, std::move(reply)); },
           on_error("the head at " + st.config.where));
+}
+
+/// Sends each node its batch of calls (calls answered meanwhile, by a lost
+/// node, are left out).
+void flush(self_pointer self) {
+  auto& st = self->state;
+  st.flush_pending = false;
+  auto outbox = std::move(st.outbox);
+  st.outbox.clear();
+  for (auto& [index, batch] : outbox) {
+    auto* route = st.routes.by_index(index);
+    batch.erase(std::remove_if(batch.begin(), batch.end(),
+                               [&](const batched_call& c) { return st.calls.count(c.id) == 0; }),
+                batch.end());
+    if (batch.empty())
+      continue;
+    if (route == nullptr || !route->manager) { // cannot happen: a lost node answered them
+      for (auto& c : batch)
+        finish(self, c.id, make_error_reply(errc::node_down, "the node was lost"));
+      continue;
+    }
+    self->send(route->manager, actors::call_atom_v, std::move(batch));
+  }
+}
+
+/// Answers `timeout` for direct calls past their deadline (a node that
+/// stays connected but never answers).
+void expire(self_pointer self) {
+  auto& st = self->state;
+  auto now = now_ms();
+  std::vector<uint64_t> late;
+  for (auto& [id, pc] : st.calls)
+    if (pc.node != 0 && pc.deadline_ms < now)
+      late.push_back(id);
+  for (auto id : late) {
+    auto* route = st.routes.by_index(st.calls.at(id).node);
+    finish(self, id, make_error_reply(errc::timeout,
+                                      "node " + (route ? route->name : std::string{"?"})
+                                        + " did not answer the call within its timeout and "
+                                        + std::to_string(call_slack.count()) + " s more"));
+  }
 }
 
 /// Connects to the managers of nodes not reached directly yet (a failed
@@ -176,7 +220,24 @@ void connect_nodes(self_pointer self) {
 /// calls on each).
 void take_reports(self_pointer self, const std::vector<node_report>& reports,
                   const std::vector<std::pair<uint32_t, int64_t>>& own) {
-  self->state.routes.update(reports, own);
+  auto& st = self->state;
+  std::vector<uint32_t> linked;
+  for (auto& r : st.routes.all())
+    if (r.manager)
+      linked.push_back(r.index);
+  st.routes.update(reports, own);
+  // A node replaced by another incarnation: the old one's calls are lost.
+  for (auto index : linked)
+    if (auto* r = st.routes.by_index(index); r != nullptr && !r->manager) {
+      std::vector<uint64_t> lost;
+      for (auto& [id, pc] : st.calls)
+        if (pc.node == index)
+          lost.push_back(id);
+      for (auto id : lost)
+        finish(self, id, make_error_reply(errc::node_down, "node " + r->name
+                                                             + " was replaced by a new process "
+                                                               "while the call was in flight"));
+    }
   connect_nodes(self);
 }
 
@@ -305,6 +366,7 @@ caf::behavior head_link_behavior(self_pointer self, head_link_config config) {
         return; // answered already
       auto& pc = st.calls.at(i->second);
       if (pc.node != 0) {
+        flush(self); // the call first, if it still waits in a batch
         if (auto* route = st.routes.by_index(pc.node); route != nullptr && route->manager)
           self->send(route->manager, actors::cancel_atom_v, request_id);
       } else if (st.lost.empty()) {
@@ -370,8 +432,26 @@ caf::behavior head_link_behavior(self_pointer self, head_link_config config) {
     [=](keepalive_atom) {
       // nop: a node's answer to ours (traffic for the connection)
     },
+    [=](flush_tick) { flush(self); },
+    [=](actors::call_atom, std::vector<batched_reply>& replies) {
+      auto& st = self->state;
+      auto sender = self->current_sender();
+      if (!sender)
+        return;
+      for (auto& r : replies) {
+        auto i = st.calls.find(r.id);
+        if (i == st.calls.end())
+          continue;
+        // Only the node a call went to answers it.
+        auto* route = st.routes.by_index(i->second.node);
+        if (route == nullptr || !route->manager || route->manager.address() != sender->address())
+          continue;
+        finish(self, r.id, std::move(r.reply));
+      }
+    },
     [=](refresh_tick) {
       auto& st = self->state;
+      expire(self);
       if (st.lost.empty()) {
         auto own = st.routes.own_counts();
         self->request(st.config.head, question_timeout, nodes_atom::value)

@@ -39,6 +39,9 @@ struct head_link_state {
     uint32_t node = 0;
     /// The runtime's request id, for `cancel` (0: none).
     uint64_t request_id = 0;
+    /// For a call sent directly: past this (steady clock, ms) the link
+    /// answers `timeout` itself (the node answers long before).
+    int64_t deadline_ms = 0;
   };
 
   head_link_config config;
@@ -49,6 +52,9 @@ struct head_link_state {
   /// Cancellable calls in flight: the runtime's request id -> link id.
   std::map<uint64_t, uint64_t> by_request;
   route_table routes;
+  /// Calls for each node (by index) not sent yet: one batch per flush.
+  std::map<uint32_t, std::vector<batched_call>> outbox;
+  bool flush_pending = false;
   /// Other questions to the head not yet answered: each fails with the
   /// given error when the head is lost.
   std::map<uint64_t, std::function<void(caf::error)>> questions;

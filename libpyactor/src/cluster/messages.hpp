@@ -117,6 +117,33 @@ typename Inspector::result_type inspect(Inspector& f, worker_result& x) {
   return f(caf::meta::type_name("pyactor::worker_result"), x.node, x.slot, x.reply);
 }
 
+/// Calls sent straight to a node travel in batches: every call a client has
+/// for a node when its mailbox runs dry goes in one message, and the node
+/// answers likewise. `id` is the sender's name for the call.
+struct batched_call {
+  uint64_t id = 0;
+  actors::call_request request;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, batched_call& x) {
+  return f(caf::meta::type_name("pyactor::batched_call"), x.id, x.request);
+}
+
+struct batched_reply {
+  uint64_t id = 0;
+  actors::call_reply reply;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, batched_reply& x) {
+  return f(caf::meta::type_name("pyactor::batched_reply"), x.id, x.reply);
+}
+
+/// Sends what an actor has batched (local only: each actor sends itself
+/// one when its first item waits, so it comes after what is queued).
+struct flush_tick {};
+
 /// A reply from the local pool to its node manager (local only: it cannot
 /// be sent over the network, so no peer can forge one).
 struct pool_event {
@@ -144,3 +171,4 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(pyactor::cluster::pool_event)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(pyactor::cluster::refresh_tick)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(pyactor::cluster::keepalive_tick)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(pyactor::cluster::stop_tick)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(pyactor::cluster::flush_tick)

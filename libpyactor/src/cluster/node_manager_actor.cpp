@@ -46,11 +46,44 @@ void ask_pool(self_pointer self, std::function<void(pool_event&)> done, Ts&&... 
   caf::anon_send(st.pool.bridge, std::forward<Ts>(xs)..., id, caf::actor_cast<caf::actor>(self));
 }
 
+/// The sender of the current message, monitored from its first call on.
+caf::actor_addr track_sender(self_pointer self) {
+  auto sender = self->current_sender();
+  caf::actor_addr from = sender ? sender->address() : caf::actor_addr{};
+  if (from && self->state.senders.insert(from).second)
+    self->monitor(from);
+  return from;
+}
+
+/// Hands `request` to the pool under a fresh id; `pc` says where its reply goes.
+void submit(self_pointer self, actors::call_request&& request,
+            node_manager_state::pending_call&& pc) {
+  auto& st = self->state;
+  auto id = st.next_id++;
+  pc.sender_id = request.request_id;
+  st.calls.emplace(id, std::move(pc));
+  request.request_id = id;
+  auto sink = actors::reply_sink{
+    std::make_shared<forward_completion>(caf::actor_cast<caf::actor>(self), id)};
+  // anon_send: the pool's actors run on the pool's own threads.
+  caf::anon_send(st.pool.scheduler, actors::call_atom_v, std::move(request), std::move(sink));
+}
+
+/// Queues the reply to a batched call; one flush sends each sender's batch.
+void queue_reply(self_pointer self, const caf::actor& to, uint64_t id, actors::call_reply&& reply) {
+  auto& st = self->state;
+  st.outbox[to].push_back(batched_reply{id, std::move(reply)});
+  if (!st.flush_pending) {
+    st.flush_pending = true;
+    self->send(self, flush_tick{});
+  }
+}
+
 } // namespace
 
 node_manager_state::~node_manager_state() {
   for (auto& entry : calls)
-    if (entry.second.promise.pending())
+    if (!entry.second.reply_to && entry.second.promise.pending())
       entry.second.promise.deliver(
         actors::make_error_reply(errc::node_down, "the node stopped before the call finished"));
   for (auto& entry : statuses)
@@ -77,21 +110,35 @@ node_manager_actor::behavior_type node_manager_behavior(self_pointer self, pool_
   return {
     [=](actors::call_atom, actors::call_request& request)
       -> caf::typed_response_promise<actors::call_reply> {
-      auto& st = self->state;
       // Before make_response_promise, which takes the sender out.
-      auto sender = self->current_sender();
-      caf::actor_addr from = sender ? sender->address() : caf::actor_addr{};
-      if (from && st.senders.insert(from).second)
-        self->monitor(from);
+      auto from = track_sender(self);
       auto promise = self->make_response_promise<actors::call_reply>();
-      auto id = st.next_id++;
-      st.calls.emplace(id, node_manager_state::pending_call{promise, from, request.request_id});
-      request.request_id = id;
-      auto sink = actors::reply_sink{
-        std::make_shared<forward_completion>(caf::actor_cast<caf::actor>(self), id)};
-      // anon_send: the pool's actors run on the pool's own threads.
-      caf::anon_send(st.pool.scheduler, actors::call_atom_v, std::move(request), std::move(sink));
+      node_manager_state::pending_call pc;
+      pc.promise = promise;
+      pc.sender = from;
+      submit(self, std::move(request), std::move(pc));
       return promise;
+    },
+    [=](actors::call_atom, std::vector<batched_call>& batch) {
+      auto from = track_sender(self);
+      auto reply_to = caf::actor_cast<caf::actor>(self->current_sender());
+      if (!reply_to)
+        return; // nobody to answer
+      for (auto& entry : batch) {
+        node_manager_state::pending_call pc;
+        pc.sender = from;
+        pc.reply_to = reply_to;
+        pc.reply_id = entry.id;
+        submit(self, std::move(entry.request), std::move(pc));
+      }
+    },
+    [=](flush_tick) {
+      auto& st = self->state;
+      st.flush_pending = false;
+      auto outbox = std::move(st.outbox);
+      st.outbox.clear();
+      for (auto& [to, replies] : outbox)
+        caf::send_as(caf::actor_cast<caf::actor>(self), to, actors::call_atom_v, std::move(replies));
     },
     [=](actors::status_atom) -> caf::typed_response_promise<std::vector<actors::worker_status>> {
       auto& st = self->state;
@@ -161,7 +208,10 @@ node_manager_actor::behavior_type node_manager_behavior(self_pointer self, pool_
         return;
       }
       if (auto i = st.calls.find(ev.id); i != st.calls.end()) {
-        i->second.promise.deliver(std::move(ev.reply));
+        if (i->second.reply_to)
+          queue_reply(self, i->second.reply_to, i->second.reply_id, std::move(ev.reply));
+        else
+          i->second.promise.deliver(std::move(ev.reply));
         st.calls.erase(i);
       }
     },
