@@ -40,7 +40,7 @@ void finish(self_pointer self, uint64_t id, call_reply&& reply) {
   if (i == st.calls.end())
     return;
   auto completion = std::move(i->second.sink.completion);
-  if (auto* route = st.routes.by_index(i->second.node))
+  if (auto* route = st.routes.by_index(i->second.counted))
     route->own = std::max<int64_t>(0, route->own - 1);
   if (i->second.request_id != 0)
     st.by_request.erase(i->second.request_id);
@@ -91,8 +91,19 @@ void send_call(self_pointer self, call_request&& request, actors::reply_sink sin
   auto wait = std::chrono::milliseconds(request.timeout_ms) + call_slack;
   auto id = st.next_id++;
   auto* route = route_of(st, request);
-  head_link_state::pending_call pc{std::move(sink), route ? route->index : 0, request.request_id,
-                                   now_ms() + wait.count()};
+  head_link_state::pending_call pc;
+  pc.sink = std::move(sink);
+  pc.node = route ? route->index : 0;
+  pc.request_id = request.request_id;
+  pc.deadline_ms = now_ms() + wait.count();
+  // Through the head to a node this link picked or a pin names: counts there too.
+  auto* counted = route ? route : st.routes.by_index(node_index_of(request.pin_slot));
+  if (request.pin_slot == actors::any_worker || request.owner_uid != 0)
+    counted = route;
+  if (counted != nullptr) {
+    pc.counted = counted->index;
+    ++counted->own;
+  }
   if (pc.request_id != 0)
     st.by_request[pc.request_id] = id;
   st.calls.emplace(id, std::move(pc));
@@ -104,7 +115,6 @@ void send_call(self_pointer self, call_request&& request, actors::reply_sink sin
     };
   };
   if (route != nullptr) {
-    ++route->own;
     st.outbox[route->index].push_back(batched_call{id, std::move(request)});
     if (!st.flush_pending) {
       st.flush_pending = true;
@@ -247,8 +257,8 @@ void on_node_down(self_pointer self, node_route& route, const caf::error& reason
   route.state = node_route::link_state::none;
   route.manager = nullptr;
   route.up = false; // until the head reports it up again
-  auto why = "node " + route.name + " (" + route.direct + ") went down (" + caf::to_string(reason)
-             + ") while the call was in flight";
+  auto why = "node " + route.name + " at " + route.direct + " (reached directly) went down ("
+             + caf::to_string(reason) + ") while the call was in flight";
   std::vector<uint64_t> lost;
   for (auto& [id, pc] : st.calls)
     if (pc.node == route.index)
@@ -291,6 +301,9 @@ template <class Answer, class Reply, class Timeout, class... Ts>
 caf::result<Answer> ask_head(self_pointer self, Timeout timeout,
                              std::function<Answer(Reply&)> adapt, Ts&&... xs) {
   auto& st = self->state;
+  // Calls sent before the question leave first (a drain must see them).
+  if (st.flush_pending)
+    flush(self);
   if (!st.lost.empty())
     return caf::make_error(caf::sec::request_receiver_down,
                            "lost the head at " + st.config.where + " (" + st.lost + ")");

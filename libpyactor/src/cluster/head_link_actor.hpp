@@ -37,6 +37,8 @@ struct head_link_state {
     actors::reply_sink sink;
     /// The node it was sent to directly, 0 when it went to the head.
     uint32_t node = 0;
+    /// The node its load counts on (its pick or pin), 0 when unknown.
+    uint32_t counted = 0;
     /// The runtime's request id, for `cancel` (0: none).
     uint64_t request_id = 0;
     /// For a call sent directly: past this (steady clock, ms) the link
