@@ -103,7 +103,8 @@ node_report make_report(const head_state::node_entry& node) {
   node_report r{node.name, node.address, node.up ? "up" : "down", node.since_ms, node.pid,
                 node.note, {}, node.index};
   r.uid_tag = node.uid_tag;
-  r.direct = node.up && !node.draining ? node.direct : std::string{};
+  r.direct = node.up ? node.direct : std::string{};
+  r.draining = node.draining;
   if (node.manager)
     r.node_id = caf::to_string(node.manager.node());
   if (node.up)

@@ -92,12 +92,15 @@ struct node_report {
   /// `to_string` of the manager's CAF node id: a client checks that the
   /// actor it reaches at `direct` is this node's.
   std::string node_id;
+  /// Being removed (`drain`): no new calls.
+  bool draining = false;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, node_report& x) {
   return f(caf::meta::type_name("pyactor::node_report"), x.name, x.address, x.state, x.since_ms,
-           x.pid, x.note, x.workers, x.index, x.uid_tag, x.direct, x.node_id);
+           x.pid, x.note, x.workers, x.index, x.uid_tag, x.direct, x.node_id,
+           x.draining);
 }
 
 /// The public row of a node report: its workers with the ids the node

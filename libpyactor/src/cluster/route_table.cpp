@@ -17,15 +17,15 @@ void route_table::update(const std::vector<node_report>& reports,
     }
     route->name = r.name;
     route->uid_tag = r.uid_tag;
-    if (route->direct != r.direct || route->node_id != r.node_id) {
-      // Another incarnation (or it stopped listening): connect again.
+    if (route->node_id != r.node_id || (!r.direct.empty() && route->direct != r.direct)) {
+      // Another incarnation: connect again.
       route->direct = r.direct;
       route->node_id = r.node_id;
       route->state = node_route::link_state::none;
       route->manager = nullptr;
       route->why.clear();
     }
-    route->up = r.state == "up";
+    route->up = r.state == "up" && !r.draining;
     route->ready = 0;
     route->reported = 0;
     for (auto& w : r.workers) {
