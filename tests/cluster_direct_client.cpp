@@ -9,6 +9,11 @@
 //   cluster_direct_client HEAD lost NODE         long calls on NODE and quick ones everywhere;
 //                                                says "running"; the script kills or stops NODE:
 //                                                every call gets exactly one reply, NODE's node_down
+//   cluster_direct_client HEAD restart NODE VIA  calls NODE (direct) and VIA (through the head),
+//                                                says "before"; after "killed" on stdin, NODE
+//                                                still serves and VIA gets node_down ("headless");
+//                                                after "restarted", the runtime reaches the new
+//                                                head by itself and VIA serves again
 //   cluster_direct_client HEAD fallback NODE     NODE is not reachable directly: the client says
 //                                                so, naming NODE and its address, and its calls
 //                                                go through the head
@@ -35,6 +40,8 @@ void expect(bool ok, const std::string& what) {
   if (!ok)
     ++failures;
 }
+
+using result_text_t = std::pair<bool, std::string>;
 
 /// Lines the runtime logs, to wait for one.
 struct log_sink {
@@ -239,6 +246,44 @@ int fallback(pyactor::runtime& rt, log_sink& log, const std::string& node) {
   return 0;
 }
 
+result_text_t call_on(pyactor::runtime& rt, uint64_t worker) {
+  pyactor::call_options o;
+  o.worker = worker;
+  auto r = rt.call("operator", "add", {2, 3}, {}, o);
+  return {r && r.value().to_string() == "5", r ? r.value().to_string() : r.error().to_string()};
+}
+
+int restart(pyactor::runtime& rt, log_sink& log, const std::string& node, const std::string& via) {
+  auto direct = workers_of(rt, node);
+  auto through = workers_of(rt, via);
+  expect(!direct.empty() && !through.empty(), "workers on " + node + " and " + via);
+  if (direct.empty() || through.empty())
+    return 1;
+  auto a = call_on(rt, direct.front());
+  auto b = call_on(rt, through.front());
+  expect(a.first && b.first, "calls on " + node + " and " + via + ": " + a.second + ", " + b.second);
+  std::cout << "before" << std::endl;
+  std::string line;
+  std::getline(std::cin, line); // "killed": the head is gone
+  expect(!log.wait_for({"lost the head at"}, 30s).empty(), "the runtime saw the head go");
+  a = call_on(rt, direct.front());
+  expect(a.first, node + " still serves without the head (direct): " + a.second);
+  b = call_on(rt, through.front());
+  expect(!b.first && b.second.find("lost the connection to the head") != std::string::npos,
+         via + " (through the head) gets node_down meanwhile: " + b.second);
+  std::cout << "headless" << std::endl;
+  std::getline(std::cin, line); // "restarted": a new head, the nodes joined it
+  expect(!log.wait_for({"reached the head at", "again"}, 60s).empty(),
+         "the runtime reached the new head by itself");
+  through = workers_of(rt, via); // the new head numbers the nodes anew
+  expect(!through.empty(), "workers on " + via + " after the restart");
+  if (!through.empty()) {
+    b = call_on(rt, through.front());
+    expect(b.first, via + " serves again through the new head: " + b.second);
+  }
+  return 0;
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -263,6 +308,8 @@ int main(int argc, char** argv) {
     spread(r, node, std::stoul(argv[4]));
   else if (mode == "lost")
     lost(r, node);
+  else if (mode == "restart" && argc > 4)
+    restart(r, *log, node, argv[4]);
   else if (mode == "fallback")
     fallback(r, *log, node);
   else {

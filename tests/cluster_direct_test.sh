@@ -25,6 +25,7 @@ failures=0
 
 . "$(dirname "$0")/cluster_test_lib.sh"
 cleanup() {
+  exec 7>&- 2>/dev/null
   stop_started
   remove_namespaces "$H" "$N1" "$N2"
   keep_logs_on_failure
@@ -74,6 +75,23 @@ check "a busy node gets fewer calls than the others" '[ $code = 0 ] && ! grep -q
 kill -KILL "$busy_pid"; wait "$busy_pid" 2>/dev/null
 wait_until "the killed client's calls on n1 are cancelled there (n1 idle again)" 30 \
   '[ "$(cli status | awk '"'"'$1 == "n1" && $4 == "ready" && $6 == 0'"'"' | wc -l)" = 2 ]'
+
+# -- a head restart: the connected runtime reaches the new head by itself ---------------------------
+mkfifo "$work/restart.in"
+(cpp restart n1 n3 <"$work/restart.in" >"$work/restart.out" 2>&1; echo $? >"$work/restart.code") &
+pids+=($!)
+exec 7>"$work/restart.in"
+wait_until "the restart client called n1 and n3" 60 'grep -q "^before" "$work/restart.out"'
+kill -KILL "$head_pid"; wait "$head_pid" 2>/dev/null
+echo killed >&7
+wait_until "the restart client worked without the head" 60 'grep -q "^headless" "$work/restart.out"'
+start head "$H" head --listen "0.0.0.0:$PORT" --insecure --workers 0; head_pid=$last_pid
+all_up
+echo restarted >&7; exec 7>&-
+wait_until "the restart client finished" 90 '[ -s "$work/restart.code" ]'
+cat "$work/restart.out"
+check "head restart: direct calls go on, calls through the head get node_down, then the runtime reconnects" \
+  '[ "$(cat "$work/restart.code")" = 0 ] && ! grep -q FAIL "$work/restart.out"'
 
 # lost_while_sending NAME NODE SIGNAL: a client with long calls on NODE and quick
 # calls everywhere; NODE gets SIGNAL once the long calls run.

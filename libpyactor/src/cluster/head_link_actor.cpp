@@ -30,7 +30,8 @@ int64_t now_ms() {
 call_reply lost_reply(head_link_state& st) {
   return make_error_reply(errc::node_down, "lost the connection to the head at " + st.config.where
                                              + " (" + st.lost
-                                             + "): connect again once it is back");
+                                             + "): the runtime reaches it again by itself once "
+                                               "it is back (retrying every 1 to 10 s)");
 }
 
 /// Answers the call `id` once and forgets it; later answers are dropped.
@@ -81,16 +82,16 @@ node_route* route_of(head_link_state& st, call_request& request) {
 /// Sends one call to its node, or to the head; its sink gets exactly one reply.
 void send_call(self_pointer self, call_request&& request, actors::reply_sink sink) {
   auto& st = self->state;
-  if (!st.lost.empty()) {
-    sink.completion->deliver(lost_reply(st));
-    return;
-  }
   if (request.timeout_ms == 0)
     request.timeout_ms = static_cast<uint32_t>(
       std::min<int64_t>(st.config.default_timeout.count(), std::numeric_limits<uint32_t>::max()));
   auto wait = std::chrono::milliseconds(request.timeout_ms) + call_slack;
-  auto id = st.next_id++;
   auto* route = route_of(st, request);
+  if (route == nullptr && !st.lost.empty()) {
+    sink.completion->deliver(lost_reply(st));
+    return;
+  }
+  auto id = st.next_id++;
   head_link_state::pending_call pc;
   pc.sink = std::move(sink);
   pc.node = route ? route->index : 0;
@@ -357,6 +358,11 @@ caf::behavior head_link_behavior(self_pointer self, head_link_config config) {
     for (auto& entry : questions)
       entry.second(caf::make_error(caf::sec::request_receiver_down,
                                    "lost the head at " + st.config.where + " (" + st.lost + ")"));
+    if (st.config.log)
+      st.config.log("[client] lost the head at " + st.config.where + " (" + st.lost
+                    + "); trying to reach it again");
+    st.reconnect_delay = std::chrono::seconds(1);
+    self->delayed_send(self, st.reconnect_delay, reconnect_tick{});
   });
   self->send(self, keepalive_tick{});
   self->send(self, refresh_tick{});
@@ -377,10 +383,10 @@ caf::behavior head_link_behavior(self_pointer self, head_link_config config) {
       auto i = st.by_request.find(request_id);
       if (i == st.by_request.end())
         return; // answered already
-      auto& pc = st.calls.at(i->second);
-      if (pc.node != 0) {
+      auto node = st.calls.at(i->second).node;
+      if (node != 0) {
         flush(self); // the call first, if it still waits in a batch
-        if (auto* route = st.routes.by_index(pc.node); route != nullptr && route->manager)
+        if (auto* route = st.routes.by_index(node); route != nullptr && route->manager)
           self->send(route->manager, actors::cancel_atom_v, request_id);
       } else if (st.lost.empty()) {
         self->send(st.config.head, actors::cancel_atom_v, request_id);
@@ -446,6 +452,37 @@ caf::behavior head_link_behavior(self_pointer self, head_link_config config) {
       // nop: a node's answer to ours (traffic for the connection)
     },
     [=](flush_tick) { flush(self); },
+    [=](reconnect_tick) {
+      auto& st = self->state;
+      auto ep = parse_endpoint(st.config.where);
+      if (st.lost.empty() || !ep)
+        return;
+      auto& sys = self->home_system();
+      auto mm = st.config.tls ? sys.openssl_manager().actor_handle()
+                              : sys.middleman().actor_handle();
+      auto again = [self] {
+        auto& st = self->state;
+        st.reconnect_delay = std::min<std::chrono::milliseconds>(st.reconnect_delay * 2,
+                                                                 std::chrono::seconds(10));
+        self->delayed_send(self, st.reconnect_delay, reconnect_tick{});
+      };
+      self->request(mm, connect_timeout, caf::connect_atom::value, ep.value().host,
+                    ep.value().port)
+        .then(
+          [=](const caf::node_id&, caf::strong_actor_ptr& ptr, const std::set<std::string>&) {
+            auto& st = self->state;
+            if (!ptr || st.lost.empty()) {
+              again();
+              return;
+            }
+            st.config.head = caf::actor_cast<head_actor>(std::move(ptr));
+            self->monitor(st.config.head);
+            st.lost.clear();
+            if (st.config.log)
+              st.config.log("[client] reached the head at " + st.config.where + " again");
+          },
+          [=](caf::error&) { again(); });
+    },
     [=](actors::call_atom, std::vector<batched_reply>& replies) {
       auto& st = self->state;
       auto sender = self->current_sender();

@@ -62,6 +62,8 @@ struct head_link_state {
   std::map<uint64_t, std::function<void(caf::error)>> questions;
   /// Why the head is gone; empty while it is connected.
   std::string lost;
+  /// The wait before the next attempt to reach a lost head.
+  std::chrono::milliseconds reconnect_delay{1000};
 
   static const char* name;
 };
@@ -88,7 +90,9 @@ struct head_link_state {
 ///   `(grow_atom, n, node)` and `(drain_atom, node)` go to the head.
 ///
 /// It monitors the head: when the connection is lost every call in flight
-/// gets `node_down` at once, and so does every later call.
+/// through it gets `node_down` at once, and so does every later call that
+/// cannot go straight to a node, until the link reaches the head again (it
+/// tries after 1 s, doubling to 10 s). Calls to nodes reached directly go on.
 caf::behavior head_link_behavior(caf::stateful_actor<head_link_state>* self,
                                  head_link_config config);
 

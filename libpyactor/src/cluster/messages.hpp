@@ -161,6 +161,8 @@ struct pool_event {
 /// Timers of the head or a node (local only, like pool_event).
 struct refresh_tick {};
 struct keepalive_tick {};
+/// A connected runtime tries to reach its lost head again (local only).
+struct reconnect_tick {};
 /// A drained node stops itself (local only).
 struct stop_tick {};
 
@@ -173,5 +175,6 @@ void add_cluster_types(caf::actor_system_config& cfg);
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(pyactor::cluster::pool_event)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(pyactor::cluster::refresh_tick)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(pyactor::cluster::keepalive_tick)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(pyactor::cluster::reconnect_tick)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(pyactor::cluster::stop_tick)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(pyactor::cluster::flush_tick)
