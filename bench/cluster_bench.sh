@@ -91,15 +91,19 @@ out = ["", "## Cluster (runtime::connect over a veth link)", "",
        f"actor in another, one veth link between them. {rounds} interleaved rounds of {calls} sequential "
        f"calls (`operator.add(1, 2)`) / {calls} CAF requests of 64 bytes, and {4 * int(calls)} async calls "
        f"with 64 in flight; the local pool has {workers} workers. Load average before: {load}.", "",
-       "| round | CAF round trip µs | remote call µs | local call µs | remote async/s | local async/s | remote/CAF | remote/local async |",
-       "|---|---|---|---|---|---|---|---|"]
+       "| round | CAF round trip µs | remote call µs | local call µs | remote async/s | local async/s | remote/CAF | remote/(CAF+local) | remote/local async |",
+       "|---|---|---|---|---|---|---|---|---|"]
 for r in per:
     out.append(f"| {r['round']} | {r['caf_round_trip_us']:.0f} | {r['remote_call_us']:.0f} | {r['local_call_us']:.0f} | "
                f"{r['remote_async_per_s']:.0f} | {r['local_async_per_s']:.0f} | {r['remote_vs_caf']:.2f} | "
+               f"{r['remote_vs_caf_plus_local']:.2f} | "
                f"{r['remote_vs_local_async']:.2f} |")
 out += ["",
         f"Remote blocking call / bare CAF round trip: median {s['remote_vs_caf_median']:.2f}× "
         f"(range {s['remote_vs_caf_min']:.2f}–{s['remote_vs_caf_max']:.2f}; target ≤ 1.3).",
+        f"Remote blocking call / (CAF round trip + local call), what a call that runs on the node "
+        f"must at least cost: median {s['remote_vs_floor_median']:.2f}× "
+        f"(range {s['remote_vs_floor_min']:.2f}–{s['remote_vs_floor_max']:.2f}).",
         f"Remote async throughput / local: median {s['remote_vs_local_async_median']:.2f} "
         f"(range {s['remote_vs_local_async_min']:.2f}–{s['remote_vs_local_async_max']:.2f}; target ≥ 0.5)."]
 text = "\n".join(out) + "\n"

@@ -20,9 +20,12 @@ const char* head_help =
 
 const char* node_help =
   "usage: pyactor node --join ADDR:PORT [--workers N] [--name NAME] [--config FILE]\n"
-  "                    [--ca FILE --cert FILE --key FILE | --insecure]\n"
+  "                    [--listen ADDR:PORT] [--ca FILE --cert FILE --key FILE | --insecure]\n"
   "  Runs a worker node in the foreground and registers it with the head; when the\n"
-  "  head is lost it retries (1 s doubling to 30 s) while its workers keep running.\n";
+  "  head is lost it retries (1 s doubling to 30 s) while its workers keep running.\n"
+  "  Connected clients send calls straight to the node: it listens on --listen\n"
+  "  (default: 127.0.0.1 when the head is on loopback, else every address; port 0 =\n"
+  "  any free port). A non-loopback ADDR needs mutual TLS or --insecure.\n";
 
 cluster::network_options network_of(const invocation& inv) {
   cluster::network_options net;
@@ -107,6 +110,12 @@ int run_node(const invocation& inv) {
   if (!endpoint_of("--join", inv.join, node_help, opts.head, code))
     return code;
   opts.name = inv.name;
+  if (!inv.listen.empty()) {
+    auto ep = cluster::parse_endpoint(inv.listen, true);
+    if (!ep)
+      return usage_error("--listen: " + ep.error().message, node_help);
+    opts.listen = ep.value();
+  }
   opts.pool = inv.options;
   opts.net = network_of(inv);
   return cluster::run_node(opts);

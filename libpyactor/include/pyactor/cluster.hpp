@@ -75,6 +75,12 @@ struct node_options {
   /// First retry delay after losing the head; doubles up to `max_backoff`.
   std::chrono::milliseconds backoff{1000};
   std::chrono::milliseconds max_backoff{30000};
+  /// Where the node listens for clients that call it directly (connected
+  /// runtimes send calls straight to the node that runs them). An empty
+  /// host picks 127.0.0.1 when the head is on loopback, otherwise every
+  /// address (0.0.0.0), advertised as the address the head sees the node
+  /// at; port 0 picks a free port. The TLS rules of the head apply.
+  endpoint listen;
 };
 
 /// Runs a head in the foreground until SIGTERM or SIGINT; returns the exit

@@ -18,6 +18,10 @@ void add_cluster_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<std::vector<node_report>>("std::vector<pyactor::node_report>");
   cfg.add_message_type<worker_result>("pyactor::worker_result");
   cfg.add_message_type<std::vector<worker_result>>("std::vector<pyactor::worker_result>");
+  cfg.add_message_type<batched_call>("pyactor::batched_call");
+  cfg.add_message_type<std::vector<batched_call>>("std::vector<pyactor::batched_call>");
+  cfg.add_message_type<batched_reply>("pyactor::batched_reply");
+  cfg.add_message_type<std::vector<batched_reply>>("std::vector<pyactor::batched_reply>");
 }
 
 node_info to_node_info(const node_report& r) {

@@ -93,6 +93,8 @@ result<std::unique_ptr<runtime>> runtime::connect(const std::string& address,
   lc.where = head.value().to_string();
   lc.default_timeout = options.default_timeout;
   lc.keepalive = options.net.heartbeat;
+  lc.tls = tls.value();
+  lc.log = pimpl->options.log;
   auto link = sys.spawn(cluster::head_link_behavior, std::move(lc));
   auto ends = std::make_shared<impl::endpoints>();
   ends->scheduler = caf::actor_cast<actors::scheduler_actor>(link);

@@ -144,8 +144,28 @@ int run_head(const head_options& options) {
   return code;
 }
 
+/// Publishes the node manager for clients (node_options::listen); sets
+/// the host and port to advertise, or answers why it could not.
+std::string listen_for_clients(caf::actor_system& sys, bool tls, const node_options& options,
+                               const node_manager_actor& manager, std::string& advertised_host,
+                               uint16_t& port) {
+  auto bind = options.listen.host;
+  if (bind.empty())
+    bind = is_loopback(options.head.host) ? "127.0.0.1" : "0.0.0.0";
+  advertised_host = bind == "0.0.0.0" || bind == "::" ? std::string{} : bind;
+  auto published = tls ? caf::openssl::publish(manager, options.listen.port, bind.c_str(), true)
+                       : sys.middleman().publish(manager, options.listen.port, bind.c_str(), true);
+  if (!published)
+    return "cannot listen for clients on " + endpoint{bind, options.listen.port}.to_string()
+           + ": " + sys.render(published.error()) + " (choose another with --listen ADDR:PORT)";
+  port = *published;
+  return {};
+}
+
 int run_node(const node_options& options) {
   if (!tls_policy_ok("node", options.head.host, options.net.tls))
+    return 2;
+  if (!options.listen.host.empty() && !tls_policy_ok("node", options.listen.host, options.net.tls))
     return 2;
   auto name = options.name;
   if (name.empty()) {
@@ -167,7 +187,20 @@ int run_node(const node_options& options) {
   auto& sys = *net.value()->sys;
   auto handles = pool_access::handles(*pool);
   auto manager = sys.spawn(node_manager_behavior, handles);
+  std::string listen_host;
+  uint16_t listen_port = 0;
+  if (auto why = listen_for_clients(sys, net.value()->tls, options, manager, listen_host,
+                                    listen_port);
+      !why.empty()) {
+    log_line("pyactor node: " + why);
+    stop_actors(sys, {caf::actor_cast<caf::actor>(manager)});
+    manager = nullptr;
+    pool_access::stop_bridge(handles);
+    return 2;
+  }
   joiner_config jc;
+  jc.listen_host = listen_host;
+  jc.listen_port = listen_port;
   jc.host = options.head.host;
   jc.port = options.head.port;
   jc.name = name;
@@ -181,7 +214,9 @@ int run_node(const node_options& options) {
   jc.keepalive = options.net.heartbeat;
   auto joiner = sys.spawn(joiner_behavior, jc);
   log_line("[node " + name + "] " + std::to_string(pool->size()) + " workers ready; joining "
-           + options.head.to_string() + "; pid " + std::to_string(::getpid()));
+           + options.head.to_string() + "; clients reach it on port " + std::to_string(listen_port)
+           + (net.value()->tls ? " (mutual TLS)" : " (plaintext)") + "; pid "
+           + std::to_string(::getpid()));
   int sig = wait_for_stop();
   log_line("[node " + name + "] " + (sig == SIGINT ? "SIGINT" : "SIGTERM") + ": stopping");
   stop_actors(sys, {caf::actor_cast<caf::actor>(joiner), caf::actor_cast<caf::actor>(manager)});

@@ -94,6 +94,22 @@ void forward(self_pointer self, head_state::node_entry& node, call_request&& req
 void set_workers(head_state::node_entry& node, std::vector<actors::worker_status> workers) {
   node.workers = std::move(workers);
   node.ready = count_ready(node.workers);
+  node.reported = 0;
+  for (auto& w : node.workers)
+    node.reported += w.in_flight;
+}
+
+node_report make_report(const head_state::node_entry& node) {
+  node_report r{node.name, node.address, node.up ? "up" : "down", node.since_ms, node.pid,
+                node.note, {}, node.index};
+  r.uid_tag = node.uid_tag;
+  r.direct = node.up ? node.direct : std::string{};
+  r.draining = node.draining;
+  if (node.manager)
+    r.node_id = caf::to_string(node.manager.node());
+  if (node.up)
+    r.workers = node.workers;
+  return r;
 }
 
 /// Cancels on their nodes the calls of a client that went away.
@@ -175,17 +191,23 @@ std::string on_join(self_pointer self, join_info& info, const caf::actor& manage
   node->note.clear();
   node->in_flight = 0;
   node->address = "?";
+  node->direct.clear();
   set_workers(*node, std::move(info.workers));
   self->monitor(node->manager);
   auto incarnation = node->incarnation;
   auto name = info.name;
+  auto listen_host = info.listen_host;
+  auto listen_port = info.listen_port;
   // Where the node's connection comes from, for status.
   self->request(self->home_system().middleman().actor_handle(), status_timeout, caf::get_atom::value,
                 manager.node())
     .then(
       [=](const caf::node_id&, std::string& host, uint16_t port) {
-        if (auto* n = self->state.find(incarnation))
+        if (auto* n = self->state.find(incarnation)) {
           n->address = host + ":" + std::to_string(port);
+          if (listen_port != 0)
+            n->direct = endpoint{listen_host.empty() ? host : listen_host, listen_port}.to_string();
+        }
         self->state.config.log("[head] node " + name + " joined from " + host + ":"
                                + std::to_string(port));
       },
@@ -302,13 +324,9 @@ caf::typed_response_promise<std::vector<node_report>> report(self_pointer self) 
   ask_all(self, up_nodes(self->state), [self, promise](auto& answers) mutable {
     std::vector<node_report> reports;
     for (auto& node : self->state.nodes) {
-      node_report r{node.name, node.address, node.up ? "up" : "down", node.since_ms, node.pid,
-                    node.note, {}, node.index};
-      if (auto i = answers.find(node.incarnation); node.up && i != answers.end()) {
+      if (auto i = answers.find(node.incarnation); node.up && i != answers.end())
         set_workers(node, i->second);
-        r.workers = i->second;
-      }
-      reports.push_back(std::move(r));
+      reports.push_back(make_report(node));
     }
     promise.deliver(std::move(reports));
   });
@@ -316,8 +334,9 @@ caf::typed_response_promise<std::vector<node_report>> report(self_pointer self) 
 }
 
 /// Where `request` goes: the node its pin or object reference names, or the
-/// least loaded one; the request's pin becomes that node's own slot. Fails
-/// with the reply the caller gets.
+/// least loaded one; the request's pin becomes that node's own slot (a pin
+/// on slot 0 names a node, any of its workers). Fails with the reply the
+/// caller gets.
 result<head_state::node_entry*> route(self_pointer self, call_request& request) {
   auto& st = self->state;
   if (request.owner_uid != 0) {
@@ -336,6 +355,16 @@ result<head_state::node_entry*> route(self_pointer self, call_request& request) 
     auto index = node_index_of(request.pin_slot);
     auto* node = st.find_index(index);
     auto local = slot_of(request.pin_slot);
+    if (node != nullptr && local == 0 && node->up && !node->draining && node->ready > 0) {
+      // Slot 0: any worker of that node (a client's pick of a node it does
+      // not reach directly).
+      request.pin_slot = actors::any_worker;
+      return node;
+    }
+    if (node != nullptr && local == 0) { // that node cannot take it now: any other
+      request.pin_slot = actors::any_worker;
+      return route(self, request);
+    }
     if (node == nullptr || local == 0)
       return make_error(errc::bad_request,
                         "no worker " + std::to_string(request.pin_slot)
@@ -516,8 +545,9 @@ head_state::node_entry* head_state::pick() {
     auto& n = nodes[(rotation + k) % count];
     if (!n.up || n.ready == 0 || n.draining)
       continue;
-    // in_flight / ready, compared without division
-    if (best == nullptr || n.in_flight * best->ready < best->in_flight * n.ready)
+    // load / ready, compared without division
+    auto load = [](const node_entry& x) { return std::max(x.in_flight, x.reported); };
+    if (best == nullptr || load(n) * best->ready < load(*best) * n.ready)
       best = &n;
   }
   ++rotation;
@@ -600,6 +630,12 @@ head_actor::behavior_type head_behavior(self_pointer self, head_config config) {
       return broadcast(self, request, only);
     },
     [=](actors::status_atom) { return report(self); },
+    [=](nodes_atom) {
+      std::vector<node_report> reports;
+      for (auto& node : self->state.nodes)
+        reports.push_back(make_report(node));
+      return reports;
+    },
     [=](keepalive_atom) {
       // nop: the traffic is the point
     },

@@ -29,7 +29,9 @@ namespace pyactor::cluster {
 /// forwarded to it is answered `node_down` at once by the head: each call
 /// gets exactly one reply. `broadcast` runs the call pinned on every ready
 /// worker of every node (or of the named node), one result per worker.
-/// `status` reports every node, up or down, with its workers.
+/// `status` reports every node, up or down, with its workers (asked now);
+/// `nodes` the same from the head's last refresh, with where clients reach
+/// each node directly (connected runtimes route from it, see head_link).
 ///
 /// A call pinned to a worker id (`cluster_worker_id`) goes to that node and
 /// slot; a call on an object reference goes to the node whose uid tag the
@@ -51,6 +53,7 @@ using head_actor = caf::typed_actor<
   caf::replies_to<drain_atom, std::string>::with<std::string>,
   caf::replies_to<bcast_atom, actors::call_request, std::string>::with<std::vector<worker_result>>,
   caf::replies_to<actors::status_atom>::with<std::vector<node_report>>,
+  caf::replies_to<nodes_atom>::with<std::vector<node_report>>,
   caf::reacts_to<keepalive_atom>,
   caf::reacts_to<refresh_tick>,
   caf::reacts_to<keepalive_tick>>;
@@ -83,6 +86,8 @@ struct head_state {
     uint64_t incarnation = 0;
     node_manager_actor manager;
     std::string address;
+    /// Where clients reach the manager directly, or "".
+    std::string direct;
     bool up = false;
     int64_t since_ms = 0;
     int64_t pid = 0;
@@ -90,6 +95,8 @@ struct head_state {
     std::vector<actors::worker_status> workers;
     uint32_t ready = 0;
     int64_t in_flight = 0;
+    /// The sum of its workers' in-flight counts at the last refresh.
+    int64_t reported = 0;
   };
 
   struct pending_call {
@@ -118,7 +125,9 @@ struct head_state {
   node_entry* find_index(uint32_t index);
   node_entry* find_tag(uint64_t uid_tag);
   /// The node for the next call: the fewest calls in flight per ready
-  /// worker; nullptr when no node has a ready worker.
+  /// worker (the head's own count or, when higher, what the node's workers
+  /// last reported: clients also call nodes directly); nullptr when no node
+  /// has a ready worker.
   node_entry* pick();
   /// "a (up, 2 ready), b (down: ...)" for error messages.
   std::string describe() const;

@@ -34,6 +34,8 @@ void join(self_pointer self, head_actor head) {
   info.name = st.config.name;
   info.pid = st.config.pid;
   info.uid_tag = st.config.uid_tag;
+  info.listen_host = st.config.listen_host;
+  info.listen_port = st.config.listen_port;
   // The head fills in the workers with its first refresh.
   self->request(head, st.config.attempt_timeout, join_atom::value, std::move(info),
                 caf::actor_cast<caf::actor>(st.config.manager))

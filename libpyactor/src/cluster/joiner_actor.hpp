@@ -30,6 +30,9 @@ struct joiner_config {
   int64_t pid = 0;
   /// The node pool's uid tag (see `uid_tag_of`).
   uint64_t uid_tag = 0;
+  /// Where clients reach the manager directly (see join_info).
+  std::string listen_host;
+  uint16_t listen_port = 0;
   bool tls = false;
   node_manager_actor manager;
   std::chrono::milliseconds backoff{1000};

@@ -60,11 +60,17 @@ struct join_info {
   std::vector<actors::worker_status> workers;
   /// The node's uid tag (see `uid_tag_of`).
   uint64_t uid_tag = 0;
+  /// Where clients reach the node manager directly: the port it is
+  /// published on (0: not published) and the address, empty for the one
+  /// the head sees the node's connection come from.
+  std::string listen_host;
+  uint16_t listen_port = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, join_info& x) {
-  return f(caf::meta::type_name("pyactor::join_info"), x.name, x.pid, x.workers, x.uid_tag);
+  return f(caf::meta::type_name("pyactor::join_info"), x.name, x.pid, x.workers, x.uid_tag,
+           x.listen_host, x.listen_port);
 }
 
 /// One node as the head reports it to `status`.
@@ -78,12 +84,23 @@ struct node_report {
   std::vector<actors::worker_status> workers;
   /// The node's index (see `cluster_worker_id`).
   uint32_t index = 0;
+  /// Its uid tag (see `uid_tag_of`).
+  uint64_t uid_tag = 0;
+  /// "ADDR:PORT" where clients reach its node manager directly; empty when
+  /// they cannot (the head's own workers, a node that does not listen).
+  std::string direct;
+  /// `to_string` of the manager's CAF node id: a client checks that the
+  /// actor it reaches at `direct` is this node's.
+  std::string node_id;
+  /// Being removed (`drain`): no new calls.
+  bool draining = false;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, node_report& x) {
   return f(caf::meta::type_name("pyactor::node_report"), x.name, x.address, x.state, x.since_ms,
-           x.pid, x.note, x.workers, x.index);
+           x.pid, x.note, x.workers, x.index, x.uid_tag, x.direct, x.node_id,
+           x.draining);
 }
 
 /// The public row of a node report: its workers with the ids the node
@@ -103,6 +120,33 @@ typename Inspector::result_type inspect(Inspector& f, worker_result& x) {
   return f(caf::meta::type_name("pyactor::worker_result"), x.node, x.slot, x.reply);
 }
 
+/// Calls sent straight to a node travel in batches: every call a client has
+/// for a node when its mailbox runs dry goes in one message, and the node
+/// answers likewise. `id` is the sender's name for the call.
+struct batched_call {
+  uint64_t id = 0;
+  actors::call_request request;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, batched_call& x) {
+  return f(caf::meta::type_name("pyactor::batched_call"), x.id, x.request);
+}
+
+struct batched_reply {
+  uint64_t id = 0;
+  actors::call_reply reply;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, batched_reply& x) {
+  return f(caf::meta::type_name("pyactor::batched_reply"), x.id, x.reply);
+}
+
+/// Sends what an actor has batched (local only: each actor sends itself
+/// one when its first item waits, so it comes after what is queued).
+struct flush_tick {};
+
 /// A reply from the local pool to its node manager (local only: it cannot
 /// be sent over the network, so no peer can forge one).
 struct pool_event {
@@ -117,6 +161,8 @@ struct pool_event {
 /// Timers of the head or a node (local only, like pool_event).
 struct refresh_tick {};
 struct keepalive_tick {};
+/// A connected runtime tries to reach its lost head again (local only).
+struct reconnect_tick {};
 /// A drained node stops itself (local only).
 struct stop_tick {};
 
@@ -129,4 +175,6 @@ void add_cluster_types(caf::actor_system_config& cfg);
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(pyactor::cluster::pool_event)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(pyactor::cluster::refresh_tick)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(pyactor::cluster::keepalive_tick)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(pyactor::cluster::reconnect_tick)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(pyactor::cluster::stop_tick)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(pyactor::cluster::flush_tick)

@@ -5,6 +5,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <vector>
 
 #include <caf/replies_to.hpp>
@@ -36,7 +37,14 @@ struct pool_handles {
 
 /// `call` runs a request on the node's pool (its scheduler picks the worker,
 /// or the one pinned by `pin_slot`) and answers its `call_reply`; `status`
-/// answers every worker slot; `cancel` cancels a call by request id.
+/// answers every worker slot; `cancel` cancels a call by the request id its
+/// sender gave it. The manager is reached by the head and, directly, by
+/// connected clients: it renumbers request ids (ids of different senders
+/// collide), monitors each sender and cancels a departed sender's calls.
+/// A `keepalive` is answered with one (traffic for the sender's connection).
+/// `(call_atom, vector<batched_call>)` runs a batch of calls; their replies
+/// go back to the sender as `(call_atom, vector<batched_reply>)`, batched
+/// the same way (see batched_call).
 /// `grow` adds workers (answered once they are ready), `shrink` drains the
 /// named slots (answered once they are gone). `drain` removes every worker,
 /// answers "", then stops the node process (SIGTERM to itself, which
@@ -45,6 +53,8 @@ struct pool_handles {
 /// calls it still holds get `node_down`.
 using node_manager_actor = caf::typed_actor<
   caf::replies_to<actors::call_atom, actors::call_request>::with<actors::call_reply>,
+  caf::reacts_to<actors::call_atom, std::vector<batched_call>>,
+  caf::reacts_to<flush_tick>,
   caf::replies_to<actors::status_atom>::with<std::vector<actors::worker_status>>,
   caf::reacts_to<actors::cancel_atom, uint64_t>,
   caf::replies_to<actors::grow_atom, uint32_t>::with<std::vector<uint64_t>>,
@@ -55,9 +65,24 @@ using node_manager_actor = caf::typed_actor<
   caf::reacts_to<pool_event>>;
 
 struct node_manager_state {
+  struct pending_call {
+    caf::typed_response_promise<actors::call_reply> promise;
+    /// For a batched call: where its reply goes and the sender's id for it.
+    caf::actor reply_to;
+    uint64_t reply_id = 0;
+    /// Who sent it and the id it gave the call, for `cancel`.
+    caf::actor_addr sender;
+    uint64_t sender_id = 0;
+  };
+
   pool_handles pool;
   uint64_t next_id = 1;
-  std::map<uint64_t, caf::typed_response_promise<actors::call_reply>> calls;
+  std::map<uint64_t, pending_call> calls;
+  /// Senders of calls, monitored (see `node_manager_actor`).
+  std::set<caf::actor_addr> senders;
+  /// Replies to batched calls not sent yet, by sender.
+  std::map<caf::actor, std::vector<batched_reply>> outbox;
+  bool flush_pending = false;
   std::map<uint64_t, caf::typed_response_promise<std::vector<actors::worker_status>>> statuses;
   /// Other questions to the pool (grow, shrink, drain), by event id.
   std::map<uint64_t, std::function<void(pool_event&)>> waiters;
