@@ -13,6 +13,8 @@
 #include <string>
 #include <thread>
 
+#include <unistd.h>
+
 #include "pyactor/cluster.hpp"
 #include "pyactor/pyactor.hpp"
 
@@ -134,10 +136,12 @@ int forms(pyactor::runtime& rt) {
 /// event the status shows).
 pyactor::call_handle start_sleeper(pyactor::runtime& rt, const std::string& mark) {
   auto h = rt.call_async("probe", "sleep_marked", {pyactor::value{mark}, 60});
+  // sleep_marked writes MARK.started inside its try block: from then on an
+  // interrupt lands in its handler (a worker's in-flight count goes up
+  // before Python enters the function).
   bool running = false;
   for (int i = 0; i < 300 && !running; ++i) {
-    for (auto& w : rt.status())
-      running = running || w.in_flight > 0;
+    running = ::access((mark + ".started").c_str(), F_OK) == 0;
     if (!running)
       std::this_thread::sleep_for(50ms);
   }

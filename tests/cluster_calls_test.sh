@@ -39,8 +39,10 @@ cat >"$work/probe.py" <<'PY'
 import os, time
 
 def sleep_marked(path, seconds):
-    """Sleeps; writes `path` when interrupted (KeyboardInterrupt), then re-raises."""
+    """Writes `path`.started once inside its try block, then sleeps; writes
+    `path` when interrupted (KeyboardInterrupt), then re-raises."""
     try:
+        open(path + ".started", "w").close()
         time.sleep(seconds)
     except KeyboardInterrupt:
         with open(path, "w") as f:
@@ -49,11 +51,15 @@ def sleep_marked(path, seconds):
     return "slept"
 
 def echo_node(i):
-    """[i, pid of the node process that runs this worker], a little later."""
+    """[i, pid of the node process that runs this worker], a little later;
+    appends i to $PROBE_PROGRESS (the test counts the items run)."""
     time.sleep(0.02)
+    with open(os.environ["PROBE_PROGRESS"], "a") as f:
+        f.write("%d\n" % i)
     return [i, os.getppid()]
 PY
 export PYTHONPATH="$work"
+export PROBE_PROGRESS="$work/progress"
 
 # -- helpers -------------------------------------------------------------------------------
 start() {
@@ -116,15 +122,17 @@ wait_until "a SIGKILLed client's running call is interrupted on its node" 15 \
   'grep -q interrupted "$work/mark2"'
 
 # map_while_killing NAME PID [MAP OPTIONS...]: a 400-item map through the head
-# (output in $work/NAME.out, exit code in NAME.code); PID is SIGKILLed once 40
-# results are in, and it returns when the map has finished.
+# (output in $work/NAME.out, exit code in NAME.code); PID is SIGKILLed once the
+# workers ran 40 items (counted in $PROBE_PROGRESS, not in the map's output,
+# which is block-buffered), and it returns when the map has finished.
 map_while_killing() {
   local name=$1 victim=$2; shift 2
   map_out="$work/$name.out"; map_code="$work/$name.code"
+  : >"$PROBE_PROGRESS"
   (items 400 | cli map probe.echo_node --from - --chunk 4 "$@" >"$map_out" 2>"$work/$name.log"
    echo $? >"$map_code") &
   pids+=($!)
-  wait_until "the $name map is under way" 60 '[ "$(wc -l <"$map_out")" -ge 40 ]'
+  wait_until "the $name map is under way" 60 '[ "$(wc -l <"$PROBE_PROGRESS")" -ge 40 ]'
   kill -KILL "$victim"
   wait_until "the $name map finished" 120 '[ -s "$map_code" ]'
 }
