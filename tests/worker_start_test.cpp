@@ -154,6 +154,19 @@ BOOST_AUTO_TEST_CASE(a_direct_start_runs_a_virtualenv_s_python) {
   BOOST_CHECK((eval(w, "__import__('sys').executable") == value{python}));
 }
 
+BOOST_AUTO_TEST_CASE(the_package_s_bytecode_is_built_and_fresh) {
+  // Workers run with -B: without the build's bytecode each start would
+  // compile the package. Every pyactor module a worker loaded has a .pyc
+  // whose header names its source's current mtime and size.
+  test::worker_client w{direct_options("/usr/bin/python3")};
+  auto stale = eval(w, R"PY([n for n, m in __import__('sys').modules.items()
+ if n == 'pyactor' or n.startswith('pyactor.')
+ if not (lambda os, src, pyc: os.path.isfile(pyc) and (lambda h, st: h[8:12] == (int(st.st_mtime) & 0xFFFFFFFF).to_bytes(4, 'little') and h[12:16] == (st.st_size & 0xFFFFFFFF).to_bytes(4, 'little'))(open(pyc, 'rb').read(16), os.stat(src)))(__import__('os'), m.__file__, m.__cached__)])PY");
+  BOOST_CHECK_MESSAGE(stale.as<list>().empty(), "stale or missing bytecode: " + stale.to_string());
+  auto loaded = eval(w, "len([n for n in __import__('sys').modules if n.startswith('pyactor.')])");
+  BOOST_CHECK(loaded.as<int64_t>() >= 3); // pyactor.types, .encoders, ._worker
+}
+
 BOOST_AUTO_TEST_CASE(a_missing_python_in_a_direct_start_is_named) {
   auto opts = direct_options("/nonexistent/venv/bin/python");
   auto started = actors::worker_process::start(opts, actors::worker_events{});
