@@ -29,8 +29,9 @@ struct worker_spawn_options {
   std::string python;
   /// Set when `executable` is pyactor's own launcher (pyactor-worker): the
   /// folder of its `_pyactor_worker` module. The node then runs what the
-  /// launcher would (worker/python_boot.h): `python` itself, one exec and
-  /// one program load less per start. Empty: `executable` is run as given.
+  /// launcher would (worker/python_boot.h): `python` itself (which must then
+  /// be set), one exec and one program load less per start. Empty:
+  /// `executable` is run as given.
   std::string module_dir;
   std::vector<std::string> python_path;
   uint64_t slot = 0;
