@@ -163,7 +163,8 @@ def host_section(host, w):
           "call (apps/worker/block_primer.hpp).")
     if start:
         w("")
-        w(f"- A worker process (pyactor-worker exec'ing python3 with the module) sends its ready "
+        w(f"- A worker process (python3 with the module, exec'd by the node as pyactor-worker "
+          f"would) sends its ready "
           f"frame {start['median_ms']:.1f} ms after it is spawned (median of {start['n']}, best "
           f"{start['min_ms']:.1f} ms; bench/start_ready.py).")
         if "bare_python_median_ms" in start:
@@ -171,6 +172,10 @@ def host_section(host, w):
               f"{start['bare_python_median_ms']:.1f} ms (best {start['bare_python_min_ms']:.1f}): "
               f"the worker takes {start['ratio_median']:.2f}× that (median of per-round ratios, "
               f"{start['ratio_low']:.2f}–{start['ratio_high']:.2f}).")
+        if "launcher_median_ms" in start:
+            w(f"  Through the pyactor-worker launcher (one exec more, as a worker-executable "
+              f"wrapper pays): {start['launcher_median_ms']:.1f} ms, "
+              f"{start['launcher_ratio_median']:.2f}× the bare start.")
     for r in skipped:
         w(f"- dask.distributed was skipped: {r.get('why', '')}.")
 

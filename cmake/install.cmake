@@ -33,6 +33,15 @@ install(DIRECTORY ${PROJECT_SOURCE_DIR}/python/pyactor
   PATTERN tests EXCLUDE
   PATTERN __pycache__ EXCLUDE
   PATTERN "*.pyc" EXCLUDE)
+# Its bytecode, compiled where it was installed: workers run with -B and would
+# otherwise compile the package at every start.
+install(CODE "execute_process(COMMAND \"${Python3_EXECUTABLE}\" -E -c
+  \"import compileall, sys; sys.exit(not compileall.compile_dir(sys.argv[1], maxlevels=0, quiet=1))\"
+  \"\$ENV{DESTDIR}\${CMAKE_INSTALL_PREFIX}/${PYACTOR_INSTALL_PYTHONDIR}/pyactor\"
+  RESULT_VARIABLE pyactor_compiled)
+if(NOT pyactor_compiled EQUAL 0)
+  message(WARNING \"pyactor: could not compile the installed package's bytecode; workers will start slower\")
+endif()")
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/config/ DESTINATION ${PYACTOR_INSTALL_CONFIGDIR})
 
 install(EXPORT pyactorTargets NAMESPACE pyactor:: DESTINATION ${PYACTOR_INSTALL_CMAKEDIR})

@@ -79,6 +79,11 @@ for f in $bindir/pyactor $pkglib/pyactor-worker $pydir/pyactor/__init__.py \
     $cmakedir/pyactorTargets.cmake $pcdir/pyactor.pc $confdir/default.ini; do
   expect_file "$prefix/$f"
 done
+# The package's bytecode, compiled at install (workers run with -B).
+for m in __init__ _worker encoders types; do
+  ls "$prefix/$pydir/pyactor/__pycache__/$m".cpython-*.pyc >/dev/null 2>&1 \
+    || fail "no bytecode for pyactor/$m.py in $prefix/$pydir/pyactor/__pycache__"
+done
 [ ! -e "$prefix/include/pyactor/actors" ] && [ ! -e "$prefix/include/pyactor/worker" ] \
   || fail "internal headers (actors/, worker/) were installed"
 [ ! -e "$prefix/$pydir/pyactor/tests" ] || fail "the Python package's tests were installed"

@@ -24,6 +24,7 @@ actors::worker_options full_spec(caf::actor_system& sys, pyactor::test::log_capt
   actors::worker_options o;
   o.spawn.executable = "/opt/pyactor/bin/pyactor-worker";
   o.spawn.python = "/usr/bin/python3";
+  o.spawn.module_dir = "/opt/pyactor/lib/pyactor/python";
   o.spawn.python_path = {"/srv/app", "/srv/lib"};
   o.spawn.slot = 7;
   o.spawn.uid = 0x1234567890abcdefULL;

@@ -16,7 +16,8 @@
   || !defined(PYACTOR_PREFIX_TO_PKGLIB) || !defined(PYACTOR_PKGLIB_TO_PYTHON)              \
   || !defined(PYACTOR_BUILD_BIN_DIR) || !defined(PYACTOR_BUILD_LIB_DIR)                    \
   || !defined(PYACTOR_BUILD_PYTHON_DIR) || !defined(PYACTOR_VERSION)                       \
-  || !defined(PYACTOR_PYTHON_VERSION) || !defined(PYACTOR_PYTHON_EXECUTABLE)
+  || !defined(PYACTOR_PYTHON_VERSION) || !defined(PYACTOR_PYTHON_EXECUTABLE)              \
+  || !defined(PYACTOR_BUILD_MODULE_DIR)
 #  error "install_layout.cpp needs the definitions of libpyactor/CMakeLists.txt"
 #endif
 
@@ -70,6 +71,7 @@ bool installed_at(const std::string& pkglib, install_layout& out, std::vector<st
   if (!regular_file(package_marker(python_dir)))
     return false;
   out.python_dir = canonical(python_dir);
+  out.module_dir = out.python_dir; // the module is installed beside the package
   out.worker_executable = canonical(pkglib) + "/" + worker_name;
   return true;
 }
@@ -101,6 +103,7 @@ std::vector<std::string> install_anchor_dirs() {
 
 result<install_layout> find_install_layout(const std::string& worker_option) {
   install_layout found;
+  found.default_python = PYACTOR_PYTHON_EXECUTABLE;
   std::vector<std::string> tried;
   bool located = false;
   if (auto home = std::getenv("PYACTOR_HOME"); home != nullptr && *home != '\0') {
@@ -128,6 +131,7 @@ result<install_layout> find_install_layout(const std::string& worker_option) {
         tried.push_back(package_marker(PYACTOR_BUILD_PYTHON_DIR));
         if (regular_file(package_marker(PYACTOR_BUILD_PYTHON_DIR))) {
           found.python_dir = PYACTOR_BUILD_PYTHON_DIR;
+          found.module_dir = PYACTOR_BUILD_MODULE_DIR;
           found.worker_executable = std::string{PYACTOR_BUILD_BIN_DIR} + "/" + worker_name;
           found.origin = "build tree";
           located = true;
@@ -138,16 +142,22 @@ result<install_layout> find_install_layout(const std::string& worker_option) {
     return make_error(errc::bad_request,
                       "cannot find the pyactor Python package (looked for " + list(tried)
                         + "): set PYACTOR_HOME to the pyactor install prefix");
+  // Another program than our own launcher is run as it is, never bypassed.
+  auto chosen = [&](const std::string& program) {
+    if (canonical(program) != canonical(found.worker_executable))
+      found.module_dir.clear();
+    found.worker_executable = program;
+  };
   if (!worker_option.empty()) {
     if (!executable_file(worker_option))
       return make_error(errc::bad_request, "worker-executable '" + worker_option
                                              + "' is not an executable file");
-    found.worker_executable = worker_option;
+    chosen(worker_option);
   } else if (auto env = std::getenv("PYACTOR_WORKER"); env != nullptr && *env != '\0') {
     if (!executable_file(env))
       return make_error(errc::bad_request,
                         std::string{"PYACTOR_WORKER='"} + env + "' is not an executable file");
-    found.worker_executable = env;
+    chosen(env);
   } else if (!executable_file(found.worker_executable)) {
     return make_error(errc::bad_request,
                       "cannot find " + std::string{worker_name} + " at "

@@ -18,6 +18,13 @@ struct install_layout {
   /// The directory that holds the `pyactor` package (put on every worker's
   /// sys.path); extension modules of the package live in its `pyactor/`.
   std::string python_dir;
+  /// The folder of the `_pyactor_worker` extension module when
+  /// `worker_executable` is this layout's own pyactor-worker launcher (the
+  /// node then runs the Python executable directly, as the launcher would);
+  /// empty when worker-executable or PYACTOR_WORKER names another program.
+  std::string module_dir;
+  /// The Python executable pyactor was built with: the workers' default.
+  std::string default_python;
   /// How it was found, for messages: "PYACTOR_HOME", "installed", "build tree".
   std::string origin;
 };

@@ -7,8 +7,6 @@ Python exception (via ``describe_exception``).
 
 
 from __future__ import annotations
-import importlib
-import types
 import os
 import sys
 
@@ -72,6 +70,8 @@ def resolve(module_name: str, dotted_name: str) -> Any:
     ``AttributeError`` naming the module and the full dotted path for a
     missing attribute. Errors raised while importing the module propagate.
     """
+    import importlib  # not at module level: the worker's start does not need it
+
     obj = importlib.import_module(module_name)
     if not dotted_name:
         return obj
@@ -90,8 +90,10 @@ def resolve(module_name: str, dotted_name: str) -> Any:
 def _submodule(obj: Any, part: str) -> Any:
     """Imports ``part`` as a submodule of the module ``obj``; None if ``obj``
     is not a package or has no such submodule."""
-    if not isinstance(obj, types.ModuleType) or not hasattr(obj, "__path__"):
+    if not isinstance(obj, type(sys)) or not hasattr(obj, "__path__"):  # type(sys): ModuleType
         return None
+    import importlib
+
     try:
         return importlib.import_module(f"{obj.__name__}.{part}")
     except ModuleNotFoundError as exc:

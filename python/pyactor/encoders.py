@@ -26,7 +26,6 @@ serialised by a lock, lookups take no lock on the fast path.
 
 from __future__ import annotations
 import _thread
-import weakref
 
 from pyactor.types import Tagged
 
@@ -52,8 +51,10 @@ _lock = _thread.RLock()
 _by_tag: "dict[str, _Entry]" = {}
 _by_type: "dict[type, _Entry]" = {}
 # type -> _Entry or None (no registered base). Weak keys: classes created at
-# run time must not be kept alive by having been encoded once.
-_mro_cache: "weakref.WeakKeyDictionary[type, Optional[_Entry]]" = weakref.WeakKeyDictionary()
+# run time must not be kept alive by having been encoded once. An empty dict
+# until the first entry, which makes it a weakref.WeakKeyDictionary: a
+# worker's start does not import weakref for every user.
+_mro_cache: "weakref.WeakKeyDictionary[type, Optional[_Entry]]" = {}
 _MISS = object()
 
 
@@ -145,7 +146,11 @@ def unregister(tag: str) -> None:
 
 def _lookup_mro(t: type) -> Optional[_Entry]:
     """Slow path: the first registered class in ``t.__mro__``, cached."""
+    global _mro_cache
     with _lock:
+        if type(_mro_cache) is dict:
+            import weakref
+            _mro_cache = weakref.WeakKeyDictionary()
         found = _mro_cache.get(t, _MISS)
         if found is _MISS:
             found = None

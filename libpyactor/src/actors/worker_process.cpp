@@ -10,6 +10,7 @@
 #include <linux/sched.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -20,6 +21,7 @@
 #include <chrono>
 
 #include "worker/protocol.hpp"
+#include "worker/python_boot.h"
 
 extern char** environ;
 
@@ -112,6 +114,7 @@ struct child_plan {
   int out;
   int err;
   int report; ///< write end of the error pipe (close-on-exec)
+  bool die_with_node; ///< PR_SET_PDEATHSIG, as the pyactor-worker launcher sets it
 };
 
 [[noreturn]] void fail_child(const child_plan& plan, int stage) {
@@ -138,6 +141,8 @@ struct child_plan {
   sigset_t none;
   sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  if (plan.die_with_node)
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL); // kept across execve
   ::execve(plan.executable, plan.argv, plan.envp);
   fail_child(plan, 2);
 }
@@ -224,7 +229,8 @@ void describe_exit(const siginfo_t& info, process_exit& out) {
 } // namespace
 
 bool operator==(const worker_spawn_options& x, const worker_spawn_options& y) {
-  return x.executable == y.executable && x.python == y.python && x.python_path == y.python_path
+  return x.executable == y.executable && x.python == y.python && x.module_dir == y.module_dir
+         && x.python_path == y.python_path
          && x.slot == y.slot && x.uid == y.uid && x.max_objects == y.max_objects && x.log == y.log
          && x.env == y.env && x.cwd == y.cwd && x.imports == y.imports
          && x.start_hook == y.start_hook;
@@ -250,16 +256,21 @@ result<std::unique_ptr<worker_process>> worker_process::start(const worker_spawn
                           + ": working directory (cwd) '" + options.cwd + "': " + problem
                           + ": set cwd to an existing directory or leave it empty");
   }
-  std::vector<std::string> args{options.executable,
-                                "--channel-fd",
-                                std::to_string(child_channel_fd),
-                                "--worker-id",
-                                std::to_string(options.slot),
-                                "--worker-uid",
-                                std::to_string(options.uid),
-                                "--max-objects",
-                                std::to_string(options.max_objects)};
-  if (!options.python.empty()) {
+  // With our own launcher, what it would exec (python_boot.h); else the
+  // configured program with --python for it to pass on.
+  bool direct = !options.module_dir.empty() && !options.python.empty();
+  const std::string& program = direct ? options.python : options.executable;
+  std::vector<std::string> args;
+  if (direct)
+    args = {options.python, PYACTOR_PYTHON_FLAGS, "-c", PYACTOR_PYTHON_BOOT, options.module_dir};
+  else
+    args = {options.executable};
+  for (auto& arg : {std::string{"--channel-fd"}, std::to_string(child_channel_fd),
+                    std::string{"--worker-id"}, std::to_string(options.slot),
+                    std::string{"--worker-uid"}, std::to_string(options.uid),
+                    std::string{"--max-objects"}, std::to_string(options.max_objects)})
+    args.push_back(arg);
+  if (!direct && !options.python.empty()) {
     args.emplace_back("--python");
     args.push_back(options.python);
   }
@@ -319,14 +330,15 @@ result<std::unique_ptr<worker_process>> worker_process::start(const worker_spawn
       ::close(fd);
     return fail("pipe", e);
   }
-  child_plan plan{options.executable.c_str(),
+  child_plan plan{program.c_str(),
                   argv.data(),
                   envp.data(),
                   options.cwd.empty() ? nullptr : options.cwd.c_str(),
                   dup_high(sv[1]),
                   dup_high(out[1]),
                   dup_high(err[1]),
-                  report[1]};
+                  report[1],
+                  direct};
 
   // No signal handler of the node may run in the child before it resets them.
   sigset_t all_signals, old_mask;
@@ -376,8 +388,8 @@ result<std::unique_ptr<worker_process>> worker_process::start(const worker_spawn
                           ? errc::bad_request
                           : errc::worker_crashed,
                         "cannot start worker " + std::to_string(options.slot) + " from '"
-                          + options.executable + "': exec: " + errno_text(failure.err)
-                          + " (check worker-executable)");
+                          + program + "': exec: " + errno_text(failure.err)
+                          + (direct ? " (check the python option)" : " (check worker-executable)"));
     return fail("descriptor setup in the child", failure.err);
   }
   ::close(report[0]);

@@ -27,6 +27,12 @@ struct worker_spawn_options {
   /// The Python executable the worker runs (passed as --python); empty: the
   /// worker's default.
   std::string python;
+  /// Set when `executable` is pyactor's own launcher (pyactor-worker): the
+  /// folder of its `_pyactor_worker` module. The node then runs what the
+  /// launcher would (worker/python_boot.h): `python` itself (which must then
+  /// be set), one exec and one program load less per start. Empty:
+  /// `executable` is run as given.
+  std::string module_dir;
   std::vector<std::string> python_path;
   uint64_t slot = 0;
   uint64_t uid = 0;
@@ -53,7 +59,7 @@ inline bool operator!=(const worker_spawn_options& x, const worker_spawn_options
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, worker_spawn_options& x) {
   return f(caf::meta::type_name("pyactor::worker_spawn_options"), x.executable, x.python,
-           x.python_path, x.slot, x.uid, x.max_objects, x.log, x.env, x.cwd, x.imports,
+           x.module_dir, x.python_path, x.slot, x.uid, x.max_objects, x.log, x.env, x.cwd, x.imports,
            x.start_hook);
 }
 

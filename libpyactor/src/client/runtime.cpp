@@ -113,6 +113,11 @@ result<std::unique_ptr<runtime>> runtime::start(runtime_options options) {
   sup.first_uid = std::max<uint64_t>(1, options.first_worker_uid);
   sup.worker.spawn.executable = layout->worker_executable;
   sup.worker.spawn.python = options.python;
+  if (!layout->module_dir.empty()) { // our own launcher: the node runs Python directly
+    sup.worker.spawn.module_dir = layout->module_dir;
+    if (sup.worker.spawn.python.empty())
+      sup.worker.spawn.python = layout->default_python; // the launcher's default
+  }
   sup.worker.spawn.python_path = options.python_path;
   if (auto env = std::getenv("PYTHONPATH"); env != nullptr) {
     std::string entries = env;
