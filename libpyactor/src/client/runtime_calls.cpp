@@ -4,6 +4,8 @@
 
 #include "runtime_impl.hpp"
 
+#include "actors/call_lane.hpp"
+
 namespace pyactor {
 
 using actors::call_atom_v;
@@ -256,9 +258,15 @@ uint64_t runtime::impl::submit_one(std::vector<char> body, const call_options& o
   req.affinity_key = std::move(affinity_key);
   auto completion = std::make_shared<client::table_completion>(calls, t.id);
   if (auto target = direct_target(req)) {
+    reply_sink sink{completion};
+    // The lane: this thread writes the call to the process itself.
+    if (target->lane && target->lane->try_call(req, sink))
+      return t.id;
     completion->retry = req; // small: kept in case the worker is gone
     completion->scheduler = e->scheduler;
-    caf::anon_send(target->actor, call_atom_v, std::move(req), reply_sink{std::move(completion)});
+    if (target->lane)
+      target->lane->note_queued(req.request_id); // later lane calls wait behind it
+    caf::anon_send(target->actor, call_atom_v, std::move(req), std::move(sink));
   } else {
     caf::anon_send(e->scheduler, call_atom_v, std::move(req), reply_sink{std::move(completion)});
   }
