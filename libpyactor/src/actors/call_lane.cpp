@@ -230,16 +230,7 @@ std::string call_lane::label() const {
 // -- the I/O thread ------------------------------------------------------------------------
 
 void call_lane::on_frame(uint64_t call_id, uint8_t status, std::vector<char>&& payload) {
-  std::vector<effect> fx;
-  {
-    std::lock_guard<std::mutex> guard{mtx_};
-    if (closed_)
-      return;
-    ledger_->on_reply(call_id, status, std::move(payload), clock_type::now());
-    fx.swap(effects_);
-  }
-  if (!fx.empty())
-    carry_out(std::move(fx), false, false);
+  frames_.push_back(reply_frame{call_id, status, std::move(payload)});
 }
 
 void call_lane::on_batch_end() {
@@ -247,9 +238,15 @@ void call_lane::on_batch_end() {
   bool poke;
   {
     std::lock_guard<std::mutex> guard{mtx_};
-    if (closed_)
+    if (closed_) {
+      frames_.clear();
       return;
-    ledger_->pump(); // the slots the replies freed
+    }
+    auto now = clock_type::now();
+    for (auto& f : frames_)
+      ledger_->on_reply(f.call_id, f.status, std::move(f.payload), now);
+    frames_.clear();
+    ledger_->pump(); // the slots the replies freed, before anyone is woken
     config_.stats->served.store(ledger_->served(), std::memory_order_relaxed);
     fx.swap(effects_);
     poke = !actor_jobs_.empty() || ledger_->recycle_due() || !ledger_->serving();

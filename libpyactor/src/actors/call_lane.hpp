@@ -111,10 +111,11 @@ public:
 
   // -- the I/O thread -------------------------------------------------------------
 
-  /// A reply frame (call id not 0).
+  /// A reply frame (call id not 0), settled at the end of its batch.
   void on_frame(uint64_t call_id, uint8_t status, std::vector<char>&& payload);
 
-  /// The frames of one read were handed out: writes what now fits.
+  /// The frames of one read were handed out: settles them under one lock,
+  /// writes the calls that now fit, then delivers the replies.
   void on_batch_end();
 
   /// The process's alarm rang.
@@ -164,6 +165,8 @@ private:
   std::vector<uint64_t> released_ids_;
   time_point report_at_ = time_point::max();
   time_point ledger_alarm_ = time_point::max();
+  /// The reply frames of the current read (the I/O thread's alone).
+  std::vector<reply_frame> frames_;
 };
 
 } // namespace pyactor::actors
