@@ -291,4 +291,57 @@ BOOST_AUTO_TEST_CASE(cancel_reaches_a_call_the_caller_wrote_itself) {
   BOOST_CHECK(ok(rt->eval("5 + 5")) == value{10});
 }
 
+BOOST_AUTO_TEST_CASE(leaders_and_followers_on_one_worker_each_get_their_own_reply) {
+  // One worker: a blocking caller that finds the reader token free reads the
+  // channel itself and dispatches every frame it reads (others' replies
+  // too); the others sleep until their reply is completed, by the leader or
+  // the I/O thread. Async calls mixed in must not be stranded either.
+  test::log_capture log;
+  auto rt = start_pool(test::test_options(1, &log));
+  constexpr int threads = 4;
+  constexpr int per_thread = 400;
+  verdicts v;
+  constexpr size_t async_calls = 400;
+  reply_book book{async_calls};
+  std::vector<std::thread> callers;
+  for (int t = 0; t < threads; ++t)
+    callers.emplace_back([&, t] {
+      for (int i = 0; i < per_thread; ++i) {
+        int x = t * per_thread + i;
+        v.note(rt->call("operator", "add", {value{x}, value{1}}), value{x + 1}, {});
+        if (t == 0 && i < static_cast<int>(async_calls))
+          rt->eval_async("x", dict{{{"x", i}}}, {},
+                         book.on_reply(static_cast<size_t>(i), [&v, i](const result<value>& r) {
+                           v.note(r, value{i}, {});
+                         }));
+      }
+    });
+  for (auto& c : callers)
+    c.join();
+  BOOST_CHECK(test::eventually([&] { return book.all_answered(); }));
+  BOOST_CHECK_EQUAL(book.twice(), 0u);
+  v.check_none_unexpected();
+  BOOST_CHECK_EQUAL(v.values.load(), threads * per_thread + static_cast<int>(async_calls));
+}
+
+BOOST_AUTO_TEST_CASE(a_leader_whose_worker_is_sigkilled_gets_worker_crashed) {
+  test::log_capture log;
+  auto o = test::test_options(1, &log);
+  auto rt = start_pool(o);
+  // Warm up, so that the reader token is free and the next caller leads.
+  BOOST_CHECK(ok(rt->eval("1")) == value{1});
+  auto pid = rt->status().at(0).pid;
+  std::thread killer([&] {
+    BOOST_CHECK(test::eventually([&] { return rt->status().at(0).in_flight == 1; }));
+    ::kill(static_cast<pid_t>(pid), SIGKILL);
+  });
+  auto r = rt->eval("__import__('time').sleep(30)");
+  killer.join();
+  BOOST_REQUIRE(!r);
+  BOOST_CHECK(r.error().code == errc::worker_crashed);
+  // A new process serves the next call.
+  BOOST_CHECK(ok(rt->eval("2 + 2")) == value{4});
+  BOOST_CHECK_NE(rt->status().at(0).pid, pid);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -2,6 +2,10 @@
 
 #include <csignal>
 
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
 #include <caf/all.hpp>
 
 namespace pyactor::actors {
@@ -67,15 +71,17 @@ call_lane::call_lane(call_lane_config config) : config_(std::move(config)) {
     config_.stats = std::make_shared<worker_stats>();
   callee_ = std::make_unique<callee>(*this);
   ledger_ = std::make_unique<call_ledger>(*callee_, config_.ledger);
+  lead_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 }
 
 call_lane::~call_lane() {
-  // nop
+  if (lead_fd_ >= 0)
+    ::close(lead_fd_);
 }
 
 // -- callers ------------------------------------------------------------------------------
 
-bool call_lane::try_call(call_request& request, reply_sink& sink) {
+bool call_lane::try_call(call_request& request, reply_sink& sink, bool* lead) {
   auto now = clock_type::now();
   std::vector<effect> fx;
   {
@@ -86,6 +92,12 @@ bool call_lane::try_call(call_request& request, reply_sink& sink) {
     accepted_ids_.push_back(request.request_id);
     ledger_->accept(std::move(request), reply_to{{}, std::move(sink)}, now);
     arm_report_locked(now);
+    if (lead != nullptr && reader_ == reader::free && lead_fd_ >= 0) {
+      reader_ = reader::leader; // this caller reads its own reply
+      *lead = true;
+    } else {
+      ensure_reader_locked();
+    }
     fx.swap(effects_);
   }
   if (!fx.empty())
@@ -116,6 +128,7 @@ void call_lane::accept(call_request&& request, reply_to&& to) {
     config_.stats->load.fetch_add(1);
     accepted_ids_.push_back(request.request_id);
     ledger_->accept(std::move(request), std::move(to), clock_type::now());
+    ensure_reader_locked();
     fx.swap(effects_);
   }
   carry_out(std::move(fx), true, false);
@@ -126,6 +139,7 @@ void call_lane::cancel(uint64_t request_id) {
   {
     std::lock_guard<std::mutex> guard{mtx_};
     ledger_->cancel(request_id, clock_type::now());
+    ensure_reader_locked();
     fx.swap(effects_);
   }
   carry_out(std::move(fx), true, false);
@@ -137,6 +151,7 @@ bool call_lane::ready() {
   {
     std::lock_guard<std::mutex> guard{mtx_};
     result = ledger_->ready();
+    ensure_reader_locked();
     fx.swap(effects_);
   }
   carry_out(std::move(fx), true, false);
@@ -169,8 +184,11 @@ bool call_lane::process_died(const std::string& what) {
 void call_lane::close(const std::string& why) {
   std::vector<effect> fx;
   {
-    std::lock_guard<std::mutex> guard{mtx_};
+    std::unique_lock<std::mutex> guard{mtx_};
     closed_ = true;
+    // A caller reading the channel uses the process: it leaves first.
+    wake_leader();
+    leader_left_.wait(guard, [&] { return reader_ != reader::leader; });
     ledger_->abandon_all(why);
     process_ = nullptr;
     queued_.clear();
@@ -248,6 +266,11 @@ void call_lane::on_batch_end() {
     frames_.clear();
     ledger_->pump(); // the slots the replies freed, before anyone is woken
     config_.stats->served.store(ledger_->served(), std::memory_order_relaxed);
+    if (reader_ == reader::io && !outstanding_locked() && ledger_->serving()
+        && process_ != nullptr) {
+      reader_ = reader::free; // the next caller that waits reads the reply itself
+      process_->set_io_reader(false);
+    }
     fx.swap(effects_);
     poke = !actor_jobs_.empty() || ledger_->recycle_due() || !ledger_->serving();
   }
@@ -276,6 +299,7 @@ void call_lane::on_alarm() {
       set_alarm_locked(ledger_alarm_);
     if (report_at_ != time_point::max())
       set_alarm_locked(report_at_);
+    ensure_reader_locked();
     fx.swap(effects_);
     poke = !actor_jobs_.empty() || !ledger_->serving();
   }
@@ -285,6 +309,55 @@ void call_lane::on_alarm() {
 void call_lane::on_exit() {
   std::lock_guard<std::mutex> guard{mtx_};
   exited_ = true;
+}
+
+// -- the leader ---------------------------------------------------------------------------
+
+void call_lane::lead(const std::function<bool()>& done) {
+  worker_process* p;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    p = process_;
+  }
+  // The process stays while reader_ is `leader`: `close` waits for it.
+  bool channel = p != nullptr;
+  for (;;) {
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      if (closed_ || done())
+        break;
+    }
+    pollfd fds[2] = {{lead_fd_, POLLIN, 0}, {channel ? p->channel_fd() : -1, POLLIN, 0}};
+    if (::poll(fds, 2, -1) < 0 && errno != EINTR)
+      break; // the I/O thread takes over below
+    if (fds[0].revents & POLLIN) {
+      uint64_t count;
+      [[maybe_unused]] auto n = ::read(lead_fd_, &count, sizeof(count));
+    }
+    if (channel && (fds[1].revents & (POLLIN | POLLHUP | POLLERR)))
+      channel = p->read_some(); // closed: wait for the actor to settle the call
+  }
+  std::lock_guard<std::mutex> guard{mtx_};
+  reader_ = reader::free;
+  if (!closed_)
+    ensure_reader_locked();
+  leader_left_.notify_all();
+}
+
+void call_lane::wake_leader() {
+  uint64_t one = 1;
+  [[maybe_unused]] auto n = ::write(lead_fd_, &one, sizeof(one));
+}
+
+bool call_lane::outstanding_locked() const {
+  return ledger_->written_count() + ledger_->abandoned_count() + ledger_->waiting_count() > 0;
+}
+
+void call_lane::ensure_reader_locked() {
+  if (reader_ != reader::free || process_ == nullptr || !outstanding_locked())
+    return;
+  reader_ = reader::io;
+  process_->set_io_reader(true);
 }
 
 // -- internals ----------------------------------------------------------------------------

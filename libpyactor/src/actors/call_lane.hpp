@@ -3,7 +3,9 @@
 #pragma once
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -66,8 +68,20 @@ public:
   /// Takes the call if the worker serves and no call sent to the actor
   /// before it is still on its way (FIFO): it is written at once when the
   /// pipeline has room, else by the I/O thread when a slot frees. On false
-  /// nothing was taken: `request` and `sink` are untouched.
-  bool try_call(call_request& request, reply_sink& sink);
+  /// nothing was taken: `request` and `sink` are untouched. With `lead`, a
+  /// caller that will wait for the reply asks for the reader token: if it
+  /// gets it (`*lead` true) it MUST call `lead` next.
+  bool try_call(call_request& request, reply_sink& sink, bool* lead = nullptr);
+
+  /// Reads the channel on this thread, dispatching every frame it reads
+  /// (others' replies too), until `done()` holds (the caller's call was
+  /// answered, here or by another thread, which then calls `wake_leader`)
+  /// or the lane closes; then hands the reader token back to the I/O thread
+  /// if calls are still in the process, else leaves it free.
+  void lead(const std::function<bool()>& done);
+
+  /// Wakes the caller in `lead` (its call was answered elsewhere).
+  void wake_leader();
 
   /// A caller is about to send `request_id` to the actor instead: later
   /// lane calls wait behind it until the actor took it.
@@ -147,6 +161,14 @@ private:
   void flush_report_locked();
   void set_alarm_locked(time_point at);
   void poke_actor();
+  /// Calls are in the process or wait for it.
+  bool outstanding_locked() const;
+  /// Gives the free reader token to the I/O thread if calls are outstanding.
+  void ensure_reader_locked();
+
+  /// Who reads the channel: the I/O thread, nobody (nothing is
+  /// outstanding), or a caller in `lead`.
+  enum class reader { io, free, leader };
 
   call_lane_config config_;
   mutable std::mutex mtx_;
@@ -165,8 +187,11 @@ private:
   std::vector<uint64_t> released_ids_;
   time_point report_at_ = time_point::max();
   time_point ledger_alarm_ = time_point::max();
-  /// The reply frames of the current read (the I/O thread's alone).
+  /// The reply frames of the current read (the reader's alone).
   std::vector<reply_frame> frames_;
+  reader reader_ = reader::io;          // guarded by mtx_
+  std::condition_variable leader_left_; // reader_ stopped being `leader`
+  int lead_fd_ = -1;                    // an eventfd that wakes the leader
 };
 
 } // namespace pyactor::actors

@@ -3,6 +3,7 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -116,6 +117,21 @@ public:
   /// has not started it yet; a call already finished is not affected.
   void interrupt(uint64_t call_id);
 
+  /// The socket the process writes its replies to (for a caller that waits
+  /// on it and then calls `read_some`).
+  int channel_fd() const { return channel_fd_; }
+
+  /// Reads what the channel holds now (never blocks) and hands out its
+  /// complete frames through `on_frame` and `on_batch_end`, on this thread.
+  /// One reader at a time (a mutex): the I/O thread, or a caller holding
+  /// the reader token of the worker's call lane. False once the channel is
+  /// closed or broken (the I/O thread then reports the end).
+  bool read_some();
+
+  /// Whether the I/O thread polls the channel for replies (the reader
+  /// token); it always polls the process's pidfd, pipes and alarm.
+  void set_io_reader(bool on);
+
   /// Asks the I/O thread to call `on_alarm` at `at` (or soon after). Only the
   /// earliest pending alarm is kept; a later one does not replace it. The
   /// alarm lives and dies with the process: nothing outlives it.
@@ -142,6 +158,15 @@ private:
   bool reaped_ = false;      // guarded by out_mtx_
   /// The earliest alarm asked for, guarded by out_mtx_.
   std::chrono::steady_clock::time_point alarm_ = std::chrono::steady_clock::time_point::max();
+  /// When to kill a process that closed its channel, guarded by out_mtx_.
+  std::chrono::steady_clock::time_point kill_at_ = std::chrono::steady_clock::time_point::max();
+  /// The reading side of the channel: whoever reads holds read_mtx_.
+  std::mutex read_mtx_;
+  std::vector<char> in_ = std::vector<char>(256 * 1024);
+  size_t have_ = 0;
+  std::string failure_; // set when the process broke the protocol
+  std::atomic<bool> channel_open_{true};
+  std::atomic<bool> io_reads_{true};
   std::thread io_;
 };
 
