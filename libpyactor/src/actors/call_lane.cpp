@@ -43,11 +43,17 @@ public:
   }
 
   void deliver(reply_to&& to, call_reply&& reply) override {
-    lane_.effects_.push_back(effect{false, std::move(to), std::move(reply), {}});
+    lane_.effects_.push_back(effect{false, false, std::move(to), std::move(reply), {}});
+  }
+
+  void deliver_call(const call_request& request, reply_to&& to, call_reply&& reply) override {
+    bool wakes = request.request_id != 0 && lane_.blocking_ids_.erase(request.request_id) > 0;
+    lane_.effects_.push_back(effect{false, wakes, std::move(to), std::move(reply), {}});
   }
 
   void hand_back(call_request&& request, reply_to&& to) override {
-    lane_.effects_.push_back(effect{true, std::move(to), {}, std::move(request)});
+    lane_.blocking_ids_.erase(request.request_id);
+    lane_.effects_.push_back(effect{true, false, std::move(to), {}, std::move(request)});
   }
 
   void released(const call_request& request) override {
@@ -90,6 +96,8 @@ bool call_lane::try_call(call_request& request, reply_sink& sink, bool* lead) {
       return false;
     config_.stats->load.fetch_add(1);
     accepted_ids_.push_back(request.request_id);
+    if (lead != nullptr)
+      blocking_ids_.insert(request.request_id);
     ledger_->accept(std::move(request), reply_to{{}, std::move(sink)}, now);
     arm_report_locked(now);
     if (lead != nullptr && reader_ == reader::free && lead_fd_ >= 0) {
@@ -192,10 +200,13 @@ void call_lane::close(const std::string& why) {
     ledger_->abandon_all(why);
     process_ = nullptr;
     queued_.clear();
+    blocking_ids_.clear();
     fx.swap(effects_);
-    for (auto& job : actor_jobs_)
-      fx.push_back(std::move(job));
-    actor_jobs_.clear();
+    for (auto* jobs : {&actor_jobs_, &read_fx_, &io_jobs_}) {
+      for (auto& job : *jobs)
+        fx.push_back(std::move(job));
+      jobs->clear();
+    }
   }
   carry_out(std::move(fx), true, false);
 }
@@ -252,29 +263,51 @@ void call_lane::on_frame(uint64_t call_id, uint8_t status, std::vector<char>&& p
 }
 
 void call_lane::on_batch_end() {
+  std::lock_guard<std::mutex> guard{mtx_};
+  if (closed_) {
+    frames_.clear();
+    return;
+  }
+  auto now = clock_type::now();
+  for (auto& f : frames_)
+    ledger_->on_reply(f.call_id, f.status, std::move(f.payload), now);
+  frames_.clear();
+  ledger_->pump(); // the slots the replies freed, before anyone is woken
+  config_.stats->served.store(ledger_->served(), std::memory_order_relaxed);
+  if (reader_ == reader::io && !outstanding_locked() && ledger_->serving()
+      && process_ != nullptr) {
+    reader_ = reader::free; // the next caller that waits reads the reply itself
+    process_->set_io_reader(false);
+  }
+  if (reader_ == reader::leader) {
+    // Read by a caller: it completes blocking callers only.
+    for (auto& e : effects_) {
+      if (e.wakes_caller || !e.to.sink.completion)
+        read_fx_.push_back(std::move(e));
+      else
+        io_jobs_.push_back(std::move(e));
+    }
+    if (!io_jobs_.empty())
+      set_alarm_locked(now); // the I/O thread runs them now
+  } else {
+    for (auto& e : effects_)
+      read_fx_.push_back(std::move(e));
+  }
+  effects_.clear();
+  read_poke_ = read_poke_ || !actor_jobs_.empty() || ledger_->recycle_due() || !ledger_->serving();
+}
+
+void call_lane::on_read_end() {
   std::vector<effect> fx;
   bool poke;
   {
     std::lock_guard<std::mutex> guard{mtx_};
-    if (closed_) {
-      frames_.clear();
-      return;
-    }
-    auto now = clock_type::now();
-    for (auto& f : frames_)
-      ledger_->on_reply(f.call_id, f.status, std::move(f.payload), now);
-    frames_.clear();
-    ledger_->pump(); // the slots the replies freed, before anyone is woken
-    config_.stats->served.store(ledger_->served(), std::memory_order_relaxed);
-    if (reader_ == reader::io && !outstanding_locked() && ledger_->serving()
-        && process_ != nullptr) {
-      reader_ = reader::free; // the next caller that waits reads the reply itself
-      process_->set_io_reader(false);
-    }
-    fx.swap(effects_);
-    poke = !actor_jobs_.empty() || ledger_->recycle_due() || !ledger_->serving();
+    fx.swap(read_fx_);
+    poke = read_poke_;
+    read_poke_ = false;
   }
-  carry_out(std::move(fx), false, poke);
+  if (!fx.empty() || poke)
+    carry_out(std::move(fx), false, poke);
 }
 
 void call_lane::on_alarm() {
@@ -301,6 +334,9 @@ void call_lane::on_alarm() {
       set_alarm_locked(report_at_);
     ensure_reader_locked();
     fx.swap(effects_);
+    for (auto& job : io_jobs_) // completions a leader left to this thread
+      fx.push_back(std::move(job));
+    io_jobs_.clear();
     poke = !actor_jobs_.empty() || !ledger_->serving();
   }
   carry_out(std::move(fx), false, poke);

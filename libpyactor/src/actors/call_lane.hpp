@@ -128,9 +128,14 @@ public:
   /// A reply frame (call id not 0), settled at the end of its batch.
   void on_frame(uint64_t call_id, uint8_t status, std::vector<char>&& payload);
 
-  /// The frames of one read were handed out: settles them under one lock,
-  /// writes the calls that now fit, then delivers the replies.
+  /// The frames of one read were handed out: settles them under one lock
+  /// and writes the calls that now fit (the replies go out at `on_read_end`).
   void on_batch_end();
+
+  /// The reader released the channel: delivers what it settled. A caller
+  /// in `lead` completes only blocking callers' calls itself; callbacks of
+  /// other calls go to the I/O thread (they run on runtime threads only).
+  void on_read_end();
 
   /// The process's alarm rang.
   void on_alarm();
@@ -148,6 +153,8 @@ private:
   /// One settled call, carried out after the mutex is released.
   struct effect {
     bool give_back = false;
+    /// Completing it only wakes a blocking caller: any thread may do it.
+    bool wakes_caller = false;
     reply_to to;
     call_reply reply;
     call_request request;
@@ -183,6 +190,13 @@ private:
   std::vector<effect> effects_;
   /// Response promises to settle on the actor's thread.
   std::vector<effect> actor_jobs_;
+  /// Settled by the reader, delivered at `on_read_end`.
+  std::vector<effect> read_fx_;
+  bool read_poke_ = false;
+  /// Completions a leader left to the I/O thread (run at its alarm).
+  std::vector<effect> io_jobs_;
+  /// Request ids of lane calls whose completion only wakes a blocking caller.
+  std::unordered_set<uint64_t> blocking_ids_;
   std::vector<uint64_t> accepted_ids_;
   std::vector<uint64_t> released_ids_;
   time_point report_at_ = time_point::max();

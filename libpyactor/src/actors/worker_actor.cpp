@@ -173,6 +173,7 @@ worker_actor_impl::behavior_type worker_behavior(self_pointer self, worker_optio
                      std::move(*ready_frames));
     ready_frames->clear();
   };
+  events.on_read_end = [lane = st.lane] { lane->on_read_end(); };
   events.on_alarm = [lane = st.lane] { lane->on_alarm(); };
   events.on_exit = [weak, lane = st.lane](process_exit exit) {
     lane->on_exit();

@@ -507,8 +507,18 @@ void worker_process::set_io_reader(bool on) {
 }
 
 bool worker_process::read_some() {
+  bool open;
+  {
+    std::lock_guard<std::mutex> guard{read_mtx_};
+    open = read_locked();
+  }
+  if (events_.on_read_end)
+    events_.on_read_end();
+  return open;
+}
+
+bool worker_process::read_locked() {
   using namespace pyactor::worker;
-  std::lock_guard<std::mutex> guard{read_mtx_};
   if (!channel_open_.load())
     return false;
   // Hands out every complete frame in `in_`; false on a malformed one.

@@ -67,13 +67,17 @@ struct process_exit {
   std::string reason;
 };
 
-/// Callbacks from the I/O thread. `on_frame` gets every reply frame in
-/// order (call id 0 is the ready frame); `on_batch_end` (optional) follows
-/// the frames of one read; `on_alarm` (optional) runs when the time set with
-/// `set_alarm` has come; `on_exit` comes exactly once, last.
+/// Callbacks from the reader of the channel (the I/O thread, or a caller in
+/// `read_some`) and from the I/O thread. `on_frame` gets every reply frame
+/// in order (call id 0 is the ready frame); `on_batch_end` (optional)
+/// follows the frames of one read; both run under the reader's lock, so they
+/// must not run user code: `on_read_end` (optional) runs after it, on the
+/// same thread, once per `read_some`. `on_alarm` (optional) runs when the
+/// time set with `set_alarm` has come; `on_exit` comes exactly once, last.
 struct worker_events {
   std::function<void(uint64_t call_id, uint8_t status, std::vector<char> payload)> on_frame;
   std::function<void()> on_batch_end;
+  std::function<void()> on_read_end;
   std::function<void()> on_alarm;
   std::function<void(process_exit)> on_exit;
 };
@@ -140,6 +144,7 @@ public:
 private:
   worker_process() = default;
   void run_io();
+  bool read_locked();
   bool flush_outbox_locked();
   void wake();
 
