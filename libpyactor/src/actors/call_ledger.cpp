@@ -21,6 +21,10 @@ ledger_callee::~ledger_callee() {
   // nop
 }
 
+void ledger_callee::deliver_call(const call_request&, reply_to&& to, call_reply&& reply) {
+  deliver(std::move(to), std::move(reply));
+}
+
 // -- ledger_sinks -------------------------------------------------------------------------
 
 void ledger_sinks::put(uint64_t ticket, reply_sink sink) {
@@ -231,10 +235,10 @@ void call_ledger::answer(call& c, call_reply&& reply) {
   forget_deadline(c);
   callee_.released(c.request);
   if (!c.sink_in_table) {
-    callee_.deliver(std::move(c.to), std::move(reply));
+    callee_.deliver_call(c.request, std::move(c.to), std::move(reply));
   } else if (auto sink = sinks_->take(c.ticket); sink.completion) {
     c.sink_in_table = false;
-    callee_.deliver(reply_to{{}, std::move(sink)}, std::move(reply));
+    callee_.deliver_call(c.request, reply_to{{}, std::move(sink)}, std::move(reply));
   } // else the I/O thread already delivered the reply
 }
 

@@ -50,6 +50,10 @@ public:
   /// Hands the one reply of a call to whoever waits for it.
   virtual void deliver(reply_to&& to, call_reply&& reply) = 0;
 
+  /// What the ledger calls to answer `request`: `deliver` unless a callee
+  /// needs to know which call it answers.
+  virtual void deliver_call(const call_request& request, reply_to&& to, call_reply&& reply);
+
   /// Gives a call that never ran back to the scheduler (another worker runs
   /// it); the callee answers it itself if there is no scheduler.
   virtual void hand_back(call_request&& request, reply_to&& to) = 0;

@@ -4,7 +4,7 @@
 
 #include <caf/all.hpp>
 
-#include "actors/call_ledger.hpp"
+#include "actors/call_lane.hpp"
 #include "worker/protocol.hpp"
 
 namespace pyactor::actors {
@@ -15,7 +15,6 @@ namespace {
 
 using self_pointer = worker_actor_impl::stateful_pointer<worker_actor_state>;
 using phase = worker_actor_state::phase;
-using clock_type = call_ledger::clock_type;
 
 /// Has the calls taken and released reported to the scheduler once the
 /// messages now in the mailbox were handled (one report per batch).
@@ -27,82 +26,17 @@ void queue_report(self_pointer self) {
   self->send(self, flush_atom_v);
 }
 
-/// Takes a call: counts it and gives it to the ledger.
+/// Takes a call routed to the actor: the lane counts it and keeps its books.
 void accept(self_pointer self, call_request&& request, reply_to&& to) {
-  auto& st = self->state;
-  st.stats->load.fetch_add(1);
-  st.accepted_ids.push_back(request.request_id);
+  self->state.lane->accept(std::move(request), std::move(to));
   queue_report(self);
-  st.ledger->accept(std::move(request), std::move(to), clock_type::now());
 }
-
-/// The ledger's side effects for a worker actor: its process, its
-/// scheduler and the repliers. Runs on the actor's thread.
-class worker_callee final : public ledger_callee {
-public:
-  explicit worker_callee(self_pointer self) : self_(self) {
-    // nop
-  }
-
-  void write(const char* data, size_t size) override {
-    if (auto& p = self_->state.process)
-      p->send(data, size);
-  }
-
-  void interrupt(uint64_t ticket) override {
-    if (auto& p = self_->state.process)
-      p->interrupt(ticket);
-  }
-
-  void kill(const std::string& why) override {
-    send_log(self_->state.options.spawn.log, why);
-    if (auto& p = self_->state.process)
-      p->signal(SIGKILL);
-  }
-
-  void set_alarm(time_point at) override {
-    if (auto& p = self_->state.process)
-      p->set_alarm(at);
-  }
-
-  void deliver(reply_to&& to, call_reply&& reply) override {
-    if (to.sink.completion)
-      to.sink.completion->deliver(std::move(reply));
-    else if (to.promise.pending())
-      to.promise.deliver(std::move(reply));
-  }
-
-  void hand_back(call_request&& request, reply_to&& to) override {
-    auto& scheduler = self_->state.options.scheduler;
-    if (!scheduler)
-      deliver(std::move(to), make_error_reply(errc::worker_crashed,
-                                              label() + " left before the call ran"));
-    else if (to.sink.completion)
-      self_->send(scheduler, call_atom_v, std::move(request), std::move(to.sink));
-    else if (to.promise.pending())
-      to.promise.delegate(scheduler, call_atom_v, std::move(request));
-  }
-
-  void released(const call_request& request) override {
-    auto& st = self_->state;
-    st.stats->load.fetch_sub(1);
-    st.released_ids.push_back(request.request_id);
-    queue_report(self_);
-  }
-
-  std::string label() const override {
-    return self_->state.label();
-  }
-
-private:
-  self_pointer self_;
-};
 
 void maybe_quit(self_pointer self) {
   auto& st = self->state;
   if (st.mode == phase::serving || st.mode == phase::starting || !st.scheduler_released)
     return;
-  if (st.mode == phase::draining && !st.ledger->idle())
+  if (st.mode == phase::draining && !st.lane->idle())
     return; // finish what the process already has
   if (st.exit_reason.empty())
     self->quit(caf::exit_reason::normal);
@@ -135,7 +69,7 @@ void start_leaving(self_pointer self, phase mode) {
       st.scheduler_released = true;
     }
   }
-  st.ledger->drain();
+  st.lane->drain();
   maybe_quit(self);
 }
 
@@ -143,14 +77,14 @@ void start_leaving(self_pointer self, phase mode) {
 /// back the rest (after `leave` went out).
 void on_exited(self_pointer self, const std::string& reason) {
   auto& st = self->state;
-  auto what = st.label() + " "
-              + (st.ledger->start_failure().empty() ? reason : st.ledger->start_failure());
+  auto failure = st.lane->start_failure();
+  auto what = st.label() + " " + (failure.empty() ? reason : failure);
   st.exit_reason = what;
   bool was_ready = st.stats->state.load() == static_cast<uint8_t>(worker_state::ready);
   start_leaving(self, phase::leaving); // `leave` goes out before the calls come back
   // A ready process that died running a call: the call bears the blame, not
   // the slot (the supervisor does not count it toward max-restarts).
-  if (st.ledger->process_died(what) && was_ready)
+  if (st.lane->process_died(what) && was_ready)
     st.stats->died_running_call.store(true);
   maybe_quit(self);
 }
@@ -182,9 +116,9 @@ worker_actor_state::worker_actor_state() {
 
 worker_actor_state::~worker_actor_state() {
   closing = true; // no more messages from here
-  if (ledger)
-    ledger->abandon_all("worker " + std::to_string(options.spawn.slot)
-                        + " stopped before the call finished");
+  if (lane)
+    lane->close("worker " + std::to_string(options.spawn.slot)
+                + " stopped before the call finished");
   process.reset(); // kills the process and joins the I/O thread
 }
 
@@ -202,37 +136,47 @@ worker_actor_impl::behavior_type worker_behavior(self_pointer self, worker_optio
   auto& st = self->state;
   st.options = std::move(options);
   st.stats = stats ? std::move(stats) : std::make_shared<worker_stats>();
-  ledger_config lc;
-  lc.default_timeout = st.options.default_timeout;
-  lc.interrupt_grace = st.options.interrupt_grace;
-  lc.start_timeout = st.options.start_timeout;
-  lc.pipeline_depth = st.options.pipeline_depth;
-  lc.max_calls = st.options.max_calls;
-  lc.start_hook = st.options.spawn.start_hook;
-  st.callee = std::make_unique<worker_callee>(self);
-  st.ledger = std::make_unique<call_ledger>(*st.callee, std::move(lc));
-  // The I/O thread holds only a weak handle: it must not keep the actor alive.
+  call_lane_config lc;
+  lc.ledger.default_timeout = st.options.default_timeout;
+  lc.ledger.interrupt_grace = st.options.interrupt_grace;
+  lc.ledger.start_timeout = st.options.start_timeout;
+  lc.ledger.pipeline_depth = st.options.pipeline_depth;
+  lc.ledger.max_calls = st.options.max_calls;
+  lc.ledger.start_hook = st.options.spawn.start_hook;
+  lc.slot = st.options.spawn.slot;
+  lc.uid = st.options.spawn.uid;
+  lc.scheduler = st.options.scheduler;
+  lc.log = st.options.spawn.log;
+  lc.stats = st.stats;
+  // The I/O thread and the lane hold only a weak handle: they must not keep
+  // the actor alive.
   caf::weak_actor_ptr weak = self->ctrl();
+  lc.actor = weak;
+  st.lane = std::make_shared<call_lane>(std::move(lc));
   worker_events events;
-  // The I/O thread completes C++ API calls itself (through the ledger's
-  // sinks) and passes the frames of each read to the actor in one message.
-  auto batch = std::make_shared<std::vector<reply_frame>>(); // owned by the I/O thread
-  events.on_frame = [batch, sinks = st.ledger->io_side()](uint64_t id, uint8_t status,
-                                                          std::vector<char> payload) {
+  // The I/O thread settles replies, alarms and freed slots in the lane; the
+  // ready frame goes to the actor.
+  auto ready_frames = std::make_shared<std::vector<reply_frame>>(); // owned by the I/O thread
+  events.on_frame = [lane = st.lane, ready_frames](uint64_t id, uint8_t status,
+                                                   std::vector<char> payload) {
     if (id != 0)
-      sinks->complete(id, status, payload);
-    batch->push_back(reply_frame{id, status, std::move(payload)});
+      lane->on_frame(id, status, std::move(payload));
+    else
+      ready_frames->push_back(reply_frame{id, status, std::move(payload)});
   };
-  events.on_batch_end = [weak, batch] {
+  events.on_batch_end = [weak, lane = st.lane, ready_frames] {
+    lane->on_batch_end();
+    if (ready_frames->empty())
+      return;
     if (auto strong = weak.lock())
-      caf::anon_send(caf::actor_cast<worker_actor_impl>(strong), reply_atom_v, std::move(*batch));
-    batch->clear();
+      caf::anon_send(caf::actor_cast<worker_actor_impl>(strong), reply_atom_v,
+                     std::move(*ready_frames));
+    ready_frames->clear();
   };
-  events.on_alarm = [weak] {
-    if (auto strong = weak.lock())
-      caf::anon_send(caf::actor_cast<worker_actor_impl>(strong), timeout_atom_v, uint64_t{0});
-  };
-  events.on_exit = [weak](process_exit exit) {
+  events.on_read_end = [lane = st.lane] { lane->on_read_end(); };
+  events.on_alarm = [lane = st.lane] { lane->on_alarm(); };
+  events.on_exit = [weak, lane = st.lane](process_exit exit) {
+    lane->on_exit();
     if (auto strong = weak.lock())
       caf::anon_send(caf::actor_cast<worker_actor_impl>(strong), exited_atom_v, std::move(exit.reason));
   };
@@ -240,7 +184,7 @@ worker_actor_impl::behavior_type worker_behavior(self_pointer self, worker_optio
   if (started) {
     st.process = std::move(started).value();
     st.stats->pid.store(st.process->pid());
-    st.ledger->started(clock_type::now());
+    st.lane->attach(st.process.get());
   } else {
     send_log(st.options.spawn.log,
              "[worker " + std::to_string(st.options.spawn.slot) + "] " + started.error().message);
@@ -258,48 +202,38 @@ worker_actor_impl::behavior_type worker_behavior(self_pointer self, worker_optio
       accept(self, std::move(request), reply_to{{}, std::move(sink)});
     },
     [=](cancel_atom, uint64_t request_id) {
-      self->state.ledger->cancel(request_id, clock_type::now());
+      self->state.lane->cancel(request_id);
     },
     [=](drain_atom) { start_leaving(self, phase::draining); },
     [=](reply_atom, std::vector<reply_frame>& frames) {
       auto& st = self->state;
       for (auto& f : frames) {
-        if (f.call_id != 0) {
-          st.ledger->on_reply(f.call_id, f.status, std::move(f.payload));
-          continue;
-        }
-        // The ready frame: now it may serve.
-        if (st.mode != phase::starting || !st.ledger->ready())
+        // Only the ready frame comes here (the lane settles replies): now it may serve.
+        if (f.call_id != 0 || st.mode != phase::starting || !st.lane->ready())
           continue;
         st.mode = phase::serving;
         st.stats->state.store(static_cast<uint8_t>(worker_state::ready));
         if (st.options.scheduler)
           self->send(st.options.scheduler, worker_atom_v,
                      worker_entry{st.options.spawn.slot, st.options.spawn.uid,
-                                  caf::actor_cast<worker_actor>(self), nullptr});
+                                  caf::actor_cast<worker_actor>(self), nullptr, st.lane});
         if (st.options.supervisor)
           self->send(st.options.supervisor, ready_atom_v, st.options.spawn.slot,
                      st.options.spawn.uid);
       }
-      st.stats->served.store(st.ledger->served(), std::memory_order_relaxed);
-      if (st.ledger->recycle_due() && st.mode == phase::serving)
+      st.lane->run_actor_jobs();
+      st.stats->served.store(st.lane->served(), std::memory_order_relaxed);
+      if (st.mode == phase::serving && st.lane->recycle_due())
         start_leaving(self, phase::draining); // recycle against leaks
-      st.ledger->pump();
       maybe_quit(self);
     },
     [=](exited_atom, std::string& reason) { on_exited(self, reason); },
     [=](flush_atom) {
-      auto& st = self->state;
-      st.flush_queued = false;
-      if (st.accepted_ids.empty() && st.released_ids.empty())
-        return;
-      self->send(st.options.scheduler, held_atom_v, st.options.spawn.uid,
-                 std::move(st.accepted_ids), std::move(st.released_ids));
-      st.accepted_ids.clear();
-      st.released_ids.clear();
+      self->state.flush_queued = false;
+      self->state.lane->flush_report();
     },
     [=](timeout_atom, uint64_t) {
-      self->state.ledger->on_alarm(clock_type::now());
+      self->state.lane->run_actor_jobs();
       maybe_quit(self);
     },
   };

@@ -42,8 +42,10 @@ using ready_listener = caf::typed_actor<caf::reacts_to<ready_atom, uint64_t, uin
 /// waiting calls back, and quits with the reason as a `sec::runtime_error`
 /// context string (`sec::invalid_argument` when no restart can help, e.g. a
 /// missing cwd; a drain or recycle quits with `exit_reason::normal`).
-/// The books are a `call_ledger` (src/actors/call_ledger.hpp); the actor
-/// reports the calls it took and released to the scheduler in batches
+/// The books are a `call_ledger` inside a `call_lane` (src/actors/call_lane.hpp),
+/// which the actor shares with its I/O thread (replies, alarms, freed slots)
+/// and with the C++ API's callers (who write their own calls); the calls
+/// taken and released are reported to the scheduler in batches
 /// (`held_atom`). Its handlers never wait; its destructor kills the process
 /// and waits for that process alone to be reaped and for the I/O thread.
 using worker_actor = caf::typed_actor<
@@ -52,17 +54,19 @@ using worker_actor = caf::typed_actor<
   caf::reacts_to<cancel_atom, uint64_t>,
   caf::reacts_to<drain_atom>>;
 
-/// The worker actor as its own I/O thread sees it: the public interface
-/// plus the process's events (the frames of one read, the exit, and the
-/// alarm that serves deadlines, re-interrupts, kills and the start timeout).
-/// Only the actor's I/O thread holds this handle (and the actor itself:
-/// `flush` sends its report of held calls to the scheduler once the calls
-/// queued in its mailbox were taken).
+/// The worker actor as its own I/O thread and lane see it: the public
+/// interface plus the process's events (the ready frame, or no frame: the
+/// lane has work for the actor; the exit; `timeout` is no longer sent: the
+/// I/O thread serves alarms). Only the actor's I/O thread and lane hold this
+/// handle (and the actor itself: `flush` sends its report of held calls to
+/// the scheduler once the calls queued in its mailbox were taken).
 using worker_actor_impl = worker_actor::extend<
   caf::reacts_to<reply_atom, std::vector<reply_frame>>,
   caf::reacts_to<exited_atom, std::string>,
   caf::reacts_to<timeout_atom, uint64_t>,
   caf::reacts_to<flush_atom>>;
+
+class call_lane;
 
 /// A worker the scheduler may route to; a worker actor announces itself
 /// with `(worker_atom, worker_entry)` once its process is ready (has sent
@@ -75,6 +79,9 @@ struct worker_entry {
   /// scheduler writes it (it sets it up when the worker joins); the C++ API's
   /// direct route reads it from the published snapshot.
   std::shared_ptr<std::atomic<int32_t>> load;
+  /// The worker's call lane (local workers only; null otherwise): the C++
+  /// API writes a call straight to the process through it when it can.
+  std::shared_ptr<call_lane> lane;
 };
 
 } // namespace pyactor::actors
@@ -133,11 +140,8 @@ typename Inspector::result_type inspect(Inspector& f, worker_options& x) {
            x.scheduler);
 }
 
-class call_ledger;
-class ledger_callee;
-
-/// The worker actor's state: the process, its phase, and the call ledger
-/// (src/actors/call_ledger.hpp) that keeps the books of its calls.
+/// The worker actor's state: the process, its phase, and the call lane
+/// (src/actors/call_lane.hpp) that keeps the books of its calls.
 struct worker_actor_state {
   enum class phase { starting, serving, draining, leaving };
 
@@ -152,13 +156,9 @@ struct worker_actor_state {
   bool scheduler_released = false; // the scheduler acknowledged `leave`
   /// The process could not start for a reason no retry fixes (bad cwd).
   bool setup_error = false;
-  /// The ledger's side effects: the process, the scheduler, the repliers.
-  std::unique_ptr<ledger_callee> callee;
-  /// Every call this worker accepted and has not answered or handed back.
-  std::unique_ptr<call_ledger> ledger;
-  /// Request ids taken and released since the last report to the scheduler.
-  std::vector<uint64_t> accepted_ids;
-  std::vector<uint64_t> released_ids;
+  /// Every call this worker accepted and has not answered or handed back,
+  /// shared with the I/O thread and the callers.
+  std::shared_ptr<call_lane> lane;
   bool flush_queued = false; // a `flush` is in the mailbox
   bool closing = false;      // the state is being destroyed
 
@@ -166,7 +166,7 @@ struct worker_actor_state {
 
   std::string label() const;
 
-  worker_actor_state(); // out of line: the ledger types are complete only there
+  worker_actor_state(); // out of line: the lane type is complete only there
   ~worker_actor_state();
 };
 

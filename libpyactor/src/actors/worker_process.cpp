@@ -512,6 +512,84 @@ bool worker_process::flush_outbox_locked() {
   return true;
 }
 
+void worker_process::set_io_reader(bool on) {
+  io_reads_.store(on);
+  if (on)
+    wake();
+}
+
+bool worker_process::read_some() {
+  bool open;
+  {
+    std::lock_guard<std::mutex> guard{read_mtx_};
+    open = read_locked();
+  }
+  if (events_.on_read_end)
+    events_.on_read_end();
+  return open;
+}
+
+bool worker_process::read_locked() {
+  using namespace pyactor::worker;
+  if (!channel_open_.load())
+    return false;
+  // Hands out every complete frame in `in_`; false on a malformed one.
+  auto deliver_frames = [&]() -> bool {
+    size_t pos = 0;
+    while (have_ - pos >= 4) {
+      uint32_t length = get_u32(in_.data() + pos);
+      if (length < reply_header_size - 4 || length > max_frame_size) {
+        failure_ = "sent a malformed frame (length " + std::to_string(length) + ")";
+        return false;
+      }
+      size_t frame = 4 + size_t{length};
+      if (have_ - pos < frame) {
+        if (in_.size() < frame)
+          in_.resize(frame);
+        break;
+      }
+      const char* p = in_.data() + pos;
+      events_.on_frame(get_u64(p + 4), static_cast<uint8_t>(p[12]),
+                       std::vector<char>(p + reply_header_size, p + frame));
+      pos += frame;
+    }
+    if (pos > 0) {
+      std::memmove(in_.data(), in_.data() + pos, have_ - pos);
+      have_ -= pos;
+      if (events_.on_batch_end)
+        events_.on_batch_end();
+    }
+    return true;
+  };
+  for (;;) {
+    if (have_ == in_.size())
+      in_.resize(in_.size() * 2);
+    ssize_t n = ::read(channel_fd_, in_.data() + have_, in_.size() - have_);
+    if (n > 0) {
+      have_ += static_cast<size_t>(n);
+      if (!deliver_frames()) {
+        channel_open_.store(false);
+        send_signal(pid_fd_, SIGKILL);
+        return false;
+      }
+    } else if (n < 0 && errno == EINTR) {
+      continue;
+    } else {
+      if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
+        channel_open_.store(false); // closed: the process is on its way out
+        {
+          std::lock_guard<std::mutex> out_guard{out_mtx_};
+          kill_at_ = std::min(kill_at_, std::chrono::steady_clock::now()
+                                          + std::chrono::milliseconds(200));
+        }
+        wake(); // the I/O thread keeps that deadline
+        return false;
+      }
+      return true;
+    }
+  }
+}
+
 void worker_process::run_io() {
   using namespace pyactor::worker;
   const std::string prefix = "[worker " + std::to_string(options_.slot) + " pid "
@@ -519,11 +597,8 @@ void worker_process::run_io() {
   line_splitter out_lines, err_lines;
   auto log_out = [&](const std::string& line) { send_log(options_.log, prefix + line); };
   auto log_err = [&](const std::string& line) { send_log(options_.log, prefix + "stderr: " + line); };
-  std::vector<char> in(256 * 1024);
-  size_t have = 0;
-  std::string failure; // set when the process broke the protocol
   char chunk[4096];
-  bool channel_open = true, out_open = true, err_open = true;
+  bool out_open = true, err_open = true;
 
   auto drain_pipe = [&](int fd, bool& open, line_splitter& lines, auto& emit) {
     for (;;) {
@@ -544,47 +619,19 @@ void worker_process::run_io() {
     }
   };
 
-  // Hands out every complete frame in `in`; false on a malformed one.
-  auto deliver_frames = [&]() -> bool {
-    size_t pos = 0;
-    while (have - pos >= 4) {
-      uint32_t length = get_u32(in.data() + pos);
-      if (length < reply_header_size - 4 || length > max_frame_size) {
-        failure = "sent a malformed frame (length " + std::to_string(length) + ")";
-        return false;
-      }
-      size_t frame = 4 + size_t{length};
-      if (have - pos < frame) {
-        if (in.size() < frame)
-          in.resize(frame);
-        break;
-      }
-      const char* p = in.data() + pos;
-      events_.on_frame(get_u64(p + 4), static_cast<uint8_t>(p[12]),
-                       std::vector<char>(p + reply_header_size, p + frame));
-      pos += frame;
-    }
-    if (pos > 0) {
-      std::memmove(in.data(), in.data() + pos, have - pos);
-      have -= pos;
-      if (events_.on_batch_end)
-        events_.on_batch_end();
-    }
-    return true;
-  };
-
   // Runs until our process has ended. The pipes and the channel may stay
   // open longer (a grandchild may hold them): they are never waited for.
   using clock = std::chrono::steady_clock;
-  auto kill_at = clock::time_point::max(); // set once the channel is closed
   bool exited = false;
   while (!exited) {
     bool want_write;
-    clock::time_point alarm;
+    bool channel_open = channel_open_.load();
+    clock::time_point alarm, kill_at;
     {
       std::lock_guard<std::mutex> guard{out_mtx_};
       want_write = channel_open && outbox_pos_ < outbox_.size();
       alarm = alarm_;
+      kill_at = kill_at_;
     }
     auto now = clock::now();
     if (alarm <= now) {
@@ -598,18 +645,27 @@ void worker_process::run_io() {
       continue;
     }
     if (kill_at <= now) {
-      if (failure.empty())
-        failure = "closed its channel without exiting and was killed";
+      {
+        std::lock_guard<std::mutex> guard{read_mtx_};
+        if (failure_.empty())
+          failure_ = "closed its channel without exiting and was killed";
+      }
       send_signal(pid_fd_, SIGKILL);
-      kill_at = clock::time_point::max();
+      std::lock_guard<std::mutex> guard{out_mtx_};
+      kill_at_ = clock::time_point::max();
+      kill_at = kill_at_;
     }
     auto next = std::min(alarm, kill_at);
     int wait_ms = -1;
     if (next != clock::time_point::max())
       wait_ms = static_cast<int>(std::min<int64_t>(
         std::chrono::duration_cast<std::chrono::milliseconds>(next - now).count() + 1, 60000));
+    // The channel is read here only while this thread holds the reader
+    // token (else a waiting caller reads it: see `read_some`).
+    bool reads = io_reads_.load();
     pollfd fds[5] = {
-      {channel_open ? channel_fd_ : -1, static_cast<short>(POLLIN | (want_write ? POLLOUT : 0)), 0},
+      {channel_open && (reads || want_write) ? channel_fd_ : -1,
+       static_cast<short>((reads ? POLLIN : 0) | (want_write ? POLLOUT : 0)), 0},
       {out_open ? stdout_fd_ : -1, POLLIN, 0},
       {err_open ? stderr_fd_ : -1, POLLIN, 0},
       {wake_fd_, POLLIN, 0},
@@ -618,7 +674,10 @@ void worker_process::run_io() {
     if (::poll(fds, 5, wait_ms) < 0) {
       if (errno == EINTR)
         continue;
-      failure = std::string{"poll failed: "} + std::strerror(errno);
+      {
+        std::lock_guard<std::mutex> guard{read_mtx_};
+        failure_ = std::string{"poll failed: "} + std::strerror(errno);
+      }
       send_signal(pid_fd_, SIGKILL);
       fds[4].revents = POLLIN; // reap below
     }
@@ -636,29 +695,8 @@ void worker_process::run_io() {
       drain_pipe(stderr_fd_, err_open, err_lines, log_err);
     exited = (fds[4].revents & POLLIN) != 0;
     // After the exit, read what the process wrote before it ended, no more.
-    if (channel_open && (exited || (fds[0].revents & (POLLIN | POLLHUP | POLLERR)))) {
-      for (;;) {
-        if (have == in.size())
-          in.resize(in.size() * 2);
-        ssize_t n = ::read(channel_fd_, in.data() + have, in.size() - have);
-        if (n > 0) {
-          have += static_cast<size_t>(n);
-          if (!deliver_frames()) {
-            channel_open = false;
-            send_signal(pid_fd_, SIGKILL);
-            break;
-          }
-        } else if (n < 0 && errno == EINTR) {
-          continue;
-        } else {
-          if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
-            channel_open = false; // closed: the process is on its way out
-            kill_at = std::min(kill_at, clock::now() + std::chrono::milliseconds(200));
-          }
-          break;
-        }
-      }
-    }
+    if (channel_open && (exited || (fds[0].revents & (POLLIN | POLLHUP | POLLERR))))
+      read_some();
   }
 
   // Our process has ended: reap it, and it alone.
@@ -695,6 +733,11 @@ void worker_process::run_io() {
     exit.reason = lost_status_reason();
   else
     exit.reason = "ended, but its exit status is unknown (waitid: " + errno_text(wait_errno) + ")";
+  std::string failure;
+  {
+    std::lock_guard<std::mutex> guard{read_mtx_};
+    failure = failure_;
+  }
   if (!failure.empty())
     exit.reason = failure + (exit.signal != 0 || exit.exit_code >= 0 ? " (it " + exit.reason + ")" : "");
   if (!err_lines.last_line.empty())

@@ -3,6 +3,7 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -72,13 +73,17 @@ struct process_exit {
   std::string reason;
 };
 
-/// Callbacks from the I/O thread. `on_frame` gets every reply frame in
-/// order (call id 0 is the ready frame); `on_batch_end` (optional) follows
-/// the frames of one read; `on_alarm` (optional) runs when the time set with
-/// `set_alarm` has come; `on_exit` comes exactly once, last.
+/// Callbacks from the reader of the channel (the I/O thread, or a caller in
+/// `read_some`) and from the I/O thread. `on_frame` gets every reply frame
+/// in order (call id 0 is the ready frame); `on_batch_end` (optional)
+/// follows the frames of one read; both run under the reader's lock, so they
+/// must not run user code: `on_read_end` (optional) runs after it, on the
+/// same thread, once per `read_some`. `on_alarm` (optional) runs when the
+/// time set with `set_alarm` has come; `on_exit` comes exactly once, last.
 struct worker_events {
   std::function<void(uint64_t call_id, uint8_t status, std::vector<char> payload)> on_frame;
   std::function<void()> on_batch_end;
+  std::function<void()> on_read_end;
   std::function<void()> on_alarm;
   std::function<void(process_exit)> on_exit;
 };
@@ -122,6 +127,21 @@ public:
   /// has not started it yet; a call already finished is not affected.
   void interrupt(uint64_t call_id);
 
+  /// The socket the process writes its replies to (for a caller that waits
+  /// on it and then calls `read_some`).
+  int channel_fd() const { return channel_fd_; }
+
+  /// Reads what the channel holds now (never blocks) and hands out its
+  /// complete frames through `on_frame` and `on_batch_end`, on this thread.
+  /// One reader at a time (a mutex): the I/O thread, or a caller holding
+  /// the reader token of the worker's call lane. False once the channel is
+  /// closed or broken (the I/O thread then reports the end).
+  bool read_some();
+
+  /// Whether the I/O thread polls the channel for replies (the reader
+  /// token); it always polls the process's pidfd, pipes and alarm.
+  void set_io_reader(bool on);
+
   /// Asks the I/O thread to call `on_alarm` at `at` (or soon after). Only the
   /// earliest pending alarm is kept; a later one does not replace it. The
   /// alarm lives and dies with the process: nothing outlives it.
@@ -130,6 +150,7 @@ public:
 private:
   worker_process() = default;
   void run_io();
+  bool read_locked();
   bool flush_outbox_locked();
   void wake();
 
@@ -148,6 +169,15 @@ private:
   bool reaped_ = false;      // guarded by out_mtx_
   /// The earliest alarm asked for, guarded by out_mtx_.
   std::chrono::steady_clock::time_point alarm_ = std::chrono::steady_clock::time_point::max();
+  /// When to kill a process that closed its channel, guarded by out_mtx_.
+  std::chrono::steady_clock::time_point kill_at_ = std::chrono::steady_clock::time_point::max();
+  /// The reading side of the channel: whoever reads holds read_mtx_.
+  std::mutex read_mtx_;
+  std::vector<char> in_ = std::vector<char>(256 * 1024);
+  size_t have_ = 0;
+  std::string failure_; // set when the process broke the protocol
+  std::atomic<bool> channel_open_{true};
+  std::atomic<bool> io_reads_{true};
   std::thread io_;
 };
 

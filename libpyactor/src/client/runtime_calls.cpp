@@ -1,8 +1,12 @@
 // The calls of the C++ API: how one call is registered, sent, cancelled,
 // and answered exactly once (also across a shutdown).
 #include <algorithm>
+#include <condition_variable>
+#include <utility>
 
 #include "runtime_impl.hpp"
+
+#include "actors/call_lane.hpp"
 
 namespace pyactor {
 
@@ -170,6 +174,8 @@ private:
   std::atomic<uint64_t> step_{0};
 };
 
+thread_local lead_request* lead_request::current = nullptr;
+
 result<uint32_t> timeout_of(const call_options& opts) {
   auto ms = opts.timeout.count();
   if (ms < 0)
@@ -255,10 +261,23 @@ uint64_t runtime::impl::submit_one(std::vector<char> body, const call_options& o
   req.request_id = t.id;
   req.affinity_key = std::move(affinity_key);
   auto completion = std::make_shared<client::table_completion>(calls, t.id);
+  // Only the first call of a blocking caller may lead (cross-worker steps
+  // and calls sent from callbacks do not).
+  auto* lead = std::exchange(client::lead_request::current, nullptr);
   if (auto target = direct_target(req)) {
+    reply_sink sink{completion};
+    // The lane: this thread writes the call to the process itself.
+    bool leads = false;
+    if (target->lane && target->lane->try_call(req, sink, lead != nullptr ? &leads : nullptr)) {
+      if (leads)
+        lead->lane = target->lane; // the caller reads its reply itself (it must lead now)
+      return t.id;
+    }
     completion->retry = req; // small: kept in case the worker is gone
     completion->scheduler = e->scheduler;
-    caf::anon_send(target->actor, call_atom_v, std::move(req), reply_sink{std::move(completion)});
+    if (target->lane)
+      target->lane->note_queued(req.request_id); // later lane calls wait behind it
+    caf::anon_send(target->actor, call_atom_v, std::move(req), std::move(sink));
   } else {
     caf::anon_send(e->scheduler, call_atom_v, std::move(req), reply_sink{std::move(completion)});
   }
@@ -482,42 +501,99 @@ runtime::future runtime::eval_async(const std::string& expression, dict locals,
 
 namespace {
 
-/// Runs `submit` with a callback and waits for its result.
+/// What a blocking call's callback and its waiting thread share.
+struct blocking_wait {
+  std::mutex mtx;
+  std::condition_variable cv;
+  bool done = false;
+  std::atomic<bool> answered{false};
+  std::optional<result<value>> r;
+  std::shared_ptr<actors::call_lane> lane; // set while the caller leads
+};
+
+/// Runs `submit` with a callback and waits for its result. If the call went
+/// through a worker's lane and the reader token was free, this thread reads
+/// the channel itself until the reply is there (two wake-ups: the worker's
+/// and this thread's); otherwise it sleeps until whoever reads completes it.
 template <class Submit>
-result<value> wait_for_result(runtime::impl& rt, Submit&& submit) {
-  return rt.make_handle(std::forward<Submit>(submit)).get();
+result<value> wait_for_result(runtime::impl&, Submit&& submit) {
+  auto w = std::make_shared<blocking_wait>();
+  client::lead_request req;
+  struct offer {
+    explicit offer(client::lead_request* r) { client::lead_request::current = r; }
+    ~offer() { client::lead_request::current = nullptr; }
+  };
+  {
+    offer scope{&req};
+    submit([w](result<value> r) {
+    std::shared_ptr<actors::call_lane> lane;
+    {
+      std::lock_guard<std::mutex> guard{w->mtx};
+      w->r = std::move(r);
+      w->done = true;
+      w->answered.store(true);
+      lane = w->lane;
+    }
+    if (lane)
+      lane->wake_leader(); // answered on another thread
+    w->cv.notify_one();
+    });
+  }
+  if (req.lane) {
+    {
+      std::lock_guard<std::mutex> guard{w->mtx};
+      w->lane = req.lane;
+    }
+    req.lane->lead([&] { return w->answered.load(); });
+  }
+  std::unique_lock<std::mutex> guard{w->mtx};
+  w->cv.wait(guard, [&] { return w->done; });
+  w->lane.reset();
+  return std::move(*w->r);
 }
 
 } // namespace
 
 result<value> runtime::call(const std::string& module, const std::string& function, list args,
                             dict kwargs, const call_options& opts) {
-  return call_async(module, function, std::move(args), std::move(kwargs), opts).get();
+  return wait_for_result(*impl_, [&](completion_callback done) {
+    return call_async(module, function, std::move(args), std::move(kwargs), opts, std::move(done));
+  });
 }
 
 result<value> runtime::constant(const std::string& module, const std::string& name,
                                 const std::string& cast, const call_options& opts) {
-  return constant_async(module, name, cast, opts).get();
+  return wait_for_result(*impl_, [&](completion_callback done) {
+    return constant_async(module, name, cast, opts, std::move(done));
+  });
 }
 
 result<value> runtime::create(const std::string& module, const std::string& class_name,
                               list args, dict kwargs, const call_options& opts) {
-  return create_async(module, class_name, std::move(args), std::move(kwargs), opts).get();
+  return wait_for_result(*impl_, [&](completion_callback done) {
+    return create_async(module, class_name, std::move(args), std::move(kwargs), opts, std::move(done));
+  });
 }
 
 result<value> runtime::method(const value& target, const std::string& name, list args,
                               dict kwargs, const call_options& opts) {
-  return method_async(target, name, std::move(args), std::move(kwargs), opts).get();
+  return wait_for_result(*impl_, [&](completion_callback done) {
+    return method_async(target, name, std::move(args), std::move(kwargs), opts, std::move(done));
+  });
 }
 
 result<value> runtime::attr(const value& target, const std::string& name,
                             const call_options& opts) {
-  return attr_async(target, name, opts).get();
+  return wait_for_result(*impl_, [&](completion_callback done) {
+    return attr_async(target, name, opts, std::move(done));
+  });
 }
 
 result<value> runtime::eval(const std::string& expression, dict locals,
                             const call_options& opts) {
-  return eval_async(expression, std::move(locals), opts).get();
+  return wait_for_result(*impl_, [&](completion_callback done) {
+    return eval_async(expression, std::move(locals), opts, std::move(done));
+  });
 }
 
 result<value> runtime::exec(const std::string& code, const call_options& opts) {

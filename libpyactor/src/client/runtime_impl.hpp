@@ -62,6 +62,15 @@ private:
   uint64_t id_;
 };
 
+/// A blocking caller's offer to read its reply itself: `submit_one` takes
+/// it from `current` (this thread's) for the first call it sends, and sets
+/// `lane` if that call went through a lane whose reader token it got; the
+/// caller must then `lead` on that lane.
+struct lead_request {
+  std::shared_ptr<actors::call_lane> lane;
+  static thread_local lead_request* current;
+};
+
 /// Returns the timeout to send for `opts`, or a `bad_request` naming it.
 result<uint32_t> timeout_of(const call_options& opts);
 
