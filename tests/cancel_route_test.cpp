@@ -128,7 +128,7 @@ struct routing_fixture {
       auto w = sys->spawn(stand_in, obs, scheduler, uid);
       workers.push_back(w);
       self->send(scheduler, worker_atom_v, uid, true);
-      self->send(scheduler, worker_atom_v, worker_entry{uid, uid, w, nullptr});
+      self->send(scheduler, worker_atom_v, worker_entry{uid, uid, w, nullptr, nullptr});
     }
     sync(self); // all three joined
   }

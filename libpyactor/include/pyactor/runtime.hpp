@@ -40,7 +40,8 @@ struct call_options {
 ///   `cancelled` after `runtime::cancel`; for a call still pending when the
 ///   runtime is destroyed, with `not_running` on the destroying thread.
 /// - It runs on a thread of the runtime: the I/O thread of the worker that
-///   answered (most results), or a CAF scheduler thread (errors the runtime
+///   answered (results, and `timeout` of a call its caller wrote straight to
+///   the worker), or a CAF scheduler thread (the other errors the runtime
 ///   decides itself: refusals, `timeout`, `cancelled`, `worker_crashed`,
 ///   `stale_ref`, `no_workers`). Never inside the `_async` call or the
 ///   `cancel` that caused it, except once the runtime's destruction has

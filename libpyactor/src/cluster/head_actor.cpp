@@ -100,8 +100,14 @@ void set_workers(head_state::node_entry& node, std::vector<actors::worker_status
 }
 
 node_report make_report(const head_state::node_entry& node) {
-  node_report r{node.name, node.address, node.up ? "up" : "down", node.since_ms, node.pid,
-                node.note, {}, node.index};
+  node_report r;
+  r.name = node.name;
+  r.address = node.address;
+  r.state = node.up ? "up" : "down";
+  r.since_ms = node.since_ms;
+  r.pid = node.pid;
+  r.note = node.note;
+  r.index = node.index;
   r.uid_tag = node.uid_tag;
   r.direct = node.up ? node.direct : std::string{};
   r.draining = node.draining;
