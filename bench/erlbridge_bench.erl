@@ -1,7 +1,7 @@
 %% The Erlang side of the bridge benchmark (bench/erlbridge_bench.sh): one
 %% round against a running gateway, one JSON line per figure on stdout.
 -module(erlbridge_bench).
--export([round/1, stages/1, echo_server/0]).
+-export([round/1, stages/1, mib/1, echo_server/0]).
 -compile({no_auto_import, [round/1]}).
 
 round([NodeArg, EchoArg, CallsArg]) ->
@@ -42,6 +42,20 @@ stages([NodeArg, CallsArg]) ->
     {ok, _} = application:ensure_all_started(pyactor),
     latency(fun(I) -> I1 = I + 1, I1 = py:func(operator, add, [I, 1]) end,
             list_to_integer(CallsArg)),
+    application:stop(pyactor),
+    halt(0).
+
+%% Only the 1 MiB binary round trip (bench/erlbridge_mib.sh): N calls, one
+%% JSON line.
+mib([NodeArg, CallsArg]) ->
+    Node = list_to_atom(NodeArg),
+    ok = application:load(pyactor),
+    ok = application:set_env(pyactor, bridge_node, Node),
+    {ok, _} = application:ensure_all_started(pyactor),
+    Big = crypto:strong_rand_bytes(1024 * 1024),
+    Mib = latency(fun(_) -> Big = py:func(builtins, bytes, [{bytes, Big}]) end,
+                  list_to_integer(CallsArg)),
+    line("binary_1MiB", Mib),
     application:stop(pyactor),
     halt(0).
 

@@ -490,4 +490,43 @@ BOOST_FIXTURE_TEST_CASE(idle_monitors_are_bounded, fixture) {
   BOOST_CHECK_EQUAL(demonitors + state.stats().monitors, n);
 }
 
+BOOST_AUTO_TEST_CASE(ok_reply_matches_the_encoder_and_moves_large_binaries) {
+  // OTP 24's [alias | Mref] tag, as a gen_server:call sends it.
+  bytes_t tag = {108, 0, 0, 0, 1, 90, 0, 3, 119, 1, 'n', 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 2,
+                 0, 0, 0, 3, 90, 0, 3, 119, 1, 'n', 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0,
+                 0, 3};
+  std::mt19937 rng{7};
+  auto blob = [&](size_t n) {
+    bytes_t b(n);
+    for (auto& x : b)
+      x = static_cast<uint8_t>(rng());
+    return b;
+  };
+  std::vector<value> results = {value{bytes{{}}}, value{bytes{blob(65535)}},
+                                value{bytes{blob(65536)}}, value{bytes{blob(1 << 20)}},
+                                value{std::string(100000, 'x')}, value{int64_t{42}},
+                                value{list{value{bytes{blob(70000)}}}}};
+  for (auto& r : results) {
+    auto expected_body = codec::encode_etf(tuple{{atom{"ok"}, r}});
+    BOOST_REQUIRE(expected_body);
+    bytes_t expected = {131, 104, 2};
+    expected.insert(expected.end(), tag.begin(), tag.end());
+    expected.insert(expected.end(), expected_body.value().begin() + 1,
+                    expected_body.value().end());
+    auto b = r.get_if<bytes>();
+    const uint8_t* data = b != nullptr ? b->data.data() : nullptr;
+    auto large = b != nullptr && b->data.size() >= 65536;
+    auto m = encode_ok_reply(tag, r);
+    bytes_t got = m.head;
+    got.insert(got.end(), m.body.begin() + static_cast<long>(m.body_from), m.body.end());
+    BOOST_CHECK_EQUAL(got.size(), m.size());
+    BOOST_CHECK(got == expected);
+    if (large) { // the result's own buffer, not a copy
+      auto moved = encode_ok_reply(tag, std::move(r));
+      BOOST_CHECK(moved.body.data() == data);
+      BOOST_CHECK_EQUAL(moved.body_from, 0u);
+    }
+  }
+}
+
 BOOST_AUTO_TEST_SUITE_END()

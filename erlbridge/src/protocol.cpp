@@ -22,6 +22,7 @@ constexpr uint8_t newer_reference_ext = 90;
 constexpr uint8_t new_reference_ext = 114;
 constexpr uint8_t small_atom_ext = 115;
 constexpr uint8_t atom_utf8_ext = 118;
+constexpr uint8_t binary_ext = 109;
 constexpr uint8_t small_atom_utf8_ext = 119;
 
 /// Bounds-checked reader of the few term forms a `$gen_call` header holds
@@ -149,7 +150,39 @@ outgoing_message make_reply(const std::vector<uint8_t>& tag, const value& body) 
   return m;
 }
 
+/// Binaries from this size on leave `{ok, Bin}` replies without being
+/// copied into an encoder buffer.
+constexpr size_t zero_copy_binary = 65536;
+
+/// `{Tag, {ok, Result}}`: a large binary result (bytes) becomes the message's
+/// body as it is (moved, not copied), behind the bytes `encode_etf` would
+/// write before it; any other result goes through the encoder.
+outgoing_message make_ok_reply(const std::vector<uint8_t>& tag, value result) {
+  auto b = std::get_if<bytes>(&result.variant());
+  if (b == nullptr || b->data.size() < zero_copy_binary || b->data.size() > 0xffffffffu)
+    return make_reply(tag, tuple{{atom{"ok"}, std::move(result)}});
+  outgoing_message m;
+  auto n = static_cast<uint32_t>(b->data.size());
+  m.head.reserve(3 + tag.size() + 11);
+  m.head.push_back(codec_version);
+  m.head.push_back(small_tuple_ext);
+  m.head.push_back(2);
+  m.head.insert(m.head.end(), tag.begin(), tag.end());
+  // {ok, Bin} as encode_etf writes it: SMALL_TUPLE 2, SMALL_ATOM_UTF8 "ok",
+  // BINARY_EXT Len:32.
+  m.head.insert(m.head.end(), {small_tuple_ext, 2, small_atom_utf8_ext, 2, 'o', 'k', binary_ext,
+                               static_cast<uint8_t>(n >> 24), static_cast<uint8_t>(n >> 16),
+                               static_cast<uint8_t>(n >> 8), static_cast<uint8_t>(n)});
+  m.body = std::move(b->data);
+  m.body_from = 0;
+  return m;
+}
+
 } // namespace
+
+outgoing_message encode_ok_reply(const std::vector<uint8_t>& tag, value result) {
+  return make_ok_reply(tag, std::move(result));
+}
 
 transport_callee::~transport_callee() = default;
 
@@ -378,7 +411,7 @@ void gateway_state::on_completion(uint64_t key, result<value> outcome) {
     release_caller(p.caller, key);
   }
   // Encoded and sent on this thread, outside the lock.
-  auto m = outcome ? make_reply(p.tag, tuple{{atom{"ok"}, std::move(outcome).value()}})
+  auto m = outcome ? make_ok_reply(p.tag, std::move(outcome).value())
                    : make_reply(p.tag, error_reply(error_term(outcome.error())));
   auto t_encoded = trace ? clock::now() : clock::time_point{};
   out_.send(p.conn, p.from, std::move(m));

@@ -43,6 +43,11 @@ struct outgoing_message {
   size_t size() const { return head.size() + body.size() - body_from; }
 };
 
+/// `{Tag, {ok, Result}}` as `send` takes it (Tag byte for byte): the bytes
+/// `encode_etf` gives, but a large binary result is moved into `body`, not
+/// copied. Tested against the encoder; the gateway's replies use it.
+outgoing_message encode_ok_reply(const std::vector<uint8_t>& tag, value result);
+
 /// What the protocol needs from its transport. `send`, `monitor` and
 /// `demonitor` are called on the loop thread, and on the threads that
 /// complete calls (a reply leaves from the thread that has it, with no hop
