@@ -286,10 +286,17 @@ void gateway_state::on_message(uint64_t conn, const std::string& to_name, const 
     reply(conn, pid, tag, error_reply(tuple{{atom{"no_such_name"}, atom{to_name}}}));
     return;
   }
-  auto parsed = parse_request(term);
+  // Moved, not copied (a 1 MiB argument is not copied again); an unknown
+  // call's reply shows the request as it came, decoded again.
+  auto parsed = parse_request(std::move(term));
   if (!parsed) {
-    if (is_unknown_call(parsed.error()))
-      reply(conn, pid, tag, error_reply(tuple{{atom{"unknown_call"}, term}}));
+    if (is_unknown_call(parsed.error())) {
+      auto again = codec::decode_etf(data, size);
+      reply(conn, pid, tag,
+            error_reply(tuple{{atom{"unknown_call"},
+                               again ? std::move(again.value().as<tuple>().items[2])
+                                     : value{}}}));
+    }
     else
       reply(conn, pid, tag, error_reply(error_term(parsed.error())));
     return;
