@@ -465,12 +465,21 @@ struct gateway::impl : transport_callee {
   /// frame. False if the connection closed or failed.
   bool read_connection(connection& c) {
     size_t budget = read_budget;
+    size_t whole = 0; // the bytes of complete frames at the front of `in`
     for (;;) {
-      // Room for the rest of the current frame (as its bytes come), at least 64 KiB.
+      // Room for the rest of the incomplete frame (as its bytes come), at
+      // least 64 KiB. It may follow complete ones: a gen_server:call sends
+      // its MONITOR_P right before a large request.
       size_t want = c.in_used + 65536;
-      if (c.in_used >= 4 && c.skip_left == 0) {
-        size_t frame_end = 4 + size_t{get32(c.in.data())};
-        if (frame_end > c.in_used && frame_end <= 4 + max_frame)
+      if (c.skip_left == 0) {
+        size_t frame_end = 0;
+        while (c.in_used - whole >= 4) {
+          frame_end = whole + 4 + size_t{get32(c.in.data() + whole)};
+          if (frame_end > c.in_used || frame_end - whole > 4 + max_frame)
+            break;
+          whole = frame_end;
+        }
+        if (frame_end > c.in_used && frame_end - whole <= 4 + max_frame)
           want = std::max(want, std::min(frame_end,
                                          c.in_used + std::max(c.in_used, size_t{1} << 20)));
       }
