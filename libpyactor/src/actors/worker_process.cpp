@@ -29,6 +29,9 @@ namespace pyactor::actors {
 
 namespace {
 
+/// Socket buffer size asked for each end of a worker's channel.
+constexpr int channel_buffer_bytes = 2 * 1024 * 1024;
+
 /// Child-side descriptors are moved above this number first, so the dup2
 /// calls onto 1, 2 and 3 in the child can never clobber one another.
 constexpr int high_fd_floor = 10;
@@ -311,6 +314,14 @@ result<std::unique_ptr<worker_process>> worker_process::start(const worker_spawn
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
     return fail("socketpair", errno);
+  // Room for a 1 MiB frame plus its neighbours in one write each way (the
+  // default, ~208 KiB, split a 1 MiB request into five writes, each waiting
+  // for the worker to drain). Best effort: the kernel caps it at wmem_max.
+  for (int fd : {sv[0], sv[1]}) {
+    int bytes = channel_buffer_bytes;
+    ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof(bytes));
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof(bytes));
+  }
   int out[2], err[2], report[2];
   if (pipe2(out, O_CLOEXEC) != 0) {
     int e = errno;
