@@ -216,10 +216,19 @@ int lost(pyactor::runtime& rt, const std::string& node) {
     std::cout << "a long call: " << t->errors[0] << std::endl;
   expect(once == total, "every call got exactly one reply (" + std::to_string(once) + " of "
                           + std::to_string(total) + ")");
-  expect(direct == ids.size(), "the long calls on " + node
-                                 + " got node_down from the direct link ("
-                                 + std::to_string(direct) + " of " + std::to_string(ids.size())
-                                 + ")");
+  // Each long call ends in node_down: from the direct link when it was sent
+  // straight to the node, or from the head when it went that way (a call
+  // sent before the link to the node is up, or while it is re-established,
+  // goes through the head; under load this happened to 1 of 2 calls once).
+  size_t long_down = 0;
+  for (size_t i = 0; i < ids.size(); ++i)
+    long_down += t->errors[i].find("node_down") != std::string::npos;
+  std::cout << "long calls: " << long_down << " node_down, " << direct
+            << " of them from the direct link" << std::endl;
+  expect(long_down == ids.size(), "the long calls on " + node + " got node_down ("
+                                    + std::to_string(long_down) + " of "
+                                    + std::to_string(ids.size()) + ", "
+                                    + std::to_string(direct) + " from the direct link)");
   guard.unlock();
   // Other nodes still serve.
   auto r = rt.call("operator", "add", {1, 2});

@@ -107,12 +107,12 @@ lost_while_sending() {
 
 # -- a node SIGKILLed while the client sends straight to it ----------------------------------------
 lost_while_sending killed n1 "$n1_pid" KILL
-check "n1 SIGKILLed: every call one reply, its calls node_down from the direct link" \
+check "n1 SIGKILLed: every call one reply, its long calls node_down" \
   '[ "$(cat "$work/killed.code")" = 0 ] && ! grep -q FAIL "$work/killed.out"'
 
 # -- a node frozen (SIGSTOP) while the client sends straight to it ---------------------------------
 lost_while_sending frozen n2 "$n2_pid" STOP
-check "n2 SIGSTOPped: every call one reply, its calls node_down from the direct link (heartbeats)" \
+check "n2 SIGSTOPped: every call one reply, its long calls node_down (heartbeats)" \
   '[ "$(cat "$work/frozen.code")" = 0 ] && ! grep -q FAIL "$work/frozen.out"'
 kill -KILL "$n2_pid"; kill -CONT "$n2_pid" 2>/dev/null; wait "$n2_pid" 2>/dev/null
 
