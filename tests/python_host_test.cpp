@@ -19,20 +19,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-/// A fresh folder under /tmp, removed (with its contents) when the test ends.
-struct temp_dir {
-  fs::path path;
-  temp_dir() {
-    char name[] = "/tmp/pyactor-host-test-XXXXXX";
-    BOOST_REQUIRE(::mkdtemp(name) != nullptr);
-    path = name;
-  }
-  ~temp_dir() {
-    std::error_code ignored;
-    fs::remove_all(path, ignored);
-  }
-};
-
 void write_file(const fs::path& p, const std::string& text, bool executable = false) {
   std::ofstream{p} << text;
   if (executable)
@@ -77,7 +63,7 @@ BOOST_AUTO_TEST_CASE(workers_run_debians_python_executable) {
 }
 
 BOOST_AUTO_TEST_CASE(a_virtualenv_s_packages_are_importable_in_every_worker) {
-  temp_dir tmp;
+  test::temp_dir tmp{"pyactor-host-test"};
   auto venv = tmp.path / "venv";
   auto cmd = "/usr/bin/python3 -m venv --system-site-packages --without-pip '" + venv.string()
              + "'";
@@ -118,7 +104,7 @@ BOOST_AUTO_TEST_CASE(a_missing_python_is_named) {
 }
 
 BOOST_AUTO_TEST_CASE(a_program_that_is_not_python_is_named) {
-  temp_dir tmp;
+  test::temp_dir tmp{"pyactor-host-test"};
   auto o = pyactor::test::test_options(1);
   o.python = "/bin/true";
   auto message = start_error(o);
@@ -136,7 +122,7 @@ BOOST_AUTO_TEST_CASE(a_program_that_is_not_python_is_named) {
 }
 
 BOOST_AUTO_TEST_CASE(another_minor_version_is_named_with_the_version_found) {
-  temp_dir tmp;
+  test::temp_dir tmp{"pyactor-host-test"};
   // A stand-in for a Python 3.9: it answers the check as that version would.
   auto fake = tmp.path / "python3.9";
   write_file(fake, "#!/bin/sh\necho 'pyactor-python-probe 3.9.18'\n", true);
@@ -149,7 +135,7 @@ BOOST_AUTO_TEST_CASE(another_minor_version_is_named_with_the_version_found) {
 }
 
 BOOST_AUTO_TEST_CASE(the_python_option_reads_from_config_and_cli) {
-  temp_dir tmp;
+  test::temp_dir tmp{"pyactor-host-test"};
   auto ini = tmp.path / "host.ini";
   write_file(ini, "[pyactor]\npython = \"/nonexistent/python3\"\n");
   auto loaded = runtime_options::from_file(ini.string());

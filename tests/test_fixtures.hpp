@@ -2,11 +2,13 @@
 #pragma once
 
 #include <signal.h>
+#include <stdlib.h>
 #include <sys/wait.h>
 
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <filesystem>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -34,6 +36,23 @@ inline std::string python_dir() {
 inline bool process_alive(int64_t pid) {
   return pid > 0 && ::kill(static_cast<pid_t>(pid), 0) == 0;
 }
+
+/// A fresh folder `/tmp/PREFIX-XXXXXX`, removed with its contents when the
+/// test ends.
+struct temp_dir {
+  std::filesystem::path path;
+  explicit temp_dir(const std::string& prefix) {
+    std::string name = "/tmp/" + prefix + "-XXXXXX";
+    BOOST_REQUIRE(::mkdtemp(name.data()) != nullptr);
+    path = name;
+  }
+  ~temp_dir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path, ignored);
+  }
+  temp_dir(const temp_dir&) = delete;
+  temp_dir& operator=(const temp_dir&) = delete;
+};
 
 /// Collects log lines thread-safely so tests can look for worker output.
 class log_capture {

@@ -25,20 +25,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-/// A fresh folder under /tmp, removed (with its contents) when the test ends.
-struct temp_dir {
-  fs::path path;
-  temp_dir() {
-    char name[] = "/tmp/pyactor-start-test-XXXXXX";
-    BOOST_REQUIRE(::mkdtemp(name) != nullptr);
-    path = name;
-  }
-  ~temp_dir() {
-    std::error_code ignored;
-    fs::remove_all(path, ignored);
-  }
-};
-
 std::string read_file(const fs::path& p) {
   std::ifstream in{p};
   return {std::istreambuf_iterator<char>{in}, std::istreambuf_iterator<char>{}};
@@ -101,7 +87,7 @@ BOOST_AUTO_TEST_CASE(the_layout_bypasses_only_its_own_launcher) {
   BOOST_CHECK_MESSAGE(module_there, "no _pyactor_worker module in " + own.module_dir);
   BOOST_CHECK(!own.default_python.empty());
   // The same launcher through a symlink is still ours.
-  temp_dir tmp;
+  test::temp_dir tmp{"pyactor-start-test"};
   auto link = tmp.path / "pyactor-worker";
   fs::create_symlink(test::worker_executable(), link);
   auto linked = find_install_layout(link.string());
@@ -146,7 +132,7 @@ BOOST_AUTO_TEST_CASE(a_direct_start_needs_no_launcher_and_sets_up_the_same_worke
 }
 
 BOOST_AUTO_TEST_CASE(a_direct_start_runs_a_virtualenv_s_python) {
-  temp_dir tmp;
+  test::temp_dir tmp{"pyactor-start-test"};
   auto python = make_venv(tmp.path);
   test::worker_client w{direct_options(python)};
   auto prefix = eval(w, "__import__('pyactor_start_probe').PREFIX");
@@ -178,7 +164,7 @@ BOOST_AUTO_TEST_CASE(a_missing_python_in_a_direct_start_is_named) {
 }
 
 BOOST_AUTO_TEST_CASE(the_launcher_prints_the_command_the_node_runs) {
-  temp_dir tmp;
+  test::temp_dir tmp{"pyactor-start-test"};
   auto out = tmp.path / "command";
   auto cmd = "'" + test::worker_executable() + "' --print-command --python /opt/py --worker-id 4 > '"
              + out.string() + "'";
@@ -195,7 +181,7 @@ BOOST_AUTO_TEST_CASE(the_launcher_prints_the_command_the_node_runs) {
 
 BOOST_AUTO_TEST_CASE(a_custom_worker_executable_is_run_as_given) {
   // A wrapper that records its arguments and hands over to the launcher.
-  temp_dir tmp;
+  test::temp_dir tmp{"pyactor-start-test"};
   auto record = tmp.path / "args";
   auto script = tmp.path / "wrapper.sh";
   std::ofstream{script} << "#!/bin/sh\nprintf '%s\\n' \"$@\" >> '" << record.string()
