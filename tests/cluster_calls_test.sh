@@ -62,12 +62,6 @@ export PYTHONPATH="$work"
 export PROBE_PROGRESS="$work/progress"
 
 # -- helpers -------------------------------------------------------------------------------
-start() {
-  local name=$1 ns=$2; shift 2
-  ip netns exec "$ns" "$PYACTOR" "$@" >>"$work/$name.log" 2>&1 &
-  last_pid=$!
-  pids+=("$last_pid")
-}
 cli() { timeout 120 ip netns exec "$H" "$PYACTOR" --connect "$HEAD" "$@"; }
 cpp() { timeout 120 ip netns exec "$H" "$CLIENT" "$HEAD" "$@"; }
 ready_workers() { cli status 2>/dev/null | awk -v n="$1" '$1 == n && $4 == "ready"' | wc -l; }

@@ -35,12 +35,6 @@ trap 'exit 1' INT TERM
 
 star_network 10.248 "$H" "$N1" "$N2" || exit 1
 
-start() {
-  local name=$1 ns=$2; shift 2
-  ip netns exec "$ns" "$PYACTOR" "$@" >>"$work/$name.log" 2>&1 &
-  last_pid=$!
-  pids+=("$last_pid")
-}
 cli() { timeout 120 ip netns exec "$H" "$PYACTOR" --connect "$HEAD" "$@"; }
 cpp() { timeout 180 ip netns exec "$H" "$CLIENT" "$HEAD" "$@"; }
 ready_workers() { cli status 2>/dev/null | awk -v n="$1" '$1 == n && $4 == "ready"' | wc -l; }

@@ -33,12 +33,6 @@ star_network 10.248 "$H" "$N1" "$N2" || exit 1
 
 # -- helpers -------------------------------------------------------------------------------
 # start NAME NS ARGS...: runs pyactor in NS in the background; sets $last_pid.
-start() {
-  local name=$1 ns=$2; shift 2
-  ip netns exec "$ns" "$PYACTOR" "$@" >>"$work/$name.log" 2>&1 &
-  last_pid=$!
-  pids+=("$last_pid")
-}
 client() { timeout 60 ip netns exec "$H" "$PYACTOR" --connect "127.0.0.1:$PORT" "$@"; }
 node_up() { client status 2>/dev/null | grep -E "^$1 +[^ ]+ +up " >/dev/null; }
 ready_workers() { client status 2>/dev/null | awk -v n="$1" '$1 == n && $4 == "ready"' | wc -l; }

@@ -17,6 +17,16 @@ wait_until() {
 # -- processes and namespaces (the script sets tag, work, pids=() and failures) --
 
 # stop_started: SIGKILLs every process the script started ($pids) and reaps it.
+# start NAME NS ARGS...: runs PYACTOR ARGS in namespace NS in the background,
+# its output appended to $work/NAME.log; its pid (ip execs pyactor, so it is
+# pyactor's) goes to last_pid and to pids for stop_started.
+start() {
+  local name=$1 ns=$2; shift 2
+  ip netns exec "$ns" "$PYACTOR" "$@" >>"$work/$name.log" 2>&1 &
+  last_pid=$!
+  pids+=("$last_pid")
+}
+
 stop_started() {
   local p
   for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
