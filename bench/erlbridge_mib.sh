@@ -32,6 +32,12 @@ export MIB_DIRS="$dirs" MIB_WORK="$work" MIB_COOKIE="$cookie" MIB_ROUNDS="$round
     done
     r=$((r + 1))
   done
+  # CPU time of each gateway process (all its threads; not its workers):
+  # fields 14 and 15 of /proc/PID/stat, in clock ticks.
+  for j in $(seq 1 $k); do
+    ticks=$(sed "s/.*) //" "/proc/$(cat "$MIB_WORK/gw$j.pid")/stat" | cut -d" " -f12,13 | tr " " "+")
+    echo "{\"build\":$j,\"cpu_ticks\":$(($ticks)),\"hz\":$(getconf CLK_TCK)}"
+  done
   for j in $(seq 1 $k); do
     stop_gateway "$(cat "$MIB_WORK/gw$j.pid")"
     sed -n "s/^pyactor bridge: \(stages of .*\)/{\"build\":$j,\"stages\":\"\1\"}/p" \
@@ -52,6 +58,14 @@ for j, d in enumerate(dirs, 1):
     print(f"  build {j} ({d}): median {statistics.median(xs):.2f} ms "
           f"(rounds {min(xs):.2f}-{max(xs):.2f}); / build 1: {statistics.median(ratio):.3f} "
           f"({min(ratio):.3f}-{max(ratio):.3f})")
+calls_made = {}
+for r in rows:
+    if "round" in r:
+        calls_made[r["build"]] = calls_made.get(r["build"], 0) + r["n"] + 200  # with warm-up
+for r in rows:
+    if "cpu_ticks" in r and calls_made.get(r["build"]):
+        print(f"  build {r['build']}: gateway CPU {r['cpu_ticks'] / r['hz'] / calls_made[r['build']] * 1e6:.0f} us "
+              f"per call ({calls_made[r['build']]} calls, all of its threads)")
 for r in rows:
     if "stages" in r:
         print(f"  build {r['build']}: {r['stages']}")
