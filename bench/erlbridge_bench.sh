@@ -51,6 +51,8 @@ export BENCH_BIN="$bin" BENCH_WORK="$work" BENCH_COOKIE="$cookie" BENCH_ROUNDS="
   stop_gateway $gw_pid
   sed -n "s/^pyactor bridge: stages of /{\"round\":0,\"name\":\"stages\",\"text\":\"/p" \
       "$BENCH_WORK/${name}_stages.err" | sed "s/\$/\"}/"
+  sed -n "s/^pyactor bridge: writev /{\"round\":0,\"name\":\"writev\",\"text\":\"/p" \
+      "$BENCH_WORK/${name}_stages.err" | sed "s/\$/\"}/"
 ' > "$work/results.jsonl"
 
 /usr/bin/python3 - "$work/results.jsonl" "$rounds" "$calls" "$output" <<'PY'
@@ -114,6 +116,10 @@ stages = [r["text"] for r in rows if r["name"] == "stages"]
 if stages:
     lines += ["", "Inside the gateway (a separate run of sequential `py:func` calls with "
               "`PYACTOR_BRIDGE_STAGES=1`): " + stages[0].rstrip(";") + "."]
+writev = [r["text"] for r in rows if r["name"] == "writev"]
+if writev:
+    lines += ["", "The same gateway's `writev` " + writev[0] + " (the system call alone, "
+              "inside the write stage)."]
 lines += [
     "",
     "Per-round ratios, median (range): "
