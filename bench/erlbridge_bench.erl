@@ -30,6 +30,10 @@ round([NodeArg, EchoArg, CallsArg]) ->
     Big = crypto:strong_rand_bytes(1024 * 1024),
     Mib = latency(fun(_) -> Big = py:func(builtins, bytes, [{bytes, Big}]) end, 40),
     line("binary_1MiB", Mib),
+    %% its floor: the same 1 MiB binary echoed by a plain Erlang node
+    ErlMib = latency(fun(_) -> {ok, Big} = gen_server:call({echo_srv, EchoNode}, {echo, Big})
+                     end, 40),
+    line("erl_echo_1MiB", ErlMib),
     application:stop(pyactor),
     halt(0).
 
@@ -98,7 +102,7 @@ erl_echo_async(EchoNode, _I) ->
 
 %% Run on the echo node (-run erlbridge_bench echo_server): a registered
 %% plain receive loop answering `$gen_call' ping with {ok, pong}, like the
-%% gateway's own `ping'. Prints `ready' once registered; runs until killed.
+%% gateway's own `ping' (and `{echo, X}' with {ok, X}). Prints `ready' once registered; runs until killed.
 echo_server() ->
     register(echo_srv, self()),
     io:format("ready~n"),
@@ -107,6 +111,7 @@ echo_server() ->
 echo_loop() ->
     receive
         {'$gen_call', From, ping} -> gen_server:reply(From, {ok, pong});
+        {'$gen_call', From, {echo, X}} -> gen_server:reply(From, {ok, X});
         _ -> ok
     end,
     echo_loop().

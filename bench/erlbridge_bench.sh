@@ -8,59 +8,27 @@
 # With --output, the section is appended to FILE (bench/run passes RESULTS.md).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
-root=$(dirname "$here")
-build_dir="$root/build"
-rounds=5
-calls=2000
-output=""
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --rounds) rounds=$2; shift ;;
-    --calls) calls=$2; shift ;;
-    --output) output=$2; shift ;;
-    --build-dir) build_dir=$2; shift ;;
-    *) echo "erlbridge_bench: unknown option $1" >&2; exit 2 ;;
-  esac
-  shift
-done
+usage_name=erlbridge_bench default_rounds=5 default_calls=2000
+required_tools=pyactor-bench-erlbridge-local
+. "$here/erlbridge_common.sh"
 bin="$build_dir/bin"
-for exe in pyactor pyactor-worker pyactor-bench-erlbridge-local; do
-  [ -x "$bin/$exe" ] || { echo "erlbridge_bench: $bin/$exe is missing (build first)" >&2; exit 2; }
-done
-work=$(mktemp -d /tmp/pyactor-erlbench.XXXXXX)
-mkdir -p "$work/ebin"
-erlc -o "$work/ebin" "$root"/erlbridge/erlang/src/*.erl "$here/erlbridge_bench.erl"
-cp "$root/erlbridge/erlang/src/pyactor.app.src" "$work/ebin/pyactor.app"
-cookie=$(od -An -N8 -tx8 /dev/urandom | tr -d ' ')
 
-# Everything below runs with a private epmd; the gateway is stopped by pid.
+# Everything below runs with a private epmd; the gateways are stopped by pid.
 export BENCH_BIN="$bin" BENCH_WORK="$work" BENCH_COOKIE="$cookie" BENCH_ROUNDS="$rounds" \
-       BENCH_CALLS="$calls"
+       BENCH_CALLS="$calls" BENCH_ROOT="$root"
 "$root/erlbridge/tests/with_private_epmd.sh" "$work" sh -c '
   set -eu
+  . "$BENCH_ROOT/erlbridge/tests/gateway_lib.sh"
   name="erlbench_$$"
-  "$BENCH_BIN/pyactor" bridge --sname "$name" --cookie "$BENCH_COOKIE" --workers 2 \
-      > "$BENCH_WORK/gateway.out" 2> "$BENCH_WORK/gateway.err" &
-  echo $! >> "$PYACTOR_TEST_PIDS"
-  gw=$!
-  i=0
-  until grep -q "^ready " "$BENCH_WORK/gateway.out"; do
-    kill -0 $gw || { cat "$BENCH_WORK/gateway.err" >&2; exit 1; }
-    i=$((i + 1)); [ $i -lt 600 ] || { echo "gateway did not start" >&2; exit 1; }
-    sleep 0.1
-  done
-  node=$(sed -n "s/^ready //p" "$BENCH_WORK/gateway.out")
+  start_gateway "$BENCH_BIN" "$BENCH_WORK" "$name" "$BENCH_COOKIE" --workers 2
+  gw=$gw_pid
+  node=$gw_node
   # The floor without the gateway: a plain Erlang echo node on this host.
   erl -noshell -sname "erlbench_echo_$$" -setcookie "$BENCH_COOKIE" -pa "$BENCH_WORK/ebin" \
       -run erlbridge_bench echo_server > "$BENCH_WORK/echo.out" 2> "$BENCH_WORK/echo.err" &
   echo_pid=$!
   echo $echo_pid >> "$PYACTOR_TEST_PIDS"
-  i=0
-  until grep -q "^ready" "$BENCH_WORK/echo.out"; do
-    kill -0 $echo_pid || { cat "$BENCH_WORK/echo.err" >&2; exit 1; }
-    i=$((i + 1)); [ $i -lt 600 ] || { echo "echo node did not start" >&2; exit 1; }
-    sleep 0.1
-  done
+  await "$BENCH_WORK/echo.out" "^ready" $echo_pid >&2 || { cat "$BENCH_WORK/echo.err" >&2; exit 1; }
   echo_node="erlbench_echo_$$@$(hostname -s)"
   r=1
   while [ $r -le "$BENCH_ROUNDS" ]; do
@@ -72,26 +40,19 @@ export BENCH_BIN="$bin" BENCH_WORK="$work" BENCH_COOKIE="$cookie" BENCH_ROUNDS="
   done
   kill -TERM $echo_pid
   wait $echo_pid || true
-  kill -TERM $gw
-  wait $gw
+  stop_gateway $gw
   # Where a py:func call spends its time inside the gateway: a second gateway
   # records per-stage times of sequential calls and reports them on stop.
-  PYACTOR_BRIDGE_STAGES=1 "$BENCH_BIN/pyactor" bridge --sname "${name}_stages" \
-      --cookie "$BENCH_COOKIE" --workers 2 > "$BENCH_WORK/stages.out" 2> "$BENCH_WORK/stages.err" &
-  gw=$!
-  echo $gw >> "$PYACTOR_TEST_PIDS"
-  i=0
-  until grep -q "^ready " "$BENCH_WORK/stages.out"; do
-    kill -0 $gw || { cat "$BENCH_WORK/stages.err" >&2; exit 1; }
-    i=$((i + 1)); [ $i -lt 600 ] || { echo "gateway did not start" >&2; exit 1; }
-    sleep 0.1
-  done
+  export PYACTOR_BRIDGE_STAGES=1
+  start_gateway "$BENCH_BIN" "$BENCH_WORK" "${name}_stages" "$BENCH_COOKIE" --workers 2
+  unset PYACTOR_BRIDGE_STAGES
   erl -noshell -sname "erlbench_stages_$$" -setcookie "$BENCH_COOKIE" -pa "$BENCH_WORK/ebin" \
-      -run erlbridge_bench stages "$(sed -n "s/^ready //p" "$BENCH_WORK/stages.out")" "$BENCH_CALLS"
-  kill -TERM $gw
-  wait $gw
+      -run erlbridge_bench stages "$gw_node" "$BENCH_CALLS"
+  stop_gateway $gw_pid
   sed -n "s/^pyactor bridge: stages of /{\"round\":0,\"name\":\"stages\",\"text\":\"/p" \
-      "$BENCH_WORK/stages.err" | sed "s/\$/\"}/"
+      "$BENCH_WORK/${name}_stages.err" | sed "s/\$/\"}/"
+  sed -n "s/^pyactor bridge: writev /{\"round\":0,\"name\":\"writev\",\"text\":\"/p" \
+      "$BENCH_WORK/${name}_stages.err" | sed "s/\$/\"}/"
 ' > "$work/results.jsonl"
 
 /usr/bin/python3 - "$work/results.jsonl" "$rounds" "$calls" "$output" <<'PY'
@@ -127,6 +88,7 @@ lines = [
     f"| floor without the gateway: the same 8 × 32 window of `ping`s to a plain Erlang echo node (Erlang -> Erlang, same host) | {cell('erl_echo_async_8','calls_per_s','calls/s', fmt='{:,.0f}')} | |",
     f"| floor: the local pool's own async throughput, C++ `call_async`, 256 in flight | {cell('local_async','calls_per_s','calls/s', fmt='{:,.0f}')} | |",
     f"| 1 MiB binary round trip (`py:func(builtins, bytes, [{{bytes, Bin}}])`, 40 calls) | {cell('binary_1MiB','median_us','ms', 0.001, '{:.2f}')} | {cell('binary_1MiB','p99_us','ms', 0.001, '{:.2f}')} |",
+    f"| floor: the same 1 MiB binary echoed by a plain Erlang node (`gen_server:call`, Erlang -> Erlang) | {cell('erl_echo_1MiB','median_us','ms', 0.001, '{:.2f}')} | {cell('erl_echo_1MiB','p99_us','ms', 0.001, '{:.2f}')} |",
 ]
 echo, local, func = (statistics.median(col(n, "median_us")) for n in ("echo", "local_call", "py_func"))
 tput = statistics.median(col("async_8", "calls_per_s"))
@@ -148,17 +110,23 @@ lat = ratios(lambda g: g["py_func"]["median_us"] / (g["echo"]["median_us"] + g["
 vs_echo = ratios(lambda g: g["async_8"]["calls_per_s"] / g["echo_async_8"]["calls_per_s"])
 vs_erl = ratios(lambda g: g["echo_async_8"]["calls_per_s"] / g["erl_echo_async_8"]["calls_per_s"])
 echo_vs_erl = ratios(lambda g: g["echo"]["median_us"] / g["erl_echo"]["median_us"])
+mib_vs_erl = ratios(lambda g: g["binary_1MiB"]["median_us"] / g["erl_echo_1MiB"]["median_us"])
 vs_local = ratios(lambda g: g["async_8"]["calls_per_s"] / g["local_async"]["calls_per_s"])
 stages = [r["text"] for r in rows if r["name"] == "stages"]
 if stages:
     lines += ["", "Inside the gateway (a separate run of sequential `py:func` calls with "
               "`PYACTOR_BRIDGE_STAGES=1`): " + stages[0].rstrip(";") + "."]
+writev = [r["text"] for r in rows if r["name"] == "writev"]
+if writev:
+    lines += ["", "The same gateway's `writev` " + writev[0] + " (the system call alone, "
+              "inside the write stage)."]
 lines += [
     "",
     "Per-round ratios, median (range): "
     f"`py:func` / (echo + local call) {spread(lat)}; async_8 / echo floor {spread(vs_echo)}; "
     f"async_8 / local pool floor {spread(vs_local)}; gateway ping window / Erlang echo window "
-    f"{spread(vs_erl)}; gateway ping latency / Erlang echo latency {spread(echo_vs_erl)}.",
+    f"{spread(vs_erl)}; gateway ping latency / Erlang echo latency {spread(echo_vs_erl)}; "
+    f"1 MiB round trip / Erlang 1 MiB echo {spread(mib_vs_erl)}.",
     "",
     f"Targets: `py:func` ≤ echo + local call: {func:.1f} vs {echo + local:.1f} µs "
     f"({'met' if func <= echo + local else 'not met'}); ≥ 100k calls/s from 8 callers: {tput:,.0f} "

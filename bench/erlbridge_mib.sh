@@ -8,68 +8,40 @@
 # the gateways with PYACTOR_BRIDGE_STAGES=1 and prints their stage reports.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
-root=$(dirname "$here")
-rounds=5
-calls=100
-dirs=""
-stages=0
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --rounds) rounds=$2; shift ;;
-    --calls) calls=$2; shift ;;
-    --build-dir) dirs="$dirs $2"; shift ;;
-    --stages) stages=1 ;;
-    *) echo "erlbridge_mib: unknown option $1" >&2; exit 2 ;;
-  esac
-  shift
-done
-[ -n "$dirs" ] || dirs=" $root/build"
-for d in $dirs; do
-  for exe in pyactor pyactor-worker; do
-    [ -x "$d/bin/$exe" ] || { echo "erlbridge_mib: $d/bin/$exe is missing (build first)" >&2; exit 2; }
-  done
-done
-work=$(mktemp -d /tmp/pyactor-erlmib.XXXXXX)
-mkdir -p "$work/ebin"
-erlc -o "$work/ebin" "$root"/erlbridge/erlang/src/*.erl "$here/erlbridge_bench.erl"
-cp "$root/erlbridge/erlang/src/pyactor.app.src" "$work/ebin/pyactor.app"
-cookie=$(od -An -N8 -tx8 /dev/urandom | tr -d ' ')
+usage_name=erlbridge_mib default_rounds=5 default_calls=100 required_tools=""
+. "$here/erlbridge_common.sh"
 export MIB_DIRS="$dirs" MIB_WORK="$work" MIB_COOKIE="$cookie" MIB_ROUNDS="$rounds" \
-       MIB_CALLS="$calls" MIB_STAGES="$stages"
+       MIB_CALLS="$calls" MIB_STAGES="$stages" MIB_ROOT="$root"
 "$root/erlbridge/tests/with_private_epmd.sh" "$work" sh -c '
   set -eu
+  . "$MIB_ROOT/erlbridge/tests/gateway_lib.sh"
+  if [ "$MIB_STAGES" = 1 ]; then export PYACTOR_BRIDGE_STAGES=1; fi
   k=0
-  nodes=""
   for d in $MIB_DIRS; do
     k=$((k + 1))
-    if [ "$MIB_STAGES" = 1 ]; then export PYACTOR_BRIDGE_STAGES=1; fi
-    "$d/bin/pyactor" bridge --sname "erlmib_$$_$k" --cookie "$MIB_COOKIE" --workers 2 \
-        > "$MIB_WORK/gw$k.out" 2> "$MIB_WORK/gw$k.err" &
-    echo $! >> "$PYACTOR_TEST_PIDS"
-    echo $! > "$MIB_WORK/gw$k.pid"
-  done
-  for j in $(seq 1 $k); do
-    i=0
-    until grep -q "^ready " "$MIB_WORK/gw$j.out"; do
-      kill -0 "$(cat "$MIB_WORK/gw$j.pid")" || { cat "$MIB_WORK/gw$j.err" >&2; exit 1; }
-      i=$((i + 1)); [ $i -lt 600 ] || { echo "gateway $j did not start" >&2; exit 1; }
-      sleep 0.1
-    done
+    start_gateway "$d/bin" "$MIB_WORK" "erlmib_$$_$k" "$MIB_COOKIE" --workers 2
+    echo $gw_pid > "$MIB_WORK/gw$k.pid"
+    echo $gw_node > "$MIB_WORK/gw$k.node"
   done
   r=1
   while [ $r -le "$MIB_ROUNDS" ]; do
     for j in $(seq 1 $k); do
-      node=$(sed -n "s/^ready //p" "$MIB_WORK/gw$j.out")
       erl -noshell -sname "erlmib_caller_$$_${r}_$j" -setcookie "$MIB_COOKIE" -pa "$MIB_WORK/ebin" \
-          -run erlbridge_bench mib "$node" "$MIB_CALLS" | sed "s/^{/{\"round\":$r,\"build\":$j,/"
+          -run erlbridge_bench mib "$(cat "$MIB_WORK/gw$j.node")" "$MIB_CALLS" \
+        | sed "s/^{/{\"round\":$r,\"build\":$j,/"
     done
     r=$((r + 1))
   done
+  # CPU time of each gateway process (all its threads; not its workers):
+  # fields 14 and 15 of /proc/PID/stat, in clock ticks.
   for j in $(seq 1 $k); do
-    pid=$(cat "$MIB_WORK/gw$j.pid")
-    kill -TERM "$pid"
-    while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
-    sed -n "s/^pyactor bridge: \(stages of .*\)/{\"build\":$j,\"stages\":\"\1\"}/p" "$MIB_WORK/gw$j.err"
+    ticks=$(sed "s/.*) //" "/proc/$(cat "$MIB_WORK/gw$j.pid")/stat" | cut -d" " -f12,13 | tr " " "+")
+    echo "{\"build\":$j,\"cpu_ticks\":$(($ticks)),\"hz\":$(getconf CLK_TCK)}"
+  done
+  for j in $(seq 1 $k); do
+    stop_gateway "$(cat "$MIB_WORK/gw$j.pid")"
+    sed -n "s/^pyactor bridge: \(stages of .*\)/{\"build\":$j,\"stages\":\"\1\"}/p" \
+        "$MIB_WORK/erlmib_$$_$j.err"
   done
 ' > "$work/results.jsonl"
 /usr/bin/python3 - "$work/results.jsonl" "$dirs" <<'PY'
@@ -86,6 +58,14 @@ for j, d in enumerate(dirs, 1):
     print(f"  build {j} ({d}): median {statistics.median(xs):.2f} ms "
           f"(rounds {min(xs):.2f}-{max(xs):.2f}); / build 1: {statistics.median(ratio):.3f} "
           f"({min(ratio):.3f}-{max(ratio):.3f})")
+calls_made = {}
+for r in rows:
+    if "round" in r:
+        calls_made[r["build"]] = calls_made.get(r["build"], 0) + r["n"] + 200  # with warm-up
+for r in rows:
+    if "cpu_ticks" in r and calls_made.get(r["build"]):
+        print(f"  build {r['build']}: gateway CPU {r['cpu_ticks'] / r['hz'] / calls_made[r['build']] * 1e6:.0f} us "
+              f"per call ({calls_made[r['build']]} calls, all of its threads)")
 for r in rows:
     if "stages" in r:
         print(f"  build {r['build']}: {r['stages']}")

@@ -337,6 +337,7 @@ void gateway_state::start_call(uint64_t conn, erl_pid from, std::vector<uint8_t>
   ++stats_.in_flight;
   in_flight_now_.store(stats_.in_flight, std::memory_order_relaxed);
   lock.unlock(); // `done` may run on another thread before submit returns
+  auto t_booked = trace_ ? clock::now() : clock::time_point{};
   auto* out = &out_;
   auto handle = py_.submit(std::move(req), [out, key](result<value> r) {
     out->post(key, std::move(r));
@@ -344,8 +345,10 @@ void gateway_state::start_call(uint64_t conn, erl_pid from, std::vector<uint8_t>
   lock.lock();
   if (auto i = pending_.find(key); i != pending_.end()) {
     i->second.handle = handle;
-    if (trace_)
+    if (trace_) {
+      i->second.t_booked = t_booked;
       i->second.t_submitted = clock::now();
+    }
   }
 }
 
@@ -432,10 +435,11 @@ void gateway_state::on_completion(uint64_t key, result<value> outcome) {
   if (stages_[0].size() >= 200000)
     return;
   stages_[0].push_back(us(p.t_in, p.t_decoded));
-  stages_[1].push_back(us(p.t_decoded, p.t_submitted));
-  stages_[2].push_back(us(p.t_submitted, t_done));
-  stages_[3].push_back(us(t_done, t_encoded));
-  stages_[4].push_back(us(t_encoded, t_sent));
+  stages_[1].push_back(us(p.t_decoded, p.t_booked));
+  stages_[2].push_back(us(p.t_booked, p.t_submitted));
+  stages_[3].push_back(us(p.t_submitted, t_done));
+  stages_[4].push_back(us(t_done, t_encoded));
+  stages_[5].push_back(us(t_encoded, t_sent));
 }
 
 void gateway_state::trace_stages(bool on) {
@@ -447,11 +451,12 @@ std::string gateway_state::stage_report() const {
   std::lock_guard<std::mutex> guard{mtx_};
   if (stages_[0].empty())
     return {};
-  static const char* names[] = {"decode+parse", "submit", "python (submitted to completed)",
-                                "encode reply", "write reply"};
+  static const char* names[stage_count] = {"decode+parse", "book", "submit",
+                                           "python (submitted to completed)", "encode reply",
+                                           "write reply"};
   std::string out = "stages of " + std::to_string(stages_[0].size())
                     + " calls, median/p90 in us:";
-  for (size_t i = 0; i < 5; ++i) {
+  for (size_t i = 0; i < stage_count; ++i) {
     auto xs = stages_[i];
     std::sort(xs.begin(), xs.end());
     char buf[96];

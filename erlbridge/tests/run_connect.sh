@@ -13,21 +13,10 @@ bin=$2
 work=$3
 src=$4
 cookie=connect_$$
-failures=0
-check() { if eval "$2"; then echo "ok: $1"; else echo "FAIL: $1"; failures=$((failures + 1)); fi; }
-# await FILE PATTERN PID: until FILE has a line matching PATTERN (PID must live).
-await() {
-  i=0
-  until grep -q "$2" "$1" 2>/dev/null; do
-    kill -0 "$3" 2>/dev/null || { echo "process $3 exited before '$2' in $1:"; cat "$1"; return 1; }
-    i=$((i + 1)); [ $i -lt 1200 ] || { echo "FAIL: no '$2' in $1 (hang guard)"; return 1; }
-    sleep 0.1
-  done
-}
+. "$here/gateway_lib.sh"
 stop() { # PID WHAT: SIGTERM, then the exit code must be 0
-  kill -TERM "$1"
-  code=0; wait "$1" || code=$?
-  check "$2 stops cleanly on SIGTERM (exit $code)" '[ $code = 0 ]'
+  stop_gateway "$1"
+  check "$2 stops cleanly on SIGTERM (exit $stop_code)" '[ $stop_code = 0 ]'
 }
 
 # The head on a free loopback port (another may take it first: try again).
@@ -63,9 +52,7 @@ echo $gw >> "$PYACTOR_TEST_PIDS"
 await "$work/gateway.out" "^ready " $gw || { cat "$work/gateway.err"; exit 1; }
 gw_node=$(sed -n "s/^ready //p" "$work/gateway.out")
 
-mkdir -p "$work/ebin"
-erlc -o "$work/ebin" "$src"/erlbridge/erlang/src/*.erl
-cp "$src/erlbridge/erlang/src/pyactor.app.src" "$work/ebin/pyactor.app"
+compile_client "$src" "$work/ebin"
 erl -noshell -sname "connect_caller_$$" -setcookie "$cookie" -pa "$work/ebin" -eval "
   Node = list_to_atom(\"$gw_node\"),
   ok = application:load(pyactor),

@@ -8,6 +8,11 @@
     stalled_peers.py PORT cut    opens one silent connection, prints `stalled`,
         and waits (up to a hang guard of 120 s) until the gateway closes it:
         prints `closed` (or `still open` when the guard fires).
+    stalled_peers.py PORT flood N   opens N silent connections, then one
+        more, and waits (hang guard 120 s) for the gateway to answer that
+        one: prints `extra closed` (or `extra open`); waits for a line on
+        stdin, prints `open K` (how many of the N are still open), and holds
+        them until a second line.
 """
 import socket
 import struct
@@ -55,8 +60,25 @@ def main():
             print("still open", flush=True)
         except OSError:
             print("closed", flush=True)
+    elif mode == "flood":
+        count = int(sys.argv[3])
+        held = [connect(port) for _ in range(count)]
+        extra = connect(port)
+        extra.settimeout(120)  # a hang guard only
+        try:
+            data = extra.recv(1)
+            print("extra closed" if data == b"" else "extra got data", flush=True)
+        except socket.timeout:
+            print("extra open", flush=True)
+        except OSError:
+            print("extra closed", flush=True)
+        sys.stdin.readline()
+        print("open", sum(is_open(s) for s in held), flush=True)
+        sys.stdin.readline()  # hold them until told
+        for s in held:
+            s.close()
     else:
-        sys.exit("usage: stalled_peers.py PORT hold|cut")
+        sys.exit("usage: stalled_peers.py PORT hold|cut|flood N")
 
 
 if __name__ == "__main__":

@@ -525,7 +525,9 @@ bool worker_process::flush_outbox_locked() {
 
 void worker_process::set_io_reader(bool on) {
   io_reads_.store(on);
-  if (on)
+  // The I/O thread re-reads io_reads_ after it publishes channel_polled_
+  // (both seq_cst): either it sees `on`, or this sees that it must be woken.
+  if (on && !channel_polled_.load())
     wake();
 }
 
@@ -634,6 +636,7 @@ void worker_process::run_io() {
   // open longer (a grandchild may hold them): they are never waited for.
   using clock = std::chrono::steady_clock;
   bool exited = false;
+  bool keep_channel = true; // see channel_polled_
   while (!exited) {
     bool want_write;
     bool channel_open = channel_open_.load();
@@ -672,11 +675,20 @@ void worker_process::run_io() {
       wait_ms = static_cast<int>(std::min<int64_t>(
         std::chrono::duration_cast<std::chrono::milliseconds>(next - now).count() + 1, 60000));
     // The channel is read here only while this thread holds the reader
-    // token (else a waiting caller reads it: see `read_some`).
+    // token (else a waiting caller reads it: see `read_some`). It stays in
+    // the poll set after the token went free, so that taking it back (the
+    // next call from a thread that does not wait) costs no wake-up, until
+    // a reply arrives that a waiting caller reads: then it leaves the set.
+    channel_polled_.store(channel_open && keep_channel);
     bool reads = io_reads_.load();
+    if (reads)
+      keep_channel = true;
+    bool polls_channel = channel_open && keep_channel;
+    if (polls_channel)
+      channel_polled_.store(true);
     pollfd fds[5] = {
-      {channel_open && (reads || want_write) ? channel_fd_ : -1,
-       static_cast<short>((reads ? POLLIN : 0) | (want_write ? POLLOUT : 0)), 0},
+      {polls_channel || (channel_open && want_write) ? channel_fd_ : -1,
+       static_cast<short>((polls_channel ? POLLIN : 0) | (want_write ? POLLOUT : 0)), 0},
       {out_open ? stdout_fd_ : -1, POLLIN, 0},
       {err_open ? stderr_fd_ : -1, POLLIN, 0},
       {wake_fd_, POLLIN, 0},
@@ -706,7 +718,10 @@ void worker_process::run_io() {
       drain_pipe(stderr_fd_, err_open, err_lines, log_err);
     exited = (fds[4].revents & POLLIN) != 0;
     // After the exit, read what the process wrote before it ended, no more.
-    if (channel_open && (exited || (fds[0].revents & (POLLIN | POLLHUP | POLLERR))))
+    bool readable = (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) != 0;
+    if (readable && !exited && !io_reads_.load())
+      keep_channel = false; // a waiting caller reads: stop watching the channel
+    else if (channel_open && (exited || readable))
       read_some();
   }
 

@@ -139,7 +139,10 @@ public:
   bool read_some();
 
   /// Whether the I/O thread polls the channel for replies (the reader
-  /// token); it always polls the process's pidfd, pipes and alarm.
+  /// token); it always polls the process's pidfd, pipes and alarm. Giving
+  /// it the token wakes it only if its poll set lacks the channel (it keeps
+  /// the channel there after the token went free, until a waiting caller
+  /// reads a reply).
   void set_io_reader(bool on);
 
   /// Asks the I/O thread to call `on_alarm` at `at` (or soon after). Only the
@@ -178,6 +181,9 @@ private:
   std::string failure_; // set when the process broke the protocol
   std::atomic<bool> channel_open_{true};
   std::atomic<bool> io_reads_{true};
+  /// The I/O thread's poll set has the channel (for reading): handing it
+  /// the reader token then needs no wake-up.
+  std::atomic<bool> channel_polled_{false};
   std::thread io_;
 };
 

@@ -273,14 +273,16 @@ uint64_t runtime::impl::submit_one(std::vector<char> body, const call_options& o
         lead->lane = target->lane; // the caller reads its reply itself (it must lead now)
       return t.id;
     }
-    completion->retry = req; // small: kept in case the worker is gone
-    completion->scheduler = e->scheduler;
-    if (target->lane)
-      target->lane->note_queued(req.request_id); // later lane calls wait behind it
-    caf::anon_send(target->actor, call_atom_v, std::move(req), std::move(sink));
-  } else {
-    caf::anon_send(e->scheduler, call_atom_v, std::move(req), reply_sink{std::move(completion)});
+    if (req.body.size() <= direct_body_limit) {
+      completion->retry = req; // small: kept in case the worker is gone
+      completion->scheduler = e->scheduler;
+      if (target->lane)
+        target->lane->note_queued(req.request_id); // later lane calls wait behind it
+      caf::anon_send(target->actor, call_atom_v, std::move(req), std::move(sink));
+      return t.id;
+    }
   }
+  caf::anon_send(e->scheduler, call_atom_v, std::move(req), reply_sink{std::move(completion)});
   return t.id;
 }
 
@@ -313,8 +315,6 @@ uint64_t runtime::impl::submit(const value& target, list args, dict kwargs,
 
 std::shared_ptr<const actors::worker_entry>
 runtime::impl::direct_target(const call_request& req) {
-  if (req.body.size() > direct_body_limit)
-    return nullptr;
   auto snap = routes->load();
   const actors::worker_entry* found = nullptr;
   if (req.owner_uid != 0) {

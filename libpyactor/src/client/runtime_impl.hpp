@@ -177,7 +177,8 @@ struct runtime::impl {
   /// or returns nullptr to let the scheduler route it.
   std::shared_ptr<const actors::worker_entry> direct_target(const actors::call_request& req);
 
-  /// Largest request sent straight to a worker (a copy is kept meanwhile).
+  /// Largest request sent straight to a worker's actor when its lane does
+  /// not take it (a copy is kept meanwhile); a lane takes any size.
   static constexpr size_t direct_body_limit = 64 * 1024;
 
   // -- questions to the supervisor --------------------------------------------

@@ -140,8 +140,9 @@ public:
   uint64_t in_flight_now() const { return in_flight_now_.load(std::memory_order_relaxed); }
 
   /// Records per-stage times of the next calls (at most 200,000): request
-  /// decoded and parsed, submitted to Python, completed, reply encoded,
-  /// reply written (or queued). Thread-safe.
+  /// decoded and parsed, booked in the gateway's tables, submitted to the
+  /// runtime, completed, reply encoded, reply written (or queued).
+  /// Thread-safe.
   void trace_stages(bool on);
 
   /// Medians (and 90th percentiles) of the recorded stages in microseconds,
@@ -150,7 +151,7 @@ public:
 
 private:
   struct pending {
-    clock::time_point t_in, t_decoded, t_submitted; // only when tracing stages
+    clock::time_point t_in, t_decoded, t_booked, t_submitted; // only when tracing stages
     uint64_t conn = 0;
     erl_pid from;
     std::vector<uint8_t> tag; // the reply tag, byte for byte (no version byte)
@@ -197,8 +198,9 @@ private:
   protocol_stats stats_;
   std::atomic<uint64_t> in_flight_now_{0};
   bool trace_ = false;
-  /// Samples in µs: decode, submit, python, encode, write.
-  std::vector<float> stages_[5];
+  /// Samples in µs: decode, book, submit, python, encode, write.
+  static constexpr size_t stage_count = 6;
+  std::vector<float> stages_[stage_count];
 };
 
 } // namespace pyactor::erlbridge

@@ -2,6 +2,7 @@
 // std::vector<char> and writes doubles as float64 always.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <vector>
@@ -13,7 +14,13 @@ namespace pyactor::codec {
 /// The msgpack-c stream: appends to a vector.
 struct vector_sink {
   std::vector<char>* out;
-  void write(const char* data, size_t size) { out->insert(out->end(), data, data + size); }
+  void write(const char* data, size_t size) {
+    // A large blob leaves room for the few bytes that follow it (the rest of
+    // a request): they must not move the whole body again.
+    if (out->capacity() - out->size() < size)
+      out->reserve(std::max(out->capacity() * 2, out->size() + size + 256));
+    out->insert(out->end(), data, data + size);
+  }
 };
 
 /// Appends `x` as msgpack float64. Not msgpack-c's pack_double: Debian's
