@@ -274,7 +274,6 @@ int run_worker(const std::vector<std::string>& argv) {
       out.assign(reply_header_size, 0);
       if (PyErr_CheckSignals() < 0) // an interrupt meant for an earlier call
         PyErr_Clear();
-      keep_interrupt_handler(restore_sigint.get());
       running_call.store(call_id);
       if (skips.erase(call_id) > 0 || interrupt_ahead.load() == call_id) {
         running_call.store(0);
@@ -286,6 +285,9 @@ int run_worker(const std::vector<std::string>& argv) {
       auto code = serve.serve(body, size, out);
       running_call.store(0);
       send_reply(channel, out, call_id, code);
+      // After the reply, while the node reads it, not on the call's path:
+      // the handler the call may have replaced is back before the next one.
+      keep_interrupt_handler(restore_sigint.get());
       if (out.capacity() > release_above) // a huge reply's buffer is not kept
         std::vector<char>{}.swap(out);
       prime();
