@@ -185,6 +185,13 @@ void frame_channel::scan_skips(std::set<uint64_t>& skips) {
   }
 }
 
+bool frame_channel::frame_buffered() const {
+  size_t pos = begin_ + pending_;
+  if (end_ - pos < 4)
+    return false;
+  return end_ - pos >= 4 + size_t{get_u32(buf_.data() + pos)};
+}
+
 void frame_channel::write_all(const char* data, size_t size) {
   if (forked_child.load())
     return; // the reply of a forked child goes nowhere

@@ -40,6 +40,10 @@ public:
   /// frames (protocol.hpp `skip_flag`) found after the current frame.
   void scan_skips(std::set<uint64_t>& skips);
 
+  /// True when the frame after the current one is already buffered whole
+  /// (the caller pipelines): the next `next` returns without a syscall.
+  bool frame_buffered() const;
+
   /// Writes all of `data`; throws std::runtime_error when the peer is gone.
   void write_all(const char* data, size_t size);
 
