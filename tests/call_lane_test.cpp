@@ -13,10 +13,6 @@
 #include <thread>
 #include <vector>
 
-#include <caf/all.hpp>
-
-#include "actors/scheduler_actor.hpp"
-#include "actors/scheduling_policy.hpp"
 #include "test_fixtures.hpp"
 
 using namespace pyactor;
@@ -462,33 +458,6 @@ BOOST_AUTO_TEST_CASE(a_worker_killed_with_64_calls_written_fails_exactly_one) {
   for (int i = 0; i < 40; ++i)
     BOOST_CHECK(ok(behind[i].get()) == value{i * 3});
   BOOST_CHECK_NE(rt->status().at(0).pid, pid);
-}
-
-BOOST_AUTO_TEST_CASE(the_route_table_is_empty_once_the_scheduler_is_gone) {
-  // Shutdown empties the route table, but a scheduler that handles one more
-  // join, leave or down afterwards publishes again; that snapshot holds the
-  // workers' lanes, and through them the log actor, so ~actor_system waited
-  // forever. The scheduler's state empties the table when it goes.
-  caf::actor_system_config cfg;
-  cfg.add_message_types<caf::id_block::pyactor>();
-  caf::actor_system sys{cfg};
-  auto routes = std::make_shared<actors::route_table>();
-  auto scheduler = sys.spawn(actors::scheduler_behavior,
-                             actors::make_policy("round-robin").value(), routes);
-  auto dummy = sys.spawn([]() -> caf::behavior { return {[](int) {}}; });
-  {
-    caf::scoped_actor self{sys};
-    self->send(scheduler, actors::worker_atom_v, uint64_t{1}, true);
-    self->send(scheduler, actors::worker_atom_v,
-               actors::worker_entry{1, 1, caf::actor_cast<actors::worker_actor>(dummy), nullptr,
-                                    nullptr});
-    BOOST_CHECK(test::eventually([&] { return routes->load()->size() == 1; }));
-    self->monitor(scheduler);
-    self->send_exit(scheduler, caf::exit_reason::user_shutdown);
-    self->receive([](caf::down_msg&) {});
-  }
-  BOOST_CHECK(test::eventually([&] { return routes->load()->empty(); }));
-  caf::anon_send_exit(dummy, caf::exit_reason::user_shutdown);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -178,11 +178,6 @@ void scheduler_state::publish() {
     routes->store(std::make_shared<const route_table::snapshot>(workers));
 }
 
-scheduler_state::~scheduler_state() {
-  if (routes)
-    routes->store(std::make_shared<const route_table::snapshot>());
-}
-
 void scheduler_state::remember_cancelled(uint64_t request_id) {
   if (cancelled.insert(request_id).second)
     cancelled_order.push_back(request_id);

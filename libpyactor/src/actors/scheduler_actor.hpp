@@ -109,10 +109,6 @@ struct scheduler_state {
   void forget_holder(uint64_t uid);
   /// Publishes `workers` to `routes`.
   void publish();
-  /// Publishes an empty table: a snapshot published after the runtime
-  /// emptied it at shutdown (a down message handled late) must not keep the
-  /// workers' lanes, and the log actor they hold, alive.
-  ~scheduler_state();
 };
 
 scheduler_actor::behavior_type
