@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <csignal>
+#include <filesystem>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -341,6 +342,121 @@ BOOST_AUTO_TEST_CASE(a_leader_whose_worker_is_sigkilled_gets_worker_crashed) {
   BOOST_CHECK(r.error().code == errc::worker_crashed);
   // A new process serves the next call.
   BOOST_CHECK(ok(rt->eval("2 + 2")) == value{4});
+  BOOST_CHECK_NE(rt->status().at(0).pid, pid);
+}
+
+BOOST_AUTO_TEST_CASE(a_call_handed_back_after_a_kill_never_ran_before) {
+  // Each call creates its own file with open(..., 'x'): a call run twice
+  // (a reply lost with the worker, the call handed back and run again)
+  // fails with FileExistsError. Kills land while up to 64 calls are written
+  // to each worker.
+  test::log_capture log;
+  test::temp_dir dir{"pyactor-lane-once"};
+  auto o = test::test_options(2, &log);
+  o.max_restarts = 1000;
+  o.pipeline_depth = 64;
+  constexpr size_t calls = 6000;
+  reply_book book{calls};
+  verdicts v;
+  std::atomic<int> kills{0};
+  {
+    auto rt = start_pool(o);
+    std::atomic<bool> done{false};
+    std::thread killer([&] {
+      size_t victim = 0;
+      while (!done.load() && kills.load() < 12) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(25));
+        auto st = rt->status();
+        auto& w = st[victim++ % st.size()];
+        if (w.in_flight > 0 && w.pid > 0 && ::kill(static_cast<pid_t>(w.pid), SIGKILL) == 0)
+          ++kills;
+      }
+    });
+    std::vector<std::thread> callers;
+    for (size_t t = 0; t < 4; ++t)
+      callers.emplace_back([&, t] {
+        for (size_t i = t; i < calls; i += 4) {
+          auto x = static_cast<int64_t>(i);
+          rt->eval_async("open(d + '/' + str(x), 'x').close() or x",
+                         dict{{{"d", dir.path.string()}, {"x", x}}}, {},
+                         book.on_reply(i, [&v, x](const result<value>& r) {
+                           v.note(r, value{x}, {errc::worker_crashed});
+                         }));
+        }
+      });
+    for (auto& c : callers)
+      c.join();
+    BOOST_CHECK(test::eventually([&] { return book.all_answered(); }, std::chrono::seconds(120)));
+    done = true;
+    killer.join();
+  }
+  BOOST_TEST_MESSAGE("kills " << kills.load() << ", crashed " << v.errors.load());
+  BOOST_CHECK_EQUAL(book.twice(), 0u);
+  v.check_none_unexpected(); // a FileExistsError shows here
+  BOOST_CHECK_LE(v.errors.load(), kills.load());
+  size_t files = 0;
+  for ([[maybe_unused]] auto& f : std::filesystem::directory_iterator(dir.path))
+    ++files;
+  // Every value came from a call that made its file; a crashed call may have.
+  BOOST_CHECK_GE(files, static_cast<size_t>(v.values.load()));
+  BOOST_CHECK_LE(files, calls);
+}
+
+BOOST_AUTO_TEST_CASE(a_quick_reply_is_not_held_behind_a_long_call) {
+  // Quick calls pipelined right before a call that sleeps: the worker reads
+  // them in one go, and their replies must come while the long call runs.
+  test::log_capture log;
+  auto o = test::test_options(1, &log);
+  o.pipeline_depth = 16;
+  auto rt = start_pool(o);
+  BOOST_CHECK(ok(rt->eval("0")) == value{0});
+  for (int round = 0; round < 5; ++round) {
+    std::vector<call_handle> quick;
+    for (int i = 0; i < 6; ++i)
+      quick.push_back(rt->eval_async("x + 1", dict{{{"x", i}}}));
+    auto slow = rt->eval_async("__import__('time').sleep(600)");
+    for (int i = 0; i < 6; ++i) {
+      // A bound against a hang, not a speed check: the slow call sleeps 600 s.
+      BOOST_REQUIRE(quick[i].wait_for(std::chrono::seconds(25)));
+      BOOST_CHECK(ok(quick[i].get()) == value{i + 1});
+    }
+    BOOST_CHECK(!slow.wait_for(std::chrono::milliseconds(0)));
+    slow.cancel();
+    auto r = slow.get();
+    BOOST_REQUIRE(!r);
+    BOOST_CHECK(r.error().code == errc::cancelled);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(a_worker_killed_with_64_calls_written_fails_exactly_one) {
+  // One worker, pipeline depth 64: quick calls, one long call, quick calls
+  // behind it, all written. The quick ones ahead are answered while the long
+  // one runs; a SIGKILL then fails the long one alone, and the 40 behind it
+  // (never started) run on the restarted process.
+  test::log_capture log;
+  auto o = test::test_options(1, &log);
+  o.pipeline_depth = 64;
+  o.max_restarts = 10;
+  auto rt = start_pool(o);
+  BOOST_CHECK(ok(rt->eval("0")) == value{0});
+  auto pid = rt->status().at(0).pid;
+  std::vector<call_handle> ahead, behind;
+  for (int i = 0; i < 23; ++i)
+    ahead.push_back(rt->eval_async("x * 2", dict{{{"x", i}}}));
+  auto slow = rt->eval_async("__import__('time').sleep(600)");
+  for (int i = 0; i < 40; ++i)
+    behind.push_back(rt->eval_async("x * 3", dict{{{"x", i}}}));
+  for (int i = 0; i < 23; ++i) {
+    BOOST_REQUIRE(ahead[i].wait_for(std::chrono::seconds(25)));
+    BOOST_CHECK(ok(ahead[i].get()) == value{i * 2});
+  }
+  BOOST_CHECK(test::eventually([&] { return rt->status().at(0).in_flight == 41; }));
+  BOOST_REQUIRE_EQUAL(::kill(static_cast<pid_t>(pid), SIGKILL), 0);
+  auto r = slow.get();
+  BOOST_REQUIRE(!r);
+  BOOST_CHECK(r.error().code == errc::worker_crashed);
+  for (int i = 0; i < 40; ++i)
+    BOOST_CHECK(ok(behind[i].get()) == value{i * 3});
   BOOST_CHECK_NE(rt->status().at(0).pid, pid);
 }
 

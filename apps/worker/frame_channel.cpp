@@ -106,10 +106,17 @@ bool frame_channel::next(uint64_t& call_id, const char*& body, size_t& size) {
     // Frames that arrived while the last call ran are taken at once (one
     // syscall for all of them); only an empty socket is waited for, with
     // poll, then read: a read blocked on a Unix socket is woken twice per
-    // round trip (once without data); poll is woken once.
-    ssize_t n = ::recv(fd_, buf_.data() + end_, buf_.size() - end_, MSG_DONTWAIT);
-    int err = n < 0 ? errno : 0;
-    if (n < 0 && (err == EAGAIN || err == EWOULDBLOCK)) {
+    // round trip (once without data); poll is woken once. When the socket
+    // was empty the last time (one call at a time), poll comes first: a
+    // recv that only says EAGAIN would be one syscall more per call.
+    ssize_t n = -1;
+    int err = EAGAIN;
+    if (!expect_empty_) {
+      n = ::recv(fd_, buf_.data() + end_, buf_.size() - end_, MSG_DONTWAIT);
+      err = n < 0 ? errno : 0;
+    }
+    expect_empty_ = n < 0 && (err == EAGAIN || err == EWOULDBLOCK);
+    if (expect_empty_) {
       gil_released idle;
       pollfd readable{fd_, POLLIN, 0};
       if (::poll(&readable, 1, -1) < 0) {
@@ -119,6 +126,9 @@ bool frame_channel::next(uint64_t& call_id, const char*& body, size_t& size) {
         n = ::read(fd_, buf_.data() + end_, buf_.size() - end_);
         err = n < 0 ? errno : 0;
       }
+      // Frames queued behind this one (a pipelined caller): recv first next time.
+      if (n > 0 && static_cast<size_t>(n) == buf_.size() - end_)
+        expect_empty_ = false;
     }
     if (forked_child.load())
       return false;
@@ -126,6 +136,7 @@ bool frame_channel::next(uint64_t& call_id, const char*& body, size_t& size) {
     if (n > 0) {
       end_ += static_cast<size_t>(n);
       just_read_ = true;
+      last_look_ = std::chrono::steady_clock::now();
     } else if (n == 0) {
       return false;
     } else if (errno != EINTR) {
@@ -140,7 +151,18 @@ void frame_channel::scan_skips(std::set<uint64_t>& skips) {
   // Take what has arrived, without blocking and without growing the buffer:
   // the frame handed out by next() points into it. Not when next() has just
   // read the socket for this frame: that read took everything there was.
-  while (!just_read_ && end_ < buf_.size()) {
+  // Frames served from the buffer one after another look at the socket at
+  // most every `skip_scan_interval` (one recv, not one per call); a skip
+  // heard too late costs only the skipped call's work: the node has already
+  // answered it and drops its reply.
+  bool look = !just_read_;
+  if (look) {
+    auto now = std::chrono::steady_clock::now();
+    look = now - last_look_ >= skip_scan_interval;
+    if (look)
+      last_look_ = now;
+  }
+  while (look && end_ < buf_.size()) {
     size_t room = buf_.size() - end_;
     ssize_t n = ::recv(fd_, buf_.data() + end_, room, MSG_DONTWAIT);
     if (n > 0) {
@@ -161,6 +183,13 @@ void frame_channel::scan_skips(std::set<uint64_t>& skips) {
       skips.insert(id & ~skip_flag);
     pos += 4 + size_t{length};
   }
+}
+
+bool frame_channel::frame_buffered() const {
+  size_t pos = begin_ + pending_;
+  if (end_ - pos < 4)
+    return false;
+  return end_ - pos >= 4 + size_t{get_u32(buf_.data() + pos)};
 }
 
 void frame_channel::write_all(const char* data, size_t size) {

@@ -1,6 +1,7 @@
 // Blocking framed I/O on the worker's end of its channel (protocol.hpp).
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <set>
@@ -34,9 +35,14 @@ public:
   /// Throws std::runtime_error on a malformed length or an I/O error.
   bool next(uint64_t& call_id, const char*& body, size_t& size);
 
-  /// Reads whatever has arrived without blocking and adds the targets of
-  /// the skip frames (protocol.hpp `skip_flag`) found after the current frame.
+  /// Reads whatever has arrived without blocking (unless the socket was read
+  /// less than `skip_scan_interval` ago) and adds the targets of the skip
+  /// frames (protocol.hpp `skip_flag`) found after the current frame.
   void scan_skips(std::set<uint64_t>& skips);
+
+  /// True when the frame after the current one is already buffered whole
+  /// (the caller pipelines): the next `next` returns without a syscall.
+  bool frame_buffered() const;
 
   /// Writes all of `data`; throws std::runtime_error when the peer is gone.
   void write_all(const char* data, size_t size);
@@ -48,6 +54,12 @@ private:
   size_t end_ = 0;     // one past the last buffered byte
   size_t pending_ = 0; // size of the frame handed out last, consumed on the next call
   bool just_read_ = false; // next() read the socket to hand out the current frame
+  bool expect_empty_ = false; // the socket was empty when next() last needed bytes
+  std::chrono::steady_clock::time_point last_look_{}; // the socket was last read then
 };
+
+/// How often `scan_skips` reads the socket while frames are served from the
+/// buffer (pipelined calls): at most once per this interval.
+constexpr std::chrono::microseconds skip_scan_interval{50};
 
 } // namespace pyactor::worker

@@ -1,6 +1,7 @@
 #include "worker_loop.hpp"
 
 #include <atomic>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -162,6 +163,9 @@ void run_start_hooks(const worker_helpers& helpers, const worker_args& args) {
 // gets KeyboardInterrupt, even when the signal races with its start or end.
 // A plain SIGINT (no ticket) interrupts whatever runs.
 
+/// Pipelined calls check the SIGINT handler at most this often.
+constexpr std::chrono::microseconds handler_check_interval{50};
+
 /// Reply buffers larger than this are freed after use.
 constexpr size_t release_above = size_t{256} << 20;
 
@@ -264,6 +268,7 @@ int run_worker(const std::vector<std::string>& argv) {
     size_t size = 0;
     std::set<uint64_t> skips; // calls cancelled before they started
     install_interrupt_handler();
+    auto handler_checked = std::chrono::steady_clock::now();
     block_primer prime; // after each reply, while the node reads it (block_primer.hpp)
     prime();
     while (channel.next(call_id, body, size)) {
@@ -274,7 +279,6 @@ int run_worker(const std::vector<std::string>& argv) {
       out.assign(reply_header_size, 0);
       if (PyErr_CheckSignals() < 0) // an interrupt meant for an earlier call
         PyErr_Clear();
-      keep_interrupt_handler(restore_sigint.get());
       running_call.store(call_id);
       if (skips.erase(call_id) > 0 || interrupt_ahead.load() == call_id) {
         running_call.store(0);
@@ -286,6 +290,15 @@ int run_worker(const std::vector<std::string>& argv) {
       auto code = serve.serve(body, size, out);
       running_call.store(0);
       send_reply(channel, out, call_id, code);
+      // After the reply, while the node reads it, not on the call's path:
+      // the handler a call may have replaced is back before the next call,
+      // or, for pipelined calls already buffered, at most
+      // `handler_check_interval` later (one sigaction, not one per call).
+      auto now = std::chrono::steady_clock::now();
+      if (!channel.frame_buffered() || now - handler_checked >= handler_check_interval) {
+        keep_interrupt_handler(restore_sigint.get());
+        handler_checked = now;
+      }
       if (out.capacity() > release_above) // a huge reply's buffer is not kept
         std::vector<char>{}.swap(out);
       prime();

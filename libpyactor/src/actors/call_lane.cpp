@@ -10,6 +10,14 @@
 
 namespace pyactor::actors {
 
+namespace {
+
+/// The lane whose channel this thread reads in `lead`, if any: a reply the
+/// leader completes itself needs no wake-up (no eventfd write and read).
+thread_local const call_lane* leading_lane = nullptr;
+
+} // namespace
+
 // -- the ledger's side effects ----------------------------------------------------------
 
 /// Runs under the lane's mutex: writes and signals go to the process at once
@@ -357,6 +365,11 @@ void call_lane::lead(const std::function<bool()>& done) {
   }
   // The process stays while reader_ is `leader`: `close` waits for it.
   bool channel = p != nullptr;
+  struct leading {
+    explicit leading(const call_lane* lane) : outer(leading_lane) { leading_lane = lane; }
+    ~leading() { leading_lane = outer; }
+    const call_lane* outer;
+  } scope{this};
   for (;;) {
     {
       std::lock_guard<std::mutex> guard{mtx_};
@@ -381,6 +394,8 @@ void call_lane::lead(const std::function<bool()>& done) {
 }
 
 void call_lane::wake_leader() {
+  if (leading_lane == this)
+    return; // the leader completed a call itself: it checks `done` next
   uint64_t one = 1;
   [[maybe_unused]] auto n = ::write(lead_fd_, &one, sizeof(one));
 }

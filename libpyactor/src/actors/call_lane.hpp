@@ -80,7 +80,8 @@ public:
   /// if calls are still in the process, else leaves it free.
   void lead(const std::function<bool()>& done);
 
-  /// Wakes the caller in `lead` (its call was answered elsewhere).
+  /// Wakes the caller in `lead` (its call was answered elsewhere); a no-op
+  /// on the leader's own thread, which checks `done` after every read.
   void wake_leader();
 
   /// A caller is about to send `request_id` to the actor instead: later

@@ -577,7 +577,8 @@ bool worker_process::read_locked() {
   for (;;) {
     if (have_ == in_.size())
       in_.resize(in_.size() * 2);
-    ssize_t n = ::read(channel_fd_, in_.data() + have_, in_.size() - have_);
+    size_t room = in_.size() - have_;
+    ssize_t n = ::read(channel_fd_, in_.data() + have_, room);
     if (n > 0) {
       have_ += static_cast<size_t>(n);
       if (!deliver_frames()) {
@@ -585,6 +586,8 @@ bool worker_process::read_locked() {
         send_signal(pid_fd_, SIGKILL);
         return false;
       }
+      if (static_cast<size_t>(n) < room)
+        return true; // a short read took all there was: poll tells of the rest
     } else if (n < 0 && errno == EINTR) {
       continue;
     } else {
