@@ -8,6 +8,11 @@ namespace pyactor::cluster {
 
 const char* head_link_state::name = "pyactor.head_link";
 
+head_link_state::~head_link_state() {
+  if (reply_port)
+    caf::anon_send_exit(reply_port, caf::exit_reason::user_shutdown);
+}
+
 namespace {
 
 using self_pointer = caf::stateful_actor<head_link_state>*;
@@ -34,19 +39,28 @@ call_reply lost_reply(head_link_state& st) {
                                                "it is back (retrying every 1 to 10 s)");
 }
 
-/// Answers the call `id` once and forgets it; later answers are dropped.
-void finish(self_pointer self, uint64_t id, call_reply&& reply) {
+/// Forgets the call `id` (answered); answers its completion if the link
+/// holds it, or else the one the reply book still holds.
+std::shared_ptr<actors::call_completion> forget(self_pointer self, uint64_t id) {
   auto& st = self->state;
   auto i = st.calls.find(id);
   if (i == st.calls.end())
-    return;
+    return nullptr;
   auto completion = std::move(i->second.sink.completion);
+  if (!completion)
+    completion = st.replies->take(id, nullptr);
   if (auto* route = st.routes.by_index(i->second.counted))
     route->own = std::max<int64_t>(0, route->own - 1);
   if (i->second.request_id != 0)
     st.by_request.erase(i->second.request_id);
   st.calls.erase(i);
-  completion->deliver(std::move(reply));
+  return completion;
+}
+
+/// Answers the call `id` once and forgets it; later answers are dropped.
+void finish(self_pointer self, uint64_t id, call_reply&& reply) {
+  if (auto completion = forget(self, id))
+    completion->deliver(std::move(reply));
 }
 
 /// Where a call goes: a node reached directly, or nullptr for the head
@@ -116,6 +130,8 @@ void send_call(self_pointer self, call_request&& request, actors::reply_sink sin
     };
   };
   if (route != nullptr) {
+    // The node answers the reply port, which settles it on the network thread.
+    st.replies->add(id, route->manager.address(), std::move(st.calls.at(id).sink.completion));
     st.outbox[route->index].push_back(batched_call{id, std::move(request)});
     if (!st.flush_pending) {
       st.flush_pending = true;
@@ -147,7 +163,8 @@ void flush(self_pointer self) {
         finish(self, c.id, make_error_reply(errc::node_down, "the node was lost"));
       continue;
     }
-    self->send(route->manager, actors::call_atom_v, std::move(batch));
+    // From the reply port: the node answers it, not the link.
+    caf::send_as(st.reply_port, route->manager, actors::call_atom_v, std::move(batch));
   }
 }
 
@@ -337,6 +354,8 @@ std::function<T(T&)> as_is() {
 
 caf::behavior head_link_behavior(self_pointer self, head_link_config config) {
   self->state.config = std::move(config);
+  self->state.reply_port = spawn_reply_port(self->home_system(), self->state.replies,
+                                            caf::actor_cast<caf::actor>(self));
   self->monitor(self->state.config.head);
   self->set_down_handler([=](caf::down_msg& down) {
     auto& st = self->state;
@@ -387,7 +406,7 @@ caf::behavior head_link_behavior(self_pointer self, head_link_config config) {
       if (node != 0) {
         flush(self); // the call first, if it still waits in a batch
         if (auto* route = st.routes.by_index(node); route != nullptr && route->manager)
-          self->send(route->manager, actors::cancel_atom_v, request_id);
+          caf::send_as(st.reply_port, route->manager, actors::cancel_atom_v, request_id);
       } else if (st.lost.empty()) {
         self->send(st.config.head, actors::cancel_atom_v, request_id);
       }
@@ -483,21 +502,10 @@ caf::behavior head_link_behavior(self_pointer self, head_link_config config) {
           },
           [=](caf::error&) { again(); });
     },
-    [=](actors::call_atom, std::vector<batched_reply>& replies) {
-      auto& st = self->state;
-      auto sender = self->current_sender();
-      if (!sender)
-        return;
-      for (auto& r : replies) {
-        auto i = st.calls.find(r.id);
-        if (i == st.calls.end())
-          continue;
-        // Only the node a call went to answers it.
-        auto* route = st.routes.by_index(i->second.node);
-        if (route == nullptr || !route->manager || route->manager.address() != sender->address())
-          continue;
-        finish(self, r.id, std::move(r.reply));
-      }
+    [=](settled_atom, const std::vector<uint64_t>& ids) {
+      // The reply port answered them: only the books are left.
+      for (auto id : ids)
+        forget(self, id);
     },
     [=](refresh_tick) {
       auto& st = self->state;

@@ -13,6 +13,7 @@
 #include <caf/stateful_actor.hpp>
 
 #include "cluster/head_actor.hpp"
+#include "cluster/reply_port.hpp"
 #include "cluster/route_table.hpp"
 
 namespace pyactor::cluster {
@@ -34,6 +35,8 @@ struct head_link_config {
 
 struct head_link_state {
   struct pending_call {
+    /// Empty for a call sent straight to a node: its completion is in
+    /// `replies` (the reply port settles it).
     actors::reply_sink sink;
     /// The node it was sent to directly, 0 when it went to the head.
     uint32_t node = 0;
@@ -54,6 +57,10 @@ struct head_link_state {
   /// Cancellable calls in flight: the runtime's request id -> link id.
   std::map<uint64_t, uint64_t> by_request;
   route_table routes;
+  /// Completions of calls sent straight to nodes, and the port that
+  /// settles their replies on the network thread (the nodes answer it).
+  std::shared_ptr<reply_book> replies = std::make_shared<reply_book>();
+  caf::actor reply_port;
   /// Calls for each node (by index) not sent yet: one batch per flush.
   std::map<uint32_t, std::vector<batched_call>> outbox;
   bool flush_pending = false;
@@ -66,6 +73,8 @@ struct head_link_state {
   std::chrono::milliseconds reconnect_delay{1000};
 
   static const char* name;
+
+  ~head_link_state();
 };
 
 /// Stands where a local runtime has its scheduler and its supervisor, so
@@ -82,6 +91,8 @@ struct head_link_state {
 ///   other clients' calls count too). A node it cannot reach directly (or
 ///   not yet) is served through the head. `(cancel_atom, id)` follows a call
 ///   where it went. A node lost answers its calls `node_down` at once.
+///   Nodes answer the link's reply port (reply_port.hpp), which completes
+///   the calls on the network thread and tells the link `settled_atom`.
 /// - supervisor side: `ready` answers "" (the nodes' pools are running),
 ///   `status` every worker of every node that is up, with cluster worker
 ///   ids (`cluster_worker_id`); `history` an empty list (restarts stay in
