@@ -30,6 +30,7 @@ struct pool_fixture {
   scheduler_actor scheduler;
   supervisor_actor supervisor;
   pyactor::test::log_capture log;
+  std::shared_ptr<route_table> routes; // the scheduler publishes here when set
 
   void start(uint32_t workers, std::string executable = pyactor::test::worker_executable(),
              uint32_t max_restarts = 5, std::chrono::milliseconds timeout = std::chrono::seconds(60)) {
@@ -37,7 +38,7 @@ struct pool_fixture {
     cfg.set("scheduler.policy", caf::atom("sharing"));
     sys = std::make_unique<caf::actor_system>(cfg);
     scheduler = sys->spawn(scheduler_behavior, make_policy("round-robin").value(),
-                           std::shared_ptr<route_table>{});
+                           routes);
     supervisor_options opts;
     opts.workers = workers;
     opts.max_restarts = max_restarts;
@@ -197,6 +198,30 @@ BOOST_AUTO_TEST_CASE(a_killed_worker_fails_its_calls_once_and_is_restarted) {
   BOOST_CHECK(after.last_exit.find("signal 9") != std::string::npos);
   BOOST_CHECK(!pyactor::test::process_alive(before.pid));
   BOOST_CHECK((result_of(pool.call(request_of(func_body("operator", "add", {1, 2})))) == value{3}));
+}
+
+// A runtime's shutdown closes its route table while the scheduler may still
+// publish (a worker's down message queued before the scheduler's exit
+// message). A snapshot stored then kept the lanes, and through them the log
+// actor, alive: ~actor_system waited forever (a `pyactor map` hung at exit).
+BOOST_AUTO_TEST_CASE(a_closed_route_table_stays_empty_while_the_scheduler_publishes) {
+  pool_fixture pool;
+  pool.routes = std::make_shared<route_table>();
+  pool.start(1);
+  pool.wait_ready();
+  BOOST_REQUIRE(pyactor::test::eventually([&] { return pool.routes->load()->size() == 1; }));
+  auto before = pool.status().at(0);
+  pool.routes->close();
+  BOOST_CHECK(pool.routes->load()->empty());
+  // The scheduler publishes on the worker's down message and again when the
+  // restarted worker joins; a call through the scheduler that the new
+  // process answers shows the join was handled.
+  ::kill(static_cast<pid_t>(before.pid), SIGKILL);
+  BOOST_REQUIRE(pyactor::test::eventually([&] {
+    auto r = pool.call(request_of(func_body("os", "getpid")));
+    return r.ok() && result_of(r).as<int64_t>() != before.pid;
+  }));
+  BOOST_CHECK(pool.routes->load()->empty());
 }
 
 BOOST_AUTO_TEST_CASE(a_worker_that_never_starts_is_given_up_without_looping) {

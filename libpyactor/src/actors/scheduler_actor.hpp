@@ -5,6 +5,7 @@
 #include <deque>
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <unordered_map>
 #include <unordered_set>
@@ -25,15 +26,36 @@ namespace pyactor::actors {
 /// on other threads: the C++ API sends a call straight to a worker actor
 /// when the snapshot names one (one hop less), and through the scheduler
 /// otherwise. Thread-safe.
+///
+/// A snapshot holds the workers' lanes, and through them handles that keep
+/// actors alive (the log actor): the runtime's shutdown `close`s the table
+/// before the actor system ends, and a scheduler still publishing then (a
+/// worker's down message queued before its exit message) stores nothing.
 class route_table {
 public:
   using snapshot = std::vector<worker_entry>;
 
   std::shared_ptr<const snapshot> load() const { return std::atomic_load(&current_); }
-  void store(std::shared_ptr<const snapshot> s) { std::atomic_store(&current_, std::move(s)); }
+
+  /// Publishes `s`, unless the table is closed.
+  void store(std::shared_ptr<const snapshot> s) {
+    std::lock_guard<std::mutex> guard{store_mtx_};
+    if (!closed_)
+      std::atomic_store(&current_, std::move(s));
+  }
+
+  /// Empties the table for good: later `store`s are dropped.
+  void close() {
+    std::shared_ptr<const snapshot> last; // released after the lock
+    std::lock_guard<std::mutex> guard{store_mtx_};
+    closed_ = true;
+    last = std::atomic_exchange(&current_, std::make_shared<const snapshot>());
+  }
 
 private:
   std::shared_ptr<const snapshot> current_ = std::make_shared<const snapshot>();
+  std::mutex store_mtx_; // orders `store` against `close`
+  bool closed_ = false;  // guarded by store_mtx_
 };
 
 /// Routing, in order: a call on an object reference goes to the worker

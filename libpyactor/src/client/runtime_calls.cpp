@@ -209,7 +209,7 @@ void runtime::impl::shutdown() {
     caf::anon_send_exit(e->client, caf::exit_reason::user_shutdown);
     e.reset();
   }
-  routes->store(std::make_shared<const actors::route_table::snapshot>());
+  routes->close(); // else a late publish keeps lanes, and the log actor, alive: sys.reset() hangs
   sys.reset(); // waits until every actor (and so every worker process) is gone
 }
 
