@@ -7,9 +7,15 @@
 //       publishes a CAF echo actor (it answers the bytes it gets) on PORT and
 //       serves until SIGTERM or SIGINT
 //   pyactor-bench-cluster run HEAD ECHO_HOST:PORT ROUNDS CALLS WORKERS
-//       prints one JSON line per round and one summary line
+//       prints one JSON line per round and one summary line; with
+//       PYACTOR_BENCH_NODE_PID and PYACTOR_BENCH_ECHO_PID set, each round
+//       also gives the wake-ups per call of this process and of the node
+//       (remote calls) or the echo server (CAF requests)
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
+#include <dirent.h>
+#include <fstream>
 #include <csignal>
 #include <cstdio>
 #include <future>
@@ -30,6 +36,47 @@ using clock_type = std::chrono::steady_clock;
 using pyactor::bench::percentile;
 
 constexpr size_t payload_bytes = 64; // about a small call's request body
+
+/// Voluntary context switches (wake-ups) of every thread of process `pid`
+/// (0: this one), from /proc/PID/task/*/status; -1 when unreadable.
+long wakeups(long pid) {
+  std::string base = pid == 0 ? "/proc/self/task" : "/proc/" + std::to_string(pid) + "/task";
+  DIR* dir = ::opendir(base.c_str());
+  if (dir == nullptr)
+    return -1;
+  long total = 0;
+  while (auto* e = ::readdir(dir)) {
+    if (e->d_name[0] == '.')
+      continue;
+    std::ifstream in{base + "/" + e->d_name + "/status"};
+    std::string line;
+    while (std::getline(in, line))
+      if (line.rfind("voluntary_ctxt_switches:", 0) == 0)
+        total += std::atol(line.c_str() + 24);
+  }
+  ::closedir(dir);
+  return total;
+}
+
+/// Wake-ups per operation in this process and in the peer process `peer`
+/// (the node or the echo server) while `run` does `n` operations.
+struct wakeup_count {
+  double here = 0;
+  double peer = 0;
+};
+
+template <class F>
+wakeup_count count_wakeups(long peer, size_t n, F&& run) {
+  auto h0 = wakeups(0);
+  auto p0 = peer > 0 ? wakeups(peer) : -1;
+  run();
+  auto h1 = wakeups(0);
+  auto p1 = peer > 0 ? wakeups(peer) : -1;
+  wakeup_count c;
+  c.here = static_cast<double>(h1 - h0) / static_cast<double>(n);
+  c.peer = p0 >= 0 && p1 >= 0 ? static_cast<double>(p1 - p0) / static_cast<double>(n) : -1;
+  return c;
+}
 
 double us_since(clock_type::time_point t0) {
   return std::chrono::duration<double, std::micro>(clock_type::now() - t0).count();
@@ -179,9 +226,22 @@ int run(const std::string& head, const std::string& echo_at, int rounds, size_t 
   // r_floor: the remote call against what it must at least cost, the CAF
   // round trip to the node plus the node's local call.
   std::vector<double> r_block, r_async, r_floor;
+  // The node's and the echo server's pids (bench/cluster_bench.sh), for
+  // their wake-ups per call.
+  auto env_pid = [](const char* name) {
+    auto* v = std::getenv(name);
+    return v != nullptr ? std::atol(v) : 0L;
+  };
+  long node_pid = env_pid("PYACTOR_BENCH_NODE_PID");
+  long echo_pid = env_pid("PYACTOR_BENCH_ECHO_PID");
   for (int k = 0; k < rounds; ++k) {
-    auto caf_rt = percentile(caf_round_trips(sys, *echo, calls), 0.5);
-    auto remote_call = percentile(blocking_calls(*remote.value(), calls), 0.5);
+    double caf_rt = 0, remote_call = 0;
+    auto caf_wake = count_wakeups(echo_pid, calls, [&] {
+      caf_rt = percentile(caf_round_trips(sys, *echo, calls), 0.5);
+    });
+    auto remote_wake = count_wakeups(node_pid, calls, [&] {
+      remote_call = percentile(blocking_calls(*remote.value(), calls), 0.5);
+    });
     auto local_call = percentile(blocking_calls(*local.value(), calls), 0.5);
     auto remote_tp = async_throughput(*remote.value(), calls * 4, 64);
     auto local_tp = async_throughput(*local.value(), calls * 4, 64);
@@ -191,9 +251,12 @@ int run(const std::string& head, const std::string& echo_at, int rounds, size_t 
     std::printf("{\"suite\": \"cluster\", \"round\": %d, \"caf_round_trip_us\": %.1f, "
                 "\"remote_call_us\": %.1f, \"local_call_us\": %.1f, \"remote_async_per_s\": %.0f, "
                 "\"local_async_per_s\": %.0f, \"remote_vs_caf\": %.2f, "
-                "\"remote_vs_local_async\": %.2f, \"remote_vs_caf_plus_local\": %.2f}\n",
+                "\"remote_vs_local_async\": %.2f, \"remote_vs_caf_plus_local\": %.2f, "
+                "\"caf_wakeups_client\": %.2f, \"caf_wakeups_echo\": %.2f, "
+                "\"remote_wakeups_client\": %.2f, \"remote_wakeups_node\": %.2f}\n",
                 k + 1, caf_rt, remote_call, local_call, remote_tp, local_tp, r_block.back(),
-                r_async.back(), r_floor.back());
+                r_async.back(), r_floor.back(), caf_wake.here, caf_wake.peer, remote_wake.here,
+                remote_wake.peer);
     std::fflush(stdout);
   }
   std::printf("{\"suite\": \"cluster\", \"summary\": true, \"remote_vs_caf_median\": %.2f, "

@@ -69,7 +69,9 @@ ip netns exec "$H" "$bin/pyactor" head --listen "0.0.0.0:$PORT" --insecure --wor
   >"$work/head.log" 2>&1 & pids+=($!)
 ip netns exec "$N" "$bin/pyactor" node --join "10.250.1.1:$PORT" --name n --insecure \
   --workers "$workers" >"$work/node.log" 2>&1 & pids+=($!)
+node_pid=$!
 ip netns exec "$N" "$bin/pyactor-bench-cluster" echo "$ECHO_PORT" >"$work/echo.log" 2>&1 & pids+=($!)
+echo_pid=$!
 for i in $(seq 600); do
   ready=$(ip netns exec "$H" "$bin/pyactor" --connect "127.0.0.1:$PORT" status 2>/dev/null \
             | awk '$1 == "n" && $4 == "ready"' | wc -l)
@@ -78,7 +80,8 @@ for i in $(seq 600); do
 done
 [ "$ready" = "$workers" ] || { echo "cluster_bench: the node did not join"; tail "$work"/*.log; exit 1; }
 load=$(cut -d' ' -f1-3 /proc/loadavg)
-ip netns exec "$H" "$bin/pyactor-bench-cluster" run "127.0.0.1:$PORT" "10.250.1.2:$ECHO_PORT" \
+PYACTOR_BENCH_NODE_PID=$node_pid PYACTOR_BENCH_ECHO_PID=$echo_pid \
+  ip netns exec "$H" "$bin/pyactor-bench-cluster" run "127.0.0.1:$PORT" "10.250.1.2:$ECHO_PORT" \
   "$rounds" "$calls" "$workers" >"$work/results.jsonl" || { tail "$work"/*.log; exit 1; }
 /usr/bin/python3 - "$work/results.jsonl" "$rounds" "$calls" "$workers" "$load" "$output" <<'PY'
 import json, sys
@@ -91,13 +94,14 @@ out = ["", "## Cluster (runtime::connect over a veth link)", "",
        f"actor in another, one veth link between them. {rounds} interleaved rounds of {calls} sequential "
        f"calls (`operator.add(1, 2)`) / {calls} CAF requests of 64 bytes, and {4 * int(calls)} async calls "
        f"with 64 in flight; the local pool has {workers} workers. Load average before: {load}.", "",
-       "| round | CAF round trip µs | remote call µs | local call µs | remote async/s | local async/s | remote/CAF | remote/(CAF+local) | remote/local async |",
-       "|---|---|---|---|---|---|---|---|---|"]
+       "| round | CAF round trip µs | remote call µs | local call µs | remote async/s | local async/s | remote/CAF | remote/(CAF+local) | remote/local async | wake-ups per CAF request: client / echo | per remote call: client / node |",
+       "|---|---|---|---|---|---|---|---|---|---|---|"]
 for r in per:
     out.append(f"| {r['round']} | {r['caf_round_trip_us']:.0f} | {r['remote_call_us']:.0f} | {r['local_call_us']:.0f} | "
                f"{r['remote_async_per_s']:.0f} | {r['local_async_per_s']:.0f} | {r['remote_vs_caf']:.2f} | "
                f"{r['remote_vs_caf_plus_local']:.2f} | "
-               f"{r['remote_vs_local_async']:.2f} |")
+               f"{r['remote_vs_local_async']:.2f} | {r.get('caf_wakeups_client', -1):.1f} / {r.get('caf_wakeups_echo', -1):.1f} | "
+               f"{r.get('remote_wakeups_client', -1):.1f} / {r.get('remote_wakeups_node', -1):.1f} |")
 out += ["",
         f"Remote blocking call / bare CAF round trip: median {s['remote_vs_caf_median']:.2f}× "
         f"(range {s['remote_vs_caf_min']:.2f}–{s['remote_vs_caf_max']:.2f}; target ≤ 1.3).",

@@ -95,9 +95,15 @@ result<std::unique_ptr<runtime>> runtime::connect(const std::string& address,
   lc.keepalive = options.net.heartbeat;
   lc.tls = tls.value();
   lc.log = pimpl->options.log;
+  lc.shared = std::make_shared<cluster::client_port_shared>();
+  lc.shared->default_timeout = options.default_timeout;
+  lc.port = cluster::spawn_client_port(sys, lc.shared);
+  auto port = lc.port;
   auto link = sys.spawn(cluster::head_link_behavior, std::move(lc));
+  cluster::set_client_port_link(port, caf::actor_cast<caf::actor>(link));
   auto ends = std::make_shared<impl::endpoints>();
-  ends->scheduler = caf::actor_cast<actors::scheduler_actor>(link);
+  // Calls go to the port: it sends those it can route from the caller's thread.
+  ends->scheduler = caf::actor_cast<actors::scheduler_actor>(port);
   ends->supervisor = caf::actor_cast<actors::supervisor_actor>(link);
   pimpl->calls = std::make_shared<client::call_table>(pimpl->options.log);
   ends->client = sys.spawn(client::client_behavior, pimpl->options.log);

@@ -110,12 +110,12 @@ int run_head(const head_options& options) {
   hc.log = log_line;
   hc.keepalive = options.net.heartbeat;
   hc.local_uid_tag = uid_tag;
-  node_manager_actor local;
+  node_actors local;
   pool_handles handles;
   if (pool) {
     handles = pool_access::handles(*pool);
-    local = sys.spawn(node_manager_behavior, handles);
-    hc.local = local;
+    local = spawn_node_actors(sys, handles);
+    hc.local = local.handle();
   }
   auto head = sys.spawn(head_behavior, hc);
   auto host = options.listen.host;
@@ -135,9 +135,10 @@ int run_head(const head_options& options) {
     int sig = wait_for_stop();
     log_line(std::string{"[head] "} + (sig == SIGINT ? "SIGINT" : "SIGTERM") + ": stopping");
   }
-  stop_actors(sys, {caf::actor_cast<caf::actor>(head), caf::actor_cast<caf::actor>(local)});
+  stop_actors(sys, {caf::actor_cast<caf::actor>(head), local.port,
+                    caf::actor_cast<caf::actor>(local.manager)});
   head = nullptr;
-  local = nullptr;
+  local = node_actors{};
   pool_access::stop_bridge(handles);
   pool.reset();        // stops the local workers
   net.value().reset(); // closes every connection: the nodes see the head go
@@ -186,14 +187,16 @@ int run_node(const node_options& options) {
   }
   auto& sys = *net.value()->sys;
   auto handles = pool_access::handles(*pool);
-  auto manager = sys.spawn(node_manager_behavior, handles);
+  auto node = spawn_node_actors(sys, handles);
+  auto manager = node.handle();
   std::string listen_host;
   uint16_t listen_port = 0;
   if (auto why = listen_for_clients(sys, net.value()->tls, options, manager, listen_host,
                                     listen_port);
       !why.empty()) {
     log_line("pyactor node: " + why);
-    stop_actors(sys, {caf::actor_cast<caf::actor>(manager)});
+    stop_actors(sys, {node.port, caf::actor_cast<caf::actor>(node.manager)});
+    node = node_actors{};
     manager = nullptr;
     pool_access::stop_bridge(handles);
     return 2;
@@ -219,8 +222,10 @@ int run_node(const node_options& options) {
            + std::to_string(::getpid()));
   int sig = wait_for_stop();
   log_line("[node " + name + "] " + (sig == SIGINT ? "SIGINT" : "SIGTERM") + ": stopping");
-  stop_actors(sys, {caf::actor_cast<caf::actor>(joiner), caf::actor_cast<caf::actor>(manager)});
+  stop_actors(sys, {caf::actor_cast<caf::actor>(joiner), node.port,
+                    caf::actor_cast<caf::actor>(node.manager)});
   joiner = nullptr;
+  node = node_actors{};
   manager = nullptr;
   pool_access::stop_bridge(handles);
   pool.reset();

@@ -8,6 +8,11 @@ namespace pyactor::cluster {
 
 const char* head_link_state::name = "pyactor.head_link";
 
+head_link_state::~head_link_state() {
+  if (config.port)
+    caf::anon_send_exit(config.port, caf::exit_reason::user_shutdown);
+}
+
 namespace {
 
 using self_pointer = caf::stateful_actor<head_link_state>*;
@@ -34,19 +39,28 @@ call_reply lost_reply(head_link_state& st) {
                                                "it is back (retrying every 1 to 10 s)");
 }
 
-/// Answers the call `id` once and forgets it; later answers are dropped.
-void finish(self_pointer self, uint64_t id, call_reply&& reply) {
+/// Forgets the call `id` (answered); answers its completion if the link
+/// holds it, or else the one the reply book still holds.
+std::shared_ptr<actors::call_completion> forget(self_pointer self, uint64_t id) {
   auto& st = self->state;
   auto i = st.calls.find(id);
   if (i == st.calls.end())
-    return;
+    return nullptr;
   auto completion = std::move(i->second.sink.completion);
+  if (!completion)
+    completion = st.config.shared->book->take(id, nullptr);
   if (auto* route = st.routes.by_index(i->second.counted))
-    route->own = std::max<int64_t>(0, route->own - 1);
+    route->own->fetch_sub(1);
   if (i->second.request_id != 0)
     st.by_request.erase(i->second.request_id);
   st.calls.erase(i);
-  completion->deliver(std::move(reply));
+  return completion;
+}
+
+/// Answers the call `id` once and forgets it; later answers are dropped.
+void finish(self_pointer self, uint64_t id, call_reply&& reply) {
+  if (auto completion = forget(self, id))
+    completion->deliver(std::move(reply));
 }
 
 /// Where a call goes: a node reached directly, or nullptr for the head
@@ -91,7 +105,7 @@ void send_call(self_pointer self, call_request&& request, actors::reply_sink sin
     sink.completion->deliver(lost_reply(st));
     return;
   }
-  auto id = st.next_id++;
+  auto id = st.config.shared->next_id.fetch_add(1);
   head_link_state::pending_call pc;
   pc.sink = std::move(sink);
   pc.node = route ? route->index : 0;
@@ -103,7 +117,7 @@ void send_call(self_pointer self, call_request&& request, actors::reply_sink sin
     counted = route;
   if (counted != nullptr) {
     pc.counted = counted->index;
-    ++counted->own;
+    counted->own->fetch_add(1);
   }
   if (pc.request_id != 0)
     st.by_request[pc.request_id] = id;
@@ -116,6 +130,9 @@ void send_call(self_pointer self, call_request&& request, actors::reply_sink sin
     };
   };
   if (route != nullptr) {
+    // The node answers the reply port, which settles it on the network thread.
+    st.config.shared->book->add(id, route->manager.address(),
+                                std::move(st.calls.at(id).sink.completion));
     st.outbox[route->index].push_back(batched_call{id, std::move(request)});
     if (!st.flush_pending) {
       st.flush_pending = true;
@@ -147,7 +164,8 @@ void flush(self_pointer self) {
         finish(self, c.id, make_error_reply(errc::node_down, "the node was lost"));
       continue;
     }
-    self->send(route->manager, actors::call_atom_v, std::move(batch));
+    // From the reply port: the node answers it, not the link.
+    caf::send_as(st.config.port, route->manager, actors::call_atom_v, std::move(batch));
   }
 }
 
@@ -167,6 +185,21 @@ void expire(self_pointer self) {
                                         + " did not answer the call within its timeout and "
                                         + std::to_string(call_slack.count()) + " s more"));
   }
+}
+
+/// Tells the client port the nodes it picks from (as route_table::pick),
+/// with the manager of those it may send calls to itself.
+void publish_routes(self_pointer self) {
+  std::vector<fast_route> usable;
+  for (auto& r : self->state.routes.all())
+    if (r.up && r.ready > 0) {
+      caf::actor manager;
+      if (r.state == node_route::link_state::direct && r.manager)
+        manager = caf::actor_cast<caf::actor>(r.manager);
+      usable.push_back(fast_route{r.index, std::move(manager), r.ready, r.reported, r.own_at_ask,
+                                  r.own});
+    }
+  self->state.config.shared->publish(std::move(usable));
 }
 
 /// Connects to the managers of nodes not reached directly yet (a failed
@@ -222,6 +255,7 @@ void connect_nodes(self_pointer self) {
           r->state = ls::direct;
           r->why.clear();
           self->monitor(r->manager);
+          publish_routes(self);
         },
         [=](caf::error& err) { failed(caf::to_string(err)); });
   }
@@ -250,6 +284,7 @@ void take_reports(self_pointer self, const std::vector<node_report>& reports,
                                                                "while the call was in flight"));
     }
   connect_nodes(self);
+  publish_routes(self);
 }
 
 /// A node reached directly went away: its calls get `node_down` now.
@@ -258,6 +293,7 @@ void on_node_down(self_pointer self, node_route& route, const caf::error& reason
   route.state = node_route::link_state::none;
   route.manager = nullptr;
   route.up = false; // until the head reports it up again
+  publish_routes(self);
   auto why = "node " + route.name + " at " + route.direct + " (reached directly) went down ("
              + caf::to_string(reason) + ") while the call was in flight";
   std::vector<uint64_t> lost;
@@ -309,7 +345,7 @@ caf::result<Answer> ask_head(self_pointer self, Timeout timeout,
     return caf::make_error(caf::sec::request_receiver_down,
                            "lost the head at " + st.config.where + " (" + st.lost + ")");
   auto promise = self->make_response_promise<Answer>();
-  auto id = st.next_id++;
+  auto id = st.config.shared->next_id.fetch_add(1);
   st.questions.emplace(id, [promise](caf::error err) mutable { promise.deliver(std::move(err)); });
   self->request(st.config.head, timeout, std::forward<Ts>(xs)...)
     .then(
@@ -387,7 +423,9 @@ caf::behavior head_link_behavior(self_pointer self, head_link_config config) {
       if (node != 0) {
         flush(self); // the call first, if it still waits in a batch
         if (auto* route = st.routes.by_index(node); route != nullptr && route->manager)
-          self->send(route->manager, actors::cancel_atom_v, request_id);
+          // Through the port: after the call if it still waits there.
+          caf::anon_send(st.config.port, actors::cancel_atom_v, request_id,
+                         caf::actor_cast<caf::actor>(route->manager));
       } else if (st.lost.empty()) {
         self->send(st.config.head, actors::cancel_atom_v, request_id);
       }
@@ -483,21 +521,26 @@ caf::behavior head_link_behavior(self_pointer self, head_link_config config) {
           },
           [=](caf::error&) { again(); });
     },
-    [=](actors::call_atom, std::vector<batched_reply>& replies) {
+    [=](direct_call_note& note) {
+      // The client port sent it straight to a node: the books as for our own.
       auto& st = self->state;
-      auto sender = self->current_sender();
-      if (!sender)
-        return;
-      for (auto& r : replies) {
-        auto i = st.calls.find(r.id);
-        if (i == st.calls.end())
-          continue;
-        // Only the node a call went to answers it.
-        auto* route = st.routes.by_index(i->second.node);
-        if (route == nullptr || !route->manager || route->manager.address() != sender->address())
-          continue;
-        finish(self, r.id, std::move(r.reply));
-      }
+      head_link_state::pending_call pc;
+      pc.node = note.node;
+      pc.counted = note.node;
+      pc.request_id = note.request_id;
+      pc.deadline_ms = note.deadline_ms;
+      if (pc.request_id != 0)
+        st.by_request[pc.request_id] = note.id;
+      st.calls.emplace(note.id, std::move(pc));
+      auto* route = st.routes.by_index(note.node);
+      if (route == nullptr || !route->manager || route->manager.address() != note.manager)
+        finish(self, note.id, make_error_reply(errc::node_down,
+                                               "the node was lost while the call was on its way"));
+    },
+    [=](settled_atom, const std::vector<uint64_t>& ids) {
+      // The reply port answered them: only the books are left.
+      for (auto id : ids)
+        forget(self, id);
     },
     [=](refresh_tick) {
       auto& st = self->state;

@@ -13,6 +13,7 @@
 #include <caf/stateful_actor.hpp>
 
 #include "cluster/head_actor.hpp"
+#include "cluster/client_port.hpp"
 #include "cluster/route_table.hpp"
 
 namespace pyactor::cluster {
@@ -30,10 +31,15 @@ struct head_link_config {
   bool tls = false;
   /// Where the link says that a node is not reachable directly.
   std::function<void(const std::string&)> log;
+  /// The client port (client_port.hpp) and what the link shares with it.
+  caf::actor port;
+  std::shared_ptr<client_port_shared> shared;
 };
 
 struct head_link_state {
   struct pending_call {
+    /// Empty for a call sent straight to a node: its completion is in
+    /// the reply book (client_port.hpp), settled by the client port.
     actors::reply_sink sink;
     /// The node it was sent to directly, 0 when it went to the head.
     uint32_t node = 0;
@@ -47,7 +53,6 @@ struct head_link_state {
   };
 
   head_link_config config;
-  uint64_t next_id = 1;
   /// Calls sent and not yet answered: `node_down` when their node (or, for
   /// calls through it, the head) is lost.
   std::map<uint64_t, pending_call> calls;
@@ -66,6 +71,8 @@ struct head_link_state {
   std::chrono::milliseconds reconnect_delay{1000};
 
   static const char* name;
+
+  ~head_link_state();
 };
 
 /// Stands where a local runtime has its scheduler and its supervisor, so
@@ -82,6 +89,11 @@ struct head_link_state {
 ///   other clients' calls count too). A node it cannot reach directly (or
 ///   not yet) is served through the head. `(cancel_atom, id)` follows a call
 ///   where it went. A node lost answers its calls `node_down` at once.
+///   Calls for any worker usually leave from the caller's thread through
+///   the client port (client_port.hpp), which tells the link with a
+///   `direct_call_note`; nodes answer the port, which completes the calls
+///   on the network thread and tells the link `settled_atom`. The link
+///   publishes the nodes the port may use (`client_port_shared::publish`).
 /// - supervisor side: `ready` answers "" (the nodes' pools are running),
 ///   `status` every worker of every node that is up, with cluster worker
 ///   ids (`cluster_worker_id`); `history` an empty list (restarts stay in

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <caf/all.hpp>
+#include <caf/io/middleman.hpp>
 
 namespace pyactor::cluster {
 
@@ -12,29 +13,7 @@ const char* node_manager_state::name = "pyactor.node_manager";
 
 namespace {
 
-using self_pointer = node_manager_actor::stateful_pointer<node_manager_state>;
-
-/// Sends the pool's reply back to the manager as a local `pool_event`.
-class forward_completion final : public actors::call_completion {
-public:
-  forward_completion(caf::actor manager, uint64_t id) : manager_(std::move(manager)), id_(id) {
-    // nop
-  }
-
-  ~forward_completion() override { complete_if_abandoned(); }
-
-protected:
-  void complete(actors::call_reply&& reply) override {
-    pool_event ev;
-    ev.id = id_;
-    ev.reply = std::move(reply);
-    caf::anon_send(manager_, std::move(ev));
-  }
-
-private:
-  caf::actor manager_;
-  uint64_t id_;
-};
+using self_pointer = node_manager_core::stateful_pointer<node_manager_state>;
 
 /// Asks the pool's bridge `(xs..., id, self)`; `done` gets its pool_event.
 template <class... Ts>
@@ -46,46 +25,9 @@ void ask_pool(self_pointer self, std::function<void(pool_event&)> done, Ts&&... 
   caf::anon_send(st.pool.bridge, std::forward<Ts>(xs)..., id, caf::actor_cast<caf::actor>(self));
 }
 
-/// The sender of the current message, monitored from its first call on.
-caf::actor_addr track_sender(self_pointer self) {
-  auto sender = self->current_sender();
-  caf::actor_addr from = sender ? sender->address() : caf::actor_addr{};
-  if (from && self->state.senders.insert(from).second)
-    self->monitor(from);
-  return from;
-}
-
-/// Hands `request` to the pool under a fresh id; `pc` says where its reply goes.
-void submit(self_pointer self, actors::call_request&& request,
-            node_manager_state::pending_call&& pc) {
-  auto& st = self->state;
-  auto id = st.next_id++;
-  pc.sender_id = request.request_id;
-  st.calls.emplace(id, std::move(pc));
-  request.request_id = id;
-  auto sink = actors::reply_sink{
-    std::make_shared<forward_completion>(caf::actor_cast<caf::actor>(self), id)};
-  // anon_send: the pool's actors run on the pool's own threads.
-  caf::anon_send(st.pool.scheduler, actors::call_atom_v, std::move(request), std::move(sink));
-}
-
-/// Queues the reply to a batched call; one flush sends each sender's batch.
-void queue_reply(self_pointer self, const caf::actor& to, uint64_t id, actors::call_reply&& reply) {
-  auto& st = self->state;
-  st.outbox[to].push_back(batched_reply{id, std::move(reply)});
-  if (!st.flush_pending) {
-    st.flush_pending = true;
-    self->send(self, flush_tick{});
-  }
-}
-
 } // namespace
 
 node_manager_state::~node_manager_state() {
-  for (auto& entry : calls)
-    if (!entry.second.reply_to && entry.second.promise.pending())
-      entry.second.promise.deliver(
-        actors::make_error_reply(errc::node_down, "the node stopped before the call finished"));
   for (auto& entry : statuses)
     if (entry.second.pending())
       entry.second.deliver(std::vector<actors::worker_status>{});
@@ -96,49 +38,20 @@ node_manager_state::~node_manager_state() {
   }
 }
 
-node_manager_actor::behavior_type node_manager_behavior(self_pointer self, pool_handles pool) {
+node_manager_core::behavior_type node_manager_behavior(self_pointer self, pool_handles pool,
+                                                       std::shared_ptr<port_calls> calls) {
   self->state.pool = std::move(pool);
+  self->state.calls = std::move(calls);
   self->set_down_handler([=](caf::down_msg& down) {
     auto& st = self->state;
-    if (st.senders.erase(down.source) == 0)
-      return;
-    // Its calls still running are cancelled, as a cancel it would have sent.
-    for (auto& [id, pc] : st.calls)
-      if (pc.sender == down.source)
-        caf::anon_send(st.pool.scheduler, actors::cancel_atom_v, id);
+    // A sender's calls still running are cancelled, as a cancel it would have sent.
+    for (auto id : st.calls->drop_sender(down.source))
+      caf::anon_send(st.pool.scheduler, actors::cancel_atom_v, id);
   });
   return {
-    [=](actors::call_atom, actors::call_request& request)
-      -> caf::typed_response_promise<actors::call_reply> {
-      // Before make_response_promise, which takes the sender out.
-      auto from = track_sender(self);
-      auto promise = self->make_response_promise<actors::call_reply>();
-      node_manager_state::pending_call pc;
-      pc.promise = promise;
-      pc.sender = from;
-      submit(self, std::move(request), std::move(pc));
-      return promise;
-    },
-    [=](actors::call_atom, std::vector<batched_call>& batch) {
-      auto from = track_sender(self);
-      auto reply_to = caf::actor_cast<caf::actor>(self->current_sender());
-      if (!reply_to)
-        return; // nobody to answer
-      for (auto& entry : batch) {
-        node_manager_state::pending_call pc;
-        pc.sender = from;
-        pc.reply_to = reply_to;
-        pc.reply_id = entry.id;
-        submit(self, std::move(entry.request), std::move(pc));
-      }
-    },
-    [=](flush_tick) {
-      auto& st = self->state;
-      st.flush_pending = false;
-      auto outbox = std::move(st.outbox);
-      st.outbox.clear();
-      for (auto& [to, replies] : outbox)
-        caf::send_as(caf::actor_cast<caf::actor>(self), to, actors::call_atom_v, std::move(replies));
+    [=](track_atom, const caf::actor& sender) {
+      if (sender)
+        self->monitor(sender);
     },
     [=](actors::status_atom) -> caf::typed_response_promise<std::vector<actors::worker_status>> {
       auto& st = self->state;
@@ -148,16 +61,6 @@ node_manager_actor::behavior_type node_manager_behavior(self_pointer self, pool_
       // anon_send: the bridge lives in the pool's system (see pool_handles).
       caf::anon_send(st.pool.bridge, actors::status_atom_v, id, caf::actor_cast<caf::actor>(self));
       return promise;
-    },
-    [=](actors::cancel_atom, uint64_t request_id) {
-      auto sender = self->current_sender();
-      if (!sender || request_id == 0)
-        return;
-      for (auto& [id, pc] : self->state.calls)
-        if (pc.sender_id == request_id && pc.sender == sender->address()) {
-          caf::anon_send(self->state.pool.scheduler, actors::cancel_atom_v, id);
-          return;
-        }
     },
     [=](actors::grow_atom, uint32_t n) {
       auto promise = self->make_response_promise<std::vector<uint64_t>>();
@@ -205,17 +108,26 @@ node_manager_actor::behavior_type node_manager_behavior(self_pointer self, pool_
           i->second.deliver(std::move(ev.workers));
           st.statuses.erase(i);
         }
-        return;
-      }
-      if (auto i = st.calls.find(ev.id); i != st.calls.end()) {
-        if (i->second.reply_to)
-          queue_reply(self, i->second.reply_to, i->second.reply_id, std::move(ev.reply));
-        else
-          i->second.promise.deliver(std::move(ev.reply));
-        st.calls.erase(i);
       }
     },
   };
+}
+
+node_actors spawn_node_actors(caf::actor_system& sys, pool_handles pool) {
+  node_actors out;
+  auto calls = std::make_shared<port_calls>();
+  out.manager = sys.spawn(node_manager_behavior, pool, calls);
+  call_port_config pc;
+  pc.submit = pool.submit;
+  pc.cancel = [scheduler = pool.scheduler](uint64_t id) {
+    // anon_send: the pool's actors run on the pool's own threads.
+    caf::anon_send(scheduler, actors::cancel_atom_v, id);
+  };
+  pc.manager = caf::actor_cast<caf::actor>(out.manager);
+  pc.calls = std::move(calls);
+  pc.post = [&sys](std::function<void()> f) { sys.middleman().backend().post(std::move(f)); };
+  out.port = spawn_call_port(sys, std::move(pc));
+  return out;
 }
 
 } // namespace pyactor::cluster

@@ -12,6 +12,7 @@
 #include <caf/typed_actor.hpp>
 #include <caf/typed_response_promise.hpp>
 
+#include "cluster/call_port.hpp"
 #include "cluster/messages.hpp"
 #include "actors/scheduler_actor.hpp"
 #include "actors/supervisor_actor.hpp"
@@ -33,56 +34,53 @@ struct pool_handles {
   /// supervisor and answers `reply_to` with a status `pool_event`. Stop it
   /// (`stop_bridge`) before the runtime is destroyed.
   caf::actor bridge;
+  /// Hands a call to the pool as the runtime's own callers do (a worker's
+  /// lane when it takes it, else the pool's scheduler), from any thread.
+  std::function<void(actors::call_request&&, actors::reply_sink&&)> submit;
 };
 
-/// `call` runs a request on the node's pool (its scheduler picks the worker,
-/// or the one pinned by `pin_slot`) and answers its `call_reply`; `status`
-/// answers every worker slot; `cancel` cancels a call by the request id its
-/// sender gave it. The manager is reached by the head and, directly, by
-/// connected clients: it renumbers request ids (ids of different senders
-/// collide), monitors each sender and cancels a departed sender's calls.
+/// A node as the head and clients see it (the handle they hold is its call
+/// port, see call_port.hpp, which passes everything but calls on to the
+/// node manager). `call` runs a request on the node's pool (a worker's lane
+/// or its scheduler picks the worker, or the one pinned by `pin_slot`) and
+/// answers its `call_reply`; `status` answers every worker slot; `cancel`
+/// cancels a call by the request id its sender gave it. The port renumbers
+/// request ids (ids of different senders collide); the manager monitors
+/// each sender and cancels a departed sender's calls.
 /// A `keepalive` is answered with one (traffic for the sender's connection).
-/// `(call_atom, vector<batched_call>)` runs a batch of calls; their replies
-/// go back to the sender as `(call_atom, vector<batched_reply>)`, batched
-/// the same way (see batched_call).
+/// `(call_atom, vector<batched_call>)` runs a batch of calls; each reply
+/// goes back to the sender as `(call_atom, vector<batched_reply>)`.
 /// `grow` adds workers (answered once they are ready), `shrink` drains the
 /// named slots (answered once they are gone). `drain` removes every worker,
 /// answers "", then stops the node process (SIGTERM to itself, which
 /// `run_node` waits for).
-/// `pool_event` is local only (the pool's replies). When the manager stops,
-/// calls it still holds get `node_down`.
 using node_manager_actor = caf::typed_actor<
   caf::replies_to<actors::call_atom, actors::call_request>::with<actors::call_reply>,
   caf::reacts_to<actors::call_atom, std::vector<batched_call>>,
-  caf::reacts_to<flush_tick>,
   caf::replies_to<actors::status_atom>::with<std::vector<actors::worker_status>>,
   caf::reacts_to<actors::cancel_atom, uint64_t>,
   caf::replies_to<actors::grow_atom, uint32_t>::with<std::vector<uint64_t>>,
   caf::replies_to<actors::shrink_atom, std::vector<uint64_t>>::with<std::vector<uint64_t>>,
   caf::replies_to<drain_atom>::with<std::string>,
+  caf::reacts_to<keepalive_atom>>;
+
+/// The manager behind the port: everything but calls, plus the local
+/// `(track_atom, sender)` from the port and `pool_event` from the pool.
+using node_manager_core = caf::typed_actor<
+  caf::replies_to<actors::status_atom>::with<std::vector<actors::worker_status>>,
+  caf::replies_to<actors::grow_atom, uint32_t>::with<std::vector<uint64_t>>,
+  caf::replies_to<actors::shrink_atom, std::vector<uint64_t>>::with<std::vector<uint64_t>>,
+  caf::replies_to<drain_atom>::with<std::string>,
   caf::reacts_to<keepalive_atom>,
+  caf::reacts_to<track_atom, caf::actor>,
   caf::reacts_to<stop_tick>,
   caf::reacts_to<pool_event>>;
 
 struct node_manager_state {
-  struct pending_call {
-    caf::typed_response_promise<actors::call_reply> promise;
-    /// For a batched call: where its reply goes and the sender's id for it.
-    caf::actor reply_to;
-    uint64_t reply_id = 0;
-    /// Who sent it and the id it gave the call, for `cancel`.
-    caf::actor_addr sender;
-    uint64_t sender_id = 0;
-  };
-
   pool_handles pool;
+  /// The port's calls in flight (shared with it and their completions).
+  std::shared_ptr<port_calls> calls;
   uint64_t next_id = 1;
-  std::map<uint64_t, pending_call> calls;
-  /// Senders of calls, monitored (see `node_manager_actor`).
-  std::set<caf::actor_addr> senders;
-  /// Replies to batched calls not sent yet, by sender.
-  std::map<caf::actor, std::vector<batched_reply>> outbox;
-  bool flush_pending = false;
   std::map<uint64_t, caf::typed_response_promise<std::vector<actors::worker_status>>> statuses;
   /// Other questions to the pool (grow, shrink, drain), by event id.
   std::map<uint64_t, std::function<void(pool_event&)>> waiters;
@@ -92,8 +90,20 @@ struct node_manager_state {
   ~node_manager_state();
 };
 
-node_manager_actor::behavior_type
-node_manager_behavior(node_manager_actor::stateful_pointer<node_manager_state> self,
-                      pool_handles pool);
+node_manager_core::behavior_type
+node_manager_behavior(node_manager_core::stateful_pointer<node_manager_state> self,
+                      pool_handles pool, std::shared_ptr<port_calls> calls);
+
+/// Spawns a node manager for `pool` and its call port; answers the port
+/// (the node's handle for the head and clients). Stop both with
+/// `stop_node_actors`.
+struct node_actors {
+  node_manager_core manager;
+  caf::actor port;
+
+  node_manager_actor handle() const { return caf::actor_cast<node_manager_actor>(port); }
+};
+
+node_actors spawn_node_actors(caf::actor_system& sys, pool_handles pool);
 
 } // namespace pyactor::cluster

@@ -72,7 +72,7 @@ node_route* route_table::pick() {
 std::vector<std::pair<uint32_t, int64_t>> route_table::own_counts() const {
   std::vector<std::pair<uint32_t, int64_t>> out;
   for (auto& r : routes_)
-    out.emplace_back(r.index, r.own);
+    out.emplace_back(r.index, std::max<int64_t>(0, r.own->load()));
   return out;
 }
 

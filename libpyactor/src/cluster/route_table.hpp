@@ -2,7 +2,9 @@
 // reached and how loaded it is, for sending calls straight to their node.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -26,8 +28,9 @@ struct node_route {
   uint32_t ready = 0;
   /// Calls in flight on its workers at the last report (every client's).
   int64_t reported = 0;
-  /// This runtime's calls in flight there now, and when the report was asked.
-  int64_t own = 0;
+  /// This runtime's calls in flight there now (shared with the client
+  /// port, which counts the calls it sends), and when the report was asked.
+  std::shared_ptr<std::atomic<int64_t>> own = std::make_shared<std::atomic<int64_t>>(0);
   int64_t own_at_ask = 0;
   link_state state = link_state::none;
   /// The manager reached directly (state `direct`).
@@ -37,7 +40,9 @@ struct node_route {
   int64_t tried_ms = 0;
 
   /// Calls in flight on it, counting other clients through the last report.
-  int64_t load() const { return own + std::max<int64_t>(0, reported - own_at_ask); }
+  int64_t load() const {
+    return std::max<int64_t>(0, own->load()) + std::max<int64_t>(0, reported - own_at_ask);
+  }
 };
 
 class route_table {

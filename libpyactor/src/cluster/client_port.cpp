@@ -1,0 +1,245 @@
+#include "cluster/client_port.hpp"
+
+#include <limits>
+
+#include <caf/all.hpp>
+#include <caf/io/middleman.hpp>
+
+#include "actors/type_ids.hpp"
+#include "cluster/messages.hpp"
+
+namespace pyactor::cluster {
+
+void reply_book::add(uint64_t id, caf::actor_addr from,
+                     std::shared_ptr<actors::call_completion> c) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  entries_[id] = entry{std::move(from), std::move(c)};
+}
+
+std::shared_ptr<actors::call_completion> reply_book::take(uint64_t id,
+                                                          const caf::actor_addr* from) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  auto i = entries_.find(id);
+  if (i == entries_.end() || (from != nullptr && i->second.from != *from))
+    return nullptr;
+  auto c = std::move(i->second.completion);
+  entries_.erase(i);
+  return c;
+}
+
+void client_port_shared::publish(std::vector<fast_route> routes) {
+  auto snap = std::make_shared<const std::vector<fast_route>>(std::move(routes));
+  std::lock_guard<std::mutex> guard{mtx_};
+  routes_ = std::move(snap);
+}
+
+std::shared_ptr<const fast_route> client_port_shared::pick() {
+  std::shared_ptr<const std::vector<fast_route>> snap;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    snap = routes_;
+  }
+  auto count = snap->size();
+  if (count == 0)
+    return nullptr;
+  auto start = rotation.fetch_add(1, std::memory_order_relaxed);
+  const fast_route* best = nullptr;
+  for (size_t k = 0; k < count; ++k) {
+    auto& r = (*snap)[(start + k) % count];
+    if (r.ready == 0)
+      continue;
+    // load / ready, compared without division
+    if (best == nullptr || r.load() * best->ready < best->load() * r.ready)
+      best = &r;
+  }
+  if (best == nullptr)
+    return nullptr;
+  return std::shared_ptr<const fast_route>(snap, best);
+}
+
+namespace {
+
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+           std::chrono::steady_clock::now().time_since_epoch())
+    .count();
+}
+
+class client_port final : public caf::monitorable_actor {
+public:
+  explicit client_port(caf::actor_config& cfg) : caf::monitorable_actor(cfg) {
+    register_at_system();
+  }
+
+  std::shared_ptr<client_port_shared> shared;
+
+  void set_link(caf::actor x) {
+    std::lock_guard<std::mutex> guard{mtx_};
+    link_ = std::move(x);
+  }
+
+  caf::actor link() {
+    std::lock_guard<std::mutex> guard{mtx_};
+    return link_;
+  }
+
+  const char* name() const override { return "pyactor.client_port"; }
+
+  void enqueue(caf::mailbox_element_ptr what, caf::execution_unit* eu) override {
+    auto& content = what->content();
+    if (content.match_elements<caf::exit_msg>()) {
+      if (cleanup(caf::error{content.get_as<caf::exit_msg>(0).reason}, eu))
+        unregister_from_system();
+      return;
+    }
+    if (getf(is_terminated_flag))
+      return; // the link answers what it holds; a caller's sink answers when dropped
+    if (content.match_elements<actors::call_atom, std::vector<batched_reply>>()) {
+      settle(*what, eu);
+      return;
+    }
+    if (content.match_elements<actors::call_atom, actors::call_request, actors::reply_sink>()
+        && send_direct(*what, eu))
+      return;
+    if (content.match_elements<actors::cancel_atom, uint64_t, caf::actor>()) {
+      // From the link: after the calls still queued here for that node.
+      auto& to = content.get_as<caf::actor>(2);
+      if (to)
+        queue(caf::actor_cast<caf::strong_actor_ptr>(to), nullptr, content.get_as<uint64_t>(1));
+      return;
+    }
+    if (auto to = link())
+      to->enqueue(std::move(what), eu);
+  }
+
+  void on_destroy() override {
+    if (!getf(is_cleaned_up_flag)) {
+      cleanup(caf::exit_reason::unreachable, nullptr);
+      monitorable_actor::on_destroy();
+      unregister_from_system();
+    }
+  }
+
+private:
+  /// Replies from a node: each call that node may answer is completed here.
+  void settle(caf::mailbox_element& what, caf::execution_unit* eu) {
+    if (!what.sender)
+      return;
+    auto from = what.sender->address();
+    auto msg = what.move_content_to_message();
+    std::vector<uint64_t> settled;
+    for (auto& r : msg.get_mutable_as<std::vector<batched_reply>>(1))
+      if (auto c = shared->book->take(r.id, &from)) {
+        c->deliver(std::move(r.reply));
+        settled.push_back(r.id);
+      }
+    if (!settled.empty())
+      if (auto to = link())
+        to->enqueue(nullptr, caf::make_message_id(),
+                    caf::make_message(settled_atom::value, std::move(settled)), eu);
+  }
+
+  /// Sends a call for any worker straight to a node; false leaves it to the link.
+  bool send_direct(caf::mailbox_element& what, caf::execution_unit* eu) {
+    auto& peek = what.content().get_as<actors::call_request>(1);
+    if (peek.pin_slot != actors::any_worker || peek.owner_uid != 0)
+      return false;
+    auto to = link();
+    auto route = shared->pick();
+    if (!to || route == nullptr || !route->manager)
+      return false; // the link routes it (through the head if need be)
+    auto msg = what.move_content_to_message();
+    auto& request = msg.get_mutable_as<actors::call_request>(1);
+    auto& sink = msg.get_mutable_as<actors::reply_sink>(2);
+    if (request.timeout_ms == 0)
+      request.timeout_ms = static_cast<uint32_t>(std::min<int64_t>(
+        shared->default_timeout.count(), std::numeric_limits<uint32_t>::max()));
+    direct_call_note note;
+    note.id = shared->next_id.fetch_add(1);
+    note.node = route->index;
+    note.manager = route->manager.address();
+    note.request_id = request.request_id;
+    note.deadline_ms = now_ms() + request.timeout_ms + shared->slack.count();
+    route->own->fetch_add(1);
+    shared->book->add(note.id, note.manager, std::move(sink.completion));
+    batched_call call{note.id, std::move(request)};
+    // The note first: the link knows the call before any reply or cancel.
+    to->enqueue(nullptr, caf::make_message_id(), caf::make_message(std::move(note)), eu);
+    queue(caf::actor_cast<caf::strong_actor_ptr>(route->manager), &call, 0);
+    return true;
+  }
+
+  /// Queues a call (or a cancel) for node `to`; the first one queued asks
+  /// the network thread to send the queue, so calls and cancels made
+  /// meanwhile (a burst of callbacks on that thread) leave in one message
+  /// per node, in order.
+  void queue(caf::strong_actor_ptr to, batched_call* call, uint64_t cancel) {
+    bool first = false;
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      auto i = std::find_if(outbox_.begin(), outbox_.end(),
+                            [&](const outgoing& x) { return x.to == to; });
+      if (i == outbox_.end()) {
+        outbox_.push_back(outgoing{std::move(to), {}, {}});
+        i = outbox_.end() - 1;
+      }
+      if (call != nullptr)
+        i->calls.push_back(std::move(*call));
+      else
+        i->cancels.push_back(cancel);
+      first = !posted_;
+      posted_ = true;
+    }
+    if (first) {
+      caf::weak_actor_ptr weak = caf::actor_cast<caf::weak_actor_ptr>(this);
+      home_system().middleman().backend().post([weak] {
+        if (auto strong = caf::actor_cast<caf::strong_actor_ptr>(weak))
+          static_cast<client_port*>(caf::actor_cast<caf::abstract_actor*>(strong))->flush(strong);
+      });
+    }
+  }
+
+  void flush(const caf::strong_actor_ptr& self) {
+    std::vector<outgoing> batch;
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      batch.swap(outbox_);
+      posted_ = false;
+    }
+    for (auto& x : batch) {
+      if (!x.calls.empty())
+        x.to->enqueue(self, caf::make_message_id(),
+                      caf::make_message(actors::call_atom_v, std::move(x.calls)), nullptr);
+      for (auto id : x.cancels)
+        x.to->enqueue(self, caf::make_message_id(), caf::make_message(actors::cancel_atom_v, id),
+                      nullptr);
+    }
+  }
+
+  struct outgoing {
+    caf::strong_actor_ptr to;
+    std::vector<batched_call> calls;
+    std::vector<uint64_t> cancels;
+  };
+  std::vector<outgoing> outbox_; // guarded by mtx_
+  bool posted_ = false;          // guarded by mtx_
+
+  std::mutex mtx_;
+  caf::actor link_;
+};
+
+} // namespace
+
+caf::actor spawn_client_port(caf::actor_system& sys, std::shared_ptr<client_port_shared> shared) {
+  caf::actor_config cfg;
+  auto handle = caf::make_actor<client_port, caf::actor>(sys.next_actor_id(), sys.node(), &sys, cfg);
+  auto* port = static_cast<client_port*>(caf::actor_cast<caf::abstract_actor*>(handle));
+  port->shared = std::move(shared);
+  return handle;
+}
+
+void set_client_port_link(const caf::actor& port, caf::actor link) {
+  static_cast<client_port*>(caf::actor_cast<caf::abstract_actor*>(port))->set_link(std::move(link));
+}
+
+} // namespace pyactor::cluster
