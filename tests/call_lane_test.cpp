@@ -460,4 +460,105 @@ BOOST_AUTO_TEST_CASE(a_worker_killed_with_64_calls_written_fails_exactly_one) {
   BOOST_CHECK_NE(rt->status().at(0).pid, pid);
 }
 
+// Write coalescing: a call taken while the process still owes a reply is not
+// written; the next reader writes it. Such a pending call was never written,
+// so the process cannot have started it.
+
+BOOST_AUTO_TEST_CASE(a_worker_sigkilled_with_frames_pending_answers_every_call_once) {
+  test::log_capture log;
+  auto o = test::test_options(1, &log);
+  o.pipeline_depth = 64; // room for all: they wait only because a reply is owed
+  auto rt = start_pool(o);
+  auto pid = rt->status().at(0).pid;
+  // The first call is written at once (nothing outstanding) and runs.
+  auto sleeper = rt->eval_async("__import__('time').sleep(30)");
+  BOOST_REQUIRE(test::eventually([&] { return rt->status().at(0).in_flight == 1; }));
+  constexpr size_t calls = 50;
+  reply_book book{calls};
+  verdicts v;
+  for (size_t i = 0; i < calls; ++i) {
+    auto x = static_cast<int64_t>(i);
+    rt->eval_async("x + 7", dict{{{"x", x}}}, {},
+                   book.on_reply(i, [&v, x](const result<value>& r) {
+                     v.note(r, value{x + 7}, {}); // none of them may fail
+                   }));
+  }
+  BOOST_REQUIRE(test::eventually(
+    [&] { return rt->status().at(0).in_flight == calls + 1 || book.all_answered(); }));
+  BOOST_REQUIRE_EQUAL(::kill(static_cast<pid_t>(pid), SIGKILL), 0);
+  // The running call bears the blame; the pending ones go back and run on
+  // the next process, each answered once.
+  auto r = sleeper.get();
+  BOOST_REQUIRE(!r);
+  BOOST_CHECK(r.error().code == errc::worker_crashed);
+  BOOST_CHECK(test::eventually([&] { return book.all_answered(); }));
+  BOOST_CHECK_EQUAL(book.twice(), 0u);
+  v.check_none_unexpected();
+  BOOST_CHECK_EQUAL(v.values.load(), static_cast<int>(calls));
+  BOOST_CHECK_EQUAL(v.errors.load(), 0);
+  BOOST_CHECK_NE(rt->status().at(0).pid, pid);
+}
+
+BOOST_AUTO_TEST_CASE(a_pending_call_cancelled_or_timed_out_counts_as_not_started) {
+  test::log_capture log;
+  auto rt = start_pool(test::test_options(1, &log));
+  auto pid = rt->status().at(0).pid;
+  auto sleeper = rt->eval_async("__import__('time').sleep(30)");
+  BOOST_REQUIRE(test::eventually([&] { return rt->status().at(0).in_flight == 1; }));
+  // Taken while the sleeper's reply is owed: pending, never written.
+  auto pending = rt->eval_async("setattr(__import__('builtins'), 'pending_ran', 1)");
+  BOOST_REQUIRE(test::eventually([&] { return rt->status().at(0).in_flight == 2; }));
+  pending.cancel();
+  auto r = pending.get();
+  BOOST_REQUIRE(!r);
+  BOOST_CHECK(r.error().code == errc::cancelled);
+  call_options opts;
+  opts.timeout = std::chrono::milliseconds(100);
+  auto late = rt->eval("2 + 2", {}, opts);
+  BOOST_REQUIRE(!late);
+  BOOST_CHECK(late.error().code == errc::timeout);
+  BOOST_CHECK_MESSAGE(late.error().message.find("while it waited for") != std::string::npos,
+                      late.error().message);
+  // Neither touched the running call: it is still running, in this process.
+  BOOST_CHECK(!sleeper.wait_for(std::chrono::milliseconds(0)));
+  sleeper.cancel();
+  auto s = sleeper.get();
+  BOOST_REQUIRE(!s);
+  BOOST_CHECK(s.error().code == errc::cancelled);
+  // It was interrupted, not killed: the same process serves the next call,
+  // and the cancelled call never ran there.
+  BOOST_CHECK(ok(rt->eval("getattr(__import__('builtins'), 'pending_ran', 0)")) == value{0});
+  BOOST_CHECK_EQUAL(rt->status().at(0).pid, pid);
+}
+
+BOOST_AUTO_TEST_CASE(coalesced_calls_under_recycle_and_a_leader_each_get_one_reply) {
+  // Async calls pile up behind owed replies while blocking callers lead and
+  // the worker is recycled every 30 calls: the pending frames go out with
+  // the reader's batch or go back to the scheduler, never lost or doubled.
+  test::log_capture log;
+  auto o = test::test_options(1, &log);
+  o.max_calls_per_worker = 30;
+  auto rt = start_pool(o);
+  constexpr size_t calls = 600;
+  reply_book book{calls};
+  verdicts v;
+  std::thread blocking([&] {
+    for (int i = 0; i < 200; ++i)
+      v.note(rt->call("operator", "add", {value{i}, value{1}}), value{i + 1}, {});
+  });
+  for (size_t i = 0; i < calls; ++i) {
+    auto x = static_cast<int64_t>(i);
+    rt->eval_async("x * 5", dict{{{"x", x}}}, {},
+                   book.on_reply(i, [&v, x](const result<value>& r) {
+                     v.note(r, value{x * 5}, {});
+                   }));
+  }
+  blocking.join();
+  BOOST_CHECK(test::eventually([&] { return book.all_answered(); }, std::chrono::seconds(120)));
+  BOOST_CHECK_EQUAL(book.twice(), 0u);
+  v.check_none_unexpected();
+  BOOST_CHECK_EQUAL(v.values.load(), static_cast<int>(calls) + 200);
+  BOOST_CHECK_GT(rt->restarts().size(), 0u);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -84,6 +84,9 @@ call_lane::call_lane(call_lane_config config) : config_(std::move(config)) {
   if (!config_.stats)
     config_.stats = std::make_shared<worker_stats>();
   callee_ = std::make_unique<callee>(*this);
+  // Whoever reads replies pumps after every batch (on_batch_end): a call
+  // taken while a reply is owed goes out with the others in one write.
+  config_.ledger.coalesce_writes = true;
   ledger_ = std::make_unique<call_ledger>(*callee_, config_.ledger);
   lead_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 }

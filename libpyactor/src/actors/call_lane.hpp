@@ -41,6 +41,10 @@ struct call_lane_config {
 ///
 /// - callers (the C++ API's direct route) take a ticket and a pipeline slot
 ///   and write their own frame (`try_call`): no CAF message on the way in;
+///   while the process still owes a reply, the frame waits instead (write
+///   coalescing, no timer): the reader of that reply writes every waiting
+///   frame in one write before it delivers the replies, so only a call that
+///   finds nothing outstanding pays a `send` of its own;
 /// - the process's I/O thread settles replies (`on_frame`), alarms
 ///   (deadlines, re-interrupts, kills) and writes the calls that waited for a
 ///   free slot (`on_batch_end`): no actor hop on the way out;
@@ -66,8 +70,9 @@ public:
   // -- callers (any thread) ---------------------------------------------------
 
   /// Takes the call if the worker serves and no call sent to the actor
-  /// before it is still on its way (FIFO): it is written at once when the
-  /// pipeline has room, else by the I/O thread when a slot frees. On false
+  /// before it is still on its way (FIFO): it is written at once when
+  /// nothing is outstanding, else by the next reader of a reply (the I/O
+  /// thread or a leader), with the other waiting calls, once a slot is free. On false
   /// nothing was taken: `request` and `sink` are untouched. With `lead`, a
   /// caller that will wait for the reply asks for the reader token: if it
   /// gets it (`*lead` true) it MUST call `lead` next.

@@ -149,7 +149,9 @@ void call_ledger::accept(call_request&& request, reply_to&& to, time_point now) 
   auto ticket = c.ticket;
   waiting_.emplace(ticket, std::move(c));
   arm();
-  pump();
+  // A reply still owed wakes the reader, which pumps after the batch.
+  if (!config_.coalesce_writes || (written_.empty() && abandoned_.empty()))
+    pump();
 }
 
 bool call_ledger::cancel(uint64_t request_id, time_point now) {

@@ -101,6 +101,14 @@ struct ledger_config {
   uint32_t pipeline_depth = 4;
   /// Calls written to one process at most (recycling); 0 means no limit.
   uint64_t max_calls = 0;
+  /// Write coalescing: a call accepted while the process still owes a reply
+  /// (written or abandoned calls) waits instead of being written; the
+  /// owner's reader calls `pump` after every batch of replies, so it goes
+  /// out with the other calls taken meanwhile in one write. A waiting call
+  /// was never written: death, drain, cancel and timeout treat it as one
+  /// that waits for a free slot. Off: every accepted call that fits is
+  /// written at once.
+  bool coalesce_writes = false;
   /// Named in the start-timeout message ("module.function"), may be empty.
   std::string start_hook;
 };
@@ -160,7 +168,7 @@ public:
   // -- calls ----------------------------------------------------------------
 
   /// Takes a call at `now`: it waits, and is written when the pipeline has
-  /// room. A ledger that does not serve (starting, drained, dead) hands it
+  /// room (with `coalesce_writes`, at the next `pump` if a reply is owed). A ledger that does not serve (starting, drained, dead) hands it
   /// back at once.
   void accept(call_request&& request, reply_to&& to, time_point now);
 
