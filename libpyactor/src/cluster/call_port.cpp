@@ -3,6 +3,7 @@
 #include <caf/all.hpp>
 
 #include "actors/type_ids.hpp"
+#include "cluster/inline_actor.hpp"
 #include "cluster/messages.hpp"
 
 namespace pyactor::cluster {
@@ -140,28 +141,18 @@ private:
   uint64_t reply_id_;
 };
 
-class call_port final : public caf::monitorable_actor {
+class call_port final : public inline_actor {
 public:
-  explicit call_port(caf::actor_config& cfg) : caf::monitorable_actor(cfg) {
-    register_at_system();
-  }
+  using inline_actor::inline_actor;
 
   call_port_config config;
   std::shared_ptr<reply_outbox> outbox;
 
   const char* name() const override { return "pyactor.call_port"; }
 
-  void enqueue(caf::mailbox_element_ptr what, caf::execution_unit* eu) override {
+protected:
+  void handle(caf::mailbox_element_ptr what, caf::execution_unit* eu) override {
     auto& content = what->content();
-    if (content.match_elements<caf::exit_msg>()) {
-      if (cleanup(caf::error{content.get_as<caf::exit_msg>(0).reason}, eu))
-        unregister_from_system();
-      return;
-    }
-    if (getf(is_terminated_flag)) {
-      bounce(*what, eu);
-      return;
-    }
     if (content.match_elements<actors::call_atom, actors::call_request>()) {
       auto msg = what->move_content_to_message();
       auto& request = msg.get_mutable_as<actors::call_request>(1);
@@ -188,23 +179,7 @@ public:
       config.manager->enqueue(std::move(what), eu);
   }
 
-  void on_destroy() override {
-    if (!getf(is_cleaned_up_flag)) {
-      cleanup(caf::exit_reason::unreachable, nullptr);
-      monitorable_actor::on_destroy();
-      unregister_from_system();
-    }
-  }
-
 private:
-  /// A stopped port answers requests with an error, as a dead actor would.
-  void bounce(caf::mailbox_element& what, caf::execution_unit* eu) {
-    if (what.mid.is_request() && what.sender)
-      what.sender->enqueue(nullptr, what.mid.response_id(),
-                           caf::make_message(caf::make_error(caf::sec::request_receiver_down)),
-                           eu);
-  }
-
   void submit(const caf::strong_actor_ptr& sender, caf::message_id mid, bool batched,
               uint64_t reply_id, actors::call_request&& request) {
     caf::actor_addr from = sender ? sender->address() : caf::actor_addr{};

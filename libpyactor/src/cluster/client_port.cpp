@@ -6,6 +6,7 @@
 #include <caf/io/middleman.hpp>
 
 #include "actors/type_ids.hpp"
+#include "cluster/inline_actor.hpp"
 #include "cluster/messages.hpp"
 
 namespace pyactor::cluster {
@@ -65,11 +66,9 @@ int64_t now_ms() {
     .count();
 }
 
-class client_port final : public caf::monitorable_actor {
+class client_port final : public inline_actor {
 public:
-  explicit client_port(caf::actor_config& cfg) : caf::monitorable_actor(cfg) {
-    register_at_system();
-  }
+  using inline_actor::inline_actor;
 
   std::shared_ptr<client_port_shared> shared;
 
@@ -85,15 +84,9 @@ public:
 
   const char* name() const override { return "pyactor.client_port"; }
 
-  void enqueue(caf::mailbox_element_ptr what, caf::execution_unit* eu) override {
+protected:
+  void handle(caf::mailbox_element_ptr what, caf::execution_unit* eu) override {
     auto& content = what->content();
-    if (content.match_elements<caf::exit_msg>()) {
-      if (cleanup(caf::error{content.get_as<caf::exit_msg>(0).reason}, eu))
-        unregister_from_system();
-      return;
-    }
-    if (getf(is_terminated_flag))
-      return; // the link answers what it holds; a caller's sink answers when dropped
     if (content.match_elements<actors::call_atom, std::vector<batched_reply>>()) {
       settle(*what, eu);
       return;
@@ -112,12 +105,9 @@ public:
       to->enqueue(std::move(what), eu);
   }
 
-  void on_destroy() override {
-    if (!getf(is_cleaned_up_flag)) {
-      cleanup(caf::exit_reason::unreachable, nullptr);
-      monitorable_actor::on_destroy();
-      unregister_from_system();
-    }
+  /// The link answers what it holds; a caller's sink answers when dropped.
+  void handle_stopped(caf::mailbox_element&, caf::execution_unit*) override {
+    // nop
   }
 
 private:
