@@ -1,5 +1,6 @@
 #include "cluster/cluster_system.hpp"
 
+#include <cstdio>
 #include <fstream>
 #include <random>
 
@@ -9,6 +10,7 @@
 
 #include "actors/call_lane.hpp"
 #include "client/runtime_impl.hpp"
+#include "cluster/tls_error_queue.hpp"
 
 namespace pyactor::cluster {
 
@@ -91,6 +93,10 @@ result<std::unique_ptr<cluster_system>> start_cluster_system(const network_optio
   if (!tls)
     return tls.error();
   cs->tls = tls.value();
+  if (cs->tls && !tls_error_queue_guard_active())
+    std::fprintf(stderr, "pyactor: warning: libssl's SSL_read comes before pyactor's wrapper in this "
+                         "process (link libpyactor before libssl): a TLS peer that hangs up without "
+                         "close_notify can make healthy TLS connections drop\n");
   try {
     cs->sys = std::make_unique<caf::actor_system>(cs->cfg);
   } catch (std::exception& e) {
