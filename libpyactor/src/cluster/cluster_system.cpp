@@ -58,7 +58,7 @@ result<bool> configure_network(caf::actor_system_config& cfg, const network_opti
     return ok.error();
   auto timeout = net.connection_timeout;
   if (timeout.count() == 0)
-    timeout = std::chrono::milliseconds(net.tls.enabled() ? 2500 : 1000);
+    timeout = std::chrono::milliseconds(1000);
   if (net.heartbeat.count() <= 0 || timeout <= net.heartbeat)
     return make_error(errc::bad_request,
                       "heartbeat must be positive and connection-timeout longer than it, got "
