@@ -28,7 +28,8 @@ struct recording_transport : transport_callee {
   }
   void monitor(uint64_t, const erl_pid&, uint64_t) override {}
   void demonitor(uint64_t, const erl_pid&, uint64_t) override {}
-  void post(uint64_t, result<value>) override {}
+  gateway_state* state = nullptr;
+  void post(uint64_t key, result<value> r) override { state->on_completion(key, std::move(r)); }
 };
 
 struct holding_service : python_service {
@@ -76,6 +77,7 @@ struct fixture {
   gateway_state state{out, py, "pyactor@host"};
 
   fixture() {
+    out.state = &state;
     state.flush_replies(); // this thread is the loop: replies wait for a flush
   }
 

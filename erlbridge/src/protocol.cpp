@@ -342,7 +342,8 @@ void gateway_state::on_completion(uint64_t key, result<value> outcome) {
   if (p.batched) {
     queue_batched_reply(p.conn, p.from, p.caller, p.batch_id,
                         outcome ? value{tuple{{atom{"ok"}, std::move(outcome).value()}}}
-                                : error_reply(error_term(outcome.error())));
+                                : error_reply(error_term(outcome.error())),
+                        false);
     return;
   }
   // Encoded and sent on this thread, outside the lock.

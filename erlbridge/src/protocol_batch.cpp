@@ -218,7 +218,7 @@ void gateway_state::on_cancel(uint64_t conn, const uint8_t* data, size_t size, s
 
 void gateway_state::queue_batched_reply(uint64_t conn, const erl_pid& to,
                                         const std::string& caller_key, uint32_t id,
-                                        const value& body) {
+                                        const value& body, bool count) {
   auto encoded = codec::encode_etf(body);
   if (!encoded)
     encoded = codec::encode_etf(error_reply(error_term(
@@ -231,7 +231,8 @@ void gateway_state::queue_batched_reply(uint64_t conn, const erl_pid& to,
   bool now = std::this_thread::get_id() != loop_thread_.load(std::memory_order_relaxed);
   {
     std::lock_guard<std::mutex> guard{mtx_};
-    ++stats_.replies;
+    if (count)
+      ++stats_.replies;
     auto [b, fresh] = reply_batches_.try_emplace(caller_key);
     if (fresh) {
       b->second.conn = conn;

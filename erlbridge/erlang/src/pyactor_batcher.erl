@@ -32,8 +32,7 @@
             pending = #{} :: #{non_neg_integer() => {{pid(), term()}, pid()}},
             %% CallerPid => {MonitorRef, CallsInFlight}
             callers = #{} :: #{pid() => {reference(), pos_integer()}},
-            out = [] :: [{non_neg_integer(), binary()}], % newest first
-            unsent = #{} :: #{non_neg_integer() => true}, % ids in `out'
+            out = [] :: [{non_neg_integer(), binary()}], % not sent yet, newest first
             retired = false :: boolean(),
             batches = 0 :: non_neg_integer(),
             calls = 0 :: non_neg_integer()}).
@@ -92,13 +91,11 @@ next(#s{retired = true, pending = P}) when map_size(P) =:= 0 ->
 next(S) ->
     loop(S).
 
-handle({'$pyactor_call', Pid, Tag, Bin}, S = #s{next_id = Id, pending = P, out = Out,
-                                                unsent = U}) ->
+handle({'$pyactor_call', Pid, Tag, Bin}, S = #s{next_id = Id, pending = P, out = Out}) ->
     S#s{next_id = (Id + 1) rem ?ID_LIMIT,
         pending = P#{Id => {{Pid, Tag}, Pid}},
         callers = add_caller(Pid, S#s.callers),
-        out = [{Id, Bin} | Out],
-        unsent = U#{Id => true}};
+        out = [{Id, Bin} | Out]};
 handle({'$pyactor_replies', Replies}, S) when is_list(Replies) ->
     answer(Replies, S);
 handle({'DOWN', Mref, process, _, Reason}, S = #s{gw_mon = Mref}) ->
@@ -170,11 +167,12 @@ caller_down(Pid, Mref, S0) ->
 %% The gateway (or the connection to it) went away: every call sent is
 %% answered with an error; calls not sent yet go out with the next batch,
 %% to a gateway that answers or a fresh monitor that reports it gone.
-gateway_down(Reason, S = #s{pending = P, unsent = U}) ->
+gateway_down(Reason, S = #s{pending = P, out = Out}) ->
+    Unsent = maps:from_list([{Id, true} || {Id, _} <- Out]),
     Error = {error, {pyactor, gateway_down, iolist_to_binary(
                                               io_lib:format("gateway ~p went away: ~p",
                                                             [S#s.node, Reason]))}},
-    Sent = [{Id, Error} || Id <- maps:keys(P), not is_map_key(Id, U)],
+    Sent = [{Id, Error} || Id <- maps:keys(P), not is_map_key(Id, Unsent)],
     answer(Sent, S).
 
 flush(S = #s{out = []}) ->
@@ -182,7 +180,7 @@ flush(S = #s{out = []}) ->
 flush(S = #s{out = Out, node = Node}) ->
     S1 = ensure_monitor(S),
     {py, Node} ! {'$pyactor_batch', self(), lists:reverse(Out)},
-    S1#s{out = [], unsent = #{}, batches = S#s.batches + 1, calls = S#s.calls + length(Out)}.
+    S1#s{out = [], batches = S#s.batches + 1, calls = S#s.calls + length(Out)}.
 
 ensure_monitor(S = #s{gw_mon = undefined, node = Node}) ->
     S#s{gw_mon = erlang:monitor(process, {py, Node})};

@@ -213,8 +213,9 @@ private:
   void on_cancel(uint64_t conn, const uint8_t* data, size_t size, size_t at);
   /// Queues `{Id, Body}` for the batcher `to` (caller key `caller_key`);
   /// sent at the next flush_replies, or now when not on the loop thread.
+  /// `count`: counts as a reply (on_completion counted it already).
   void queue_batched_reply(uint64_t conn, const erl_pid& to, const std::string& caller_key,
-                           uint32_t id, const value& body);
+                           uint32_t id, const value& body, bool count = true);
   /// Sends the replies gathered for `caller_key` (if any).
   void flush_batch(const std::string& caller_key);
   void send_batch(reply_batch b);
