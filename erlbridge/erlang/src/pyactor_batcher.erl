@@ -26,6 +26,7 @@
 -define(ID_LIMIT, 2147483648).
 
 -record(s, {node :: node(),
+            parent :: pid(),
             gw_mon = undefined :: reference() | undefined,
             next_id = 0 :: non_neg_integer(),
             %% Id => {From, CallerPid}, every call sent or queued
@@ -72,8 +73,9 @@ stats(Batcher) ->
 
 init(Parent, Node) ->
     process_flag(message_queue_data, off_heap),
+    process_flag(trap_exit, true),
     proc_lib:init_ack(Parent, {ok, self()}),
-    loop(#s{node = Node}).
+    loop(#s{node = Node, parent = Parent}).
 
 loop(S) ->
     receive Msg -> drain(handle(Msg, S), ?MAX_BATCH - 1) end.
@@ -107,6 +109,11 @@ handle({'$pyactor_bad_batch', Index, Reason}, S) ->
     logger:error("pyactor: gateway ~p refused a batch at entry ~p: ~p",
                  [S#s.node, Index, Reason]),
     S;
+handle({'EXIT', Parent, Reason}, S = #s{parent = Parent}) ->
+    %% pyactor_conn stopped (its gateway exited, or the application stops):
+    %% every call carried is answered before this process goes
+    _ = gateway_down({stopped, Reason}, S#s{out = []}),
+    exit({shutdown, Reason});
 handle(retire, S) ->
     S#s{retired = true};
 handle({stats, From, Mref}, S) ->
