@@ -106,12 +106,18 @@ void gateway_state::on_batch(uint64_t conn, const uint8_t* data, size_t size, si
               + std::to_string(size - pos) + " bytes");
     return;
   }
+  uint64_t served = 0; // entries read: counted as requests once, at the end
+  auto count_requests = [&] {
+    std::lock_guard<std::mutex> guard{mtx_};
+    stats_.requests += served;
+  };
   for (uint32_t i = 0; i < count; ++i) {
     uint32_t id = 0;
     size_t id_end = 0;
     if (pos + 2 > size || data[pos] != small_tuple_ext || data[pos + 1] != 2
         || (id_end = read_id(r, pos + 2, id)) == 0 || id_end + 5 > size
         || data[id_end] != binary_ext_tag) {
+      count_requests();
       fail(i, "batch entry " + std::to_string(i) + " at offset " + std::to_string(pos)
                 + " is not {Id, Binary} with Id in 0..2147483647");
       return;
@@ -119,15 +125,13 @@ void gateway_state::on_batch(uint64_t conn, const uint8_t* data, size_t size, si
     size_t len = r.be(id_end + 1, 4);
     auto bin = id_end + 5;
     if (len > size - bin) {
+      count_requests();
       fail(i, "batch entry " + std::to_string(i) + ": its binary of " + std::to_string(len)
                 + " bytes runs past the end of the message");
       return;
     }
     pos = bin + len;
-    {
-      std::lock_guard<std::mutex> guard{mtx_};
-      ++stats_.requests;
-    }
+    ++served;
     if (i >= max_batch_entries) {
       queue_batched_reply(conn, batcher, ck, id,
                           error_reply(error_term(make_error(
@@ -161,6 +165,7 @@ void gateway_state::on_batch(uint64_t conn, const uint8_t* data, size_t size, si
     }
     start_call(conn, batcher, {}, std::move(parsed).value(), clock::time_point{}, &id);
   }
+  count_requests();
   if (pos >= size || data[pos] != nil_ext || pos + 1 != size)
     fail(count, "the batch list does not end with [] at offset " + std::to_string(pos));
 }
@@ -243,6 +248,7 @@ void gateway_state::queue_batched_reply(uint64_t conn, const erl_pid& to,
     else
       b->second.entries.insert(b->second.entries.end(), entry.begin(), entry.end());
     ++b->second.count;
+    replies_waiting_.store(true, std::memory_order_relaxed);
   }
   // Off the loop (a reply completed on a worker's thread while few calls
   // are in flight): it leaves now, with whatever else is gathered.
@@ -265,11 +271,14 @@ void gateway_state::flush_batch(const std::string& caller_key) {
 
 void gateway_state::flush_replies() {
   loop_thread_.store(std::this_thread::get_id(), std::memory_order_relaxed);
+  // Set under mtx_ with each queued reply; only this thread clears it.
+  // Replies queued on other threads leave by themselves.
+  if (!replies_waiting_.load(std::memory_order_relaxed))
+    return;
   std::unordered_map<std::string, reply_batch> all;
   {
     std::lock_guard<std::mutex> guard{mtx_};
-    if (reply_batches_.empty())
-      return;
+    replies_waiting_.store(false, std::memory_order_relaxed);
     all.swap(reply_batches_);
   }
   for (auto& [key, b] : all)

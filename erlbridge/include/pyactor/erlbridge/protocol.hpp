@@ -243,6 +243,7 @@ private:
   std::atomic<uint64_t> in_flight_now_{0};
   std::unordered_map<std::string, reply_batch> reply_batches_; // by caller key
   std::atomic<std::thread::id> loop_thread_{}; // set by flush_replies
+  std::atomic<bool> replies_waiting_{false};   // reply_batches_ may be non-empty
   bool trace_ = false;
   /// Samples in µs: decode, book, submit, python, encode, write.
   static constexpr size_t stage_count = 6;
