@@ -55,8 +55,9 @@ void append_id(std::vector<uint8_t>& out, uint32_t id) {
     out.insert(out.end(), {small_integer_ext, static_cast<uint8_t>(id)});
     return;
   }
-  out.insert(out.end(), {integer_ext, static_cast<uint8_t>(id >> 24), static_cast<uint8_t>(id >> 16),
-                         static_cast<uint8_t>(id >> 8), static_cast<uint8_t>(id)});
+  out.insert(out.end(), {integer_ext, static_cast<uint8_t>(id >> 24),
+                         static_cast<uint8_t>(id >> 16), static_cast<uint8_t>(id >> 8),
+                         static_cast<uint8_t>(id)});
 }
 
 /// `{Tag, Term}` without the version byte, as the start of a message.

@@ -421,10 +421,9 @@ batch_malformed() ->
     ?assertEqual({ok, pong}, maps:get(6, R)),
     %% a broken structure: the entries before the break are served, then
     %% the batch is refused at the broken entry; the rest is not run
-    {py, Node} ! {'$pyactor_batch', self(), [{7, term_to_binary({func, operator, mul, [2, 3], [], #{}})},
-                                             not_an_entry,
-                                             {8, term_to_binary({func, operator, mul, [4, 4], [], #{}})}]},
-    ?assertEqual([{7, {ok, 6}}], collect_replies(1, [])),
+    Mul = fun(A) -> term_to_binary({func, operator, mul, [A, A], [], #{}}) end,
+    {py, Node} ! {'$pyactor_batch', self(), [{7, Mul(3)}, not_an_entry, {8, Mul(4)}]},
+    ?assertEqual([{7, {ok, 9}}], collect_replies(1, [])),
     receive {'$pyactor_bad_batch', 1, Why} -> ?assert(is_binary(Why))
     after 30000 -> error(no_bad_batch_reply)
     end,
@@ -465,7 +464,8 @@ collect_replies(0, Acc) ->
     lists:reverse(Acc);
 collect_replies(N, Acc) ->
     receive
-        {'$pyactor_replies', Rs} when length(Rs) =< N -> collect_replies(N - length(Rs), lists:reverse(Rs) ++ Acc);
+        {'$pyactor_replies', Rs} when length(Rs) =< N ->
+            collect_replies(N - length(Rs), lists:reverse(Rs) ++ Acc);
         {'$pyactor_replies', Rs} -> error({too_many_replies, Rs, N})
     after 60000 -> error({missing_replies, N, Acc})
     end.
@@ -512,7 +512,8 @@ gateway_killed() ->
                           end) || _ <- lists:seq(1, 5)],
     [receive {sent, C} -> ok end || C <- AsyncCallers],
     ok = wait_until(fun() -> busy_workers() > 0 end, 30000),
-    ok = wait_until(fun() -> maps:get(pending, pyactor_batcher:stats(OldBatcher)) =:= 15 end, 30000),
+    Carried = fun() -> maps:get(pending, pyactor_batcher:stats(OldBatcher)) end,
+    ok = wait_until(fun() -> Carried() =:= 15 end, 30000),
     Mon = erlang:monitor(process, OldConn),
     "" = os:cmd("kill -9 " ++ integer_to_list(OldOsPid)),
     Results = [receive {result, C, R} -> R after 60000 -> hang end || C <- Callers],
