@@ -56,7 +56,10 @@ py_test_() ->
         {timeout, 120, fun starmap_node_killed/0}},
        {"a standalone gateway: cookie file, SIGTERM, exit 0", {timeout, 120, fun standalone/0}},
        {"a killed gateway: callers get errors, the app restarts it",
-        {timeout, 180, fun gateway_killed/0}}]}}.
+        {timeout, 180, fun gateway_killed/0}},
+       %% last: it leaves the application on a gateway it did not start
+       {"py:connect: async calls move to a new batcher, the old one retires",
+        {timeout, 120, fun connect_moves_batcher/0}}]}}.
 
 %% -- tests -----------------------------------------------------------------------
 
@@ -533,6 +536,27 @@ gateway_killed() ->
     NewBatcher = pyactor_conn:batcher(pyactor_conn:node()),
     ?assertNotEqual(OldBatcher, NewBatcher),
     ?assertEqual(6, py:await(py:async_func(operator, mul, [2, 3]))).
+
+connect_moves_batcher() ->
+    {Gw2, Port2, _} = start_gateway("connect_gw", []),
+    Old = pyactor_conn:batcher(pyactor_conn:node()),
+    OldMon = erlang:monitor(process, Old),
+    Slow = py:async_func(time, sleep, [5]),
+    %% the old gateway (started by the application) is stopped: the call it
+    %% carried is answered with an error, once, and its batcher retires
+    ok = py:connect(Gw2),
+    ?assertError({pyactor, gateway_down}, py:await(Slow)),
+    receive {'DOWN', OldMon, process, Old, Reason} -> ?assertEqual(normal, Reason)
+    after 30000 -> error(old_batcher_kept)
+    end,
+    New = pyactor_conn:batcher(Gw2),
+    ?assert(is_pid(New)),
+    ?assertEqual(undefined, pyactor_conn:batcher(node())),
+    ?assertEqual([I + 1 || I <- lists:seq(1, 20)],
+                 [py:await(R) || R <- [py:async_func(operator, add, [I, 1])
+                                      || I <- lists:seq(1, 20)]]),
+    ?assertMatch(#{calls := 20, pending := 0}, pyactor_batcher:stats(New)),
+    stop_gateway(Port2).
 
 standalone() ->
     %% `pyactor bridge' by hand, as a user runs it: the cookie from a file,
