@@ -26,7 +26,14 @@ round([NodeArg, EchoArg, CallsArg]) ->
     line_tput("erl_echo_async_8",
               async_throughput(8, 2500, 32, fun(I) -> erl_echo_async(EchoNode, I) end)),
     line_tput("echo_async_8", async_throughput(8, 2500, 32, fun echo_async/1)),
+    %% py:async_func goes through the batcher (several calls per message);
+    %% the same calls sent one message each, straight to {py, Node}
     line_tput("async_8", async_throughput(8, 2500, 32, fun add_async/1)),
+    line_tput("async_8_direct", async_throughput(8, 2500, 32, fun add_direct/1)),
+    Batcher = pyactor_conn:batcher(Node),
+    #{batches := Batches, calls := BatchedCalls} = pyactor_batcher:stats(Batcher),
+    io:format("{\"name\":\"batch_size\",\"calls_per_batch\":~.2f}~n",
+              [BatchedCalls / max(1, Batches)]),
     Big = crypto:strong_rand_bytes(1024 * 1024),
     Mib = latency(fun(_) -> Big = py:func(builtins, bytes, [{bytes, Big}]) end, 40),
     line("binary_1MiB", Mib),
@@ -88,6 +95,12 @@ async_throughput(P, K, W, Call) ->
 add_async(I) ->
     Ref = py:async_func(operator, add, [I, 1]),
     fun() -> I1 = I + 1, I1 = py:await(Ref) end.
+
+%% The same call sent without the batcher: one distribution message per call.
+add_direct(I) ->
+    ReqId = gen_server:send_request({py, pyactor_conn:node()},
+                                    {func, operator, add, [I, 1], [], #{timeout => 30000}}),
+    fun() -> I1 = I + 1, {reply, {ok, I1}} = gen_server:wait_response(ReqId, 60000) end.
 
 %% The floor: the same window of `ping's the gateway answers itself.
 echo_async(_I) ->

@@ -83,7 +83,8 @@ lines = [
     f"| bare Erlang -> Erlang round trip (`gen_server:call` of `ping` to a plain receive loop on another node) | {cell('erl_echo','median_us','µs')} | {cell('erl_echo','p99_us','µs')} |",
     f"| local pyactor call, C++ `call(\"operator\", \"add\")` | {cell('local_call','median_us','µs')} | {cell('local_call','p99_us','µs')} |",
     f"| Erlang `py:func(operator, add, [I, 1])` | {cell('py_func','median_us','µs')} | {cell('py_func','p99_us','µs')} |",
-    f"| async throughput, 8 Erlang processes × 2,500 calls, 32 in flight each | {cell('async_8','calls_per_s','calls/s', fmt='{:,.0f}')} | |",
+    f"| async throughput, 8 Erlang processes × 2,500 calls, 32 in flight each (`py:async_func`, through the batcher: {cell('batch_size','calls_per_batch','calls per message')}) | {cell('async_8','calls_per_s','calls/s', fmt='{:,.0f}')} | |",
+    f"| the same calls one distribution message each (`gen_server:send_request` to `{{py, Node}}`, no batcher) | {cell('async_8_direct','calls_per_s','calls/s', fmt='{:,.0f}')} | |",
     f"| floor: the same 8 × 32 window of `ping`s the gateway answers itself (Erlang -> C-node, no Python) | {cell('echo_async_8','calls_per_s','calls/s', fmt='{:,.0f}')} | |",
     f"| floor without the gateway: the same 8 × 32 window of `ping`s to a plain Erlang echo node (Erlang -> Erlang, same host) | {cell('erl_echo_async_8','calls_per_s','calls/s', fmt='{:,.0f}')} | |",
     f"| floor: the local pool's own async throughput, C++ `call_async`, 256 in flight | {cell('local_async','calls_per_s','calls/s', fmt='{:,.0f}')} | |",
@@ -111,6 +112,8 @@ vs_echo = ratios(lambda g: g["async_8"]["calls_per_s"] / g["echo_async_8"]["call
 vs_erl = ratios(lambda g: g["echo_async_8"]["calls_per_s"] / g["erl_echo_async_8"]["calls_per_s"])
 echo_vs_erl = ratios(lambda g: g["echo"]["median_us"] / g["erl_echo"]["median_us"])
 mib_vs_erl = ratios(lambda g: g["binary_1MiB"]["median_us"] / g["erl_echo_1MiB"]["median_us"])
+vs_erl_floor = ratios(lambda g: g["async_8"]["calls_per_s"] / g["erl_echo_async_8"]["calls_per_s"])
+vs_direct = ratios(lambda g: g["async_8"]["calls_per_s"] / g["async_8_direct"]["calls_per_s"])
 vs_local = ratios(lambda g: g["async_8"]["calls_per_s"] / g["local_async"]["calls_per_s"])
 stages = [r["text"] for r in rows if r["name"] == "stages"]
 if stages:
@@ -123,7 +126,9 @@ if writev:
 lines += [
     "",
     "Per-round ratios, median (range): "
-    f"`py:func` / (echo + local call) {spread(lat)}; async_8 / echo floor {spread(vs_echo)}; "
+    f"`py:func` / (echo + local call) {spread(lat)}; async_8 (batched) / Erlang echo window "
+    f"(one message per call) {spread(vs_erl_floor)}; async_8 batched / unbatched {spread(vs_direct)}; "
+    f"async_8 / gateway ping window {spread(vs_echo)}; "
     f"async_8 / local pool floor {spread(vs_local)}; gateway ping window / Erlang echo window "
     f"{spread(vs_erl)}; gateway ping latency / Erlang echo latency {spread(echo_vs_erl)}; "
     f"1 MiB round trip / Erlang 1 MiB echo {spread(mib_vs_erl)}.",

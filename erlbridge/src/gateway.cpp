@@ -207,6 +207,7 @@ void gateway::impl::run() {
     if (now >= next_keep_alive)
       next_keep_alive = keep_alive(now);
     next_sweep = state->sweep_idle(now); // demonitors go out with the flush
+    state->flush_replies(); // a batcher's replies of this turn: one message
     flush_dirty();
   }
   shutdown_all();

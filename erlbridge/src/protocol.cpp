@@ -5,118 +5,11 @@
 
 #include "pyactor/codec/etf.hpp"
 
+#include "header_reader.hpp"
+
 namespace pyactor::erlbridge {
 
-namespace {
-
-constexpr uint8_t codec_version = 131;
-constexpr uint8_t small_integer_ext = 97;
-constexpr uint8_t atom_ext = 100;
-constexpr uint8_t reference_ext = 101;
-constexpr uint8_t pid_ext = 103;
-constexpr uint8_t small_tuple_ext = 104;
-constexpr uint8_t nil_ext = 106;
-constexpr uint8_t list_ext = 108;
-constexpr uint8_t new_pid_ext = 88;
-constexpr uint8_t newer_reference_ext = 90;
-constexpr uint8_t new_reference_ext = 114;
-constexpr uint8_t small_atom_ext = 115;
-constexpr uint8_t atom_utf8_ext = 118;
-constexpr uint8_t binary_ext = 109;
-constexpr uint8_t small_atom_utf8_ext = 119;
-
-/// Bounds-checked reader of the few term forms a `$gen_call` header holds
-/// (atoms, pids, refs, OTP 24's `[alias | Mref]` tag), so that `From` and
-/// `Tag` are located without decoding the request. Each `skip_*` returns the
-/// offset after the term, or 0 if the bytes are not that form.
-struct header_reader {
-  const uint8_t* d;
-  size_t n;
-
-  uint32_t be(size_t at, size_t width) const {
-    uint32_t x = 0;
-    for (size_t i = 0; i < width; ++i)
-      x = (x << 8) | d[at + i];
-    return x;
-  }
-
-  /// An atom; `text` gets its bytes.
-  size_t skip_atom(size_t at, std::string* text = nullptr) const {
-    if (at >= n)
-      return 0;
-    size_t len = 0;
-    size_t body = 0;
-    auto tag = d[at];
-    if ((tag == small_atom_utf8_ext || tag == small_atom_ext) && at + 2 <= n) {
-      len = d[at + 1];
-      body = at + 2;
-    } else if ((tag == atom_utf8_ext || tag == atom_ext) && at + 3 <= n) {
-      len = be(at + 1, 2);
-      body = at + 3;
-    } else {
-      return 0;
-    }
-    if (len > n - body)
-      return 0;
-    if (text != nullptr)
-      text->assign(reinterpret_cast<const char*>(d + body), len);
-    return body + len;
-  }
-
-  size_t skip_pid(size_t at) const {
-    if (at >= n || (d[at] != new_pid_ext && d[at] != pid_ext))
-      return 0;
-    auto end = skip_atom(at + 1);
-    size_t tail = d[at] == new_pid_ext ? 12 : 9;
-    return end == 0 || tail > n - end ? 0 : end + tail;
-  }
-
-  size_t skip_ref(size_t at) const {
-    if (at + 3 > n)
-      return 0;
-    if (d[at] == reference_ext) {
-      auto end = skip_atom(at + 1);
-      return end == 0 || 5 > n - end ? 0 : end + 5;
-    }
-    if (d[at] != newer_reference_ext && d[at] != new_reference_ext)
-      return 0;
-    size_t words = be(at + 1, 2);
-    auto end = skip_atom(at + 3);
-    size_t tail = (d[at] == newer_reference_ext ? 4 : 1) + 4 * words;
-    return end == 0 || words > 5 || tail > n - end ? 0 : end + tail;
-  }
-
-  /// An atom, small integer, pid or ref.
-  size_t skip_simple(size_t at) const {
-    if (at >= n)
-      return 0;
-    if (d[at] == small_integer_ext)
-      return at + 2 <= n ? at + 2 : 0;
-    if (d[at] == nil_ext)
-      return at + 1;
-    if (auto e = skip_atom(at))
-      return e;
-    if (auto e = skip_pid(at))
-      return e;
-    return skip_ref(at);
-  }
-
-  /// A call tag: a ref, or a short list of simple terms such as [alias | Mref].
-  size_t skip_tag(size_t at) const {
-    if (at < n && d[at] == list_ext) {
-      if (at + 5 > n)
-        return 0;
-      auto len = be(at + 1, 4);
-      if (len == 0 || len > 8)
-        return 0;
-      auto pos = at + 5;
-      for (uint32_t i = 0; i <= len && pos != 0; ++i) // elements, then the tail
-        pos = skip_simple(pos);
-      return pos;
-    }
-    return skip_simple(at);
-  }
-};
+namespace detail {
 
 /// The reply's error term for `e`.
 value error_term(const error& e) {
@@ -128,6 +21,12 @@ value error_term(const error& e) {
 value error_reply(value reason) {
   return tuple{{atom{"error"}, std::move(reason)}};
 }
+
+} // namespace detail
+
+namespace {
+
+using namespace detail;
 
 /// `{Tag, Body}` as a message: Tag byte for byte, then the body without its
 /// version byte (sent from the encoder's own buffer: a large reply is not
@@ -240,6 +139,14 @@ void gateway_state::on_message(uint64_t conn, const std::string& to_name, const 
   size_t at = size >= 3 && data[0] == codec_version && data[1] == small_tuple_ext && data[2] == 3
                 ? h.skip_atom(3, &marker)
                 : 0;
+  if (at != 0 && to_name == "py" && total_size <= size
+      && (marker == "$pyactor_batch" || marker == "$pyactor_cancel")) {
+    if (marker == "$pyactor_batch")
+      on_batch(conn, data, size, at);
+    else
+      on_cancel(conn, data, size, at);
+    return;
+  }
   if (at == 0 || marker != "$gen_call" || size < at + 2 || data[at] != small_tuple_ext
       || data[at + 1] != 2) {
     count_bad_term(); // not a call: nobody to answer
@@ -309,7 +216,8 @@ void gateway_state::on_message(uint64_t conn, const std::string& to_name, const 
 }
 
 void gateway_state::start_call(uint64_t conn, erl_pid from, std::vector<uint8_t> tag,
-                               bridge_request req, clock::time_point t_in) {
+                               bridge_request req, clock::time_point t_in,
+                               const uint32_t* batch_id) {
   auto t_decoded = trace_ ? clock::now() : clock::time_point{};
   // One monitor per caller process (and connection), kept while it has calls.
   std::string ck = std::to_string(conn) + ":";
@@ -326,7 +234,13 @@ void gateway_state::start_call(uint64_t conn, erl_pid from, std::vector<uint8_t>
     out_.monitor(conn, from, c->second.ref_id);
   }
   c->second.keys.insert(key);
+  if (batch_id != nullptr)
+    c->second.batch_keys[*batch_id] = key;
   auto& p = pending_[key];
+  if (batch_id != nullptr) {
+    p.batched = true;
+    p.batch_id = *batch_id;
+  }
   p.conn = conn;
   p.from = std::move(from);
   p.tag = std::move(tag);
@@ -410,6 +324,11 @@ void gateway_state::on_completion(uint64_t key, result<value> outcome) {
       return; // its caller went away
     p = std::move(i->second);
     pending_.erase(i);
+    if (p.batched)
+      if (auto c = callers_.find(p.caller); c != callers_.end())
+        if (auto b = c->second.batch_keys.find(p.batch_id);
+            b != c->second.batch_keys.end() && b->second == key)
+          c->second.batch_keys.erase(b);
     --stats_.in_flight;
     in_flight_now_.store(stats_.in_flight, std::memory_order_relaxed);
     ++stats_.replies;
@@ -419,6 +338,13 @@ void gateway_state::on_completion(uint64_t key, result<value> outcome) {
         by_conn_.erase(c);
     }
     release_caller(p.caller, key);
+  }
+  if (p.batched) {
+    queue_batched_reply(p.conn, p.from, p.caller, p.batch_id,
+                        outcome ? value{tuple{{atom{"ok"}, std::move(outcome).value()}}}
+                                : error_reply(error_term(outcome.error())),
+                        false);
+    return;
   }
   // Encoded and sent on this thread, outside the lock.
   auto m = outcome ? make_ok_reply(p.tag, std::move(outcome).value())
@@ -479,6 +405,8 @@ void gateway_state::on_disconnect(uint64_t conn) {
 
 std::vector<uint64_t> gateway_state::disconnect_locked(uint64_t conn) {
   std::vector<uint64_t> handles;
+  for (auto b = reply_batches_.begin(); b != reply_batches_.end();)
+    b = b->second.conn == conn ? reply_batches_.erase(b) : std::next(b);
   for (auto c = callers_.begin(); c != callers_.end();) {
     if (c->second.conn == conn) {
       caller_by_ref_.erase(c->second.ref_id);

@@ -252,6 +252,8 @@ batch(Calls, Opts) ->
     pyactor_client:call({batch, Calls, O}, Timeout).
 
 %% @doc Starts `Module.Function()' and returns at once; `await/1,2' takes the result.
+%% The call travels through the gateway's batcher (`pyactor_batcher'), with
+%% whatever other async calls of this node are waiting, in one message.
 -spec async_func(name(), name()) -> async_ref().
 async_func(Module, Function) -> async_func(Module, Function, [], [], []).
 

@@ -10,7 +10,7 @@
 
 %% Errors that carry no detail worth keeping.
 -define(PLAIN, [timeout, worker_crashed, node_down, no_workers, overloaded,
-                cancelled, not_running]).
+                cancelled, not_running, gateway_down]).
 
 %% @doc Sends `Req' and returns the bare result (or raises), waiting for the
 %% application's default timeout.
@@ -48,10 +48,16 @@ call_named(Req, Timeout) ->
             end
     end.
 
-%% @doc Sends `Req' without waiting; `await/2' takes the result.
+%% @doc Sends `Req' without waiting; `await/2' takes the result. It goes
+%% through the gateway's batcher (several calls per distribution message)
+%% when `Node' is the gateway in use, else straight to `{py, Node}'.
 -spec async(node(), term(), timeout()) -> {pyactor_async, term(), timeout()}.
 async(Node, Req, Timeout) ->
-    {pyactor_async, gen_server:send_request({py, Node}, Req), Timeout}.
+    ReqId = case pyactor_conn:batcher(Node) of
+                undefined -> gen_server:send_request({py, Node}, Req);
+                Batcher -> pyactor_batcher:send_request(Batcher, Req)
+            end,
+    {pyactor_async, ReqId, Timeout}.
 
 %% @doc Waits for an `async/3' result; `default' waits the call's own
 %% deadline (plus a grace period).

@@ -5,17 +5,21 @@
 %% stops when that program exits, so that `pyactor_sup' starts a fresh one;
 %% or it points at a gateway that already runs (`bridge_node' or
 %% `py:connect/1'). Calls never pass through this process: callers send
-%% `gen_server:call({py, Node}, ...)' themselves, concurrently.
+%% `gen_server:call({py, Node}, ...)' themselves, concurrently; asynchronous
+%% calls go through the gateway's batcher (`pyactor_batcher'), which this
+%% process starts, links and restarts, one per gateway it uses.
 -module(pyactor_conn).
 -behaviour(gen_server).
 
--export([start_link/0, node/0, connect/1, gateway_os_pid/0]).
+-export([start_link/0, node/0, batcher/1, connect/1, gateway_os_pid/0]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
 
 -define(NODE_KEY, {pyactor, bridge_node}).
+-define(BATCHER_KEY, {pyactor, batcher}).
 
 -record(state, {port = undefined :: port() | undefined,
                 os_pid = undefined :: integer() | undefined,
+                batcher = undefined :: pid() | undefined,
                 node :: node()}).
 
 %% @doc Starts the connection process (called by `pyactor_sup').
@@ -30,6 +34,15 @@ node() ->
     case persistent_term:get(?NODE_KEY, undefined) of
         undefined -> erlang:error({pyactor, no_gateway});
         Node -> Node
+    end.
+
+%% @doc The batcher of the gateway `Node' if it is the one in use, else
+%% `undefined' (callers then send to `{py, Node}' directly).
+-spec batcher(node()) -> pid() | undefined.
+batcher(Node) ->
+    case persistent_term:get(?BATCHER_KEY, undefined) of
+        {Node, Pid} -> Pid;
+        _ -> undefined
     end.
 
 %% @doc Uses the gateway that runs as `Node' from now on (a started one is
@@ -54,7 +67,7 @@ init([]) ->
             case ensure_distributed(Node) of
                 ok ->
                     persistent_term:put(?NODE_KEY, Node),
-                    {ok, #state{node = Node}};
+                    {ok, start_batcher(#state{node = Node})};
                 {error, Reason} ->
                     {stop, Reason}
             end
@@ -65,9 +78,9 @@ handle_call({connect, Node}, _From, State) ->
         ok ->
             case catch gen_server:call({py, Node}, ping, 10000) of
                 {ok, pong} ->
-                    State1 = stop_gateway(State),
+                    State1 = stop_gateway(retire_batcher(State)),
                     persistent_term:put(?NODE_KEY, Node),
-                    {reply, ok, State1#state{node = Node}};
+                    {reply, ok, start_batcher(State1#state{node = Node})};
                 Other ->
                     {reply, {error, {no_gateway, Node, Other}}, State}
             end;
@@ -91,13 +104,34 @@ handle_info({Port, {data, _Line}}, State = #state{port = Port}) ->
 handle_info({'EXIT', Port, Reason}, State = #state{port = Port}) ->
     persistent_term:erase(?NODE_KEY),
     {stop, {gateway_exited, Reason}, State#state{port = undefined, os_pid = undefined}};
+handle_info({'EXIT', Batcher, Reason}, State = #state{batcher = Batcher}) ->
+    %% its callers got errors through their monitors; a fresh one serves on
+    logger:warning("pyactor: the batcher of ~p exited (~p); starting a new one",
+                   [State#state.node, Reason]),
+    {noreply, start_batcher(State#state{batcher = undefined})};
 handle_info(_Info, State) ->
     {noreply, State}.
 
 terminate(_Reason, State) ->
+    persistent_term:erase(?BATCHER_KEY),
     _ = stop_gateway(State),
     persistent_term:erase(?NODE_KEY),
     ok.
+
+%% -- the batcher -----------------------------------------------------------------
+
+start_batcher(State = #state{node = Node}) ->
+    {ok, Pid} = pyactor_batcher:start_link(Node),
+    persistent_term:put(?BATCHER_KEY, {Node, Pid}),
+    State#state{batcher = Pid}.
+
+%% The old gateway's batcher answers what it carries, then exits.
+retire_batcher(State = #state{batcher = undefined}) ->
+    State;
+retire_batcher(State = #state{batcher = Pid}) ->
+    persistent_term:erase(?BATCHER_KEY),
+    pyactor_batcher:retire(Pid),
+    State#state{batcher = undefined}.
 
 %% -- starting and stopping a gateway -------------------------------------------
 
@@ -130,7 +164,7 @@ open_gateway(Bin) ->
         {Port, {data, {eol, <<"ready ", NodeName/binary>>}}} ->
             Node = binary_to_atom(NodeName, utf8),
             persistent_term:put(?NODE_KEY, Node),
-            {ok, #state{port = Port, os_pid = OsPid, node = Node}};
+            {ok, start_batcher(#state{port = Port, os_pid = OsPid, node = Node})};
         {Port, {exit_status, Status}} ->
             {stop, {gateway_failed_to_start, Bin, Status}}
     after Timeout ->

@@ -48,11 +48,18 @@ py_test_() ->
        {"ticks keep an idle connection up", {timeout, 120, fun idle_connection_ticks/0}},
        {"caller processes that die: their calls are cancelled",
         {timeout, 120, fun caller_process_dies/0}},
+       {"batched async calls from many callers", {timeout, 180, fun batched_many_callers/0}},
+       {"a batch with malformed entries among good ones", {timeout, 120, fun batch_malformed/0}},
+       {"async callers killed mid-batch: their calls are cancelled",
+        {timeout, 120, fun batch_callers_killed/0}},
        {"a starmap from a node killed with -9 is cut short",
         {timeout, 120, fun starmap_node_killed/0}},
        {"a standalone gateway: cookie file, SIGTERM, exit 0", {timeout, 120, fun standalone/0}},
        {"a killed gateway: callers get errors, the app restarts it",
-        {timeout, 180, fun gateway_killed/0}}]}}.
+        {timeout, 180, fun gateway_killed/0}},
+       %% last: it leaves the application on a gateway it did not start
+       {"py:connect: async calls move to a new batcher, the old one retires",
+        {timeout, 120, fun connect_moves_batcher/0}}]}}.
 
 %% -- tests -----------------------------------------------------------------------
 
@@ -359,6 +366,113 @@ caller_process_dies() ->
     %% a caller that dies with nothing in flight costs nothing; calls go on
     ?assertEqual(4, py:add(2, 2)).
 
+batched_many_callers() ->
+    %% The batcher is held while 40 callers queue 50 calls each: it then takes
+    %% them from its mailbox at most 512 per message, so 2,000 calls cross in
+    %% a handful of batches. Every caller gets each of its own results once.
+    Batcher = pyactor_conn:batcher(pyactor_conn:node()),
+    ?assert(is_pid(Batcher)),
+    #{batches := B0, calls := C0} = pyactor_batcher:stats(Batcher),
+    Parent = self(),
+    N = 40,
+    K = 50,
+    true = erlang:suspend_process(Batcher),
+    Callers = [spawn_link(fun() ->
+                                  Refs = [py:async_func(operator, add, [P * 1000, I])
+                                          || I <- lists:seq(1, K)],
+                                  Parent ! {queued, self()},
+                                  Results = [py:await(R) || R <- Refs],
+                                  Parent ! {done, self(), Results}
+                          end) || P <- lists:seq(1, N)],
+    [receive {queued, C} -> ok end || C <- Callers],
+    true = erlang:resume_process(Batcher),
+    Results = [receive {done, C, R} -> R end || C <- Callers],
+    ?assertEqual([[P * 1000 + I || I <- lists:seq(1, K)] || P <- lists:seq(1, N)], Results),
+    #{batches := B1, calls := C1, pending := 0, callers := 0} = pyactor_batcher:stats(Batcher),
+    ?assertEqual(N * K, C1 - C0),
+    ?assert(B1 - B0 =< (N * K) div 512 + 1),
+    %% an idle batcher sends a lone call at once
+    ?assertEqual(7, py:await(py:async_func(operator, add, [3, 4]))),
+    #{batches := B2} = pyactor_batcher:stats(Batcher),
+    ?assertEqual(B1 + 1, B2).
+
+batch_malformed() ->
+    %% A batch built by hand: undecodable, unknown and too-deep entries get
+    %% their own error replies; the good ones beside them are served; each
+    %% id is answered exactly once.
+    Node = pyactor_conn:node(),
+    Deep = lists:foldl(fun(_, Acc) -> [Acc] end, [], lists:seq(1, 5000)),
+    Entries = [{1, term_to_binary({func, operator, add, [1, 2], [], #{}})},
+               {2, <<131, 255, 0>>},
+               {3, term_to_binary({nonsense})},
+               {4, term_to_binary({func, copy, copy, [Deep], [], #{}})},
+               {300, term_to_binary({func, math, sqrt, [-1], [], #{}})},
+               {70000, <<>>},
+               {5, term_to_binary({func, math, sqrt, [4], [], #{}})},
+               {6, term_to_binary(ping)}],
+    {py, Node} ! {'$pyactor_batch', self(), Entries},
+    Replies = collect_replies(length(Entries), []),
+    ?assertEqual(lists:sort([Id || {Id, _} <- Entries]), lists:sort([Id || {Id, _} <- Replies])),
+    R = maps:from_list(Replies),
+    ?assertEqual({ok, 3}, maps:get(1, R)),
+    ?assertMatch({error, {bad_term, _}}, maps:get(2, R)),
+    ?assertEqual({error, {unknown_call, {nonsense}}}, maps:get(3, R)),
+    ?assertMatch({error, {bad_term, _}}, maps:get(4, R)),
+    ?assertMatch({error, {python, <<"ValueError">>, _, _}}, maps:get(300, R)),
+    ?assertMatch({error, {bad_term, _}}, maps:get(70000, R)),
+    ?assertEqual({ok, 2.0}, maps:get(5, R)),
+    ?assertEqual({ok, pong}, maps:get(6, R)),
+    %% a broken structure: the entries before the break are served, then
+    %% the batch is refused at the broken entry; the rest is not run
+    Mul = fun(A) -> term_to_binary({func, operator, mul, [A, A], [], #{}}) end,
+    {py, Node} ! {'$pyactor_batch', self(), [{7, Mul(3)}, not_an_entry, {8, Mul(4)}]},
+    ?assertEqual([{7, {ok, 9}}], collect_replies(1, [])),
+    receive {'$pyactor_bad_batch', 1, Why} -> ?assert(is_binary(Why))
+    after 30000 -> error(no_bad_batch_reply)
+    end,
+    {py, Node} ! {'$pyactor_batch', self(), not_a_list},
+    receive {'$pyactor_bad_batch', 0, _} -> ok after 30000 -> error(no_bad_batch_reply) end,
+    %% cancels of unknown ids, and garbage cancels, are ignored
+    {py, Node} ! {'$pyactor_cancel', self(), [1, 2, 12345]},
+    {py, Node} ! {'$pyactor_cancel', self(), garbage},
+    %% a last ping through the same path: then nothing else is left over
+    {py, Node} ! {'$pyactor_batch', self(), [{9, term_to_binary(ping)}]},
+    ?assertEqual([{9, {ok, pong}}], collect_replies(1, [])),
+    receive {'$pyactor_replies', _} = Stray -> error({stray, Stray}) after 0 -> ok end,
+    ?assertEqual(5, py:add(2, 3)).
+
+batch_callers_killed() ->
+    %% Callers blocked in py:await on long calls are killed: the batcher
+    %% sees them die and cancels their calls at the gateway, so the workers
+    %% are free long before the 60 s sleeps would end; a caller beside them
+    %% is answered, and the batcher keeps nothing of the dead.
+    ok = wait_until(fun() -> busy_workers() =:= 0 end, 90000),
+    Batcher = pyactor_conn:batcher(pyactor_conn:node()),
+    Workers = length(py:workers()),
+    Callers = [spawn(fun() ->
+                             Refs = [py:async_func(time, sleep, [60], [], [{timeout, 120000}])
+                                     || _ <- [1, 2]],
+                             [py:await(R) || R <- Refs]
+                     end) || _ <- lists:seq(1, Workers)],
+    ok = wait_until(fun() -> busy_workers() =:= Workers end, 30000),
+    Survivor = py:async_func(operator, add, [20, 22]),
+    [exit(C, kill) || C <- Callers],
+    ok = wait_until(fun() -> busy_workers() =:= 0 end, 30000),
+    ?assertEqual(42, py:await(Survivor)),
+    ok = wait_until(fun() -> maps:get(pending, pyactor_batcher:stats(Batcher)) =:= 0 end, 30000),
+    ?assertMatch(#{callers := 0}, pyactor_batcher:stats(Batcher)),
+    ?assertEqual(4, py:await(py:async_func(operator, add, [2, 2]))).
+
+collect_replies(0, Acc) ->
+    lists:reverse(Acc);
+collect_replies(N, Acc) ->
+    receive
+        {'$pyactor_replies', Rs} when length(Rs) =< N ->
+            collect_replies(N - length(Rs), lists:reverse(Rs) ++ Acc);
+        {'$pyactor_replies', Rs} -> error({too_many_replies, Rs, N})
+    after 60000 -> error({missing_replies, N, Acc})
+    end.
+
 starmap_node_killed() ->
     %% A starmap of 3 items per worker is running for a node that is killed
     %% with SIGKILL: its remaining items are cancelled (the 60 s sleeps would
@@ -392,11 +506,25 @@ gateway_killed() ->
                              Result = (catch py:func(time, sleep, [30])),
                              Parent ! {result, self(), Result}
                      end) || _ <- lists:seq(1, 5)],
+    %% and asynchronous callers with calls in flight through the batcher
+    OldBatcher = pyactor_conn:batcher(pyactor_conn:node()),
+    AsyncCallers = [spawn(fun() ->
+                                  Refs = [py:async_func(time, sleep, [30]) || _ <- [1, 2, 3]],
+                                  Parent ! {sent, self()},
+                                  Parent ! {result, self(), [(catch py:await(R)) || R <- Refs]}
+                          end) || _ <- lists:seq(1, 5)],
+    [receive {sent, C} -> ok end || C <- AsyncCallers],
     ok = wait_until(fun() -> busy_workers() > 0 end, 30000),
+    Carried = fun() -> maps:get(pending, pyactor_batcher:stats(OldBatcher)) end,
+    ok = wait_until(fun() -> Carried() =:= 15 end, 30000),
     Mon = erlang:monitor(process, OldConn),
     "" = os:cmd("kill -9 " ++ integer_to_list(OldOsPid)),
     Results = [receive {result, C, R} -> R after 60000 -> hang end || C <- Callers],
     [?assertMatch({'EXIT', {{pyactor, _}, _}}, R) || R <- Results],
+    AsyncResults = [receive {result, C, R} -> R after 60000 -> hang end || C <- AsyncCallers],
+    [?assertMatch({'EXIT', {{pyactor, _}, _}}, R) || Rs <- AsyncResults, R <- Rs],
+    ?assertEqual(15, length(lists:append(AsyncResults))),
+    receive {result, _, _} = Extra -> error({second_result, Extra}) after 0 -> ok end,
     receive {'DOWN', Mon, process, OldConn, _} -> ok after 60000 -> error(no_restart) end,
     NewConn = wait_for_registered(pyactor_conn, 60000),
     _ = sys:get_state(NewConn, 70000), % returns once the new gateway is up
@@ -404,7 +532,31 @@ gateway_killed() ->
     NewOsPid = pyactor_conn:gateway_os_pid(),
     ?assertNotEqual(OldOsPid, NewOsPid),
     record_gateway(),
-    ?assertEqual(6, py:mul(2, 3)).
+    ?assertEqual(6, py:mul(2, 3)),
+    NewBatcher = pyactor_conn:batcher(pyactor_conn:node()),
+    ?assertNotEqual(OldBatcher, NewBatcher),
+    ?assertEqual(6, py:await(py:async_func(operator, mul, [2, 3]))).
+
+connect_moves_batcher() ->
+    {Gw2, Port2, _} = start_gateway("connect_gw", []),
+    Old = pyactor_conn:batcher(pyactor_conn:node()),
+    OldMon = erlang:monitor(process, Old),
+    Slow = py:async_func(time, sleep, [5]),
+    %% the old gateway (started by the application) is stopped: the call it
+    %% carried is answered with an error, once, and its batcher retires
+    ok = py:connect(Gw2),
+    ?assertError({pyactor, gateway_down}, py:await(Slow)),
+    receive {'DOWN', OldMon, process, Old, Reason} -> ?assertEqual(normal, Reason)
+    after 30000 -> error(old_batcher_kept)
+    end,
+    New = pyactor_conn:batcher(Gw2),
+    ?assert(is_pid(New)),
+    ?assertEqual(undefined, pyactor_conn:batcher(node())),
+    ?assertEqual([I + 1 || I <- lists:seq(1, 20)],
+                 [py:await(R) || R <- [py:async_func(operator, add, [I, 1])
+                                      || I <- lists:seq(1, 20)]]),
+    ?assertMatch(#{calls := 20, pending := 0}, pyactor_batcher:stats(New)),
+    stop_gateway(Port2).
 
 standalone() ->
     %% `pyactor bridge' by hand, as a user runs it: the cookie from a file,

@@ -10,6 +10,7 @@
 #include <functional>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -96,6 +97,20 @@ struct protocol_stats {
 /// The gateway's protocol: decodes each message sent to `py` or `net_kernel`,
 /// starts calls through `python_service`, and answers every `$gen_call`
 /// exactly once (a value, an error, or `{error, {unknown_call, Req}}`).
+///
+/// Batches (from the Erlang client's `pyactor_batcher`, one process per
+/// gateway on a caller's node) carry many calls in one message:
+/// `{'$pyactor_batch', Batcher, [{Id, ReqBin}, ...]}` with `Id` an integer in
+/// 0..2^31-1 and `ReqBin` a request as `term_to_binary` gives it. Each entry
+/// is decoded on its own: a malformed one gets its error reply, the others
+/// are served. Every entry gets exactly one reply `{Id, Reply}` (`Reply` as a
+/// `$gen_call` would get it); replies settled before the next
+/// `flush_replies` (one loop turn) go to the batcher as one message
+/// `{'$pyactor_replies', [{Id, Reply}, ...]}`. `{'$pyactor_cancel', Batcher,
+/// [Id, ...]}` cancels entries whose callers went away (no reply follows).
+/// A batch whose structure is broken (not a list of `{Id, Binary}`) has its
+/// entries up to the break served and is answered with
+/// `{'$pyactor_bad_batch', Index, Reason}` (Index counts from 0).
 /// Each caller process with calls in flight is monitored; when it dies its
 /// calls are cancelled. A caller's monitor stays `linger` after its last call
 /// (a process that calls again soon costs no new monitor), at most
@@ -121,6 +136,11 @@ public:
   /// Sends the reply of the call `key` (if its connection is still there).
   /// Thread-safe.
   void on_completion(uint64_t key, result<value> outcome);
+
+  /// Sends the batched replies gathered since the last call, one message per
+  /// batcher. The loop thread calls it at the end of each turn; replies that
+  /// complete on other threads leave at once.
+  void flush_replies();
 
   /// Cancels every call of `conn`; their completions are then dropped.
   void on_disconnect(uint64_t conn);
@@ -157,6 +177,16 @@ private:
     std::vector<uint8_t> tag; // the reply tag, byte for byte (no version byte)
     uint64_t handle = 0;
     std::string caller;       // key of callers_
+    bool batched = false;     // an entry of a batch: replied to as {Id, Reply}
+    uint32_t batch_id = 0;
+  };
+
+  /// Replies gathered for one batcher (see flush_replies).
+  struct reply_batch {
+    uint64_t conn = 0;
+    erl_pid to;
+    std::vector<uint8_t> entries; // encoded {Id, Reply} terms, no version byte
+    uint32_t count = 0;
   };
 
   /// A monitored caller process.
@@ -165,6 +195,7 @@ private:
     uint64_t ref_id = 0;
     erl_pid pid;
     std::unordered_set<uint64_t> keys; // its calls in flight
+    std::unordered_map<uint32_t, uint64_t> batch_keys; // a batcher's entry ids -> keys
     clock::time_point idle_since{};    // when `keys` last became empty
   };
 
@@ -173,8 +204,21 @@ private:
              const value& body);
   /// Counts one more bad term.
   void count_bad_term();
+  /// Books and submits a call; `batch_id` set: an entry of a batch from `from`.
   void start_call(uint64_t conn, erl_pid from, std::vector<uint8_t> tag, bridge_request req,
-                  clock::time_point t_in);
+                  clock::time_point t_in, const uint32_t* batch_id = nullptr);
+  /// Handles `{'$pyactor_batch', ...}` or `{'$pyactor_cancel', ...}`; `at`
+  /// is the offset after the marker atom (protocol_batch.cpp).
+  void on_batch(uint64_t conn, const uint8_t* data, size_t size, size_t at);
+  void on_cancel(uint64_t conn, const uint8_t* data, size_t size, size_t at);
+  /// Queues `{Id, Body}` for the batcher `to` (caller key `caller_key`);
+  /// sent at the next flush_replies, or now when not on the loop thread.
+  /// `count`: counts as a reply (on_completion counted it already).
+  void queue_batched_reply(uint64_t conn, const erl_pid& to, const std::string& caller_key,
+                           uint32_t id, const value& body, bool count = true);
+  /// Sends the replies gathered for `caller_key` (if any).
+  void flush_batch(const std::string& caller_key);
+  void send_batch(reply_batch b);
   /// Forgets call `key` of `caller_key`; an emptied caller turns idle.
   void release_caller(const std::string& caller_key, uint64_t key);
   clock::time_point sweep_idle_locked(clock::time_point now);
@@ -197,6 +241,9 @@ private:
   uint64_t next_ref_ = 1;
   protocol_stats stats_;
   std::atomic<uint64_t> in_flight_now_{0};
+  std::unordered_map<std::string, reply_batch> reply_batches_; // by caller key
+  std::atomic<std::thread::id> loop_thread_{}; // set by flush_replies
+  std::atomic<bool> replies_waiting_{false};   // reply_batches_ may be non-empty
   bool trace_ = false;
   /// Samples in µs: decode, book, submit, python, encode, write.
   static constexpr size_t stage_count = 6;
