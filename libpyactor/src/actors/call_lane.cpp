@@ -379,7 +379,7 @@ void call_lane::lead(const std::function<bool()>& done) {
       if (closed_ || done())
         break;
     }
-    pollfd fds[2] = {{lead_fd_, POLLIN, 0}, {channel ? p->channel_fd() : -1, POLLIN, 0}};
+    pollfd fds[2] = {{lead_fd_, POLLIN, 0}, {channel ? p->reply_fd() : -1, POLLIN, 0}};
     if (::poll(fds, 2, -1) < 0 && errno != EINTR)
       break; // the I/O thread takes over below
     if (fds[0].revents & POLLIN) {
