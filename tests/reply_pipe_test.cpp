@@ -100,21 +100,22 @@ BOOST_AUTO_TEST_CASE(neither_channel_descriptor_reaches_a_child_of_the_worker) {
   test::log_capture log;
   auto rt = start_pool(test::test_options(1, &log));
   // A forked child (no exec) loses both at once; it reports what fds 3 and 4 are.
-  BOOST_REQUIRE(ok(rt->exec("import os, time\n"
-                            "r, wfd = os.pipe()\n"
-                            "child = os.fork()\n"
-                            "if child == 0:\n"
-                            "    seen = b''\n"
-                            "    for fd in (3, 4):\n"
-                            "        try:\n"
-                            "            os.fstat(fd)\n"
-                            "            seen += b'open '\n"
-                            "        except OSError:\n"
-                            "            seen += b'closed '\n"
-                            "    os.write(wfd, seen)\n"
-                            "    while True: time.sleep(1)\n"
-                            "os.close(wfd)\n"
-                            "seen = os.read(r, 100)\n")));
+  auto forked = rt->exec("import os, time\n"
+                         "r, wfd = os.pipe()\n"
+                         "child = os.fork()\n"
+                         "if child == 0:\n"
+                         "    seen = b''\n"
+                         "    for fd in (3, 4):\n"
+                         "        try:\n"
+                         "            os.fstat(fd)\n"
+                         "            seen += b'open '\n"
+                         "        except OSError:\n"
+                         "            seen += b'closed '\n"
+                         "    os.write(wfd, seen)\n"
+                         "    while True: time.sleep(1)\n"
+                         "os.close(wfd)\n"
+                         "seen = os.read(r, 100)\n");
+  BOOST_REQUIRE_MESSAGE(forked, (forked ? "" : forked.error().message));
   kill_on_exit child{static_cast<pid_t>(ok(rt->eval("child")).as<int64_t>())};
   BOOST_CHECK((ok(rt->eval("seen")) == value{make_bytes("closed closed ")}));
   // A child started with exec (os.system) inherits neither.
