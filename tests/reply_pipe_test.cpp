@@ -6,7 +6,9 @@
 #include <boost/test/unit_test.hpp>
 
 #include <csignal>
+#include <cstdio>
 #include <set>
+#include <thread>
 
 #include "test_fixtures.hpp"
 
@@ -124,6 +126,55 @@ BOOST_AUTO_TEST_CASE(neither_channel_descriptor_reaches_a_child_of_the_worker) {
   // The worker still serves, alone.
   for (int i = 0; i < 50; ++i)
     BOOST_CHECK_EQUAL(ok(rt->call("os", "getpid")).as<int64_t>(), rt->status().at(0).pid);
+}
+
+BOOST_AUTO_TEST_CASE(a_long_blocking_call_that_reads_its_own_reply_still_counts_as_load) {
+  // A blocking caller that reads its own reply reports its call to the
+  // scheduler itself, once it has run for the report delay (2 ms); a quick
+  // one is never reported. The report is what routes other calls around a
+  // busy worker: without it, least-loaded would send every other call to it.
+  test::log_capture log;
+  test::temp_dir dir{"pyactor-lead-report"};
+  auto gate = (dir.path / "open").string();
+  auto rt = start_pool(test::test_options(2, &log));
+  struct open_gate { // the long call ends whatever happens below
+    std::string path;
+    ~open_gate() { std::fclose(std::fopen(path.c_str(), "w")); }
+  };
+  call_options on1;
+  on1.worker = 1;
+  // Worker 1 has answered a call: the reader token is free, so the next
+  // blocking call on it reads its own reply.
+  for (int i = 0; i < 3; ++i)
+    BOOST_REQUIRE(rt->call("os", "getpid", {}, {}, on1));
+  std::thread busy;
+  {
+    open_gate opener{gate};
+    busy = std::thread([&] {
+      auto r = rt->exec("import os, time\n"
+                        "while not os.path.exists(" + std::string{"'"} + gate + "'):\n"
+                        "    time.sleep(0.005)\n", on1);
+      BOOST_CHECK_MESSAGE(r, (r ? "" : r.error().message));
+    });
+    int64_t busy_pid = 0;
+    BOOST_REQUIRE(test::eventually([&] {
+      for (auto& w : rt->status())
+        if (w.in_flight == 1)
+          busy_pid = w.pid;
+      return busy_pid != 0;
+    }));
+    call_options quick;
+    quick.timeout = std::chrono::seconds(5); // routed to the busy worker: a timeout
+    BOOST_CHECK(test::eventually([&] {
+      for (int i = 0; i < 20; ++i) {
+        auto r = rt->call("os", "getpid", {}, {}, quick);
+        if (!r || r->as<int64_t>() == busy_pid)
+          return false;
+      }
+      return true;
+    }));
+  }
+  busy.join();
 }
 
 BOOST_AUTO_TEST_SUITE_END()
