@@ -8,7 +8,9 @@
 //   async          `call_async` of the same, at most 256 in flight, once per
 //                  pipeline depth asked for (one 2-worker pool per depth; with
 //                  --compare-worker PATH also one per depth on that worker
-//                  build, labelled "DEPTH B", to compare two builds)
+//                  build, labelled "DEPTH B", to compare two builds; that
+//                  worker must take --reply-fd, i.e. be built from a tree
+//                  with the reply pipe, or it refuses to start)
 //   Pool async     the same through multiprocessing.Pool(2).apply_async
 //                  (bench/peers.py --serve pool, kept running across rounds)
 //   map            `runtime::map("builtins", "abs", items)`, and Pool.map

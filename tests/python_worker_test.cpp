@@ -246,11 +246,11 @@ BOOST_AUTO_TEST_CASE(exit_code_of_os_exit_is_reported) {
 }
 
 BOOST_AUTO_TEST_CASE(a_malformed_frame_from_the_worker_kills_it) {
-  // A real process that speaks garbage on the channel instead of frames.
+  // A real process that speaks garbage on its reply pipe (fd 4) instead of frames.
   std::string script = "/tmp/pyactor-test-garbage-worker.sh";
   {
     std::ofstream out{script};
-    out << "#!/bin/sh\nprintf '\\001\\000\\000\\000zzzz' >&3\nexec sleep 30\n";
+    out << "#!/bin/sh\nprintf '\\001\\000\\000\\000zzzz' >&4\nexec sleep 30\n";
   }
   ::chmod(script.c_str(), 0755);
   worker_spawn_options opts;

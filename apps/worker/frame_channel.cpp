@@ -20,8 +20,9 @@ namespace pyactor::worker {
 
 namespace {
 
-// The descriptor of the open channel, for the fork handler (-1: none).
+// The descriptors of the open channel, for the fork handler (-1: none).
 std::atomic<int> channel_fd{-1};
+std::atomic<int> reply_fd{-1};
 // Set in a forked child; never cleared there.
 std::atomic<bool> forked_child{false};
 
@@ -30,10 +31,13 @@ std::atomic<bool> forked_child{false};
 // close() is async-signal-safe.
 void after_fork_in_child() {
   int fd = channel_fd.exchange(-1);
-  if (fd >= 0) {
+  int out = reply_fd.exchange(-1);
+  if (fd >= 0 || out >= 0)
     forked_child.store(true);
+  if (fd >= 0)
     ::close(fd);
-  }
+  if (out >= 0 && out != fd)
+    ::close(out);
 }
 
 /// Releases the GIL for the scope when the calling thread holds it.
@@ -53,22 +57,28 @@ private:
 
 } // namespace
 
-frame_channel::frame_channel(int fd) : fd_(fd), buf_(256 * 1024) {
-  int flags = ::fcntl(fd, F_GETFD);
-  if (flags < 0 || ::fcntl(fd, F_SETFD, flags | FD_CLOEXEC) < 0)
-    throw std::runtime_error("channel fd " + std::to_string(fd)
-                             + " is not usable: " + std::strerror(errno));
+frame_channel::frame_channel(int in_fd, int out_fd)
+  : fd_(in_fd), out_fd_(out_fd), buf_(256 * 1024) {
+  for (int fd : {in_fd, out_fd}) {
+    int flags = ::fcntl(fd, F_GETFD);
+    if (flags < 0 || ::fcntl(fd, F_SETFD, flags | FD_CLOEXEC) < 0)
+      throw std::runtime_error(std::string{fd == in_fd ? "channel" : "reply"} + " fd "
+                               + std::to_string(fd) + " is not usable: " + std::strerror(errno));
+  }
   static const bool registered = [] {
     return pthread_atfork(nullptr, nullptr, after_fork_in_child) == 0;
   }();
   if (!registered)
     throw std::runtime_error("cannot register the fork handler of the channel");
-  channel_fd.store(fd);
+  channel_fd.store(in_fd);
+  reply_fd.store(out_fd);
 }
 
 frame_channel::~frame_channel() {
   int expected = fd_;
   channel_fd.compare_exchange_strong(expected, -1);
+  expected = out_fd_;
+  reply_fd.compare_exchange_strong(expected, -1);
 }
 
 bool frame_channel::in_forked_child() {
@@ -104,11 +114,14 @@ bool frame_channel::next(uint64_t& call_id, const char*& body, size_t& size) {
       end_ = have;
     }
     // Frames that arrived while the last call ran are taken at once (one
-    // syscall for all of them); only an empty socket is waited for, with
-    // poll, then read: a read blocked on a Unix socket is woken twice per
-    // round trip (once without data); poll is woken once. When the socket
-    // was empty the last time (one call at a time), poll comes first: a
-    // recv that only says EAGAIN would be one syscall more per call.
+    // syscall for all of them); only an empty socket is waited for. When the
+    // socket was empty the last time (one call at a time), the wait comes
+    // first: a recv that only says EAGAIN would be one syscall more per call.
+    // With replies on a pipe of their own, the wait is the read itself (one
+    // syscall, woken once: only the node's data wakes this socket). With
+    // replies on the same socket, a read blocked on it would also be woken
+    // when the node reads a reply (the socket's write-space wake-up): there
+    // poll, which that wake-up skips, comes first, then read.
     ssize_t n = -1;
     int err = EAGAIN;
     if (!expect_empty_) {
@@ -119,10 +132,12 @@ bool frame_channel::next(uint64_t& call_id, const char*& body, size_t& size) {
     if (expect_empty_) {
       gil_released idle;
       pollfd readable{fd_, POLLIN, 0};
-      if (::poll(&readable, 1, -1) < 0) {
+      if (out_fd_ == fd_ && ::poll(&readable, 1, -1) < 0) {
         n = -1;
         err = errno;
       } else {
+        // Blocks (the node never makes this end non-blocking); a signal
+        // (SIGINT) ends it with EINTR and the loop waits again.
         n = ::read(fd_, buf_.data() + end_, buf_.size() - end_);
         err = n < 0 ? errno : 0;
       }
@@ -197,7 +212,7 @@ void frame_channel::write_all(const char* data, size_t size) {
     return; // the reply of a forked child goes nowhere
   gil_released waiting;
   while (size > 0) {
-    ssize_t n = ::write(fd_, data, size);
+    ssize_t n = ::write(out_fd_, data, size);
     if (n >= 0) {
       data += n;
       size -= static_cast<size_t>(n);

@@ -9,20 +9,22 @@
 
 namespace pyactor::worker {
 
-/// Reads request frames and writes reply frames on one socket. Not
+/// Reads request frames from one descriptor (the node's socket) and writes
+/// reply frames to another (the node's reply pipe), or both on one socket. Not
 /// thread-safe; owned by the worker's main loop, which holds the GIL: every
 /// blocking wait (poll, read, write) releases it, so the user's background
 /// threads run while the worker is idle.
 ///
-/// The socket is made close-on-exec (children started with os.system or
-/// subprocess do not inherit it), and a process forked from the worker
-/// (os.fork without exec) loses it at once: in the child, `next` reports the
-/// end of input and `write_all` writes nothing, so only the worker serves.
+/// The descriptors are made close-on-exec (children started with os.system
+/// or subprocess do not inherit them), and a process forked from the worker
+/// (os.fork without exec) loses them at once: in the child, `next` reports
+/// the end of input and `write_all` writes nothing, so only the worker serves.
 /// One channel at a time per process.
 class frame_channel {
 public:
-  /// Takes over `fd`; throws std::runtime_error if it is not an open descriptor.
-  explicit frame_channel(int fd);
+  /// Takes over `in_fd` (requests) and `out_fd` (replies; may be `in_fd`);
+  /// throws std::runtime_error if either is not an open descriptor.
+  frame_channel(int in_fd, int out_fd);
   frame_channel(const frame_channel&) = delete;
   frame_channel& operator=(const frame_channel&) = delete;
   ~frame_channel();
@@ -48,7 +50,8 @@ public:
   void write_all(const char* data, size_t size);
 
 private:
-  int fd_;
+  int fd_;     // requests come in here
+  int out_fd_; // replies go out here (fd_ itself, or a pipe of their own)
   std::vector<char> buf_;
   size_t begin_ = 0;   // first unread byte
   size_t end_ = 0;     // one past the last buffered byte

@@ -24,6 +24,7 @@ namespace {
 
 struct worker_args {
   int channel_fd = 3;
+  int reply_fd = -1; // -1: replies go to channel_fd
   worker_identity identity;
   std::vector<std::string> python_path;
   size_t max_objects = 100000;
@@ -44,11 +45,12 @@ struct usage_error {
 void print_usage(const std::string& problem) {
   std::fprintf(stderr,
                "pyactor-worker: %s\n"
-               "usage: pyactor-worker [--python PATH] [--channel-fd N] [--worker-id N]\n"
+               "usage: pyactor-worker [--python PATH] [--channel-fd N] [--reply-fd N] [--worker-id N]\n"
                "                      [--worker-uid N] [--python-path DIR]... [--max-objects N]\n"
                "                      [--import MODULE]... [--start-hook MODULE.FUNCTION]\n"
                "                      [--max-frame-size BYTES]\n"
-               "Started by a pyactor node; speaks framed msgpack on the channel fd.\n",
+               "Started by a pyactor node; reads framed msgpack requests on the channel fd and\n"
+               "writes the replies to the reply fd (default: the channel fd).\n",
                problem.c_str());
 }
 
@@ -113,6 +115,8 @@ worker_args parse(const std::vector<std::string>& argv) {
     const std::string& val = argv[++i];
     if (flag == "--channel-fd")
       args.channel_fd = static_cast<int>(std::min<uint64_t>(number("--channel-fd", val), 1 << 20));
+    else if (flag == "--reply-fd")
+      args.reply_fd = static_cast<int>(std::min<uint64_t>(number("--reply-fd", val), 1 << 20));
     else if (flag == "--worker-id")
       args.identity.id = number("--worker-id", val);
     else if (flag == "--worker-uid")
@@ -257,7 +261,7 @@ int run_worker(const std::vector<std::string>& argv) {
     object_table objects{args.max_objects};
     python_codec codec{types, objects, args.identity.uid, args.max_frame};
     dispatcher serve{codec, objects, helpers, args.identity};
-    frame_channel channel{args.channel_fd};
+    frame_channel channel{args.channel_fd, args.reply_fd < 0 ? args.channel_fd : args.reply_fd};
     std::vector<char> out;
     // The ready frame: call id 0 carrying the versions map.
     std::vector<char> versions_request{'\x91', '\x09'}; // msgpack [op::versions]

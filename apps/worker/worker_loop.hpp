@@ -8,7 +8,7 @@
 namespace pyactor::worker {
 
 /// Runs one worker to the end: parses `args` (the flags a pyactor node passes:
-/// --channel-fd, --worker-id, --worker-uid, --max-objects, --python-path,
+/// --channel-fd, --reply-fd, --worker-id, --worker-uid, --max-objects, --python-path,
 /// --import, --start-hook), puts the --python-path directories ahead of
 /// sys.path, imports pyactor, runs the imports and the start hook, sends the
 /// ready frame and serves requests until the node closes the channel.

@@ -66,6 +66,10 @@ public:
 
   void released(const call_request& request) override {
     lane_.config_.stats->load.fetch_sub(1);
+    if (request.request_id != 0 && request.request_id == lane_.lead_unreported_) {
+      lane_.lead_unreported_ = 0; // taken and released before any report: nothing to say
+      return;
+    }
     lane_.released_ids_.push_back(request.request_id);
     lane_.arm_report_locked(clock_type::now());
   }
@@ -106,15 +110,22 @@ bool call_lane::try_call(call_request& request, reply_sink& sink, bool* lead) {
     if (closed_ || exited_ || process_ == nullptr || !queued_.empty() || !ledger_->serving())
       return false;
     config_.stats->load.fetch_add(1);
-    accepted_ids_.push_back(request.request_id);
+    bool leads = lead != nullptr && reader_ == reader::free && lead_fd_ >= 0;
+    // A leader's call is reported by the leader itself, and only if it still
+    // runs after `report_delay` (see `lead`): a quick blocking call wakes
+    // neither the I/O thread nor the scheduler.
+    if (leads)
+      lead_unreported_ = request.request_id;
+    else
+      accepted_ids_.push_back(request.request_id);
     if (lead != nullptr)
       blocking_ids_.insert(request.request_id);
     ledger_->accept(std::move(request), reply_to{{}, std::move(sink)}, now);
-    arm_report_locked(now);
-    if (lead != nullptr && reader_ == reader::free && lead_fd_ >= 0) {
+    if (leads) {
       reader_ = reader::leader; // this caller reads its own reply
       *lead = true;
     } else {
+      arm_report_locked(now);
       ensure_reader_locked();
     }
     fx.swap(effects_);
@@ -373,14 +384,26 @@ void call_lane::lead(const std::function<bool()>& done) {
     ~leading() { leading_lane = outer; }
     const call_lane* outer;
   } scope{this};
+  // The leader's own call is reported to the scheduler at this time if it
+  // is still unanswered then (try_call).
+  auto report_at = clock_type::now() + config_.report_delay;
   for (;;) {
+    int wait_ms = -1;
     {
       std::lock_guard<std::mutex> guard{mtx_};
       if (closed_ || done())
         break;
+      if (lead_unreported_ != 0) {
+        auto now = clock_type::now();
+        if (now >= report_at)
+          flush_report_locked();
+        else
+          wait_ms = static_cast<int>(
+            std::chrono::duration_cast<std::chrono::milliseconds>(report_at - now).count() + 1);
+      }
     }
-    pollfd fds[2] = {{lead_fd_, POLLIN, 0}, {channel ? p->channel_fd() : -1, POLLIN, 0}};
-    if (::poll(fds, 2, -1) < 0 && errno != EINTR)
+    pollfd fds[2] = {{lead_fd_, POLLIN, 0}, {channel ? p->reply_fd() : -1, POLLIN, 0}};
+    if (::poll(fds, 2, wait_ms) < 0 && errno != EINTR)
       break; // the I/O thread takes over below
     if (fds[0].revents & POLLIN) {
       uint64_t count;
@@ -461,6 +484,10 @@ void call_lane::arm_report_locked(time_point now) {
 }
 
 void call_lane::flush_report_locked() {
+  if (lead_unreported_ != 0) { // the leader's call is reported with the others
+    accepted_ids_.push_back(lead_unreported_);
+    lead_unreported_ = 0;
+  }
   if (accepted_ids_.empty() && released_ids_.empty())
     return;
   if (config_.scheduler)

@@ -204,6 +204,8 @@ private:
   /// Request ids of lane calls whose completion only wakes a blocking caller.
   std::unordered_set<uint64_t> blocking_ids_;
   std::vector<uint64_t> accepted_ids_;
+  /// The leader's call, taken but not in `accepted_ids_` yet (0: none).
+  uint64_t lead_unreported_ = 0;
   std::vector<uint64_t> released_ids_;
   time_point report_at_ = time_point::max();
   time_point ledger_alarm_ = time_point::max();

@@ -36,8 +36,15 @@ constexpr int channel_buffer_bytes = 2 * 1024 * 1024;
 /// calls onto 1, 2 and 3 in the child can never clobber one another.
 constexpr int high_fd_floor = 10;
 
-/// The descriptor number pyactor-worker reads its channel from.
+/// The descriptor number pyactor-worker reads its requests from.
 constexpr int child_channel_fd = 3;
+
+/// The descriptor number pyactor-worker writes its replies to.
+constexpr int child_reply_fd = 4;
+
+/// Pipe size asked for the replies (best effort; without privileges the
+/// kernel allows up to /proc/sys/fs/pipe-max-size, 1 MiB by default).
+constexpr int reply_pipe_bytes = 2 * 1024 * 1024;
 
 std::string errno_text(int err) {
   return std::strerror(err);
@@ -114,6 +121,7 @@ struct child_plan {
   char** envp;
   const char* cwd; ///< null keeps the node's
   int channel;
+  int reply;
   int out;
   int err;
   int report; ///< write end of the error pipe (close-on-exec)
@@ -137,7 +145,8 @@ struct child_plan {
   ::setpgid(0, 0); // a Ctrl-C at the terminal is the node's to handle
   int null_fd = ::open("/dev/null", O_RDONLY);
   if (null_fd < 0 || ::dup2(null_fd, 0) < 0 || ::dup2(plan.out, 1) < 0
-      || ::dup2(plan.err, 2) < 0 || ::dup2(plan.channel, child_channel_fd) < 0)
+      || ::dup2(plan.err, 2) < 0 || ::dup2(plan.channel, child_channel_fd) < 0
+      || ::dup2(plan.reply, child_reply_fd) < 0)
     fail_child(plan, 3);
   if (plan.cwd != nullptr && ::chdir(plan.cwd) != 0)
     fail_child(plan, 1);
@@ -269,6 +278,7 @@ result<std::unique_ptr<worker_process>> worker_process::start(const worker_spawn
   else
     args = {options.executable};
   for (auto& arg : {std::string{"--channel-fd"}, std::to_string(child_channel_fd),
+                    std::string{"--reply-fd"}, std::to_string(child_reply_fd),
                     std::string{"--worker-id"}, std::to_string(options.slot),
                     std::string{"--worker-uid"}, std::to_string(options.uid),
                     std::string{"--max-objects"}, std::to_string(options.max_objects)})
@@ -322,22 +332,37 @@ result<std::unique_ptr<worker_process>> worker_process::start(const worker_spawn
     ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof(bytes));
     ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof(bytes));
   }
-  int out[2], err[2], report[2];
-  if (pipe2(out, O_CLOEXEC) != 0) {
+  // Replies come back on a pipe of their own. On the one socket both ways,
+  // a reader blocked in read() is also woken when its peer consumes what it
+  // wrote (the socket's write-space wake-up): two wake-ups per round trip.
+  // With requests on the socket and replies on the pipe, each side is woken
+  // only by data, so the worker can wait in a plain read(); a pipe is also
+  // cheaper per write and read than a Unix socket. Requests stay on the
+  // socket: send(MSG_NOSIGNAL) never raises SIGPIPE in the host program.
+  int rep[2], out[2], err[2], report[2];
+  if (pipe2(rep, O_CLOEXEC) != 0) {
     int e = errno;
     ::close(sv[0]);
     ::close(sv[1]);
     return fail("pipe", e);
   }
+  if (::fcntl(rep[0], F_SETPIPE_SZ, reply_pipe_bytes) < 0) // best effort
+    ::fcntl(rep[0], F_SETPIPE_SZ, reply_pipe_bytes / 2);
+  if (pipe2(out, O_CLOEXEC) != 0) {
+    int e = errno;
+    for (int fd : {sv[0], sv[1], rep[0], rep[1]})
+      ::close(fd);
+    return fail("pipe", e);
+  }
   if (pipe2(err, O_CLOEXEC) != 0) {
     int e = errno;
-    for (int fd : {sv[0], sv[1], out[0], out[1]})
+    for (int fd : {sv[0], sv[1], rep[0], rep[1], out[0], out[1]})
       ::close(fd);
     return fail("pipe", e);
   }
   if (pipe2(report, O_CLOEXEC) != 0) {
     int e = errno;
-    for (int fd : {sv[0], sv[1], out[0], out[1], err[0], err[1]})
+    for (int fd : {sv[0], sv[1], rep[0], rep[1], out[0], out[1], err[0], err[1]})
       ::close(fd);
     return fail("pipe", e);
   }
@@ -346,6 +371,7 @@ result<std::unique_ptr<worker_process>> worker_process::start(const worker_spawn
                   envp.data(),
                   options.cwd.empty() ? nullptr : options.cwd.c_str(),
                   dup_high(sv[1]),
+                  dup_high(rep[1]),
                   dup_high(out[1]),
                   dup_high(err[1]),
                   report[1],
@@ -361,10 +387,10 @@ result<std::unique_ptr<worker_process>> worker_process::start(const worker_spawn
     exec_child(plan);
   int clone_errno = errno;
   pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
-  for (int fd : {plan.channel, plan.out, plan.err, report[1]})
+  for (int fd : {plan.channel, plan.reply, plan.out, plan.err, report[1]})
     ::close(fd);
   auto close_ours = [&] {
-    for (int fd : {sv[0], out[0], err[0], report[0]})
+    for (int fd : {sv[0], rep[0], out[0], err[0], report[0]})
       ::close(fd);
   };
   if (pid < 0) {
@@ -411,10 +437,11 @@ result<std::unique_ptr<worker_process>> worker_process::start(const worker_spawn
   proc->pid_ = pid;
   proc->pid_fd_ = pid_fd;
   proc->channel_fd_ = sv[0];
+  proc->reply_fd_ = rep[0];
   proc->stdout_fd_ = out[0];
   proc->stderr_fd_ = err[0];
   proc->wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  for (int fd : {sv[0], out[0], err[0]})
+  for (int fd : {sv[0], rep[0], out[0], err[0]})
     set_nonblocking(fd);
   proc->io_ = std::thread([p = proc.get()] { p->run_io(); });
   return proc;
@@ -432,6 +459,7 @@ worker_process::~worker_process() {
     io_.join(); // ends once our process is reaped, whoever holds its pipes
   close_fd(pid_fd_);
   close_fd(channel_fd_);
+  close_fd(reply_fd_);
   close_fd(stdout_fd_);
   close_fd(stderr_fd_);
   close_fd(wake_fd_);
@@ -578,7 +606,7 @@ bool worker_process::read_locked() {
     if (have_ == in_.size())
       in_.resize(in_.size() * 2);
     size_t room = in_.size() - have_;
-    ssize_t n = ::read(channel_fd_, in_.data() + have_, room);
+    ssize_t n = ::read(reply_fd_, in_.data() + have_, room);
     if (n > 0) {
       have_ += static_cast<size_t>(n);
       if (!deliver_frames()) {
@@ -640,6 +668,7 @@ void worker_process::run_io() {
   using clock = std::chrono::steady_clock;
   bool exited = false;
   bool keep_channel = true; // see channel_polled_
+  bool requests_open = true; // the process has not hung up the request socket
   while (!exited) {
     bool want_write;
     bool channel_open = channel_open_.load();
@@ -689,15 +718,17 @@ void worker_process::run_io() {
     bool polls_channel = channel_open && keep_channel;
     if (polls_channel)
       channel_polled_.store(true);
-    pollfd fds[5] = {
-      {polls_channel || (channel_open && want_write) ? channel_fd_ : -1,
-       static_cast<short>((polls_channel ? POLLIN : 0) | (want_write ? POLLOUT : 0)), 0},
+    pollfd fds[6] = {
+      {polls_channel ? reply_fd_ : -1, POLLIN, 0},
       {out_open ? stdout_fd_ : -1, POLLIN, 0},
       {err_open ? stderr_fd_ : -1, POLLIN, 0},
       {wake_fd_, POLLIN, 0},
       {pid_fd_, POLLIN, 0},
+      // POLLHUP comes whatever the events: a process that closed its end
+      // of the requests is treated like one that closed its replies.
+      {requests_open ? channel_fd_ : -1, static_cast<short>(want_write ? POLLOUT : 0), 0},
     };
-    if (::poll(fds, 5, wait_ms) < 0) {
+    if (::poll(fds, 6, wait_ms) < 0) {
       if (errno == EINTR)
         continue;
       {
@@ -711,9 +742,16 @@ void worker_process::run_io() {
       uint64_t count;
       [[maybe_unused]] auto n = ::read(wake_fd_, &count, sizeof(count));
     }
-    if (fds[0].revents & POLLOUT) {
+    if (fds[5].revents & POLLOUT) {
       std::lock_guard<std::mutex> guard{out_mtx_};
       flush_outbox_locked();
+    }
+    if (fds[5].revents & (POLLHUP | POLLERR)) {
+      requests_open = false; // polled no more: the process is on its way out
+      std::lock_guard<std::mutex> guard{out_mtx_};
+      outbox_.clear(); // nothing more can be written
+      outbox_pos_ = 0;
+      kill_at_ = std::min(kill_at_, clock::now() + std::chrono::milliseconds(200));
     }
     if (fds[1].revents)
       drain_pipe(stdout_fd_, out_open, out_lines, log_out);

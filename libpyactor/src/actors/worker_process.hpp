@@ -127,9 +127,9 @@ public:
   /// has not started it yet; a call already finished is not affected.
   void interrupt(uint64_t call_id);
 
-  /// The socket the process writes its replies to (for a caller that waits
+  /// The pipe the process writes its replies to (for a caller that waits
   /// on it and then calls `read_some`).
-  int channel_fd() const { return channel_fd_; }
+  int reply_fd() const { return reply_fd_; }
 
   /// Reads what the channel holds now (never blocks) and hands out its
   /// complete frames through `on_frame` and `on_batch_end`, on this thread.
@@ -161,7 +161,8 @@ private:
   worker_events events_;
   pid_t pid_ = -1;
   int pid_fd_ = -1;
-  int channel_fd_ = -1;
+  int channel_fd_ = -1; ///< requests go out on this socket
+  int reply_fd_ = -1;   ///< replies come in on this pipe
   int stdout_fd_ = -1;
   int stderr_fd_ = -1;
   int wake_fd_ = -1;
