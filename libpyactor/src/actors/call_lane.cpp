@@ -99,14 +99,15 @@ call_lane::~call_lane() {
 // -- callers ------------------------------------------------------------------------------
 
 bool call_lane::try_call(call_request& request, reply_sink& sink, bool* lead) {
-  return take_call(request, sink, lead, lead != nullptr ? 1 : 0);
+  return take_call(request, sink, lead, lead != nullptr ? lead_mode::blocking : lead_mode::none);
 }
 
 bool call_lane::try_call_polled(call_request& request, reply_sink& sink, bool* lead) {
-  return take_call(request, sink, lead, 2);
+  return take_call(request, sink, lead, lead_mode::polled);
 }
 
-bool call_lane::take_call(call_request& request, reply_sink& sink, bool* lead, int mode) {
+bool call_lane::take_call(call_request& request, reply_sink& sink, bool* lead,
+                          lead_mode mode) {
   auto now = clock_type::now();
   std::vector<effect> fx;
   {
@@ -115,13 +116,13 @@ bool call_lane::take_call(call_request& request, reply_sink& sink, bool* lead, i
       return false;
     config_.stats->load.fetch_add(1);
     accepted_ids_.push_back(request.request_id);
-    if (mode == 1)
+    if (mode == lead_mode::blocking)
       blocking_ids_.insert(request.request_id);
     ledger_->accept(std::move(request), reply_to{{}, std::move(sink)}, now);
     arm_report_locked(now);
-    if (mode != 0 && reader_ == reader::free && lead_fd_ >= 0) {
+    if (mode != lead_mode::none && reader_ == reader::free && lead_fd_ >= 0) {
       reader_ = reader::leader; // this caller reads its own reply
-      poll_leader_ = mode == 2;
+      poll_leader_ = mode == lead_mode::polled;
       *lead = true;
     } else {
       ensure_reader_locked();

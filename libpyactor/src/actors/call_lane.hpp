@@ -235,8 +235,10 @@ private:
   /// The leader is a polling one (`try_call_polled`): it delivers every
   /// reply it reads itself. Guarded by mtx_.
   bool poll_leader_ = false;
-  /// Takes the call; `mode` 0: no lead, 1: a blocking leader, 2: a polling one.
-  bool take_call(call_request& request, reply_sink& sink, bool* lead, int mode);
+  /// How a caller offers to read its reply: not at all, blocking in
+  /// `lead`, or from its own poll loop (`try_call_polled`).
+  enum class lead_mode { none, blocking, polled };
+  bool take_call(call_request& request, reply_sink& sink, bool* lead, lead_mode mode);
   /// Gives the reader token back (caller holds mtx_).
   void release_lead_locked();
   std::condition_variable leader_left_; // reader_ stopped being `leader`
