@@ -162,7 +162,9 @@ void gateway::impl::post(uint64_t key, result<value> outcome) {
   // thread, with no hop to the loop. Many (throughput counts): the loop
   // answers them in batches, a connection's replies in one write (fewer
   // system calls on both ends).
-  if (state->in_flight_now() <= direct_limit) {
+  // On the loop (it read the reply itself): answered now, written at the
+  // end of its turn with the connection's other output.
+  if (on_loop() || state->in_flight_now() <= direct_limit) {
     state->on_completion(key, std::move(outcome));
     return;
   }
@@ -255,6 +257,7 @@ bool gateway::impl::handle_frame(connection& c, const uint8_t* d, size_t n) {
   switch (ctl.op) {
     case dop::reg_send:
     case dop::reg_send_tt:
+      py->offer_reading(state->in_flight_now() < read_limit);
       state->on_message(c.id, ctl.to_name, d + ctl.payload, n - ctl.payload);
       break;
     case dop::monitor_p_exit:

@@ -138,6 +138,7 @@ void gateway::impl::run() {
   loop_thread = std::this_thread::get_id();
   std::vector<pollfd> fds;
   std::vector<uint64_t> ids;
+  std::vector<int> reading;
   auto next_keep_alive = clock::now() + tick_interval / 2;
   auto next_sweep = clock::time_point::max();
   while (!stopping.load()) {
@@ -156,6 +157,11 @@ void gateway::impl::run() {
         {c.fd, static_cast<short>(POLLIN | (c.o->want_write.load() ? POLLOUT : 0)), 0});
       ids.push_back(id);
     }
+    auto first_reply = fds.size();
+    reading.clear();
+    py->reading_fds(reading);
+    for (auto fd : reading)
+      fds.push_back({fd, POLLIN, 0});
     auto now = clock::now();
     auto next = std::min(next_keep_alive, next_sweep);
     auto wait_ms = next <= now ? 0
@@ -189,7 +195,11 @@ void gateway::impl::run() {
           log("cannot register " + node_name + " with epmd again; serving open connections");
       }
     }
-    for (size_t i = first_conn; i < fds.size() && !stopping.load(); ++i) {
+    // Replies first: they leave with this turn's other output.
+    for (size_t i = first_reply; i < fds.size(); ++i)
+      if (fds[i].revents != 0)
+        py->on_readable(fds[i].fd);
+    for (size_t i = first_conn; i < first_reply && !stopping.load(); ++i) {
       if (fds[i].revents == 0)
         continue;
       auto c = find(ids[i - first_conn]);
@@ -227,6 +237,7 @@ std::string gateway::impl::writev_report() {
 
 void gateway::impl::shutdown_all() {
   stopping = true;
+  py->stop_reading(); // the runtime's own threads deliver what is left
   if (auto report = state->stage_report(); !report.empty())
     log(report);
   if (auto report = writev_report(); !report.empty())
@@ -297,8 +308,11 @@ result<std::unique_ptr<gateway>> gateway::start(gateway_options opts, python_ser
   if (p->wake_fd < 0)
     return make_error(errc::not_running, std::string{"eventfd: "} + std::strerror(errno));
   p->state = std::make_unique<gateway_state>(*p, py, p->node_name);
+  p->py = &py;
   if (auto e = std::getenv("PYACTOR_BRIDGE_DIRECT_REPLIES"); e != nullptr && *e != 0)
     p->direct_limit = std::strtoull(e, nullptr, 10);
+  if (auto e = std::getenv("PYACTOR_BRIDGE_LOOP_READS"); e != nullptr && *e != 0)
+    p->read_limit = std::strtoull(e, nullptr, 10);
   // PYACTOR_BRIDGE_STAGES=1: per-stage times of calls, reported on stop.
   if (auto e = std::getenv("PYACTOR_BRIDGE_STAGES"); e != nullptr && std::string{e} == "1") {
     p->state->trace_stages(true);

@@ -6,9 +6,13 @@
 // The C-node transport: handshakes (ei) on threads of their own
 // (handshakes.cpp), then one poll loop over every Erlang connection that reads
 // the frames itself, non-blocking, with a buffer each way per connection: a
-// peer that stalls mid-frame, or does not read, holds up nobody else. Replies
-// leave from the thread that completed the call while few are in flight, in
-// batches from the loop otherwise, through each connection's combining writer.
+// peer that stalls mid-frame, or does not read, holds up nobody else. While
+// few calls are in flight the loop also reads the workers' replies to the
+// calls it submitted (it polls their channels: Erlang -> loop -> worker ->
+// loop -> Erlang, no other thread on the way) and answers them in the same
+// turn. Replies read by other threads leave from there while few are in
+// flight, in batches from the loop otherwise, all through each connection's
+// combining writer.
 #pragma once
 
 #include <atomic>
@@ -164,6 +168,12 @@ struct gateway::impl : transport_callee {
   /// thread that completed its call; with more, the loop writes replies in
   /// batches. PYACTOR_BRIDGE_DIRECT_REPLIES overrides it (0: always the loop).
   uint64_t direct_limit = 4;
+  /// With fewer than this many calls in flight, a call the loop submits
+  /// offers the loop as the reader of its reply (python_service::
+  /// offer_reading): the worker's reply then wakes the loop, which answers
+  /// it in the same turn. PYACTOR_BRIDGE_LOOP_READS overrides it (0: never).
+  uint64_t read_limit = 4;
+  python_service* py = nullptr;
   /// PYACTOR_BRIDGE_STAGES=1: the writev system calls are timed too.
   bool trace_writes = false;
   std::mutex trace_mtx;

@@ -37,12 +37,30 @@ runtime_service::runtime_service(runtime& rt) : rt_(rt) {
 }
 
 runtime_service::~runtime_service() {
+  reader_.release(); // on the loop's thread, which destroys the service
   {
     std::lock_guard<std::mutex> guard{mtx_};
     stopping_ = true;
   }
   cv_.notify_all();
   admin_.join();
+}
+
+void runtime_service::offer_reading(bool on) {
+  reader_.offer(on);
+}
+
+void runtime_service::reading_fds(std::vector<int>& out) {
+  reader_.fds(out);
+}
+
+void runtime_service::on_readable(int fd) {
+  reader_.on_ready(fd);
+}
+
+void runtime_service::stop_reading() {
+  reader_.offer(false);
+  reader_.release();
 }
 
 void runtime_service::admin_loop() {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "pyactor/erlbridge/protocol.hpp"
+#include "pyactor/reply_reader.hpp"
 #include "pyactor/runtime.hpp"
 
 namespace pyactor::erlbridge {
@@ -28,6 +29,10 @@ public:
 
   uint64_t submit(bridge_request req, completion done) override;
   void cancel(uint64_t handle) override;
+  void offer_reading(bool on) override;
+  void reading_fds(std::vector<int>& out) override;
+  void on_readable(int fd) override;
+  void stop_reading() override;
 
 private:
   /// Runs `job` on the admin thread (status, workers, add_workers).
@@ -50,6 +55,8 @@ private:
   std::deque<std::pair<std::function<result<value>()>, completion>> jobs_;
   bool stopping_ = false;
   std::thread admin_;
+  /// The gateway loop's reader of its calls' replies (that thread's only).
+  reply_reader reader_;
 };
 
 } // namespace pyactor::erlbridge

@@ -580,14 +580,32 @@ standalone() ->
     ?assertEqual({ok, 9.0}, gen_server:call({py, Node}, {func, math, pow, [3, 2], [], #{}})),
     {ok, Names} = net_adm:names(),
     ?assert(lists:keymember(Alive, 1, Names)),
+    %% SIGTERM while a call runs whose reply the gateway's loop reads itself
+    %% (the worker was idle, so the loop became its reader): a clean stop,
+    %% and the caller hears of it.
+    Flag = filename:join(Dir, "running"),
+    ReqId = gen_server:send_request(
+              {py, Node}, {eval, <<"open(p, 'w').close() or __import__('time').sleep(30)">>,
+                           #{<<"p">> => unicode:characters_to_binary(Flag)}, #{}}),
+    ok = await_file(Flag, 600),
     "" = os:cmd("kill -TERM " ++ integer_to_list(OsPid)),
     receive {Port, {exit_status, Status}} -> ?assertEqual(0, Status)
     after 60000 -> error(no_exit_after_sigterm)
     end,
+    ?assertNotEqual(timeout, gen_server:wait_response(ReqId, 60000)),
     {ok, After} = net_adm:names(),
     ?assertNot(lists:keymember(Alive, 1, After)).
 
 %% -- helpers -------------------------------------------------------------------
+
+%% Waits until `File' exists (a hang guard of N tries 50 ms apart).
+await_file(_File, 0) ->
+    timeout;
+await_file(File, N) ->
+    case filelib:is_regular(File) of
+        true -> ok;
+        false -> timer:sleep(50), await_file(File, N - 1)
+    end.
 
 %% Starts `pyactor bridge' with 2 workers and the config lines `Config' by
 %% hand (recorded for the ctest script's cleanup); returns its node, port and

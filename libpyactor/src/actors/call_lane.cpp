@@ -103,6 +103,15 @@ call_lane::~call_lane() {
 // -- callers ------------------------------------------------------------------------------
 
 bool call_lane::try_call(call_request& request, reply_sink& sink, bool* lead) {
+  return take_call(request, sink, lead, lead != nullptr ? lead_mode::blocking : lead_mode::none);
+}
+
+bool call_lane::try_call_polled(call_request& request, reply_sink& sink, bool* lead) {
+  return take_call(request, sink, lead, lead_mode::polled);
+}
+
+bool call_lane::take_call(call_request& request, reply_sink& sink, bool* lead,
+                          lead_mode mode) {
   auto now = clock_type::now();
   std::vector<effect> fx;
   {
@@ -110,19 +119,24 @@ bool call_lane::try_call(call_request& request, reply_sink& sink, bool* lead) {
     if (closed_ || exited_ || process_ == nullptr || !queued_.empty() || !ledger_->serving())
       return false;
     config_.stats->load.fetch_add(1);
-    bool leads = lead != nullptr && reader_ == reader::free && lead_fd_ >= 0;
-    // A leader's call is reported by the leader itself, and only if it still
-    // runs after `report_delay` (see `lead`): a quick blocking call wakes
-    // neither the I/O thread nor the scheduler.
-    if (leads)
+    bool leads = mode != lead_mode::none && reader_ == reader::free && lead_fd_ >= 0;
+    // A blocking leader's call is reported by the leader itself, and only if
+    // it still runs after `report_delay` (see `lead`): a quick blocking call
+    // wakes neither the I/O thread nor the scheduler. A polling leader's
+    // call is reported like any other.
+    bool self_reported = leads && mode == lead_mode::blocking;
+    if (self_reported)
       lead_unreported_ = request.request_id;
     else
       accepted_ids_.push_back(request.request_id);
-    if (lead != nullptr)
+    if (mode == lead_mode::blocking)
       blocking_ids_.insert(request.request_id);
     ledger_->accept(std::move(request), reply_to{{}, std::move(sink)}, now);
     if (leads) {
       reader_ = reader::leader; // this caller reads its own reply
+      poll_leader_ = mode == lead_mode::polled;
+      if (poll_leader_)
+        arm_report_locked(now);
       *lead = true;
     } else {
       arm_report_locked(now);
@@ -301,7 +315,7 @@ void call_lane::on_batch_end() {
     reader_ = reader::free; // the next caller that waits reads the reply itself
     process_->set_io_reader(false);
   }
-  if (reader_ == reader::leader) {
+  if (reader_ == reader::leader && !poll_leader_) {
     // Read by a caller: it completes blocking callers only.
     for (auto& e : effects_) {
       if (e.wakes_caller || !e.to.sink.completion)
@@ -424,6 +438,51 @@ void call_lane::wake_leader() {
     return; // the leader completed a call itself: it checks `done` next
   uint64_t one = 1;
   [[maybe_unused]] auto n = ::write(lead_fd_, &one, sizeof(one));
+}
+
+bool call_lane::poll_fds(int& replies, int& wake) const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  wake = lead_fd_;
+  if (process_ == nullptr || closed_)
+    return false;
+  replies = process_->reply_fd();
+  return true;
+}
+
+bool call_lane::poll_read() {
+  worker_process* p;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    uint64_t count;
+    [[maybe_unused]] auto n = ::read(lead_fd_, &count, sizeof(count));
+    p = closed_ ? nullptr : process_;
+    if (p == nullptr) {
+      release_lead_locked();
+      return false;
+    }
+  }
+  // The process stays while reader_ is `leader`: `close` waits for it.
+  bool open = p->read_some(); // delivers on this thread (on_read_end)
+  std::lock_guard<std::mutex> guard{mtx_};
+  if (!closed_ && open && outstanding_locked())
+    return true;
+  release_lead_locked();
+  return false;
+}
+
+void call_lane::end_poll_lead() {
+  std::lock_guard<std::mutex> guard{mtx_};
+  release_lead_locked();
+}
+
+void call_lane::release_lead_locked() {
+  if (reader_ != reader::leader)
+    return;
+  reader_ = reader::free;
+  poll_leader_ = false;
+  if (!closed_)
+    ensure_reader_locked(); // outstanding calls: the I/O thread reads them
+  leader_left_.notify_all();
 }
 
 bool call_lane::outstanding_locked() const {

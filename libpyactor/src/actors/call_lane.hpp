@@ -78,6 +78,29 @@ public:
   /// gets it (`*lead` true) it MUST call `lead` next.
   bool try_call(call_request& request, reply_sink& sink, bool* lead = nullptr);
 
+  /// As `try_call` with `lead`, for a thread that runs its own poll loop
+  /// (the erlbridge gateway) instead of blocking in `lead`: if it gets the
+  /// reader token (`*lead` true) it polls `poll_fds` and calls `poll_read`
+  /// when one is readable; it then reads every reply of this lane, and runs
+  /// every completion it reads (callbacks too) on its own thread, until
+  /// `poll_read` or `end_poll_lead` returns the token.
+  bool try_call_polled(call_request& request, reply_sink& sink, bool* lead);
+
+  /// The worker's reply pipe and the wake-up eventfd a polling leader
+  /// waits on (POLLIN); false if the lane has no process (then `poll_read`
+  /// ends the lead).
+  bool poll_fds(int& replies, int& wake) const;
+
+  /// The polling leader's turn: reads what the channel holds (never
+  /// blocks) and delivers it on this thread. Returns whether this thread
+  /// still holds the reader token: it gives it back once nothing is
+  /// outstanding, the channel closed or the lane closes.
+  bool poll_read();
+
+  /// The polling leader gives the token back without reading (the I/O
+  /// thread reads what is outstanding). Must come before the runtime stops.
+  void end_poll_lead();
+
   /// Reads the channel on this thread, dispatching every frame it reads
   /// (others' replies too), until `done()` holds (the caller's call was
   /// answered, here or by another thread, which then calls `wake_leader`)
@@ -212,6 +235,15 @@ private:
   /// The reply frames of the current read (the reader's alone).
   std::vector<reply_frame> frames_;
   reader reader_ = reader::io;          // guarded by mtx_
+  /// The leader is a polling one (`try_call_polled`): it delivers every
+  /// reply it reads itself. Guarded by mtx_.
+  bool poll_leader_ = false;
+  /// How a caller offers to read its reply: not at all, blocking in
+  /// `lead`, or from its own poll loop (`try_call_polled`).
+  enum class lead_mode { none, blocking, polled };
+  bool take_call(call_request& request, reply_sink& sink, bool* lead, lead_mode mode);
+  /// Gives the reader token back (caller holds mtx_).
+  void release_lead_locked();
   std::condition_variable leader_left_; // reader_ stopped being `leader`
   int lead_fd_ = -1;                    // an eventfd that wakes the leader
 };

@@ -268,8 +268,15 @@ uint64_t runtime::impl::submit_one(std::vector<char> body, const call_options& o
     reply_sink sink{completion};
     // The lane: this thread writes the call to the process itself.
     bool leads = false;
-    if (target->lane && target->lane->try_call(req, sink, lead != nullptr ? &leads : nullptr)) {
-      if (leads)
+    // A thread with its own poll loop may read the reply there (reply_reader).
+    auto* poller = lead == nullptr ? reply_reader::impl::offered : nullptr;
+    if (target->lane
+        && (poller != nullptr ? target->lane->try_call_polled(req, sink, &leads)
+                              : target->lane->try_call(req, sink,
+                                                       lead != nullptr ? &leads : nullptr))) {
+      if (leads && poller != nullptr)
+        poller->lanes.push_back(target->lane); // its poll loop reads this lane now
+      else if (leads)
         lead->lane = target->lane; // the caller reads its reply itself (it must lead now)
       return t.id;
     }

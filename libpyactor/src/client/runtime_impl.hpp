@@ -20,6 +20,7 @@
 #include "actors/scheduler_actor.hpp"
 #include "actors/supervisor_actor.hpp"
 #include "pyactor/codec/msgpack.hpp"
+#include "pyactor/reply_reader.hpp"
 #include "pyactor/runtime.hpp"
 #include "request_body.hpp"
 
@@ -70,6 +71,18 @@ struct lead_request {
   std::shared_ptr<actors::call_lane> lane;
   static thread_local lead_request* current;
 };
+
+} // namespace client
+
+/// The lanes a reply_reader reads (reply_reader.cpp); `offered` is the
+/// reader this thread offers to its calls (see reply_reader::offer).
+struct reply_reader::impl {
+  std::vector<std::shared_ptr<actors::call_lane>> lanes;
+  bool offering = false;
+  static thread_local impl* offered;
+};
+
+namespace client {
 
 /// Returns the timeout to send for `opts`, or a `bad_request` naming it.
 result<uint32_t> timeout_of(const call_options& opts);

@@ -81,6 +81,21 @@ public:
   /// Cancels a submitted call; its `done` still runs (with `cancelled`) unless
   /// it already ran. Unknown handles are ignored.
   virtual void cancel(uint64_t handle) = 0;
+
+  // -- reading replies in the transport's poll loop (optional) -----------------
+  // The transport's loop thread may read the replies of the calls it submits
+  // itself (a reply then wakes that thread, not a worker's I/O thread that
+  // would hand it over): `done` of such calls runs on the loop thread. All
+  // four are called on the loop thread only.
+
+  /// Offers the loop thread as the reader of the calls it submits next.
+  virtual void offer_reading(bool on) { (void)on; }
+  /// Appends the descriptors the loop polls for POLLIN.
+  virtual void reading_fds(std::vector<int>& out) { (void)out; }
+  /// One of `reading_fds` is ready: reads and runs the completions.
+  virtual void on_readable(int fd) { (void)fd; }
+  /// Hands every reply back to the runtime's own threads (before it stops).
+  virtual void stop_reading() {}
 };
 
 /// Counters of a gateway_state, for status and tests.
