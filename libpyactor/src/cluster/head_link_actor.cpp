@@ -445,7 +445,22 @@ caf::behavior head_link_behavior(self_pointer self, head_link_config config) {
         },
         actors::status_atom_v);
     },
-    [=](actors::history_atom) { return std::vector<actors::restart_record>{}; },
+    [=](actors::history_atom) {
+      using records = std::vector<actors::restart_record>;
+      using answers = std::vector<node_restarts>;
+      return ask_head<records, answers>(
+        self, question_timeout,
+        [](answers& per_node) {
+          records out;
+          for (auto& n : per_node)
+            for (auto r : n.records) {
+              r.slot = cluster_worker_id(n.index, r.slot);
+              out.push_back(std::move(r));
+            }
+          return out;
+        },
+        actors::history_atom_v);
+    },
     [=](actors::grow_atom, uint32_t n) {
       return ask_head<ids, ids>(self, std::chrono::minutes(3), as_is<ids>(), actors::grow_atom_v,
                                 n, std::string{});
@@ -468,6 +483,11 @@ caf::behavior head_link_behavior(self_pointer self, head_link_config config) {
           return std::move(rs);
         },
         actors::status_atom_v);
+    },
+    [=](actors::history_atom, nodes_atom) {
+      using answers = std::vector<node_restarts>;
+      return ask_head<answers, answers>(self, question_timeout, as_is<answers>(),
+                                        actors::history_atom_v);
     },
     [=](actors::grow_atom, uint32_t n, std::string& node) {
       return ask_head<ids, ids>(self, std::chrono::minutes(3), as_is<ids>(), actors::grow_atom_v,

@@ -96,9 +96,11 @@ struct head_link_state {
 ///   publishes the nodes the port may use (`client_port_shared::publish`).
 /// - supervisor side: `ready` answers "" (the nodes' pools are running),
 ///   `status` every worker of every node that is up, with cluster worker
-///   ids (`cluster_worker_id`); `history` an empty list (restarts stay in
-///   each node's log); `grow` and `shrink` go to the head.
-/// - cluster: `(status_atom, nodes_atom)` answers the node reports;
+///   ids (`cluster_worker_id`); `history` the recent restarts of every node
+///   that is up (asked through the head, cluster worker ids); `grow` and
+///   `shrink` go to the head.
+/// - cluster: `(status_atom, nodes_atom)` answers the node reports,
+///   `(history_atom, nodes_atom)` the restarts by node (`node_restarts`);
 ///   `(grow_atom, n, node)` and `(drain_atom, node)` go to the head.
 ///
 /// It monitors the head: when the connection is lost every call in flight
