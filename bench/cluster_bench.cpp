@@ -11,6 +11,9 @@
 //       PYACTOR_BENCH_NODE_PID and PYACTOR_BENCH_ECHO_PID set, each round
 //       also gives the wake-ups per call of this process and of the node
 //       (remote calls) or the echo server (CAF requests)
+//   pyactor-bench-cluster async HEAD REPEATS CALLS
+//       only remote async calls (64 in flight), REPEATS runs of CALLS, for a
+//       profiler attached to this process and the node
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
@@ -21,6 +24,7 @@
 #include <cstdio>
 #include <future>
 #include <iostream>
+#include <map>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -357,6 +361,64 @@ int run(const std::string& head, const std::string& echo_at, int rounds, size_t 
   return 0;
 }
 
+/// Wake-ups and CPU ns of each thread of this process, by "tid comm".
+std::map<std::string, std::pair<long, long long>> per_thread() {
+  std::map<std::string, std::pair<long, long long>> out;
+  DIR* dir = ::opendir("/proc/self/task");
+  if (dir == nullptr)
+    return out;
+  while (auto* e = ::readdir(dir)) {
+    if (e->d_name[0] == '.')
+      continue;
+    std::string base = std::string{"/proc/self/task/"} + e->d_name;
+    std::ifstream comm_in{base + "/comm"};
+    std::string comm;
+    std::getline(comm_in, comm);
+    std::ifstream status{base + "/status"};
+    std::string line;
+    long sleeps = 0;
+    while (std::getline(status, line))
+      if (line.rfind("voluntary_ctxt_switches:", 0) == 0)
+        sleeps = std::atol(line.c_str() + 24);
+    std::ifstream sched{base + "/schedstat"};
+    long long ns = 0;
+    sched >> ns;
+    out[std::string{e->d_name} + " " + comm] = {sleeps, ns};
+  }
+  ::closedir(dir);
+  return out;
+}
+
+/// Only remote async calls, `repeats` runs of `calls` (for profiling the
+/// client and the node): one line of calls per second each.
+int async_only(const std::string& head, int repeats, size_t calls) {
+  auto remote = pyactor::runtime::connect(head);
+  if (!remote) {
+    std::cerr << "connect: " << remote.error().to_string() << "\n";
+    return 1;
+  }
+  async_throughput(*remote.value(), calls, 64);
+  auto t0 = per_thread();
+  for (int k = 0; k < repeats; ++k) {
+    auto w0 = wakeups(0);
+    auto c0 = cpu_ns(0);
+    auto tp = async_throughput(*remote.value(), calls, 64);
+    auto w1 = wakeups(0);
+    auto c1 = cpu_ns(0);
+    std::printf("remote async: %.0f calls/s; this process: %.2f wake-ups and %.2f CPU us per call\n",
+                tp, static_cast<double>(w1 - w0) / static_cast<double>(calls),
+                static_cast<double>(c1 - c0) / 1e3 / static_cast<double>(calls));
+  }
+  auto n = static_cast<double>(calls) * repeats;
+  for (auto& [name, v] : per_thread()) {
+    auto before = t0.count(name) ? t0[name] : std::pair<long, long long>{0, 0};
+    if (v.second - before.second > 1000000)
+      std::printf("  thread %-28s %.3f wake-ups, %.2f CPU us per call\n", name.c_str(),
+                  (v.first - before.first) / n, (v.second - before.second) / 1e3 / n);
+  }
+  return 0;
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -366,7 +428,10 @@ int main(int argc, char** argv) {
   if (mode == "run" && argc == 7)
     return run(argv[2], argv[3], std::stoi(argv[4]), std::stoul(argv[5]),
                static_cast<uint32_t>(std::stoul(argv[6])));
+  if (mode == "async" && argc == 5)
+    return async_only(argv[2], std::stoi(argv[3]), std::stoul(argv[4]));
   std::cerr << "usage: pyactor-bench-cluster echo PORT\n"
+               "       pyactor-bench-cluster async HEAD REPEATS CALLS\n"
                "       pyactor-bench-cluster run HEAD ECHO_HOST:PORT ROUNDS CALLS WORKERS\n";
   return 2;
 }
