@@ -29,8 +29,6 @@ using keepalive_atom = caf::atom_constant<caf::atom("keepalive")>;
 using drain_atom = caf::atom_constant<caf::atom("drain")>;
 /// A node's call port tells its manager of a new sender to monitor (local).
 using track_atom = caf::atom_constant<caf::atom("track")>;
-/// A connected runtime's reply port tells its link which calls it settled (local).
-using settled_atom = caf::atom_constant<caf::atom("settled")>;
 /// A connected runtime asks the head for its nodes.
 using nodes_atom = caf::atom_constant<caf::atom("nodes")>;
 
