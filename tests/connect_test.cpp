@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <string>
 #include <thread>
 
@@ -284,6 +285,20 @@ BOOST_AUTO_TEST_CASE(restarts_and_status_name_the_node_of_a_worker_killed_there)
   BOOST_CHECK_EQUAL(w->restarts, 1u);
   BOOST_CHECK_NE(w->pid, victim_pid);
   BOOST_CHECK(w->state == "ready");
+  // `pyactor --connect ADDR status` lists both restarts with their node.
+  std::string cmd = std::string{PYACTOR_TEST_BIN_DIR} + "/pyactor --connect " + head.address()
+                    + " status 2>/dev/null";
+  std::string text;
+  if (FILE* out = ::popen(cmd.c_str(), "r")) {
+    char buf[4096];
+    size_t n = 0;
+    while ((n = std::fread(buf, 1, sizeof(buf), out)) > 0)
+      text.append(buf, n);
+    ::pclose(out);
+  }
+  BOOST_TEST_MESSAGE(text);
+  BOOST_CHECK_NE(text.find("restart of worker 2 on node n1: "), std::string::npos);
+  BOOST_CHECK_NE(text.find("restart of worker 1 on node head: "), std::string::npos);
   // Pinned on the restarted worker, a call is served there.
   auto r = rt->call("os", "getpid", {}, {}, pyactor::call_options{0s, victim_id});
   BOOST_REQUIRE(r);

@@ -130,7 +130,6 @@ void send_call(self_pointer self, call_request&& request, actors::reply_sink sin
   head_link_state::pending_call pc;
   pc.sink = std::move(sink);
   pc.request_id = request.request_id;
-  pc.deadline_ms = now_ms() + wait.count();
   // Through the head to a node this link picked or a pin names: counts there too.
   auto* counted = st.routes.by_index(node_index_of(request.pin_slot));
   if (request.pin_slot == actors::any_worker || request.owner_uid != 0)

@@ -45,7 +45,6 @@ struct head_link_state {
     uint32_t counted = 0;
     /// The runtime's request id, for `cancel` (0: none).
     uint64_t request_id = 0;
-    int64_t deadline_ms = 0;
   };
 
   head_link_config config;
