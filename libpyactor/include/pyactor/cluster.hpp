@@ -49,9 +49,8 @@ struct tls_options {
 struct network_options {
   std::chrono::milliseconds heartbeat{250};
   /// A peer silent this long is dropped: its calls get `node_down`. Zero
-  /// picks the default: 1 s, or 2.5 s with TLS (CAF 0.17's openssl module
-  /// stalls the network thread during each incoming TLS handshake, which
-  /// would drop healthy peers with a shorter timeout).
+  /// picks the default, 1 s (with TLS too: CAF 0.17's openssl module stalls
+  /// the network thread during each incoming handshake, for tens of ms).
   std::chrono::milliseconds connection_timeout{0};
   tls_options tls;
 };

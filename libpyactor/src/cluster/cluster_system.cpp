@@ -1,5 +1,6 @@
 #include "cluster/cluster_system.hpp"
 
+#include <cstdio>
 #include <fstream>
 #include <random>
 
@@ -9,6 +10,7 @@
 
 #include "actors/call_lane.hpp"
 #include "client/runtime_impl.hpp"
+#include "cluster/tls_error_queue.hpp"
 
 namespace pyactor::cluster {
 
@@ -58,7 +60,7 @@ result<bool> configure_network(caf::actor_system_config& cfg, const network_opti
     return ok.error();
   auto timeout = net.connection_timeout;
   if (timeout.count() == 0)
-    timeout = std::chrono::milliseconds(net.tls.enabled() ? 2500 : 1000);
+    timeout = std::chrono::milliseconds(1000);
   if (net.heartbeat.count() <= 0 || timeout <= net.heartbeat)
     return make_error(errc::bad_request,
                       "heartbeat must be positive and connection-timeout longer than it, got "
@@ -93,6 +95,10 @@ result<std::unique_ptr<cluster_system>> start_cluster_system(const network_optio
   if (!tls)
     return tls.error();
   cs->tls = tls.value();
+  if (cs->tls && !tls_error_queue_guard_active())
+    std::fprintf(stderr, "pyactor: warning: libssl's SSL_read comes before pyactor's wrapper in this "
+                         "process (link libpyactor before libssl): a TLS peer that hangs up without "
+                         "close_notify can make healthy TLS connections drop\n");
   try {
     cs->sys = std::make_unique<caf::actor_system>(cs->cfg);
   } catch (std::exception& e) {
