@@ -11,15 +11,21 @@
 //       PYACTOR_BENCH_NODE_PID and PYACTOR_BENCH_ECHO_PID set, each round
 //       also gives the wake-ups per call of this process and of the node
 //       (remote calls) or the echo server (CAF requests)
+//   pyactor-bench-cluster async HEAD REPEATS CALLS
+//       only remote async calls (64 in flight), REPEATS runs of CALLS, for a
+//       profiler attached to this process and the node
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <dirent.h>
+#include <unistd.h>
 #include <fstream>
 #include <csignal>
 #include <cstdio>
 #include <future>
 #include <iostream>
+#include <map>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -76,6 +82,81 @@ wakeup_count count_wakeups(long peer, size_t n, F&& run) {
   c.here = static_cast<double>(h1 - h0) / static_cast<double>(n);
   c.peer = p0 >= 0 && p1 >= 0 ? static_cast<double>(p1 - p0) / static_cast<double>(n) : -1;
   return c;
+}
+
+/// CPU time (ns) every live thread of process `pid` (0: this one) has run,
+/// from /proc/PID/task/*/schedstat; -1 when unreadable.
+long long cpu_ns(long pid) {
+  std::string base = pid == 0 ? "/proc/self/task" : "/proc/" + std::to_string(pid) + "/task";
+  DIR* dir = ::opendir(base.c_str());
+  if (dir == nullptr)
+    return -1;
+  long long total = 0;
+  while (auto* e = ::readdir(dir)) {
+    if (e->d_name[0] == '.')
+      continue;
+    std::ifstream in{base + "/" + e->d_name + "/schedstat"};
+    long long ns = 0;
+    if (in >> ns)
+      total += ns;
+  }
+  ::closedir(dir);
+  return total;
+}
+
+/// The pids whose parent is `parent` (0: this process).
+std::vector<long> children_of(long parent) {
+  if (parent == 0)
+    parent = static_cast<long>(::getpid());
+  std::vector<long> out;
+  DIR* dir = ::opendir("/proc");
+  if (dir == nullptr)
+    return out;
+  while (auto* e = ::readdir(dir)) {
+    if (e->d_name[0] < '1' || e->d_name[0] > '9')
+      continue;
+    std::ifstream in{std::string{"/proc/"} + e->d_name + "/stat"};
+    std::string line;
+    if (!std::getline(in, line))
+      continue;
+    auto close = line.rfind(')');
+    if (close == std::string::npos)
+      continue;
+    std::istringstream rest{line.substr(close + 1)};
+    std::string state;
+    long ppid = 0;
+    if (rest >> state >> ppid && ppid == parent)
+      out.push_back(std::atol(e->d_name));
+  }
+  ::closedir(dir);
+  return out;
+}
+
+/// CPU µs per operation of a process and of its child processes (workers).
+struct cpu_share {
+  double self_us = -1;
+  double children_us = -1;
+};
+
+/// Runs `run` (`n` operations) and answers the CPU µs per operation of
+/// this process, its children, process `peer` and the peer's children.
+template <class F>
+std::pair<cpu_share, cpu_share> count_cpu(long peer, size_t n, F&& run) {
+  auto kids = children_of(0);
+  auto peer_kids = peer > 0 ? children_of(peer) : std::vector<long>{};
+  auto sum = [](const std::vector<long>& pids) {
+    long long t = 0;
+    for (auto p : pids)
+      t += std::max(0LL, cpu_ns(p));
+    return t;
+  };
+  auto h0 = cpu_ns(0), k0 = sum(kids), p0 = peer > 0 ? cpu_ns(peer) : -1, q0 = sum(peer_kids);
+  run();
+  auto h1 = cpu_ns(0), k1 = sum(kids), p1 = peer > 0 ? cpu_ns(peer) : -1, q1 = sum(peer_kids);
+  auto per = [n](long long a, long long b) {
+    return a >= 0 && b >= 0 ? static_cast<double>(b - a) / 1e3 / static_cast<double>(n) : -1.0;
+  };
+  return {cpu_share{per(h0, h1), per(k0, k1)}, cpu_share{per(p0, p1), per(q0, q1)}};
 }
 
 double us_since(clock_type::time_point t0) {
@@ -243,8 +324,13 @@ int run(const std::string& head, const std::string& echo_at, int rounds, size_t 
       remote_call = percentile(blocking_calls(*remote.value(), calls), 0.5);
     });
     auto local_call = percentile(blocking_calls(*local.value(), calls), 0.5);
-    auto remote_tp = async_throughput(*remote.value(), calls * 4, 64);
-    auto local_tp = async_throughput(*local.value(), calls * 4, 64);
+    double remote_tp = 0, local_tp = 0;
+    auto remote_cpu = count_cpu(node_pid, calls * 4, [&] {
+      remote_tp = async_throughput(*remote.value(), calls * 4, 64);
+    });
+    auto local_cpu = count_cpu(0, calls * 4, [&] {
+      local_tp = async_throughput(*local.value(), calls * 4, 64);
+    });
     r_block.push_back(remote_call / caf_rt);
     r_async.push_back(remote_tp / local_tp);
     r_floor.push_back(remote_call / (caf_rt + local_call));
@@ -253,10 +339,15 @@ int run(const std::string& head, const std::string& echo_at, int rounds, size_t 
                 "\"local_async_per_s\": %.0f, \"remote_vs_caf\": %.2f, "
                 "\"remote_vs_local_async\": %.2f, \"remote_vs_caf_plus_local\": %.2f, "
                 "\"caf_wakeups_client\": %.2f, \"caf_wakeups_echo\": %.2f, "
-                "\"remote_wakeups_client\": %.2f, \"remote_wakeups_node\": %.2f}\n",
+                "\"remote_wakeups_client\": %.2f, \"remote_wakeups_node\": %.2f, "
+                "\"remote_async_cpu_client_us\": %.2f, \"remote_async_cpu_node_us\": %.2f, "
+                "\"remote_async_cpu_node_workers_us\": %.2f, \"local_async_cpu_client_us\": %.2f, "
+                "\"local_async_cpu_workers_us\": %.2f}\n",
                 k + 1, caf_rt, remote_call, local_call, remote_tp, local_tp, r_block.back(),
                 r_async.back(), r_floor.back(), caf_wake.here, caf_wake.peer, remote_wake.here,
-                remote_wake.peer);
+                remote_wake.peer, remote_cpu.first.self_us, remote_cpu.second.self_us,
+                remote_cpu.second.children_us, local_cpu.first.self_us,
+                local_cpu.first.children_us);
     std::fflush(stdout);
   }
   std::printf("{\"suite\": \"cluster\", \"summary\": true, \"remote_vs_caf_median\": %.2f, "
@@ -270,6 +361,64 @@ int run(const std::string& head, const std::string& echo_at, int rounds, size_t 
   return 0;
 }
 
+/// Wake-ups and CPU ns of each thread of this process, by "tid comm".
+std::map<std::string, std::pair<long, long long>> per_thread() {
+  std::map<std::string, std::pair<long, long long>> out;
+  DIR* dir = ::opendir("/proc/self/task");
+  if (dir == nullptr)
+    return out;
+  while (auto* e = ::readdir(dir)) {
+    if (e->d_name[0] == '.')
+      continue;
+    std::string base = std::string{"/proc/self/task/"} + e->d_name;
+    std::ifstream comm_in{base + "/comm"};
+    std::string comm;
+    std::getline(comm_in, comm);
+    std::ifstream status{base + "/status"};
+    std::string line;
+    long sleeps = 0;
+    while (std::getline(status, line))
+      if (line.rfind("voluntary_ctxt_switches:", 0) == 0)
+        sleeps = std::atol(line.c_str() + 24);
+    std::ifstream sched{base + "/schedstat"};
+    long long ns = 0;
+    sched >> ns;
+    out[std::string{e->d_name} + " " + comm] = {sleeps, ns};
+  }
+  ::closedir(dir);
+  return out;
+}
+
+/// Only remote async calls, `repeats` runs of `calls` (for profiling the
+/// client and the node): one line of calls per second each.
+int async_only(const std::string& head, int repeats, size_t calls) {
+  auto remote = pyactor::runtime::connect(head);
+  if (!remote) {
+    std::cerr << "connect: " << remote.error().to_string() << "\n";
+    return 1;
+  }
+  async_throughput(*remote.value(), calls, 64);
+  auto t0 = per_thread();
+  for (int k = 0; k < repeats; ++k) {
+    auto w0 = wakeups(0);
+    auto c0 = cpu_ns(0);
+    auto tp = async_throughput(*remote.value(), calls, 64);
+    auto w1 = wakeups(0);
+    auto c1 = cpu_ns(0);
+    std::printf("remote async: %.0f calls/s; this process: %.2f wake-ups and %.2f CPU us per call\n",
+                tp, static_cast<double>(w1 - w0) / static_cast<double>(calls),
+                static_cast<double>(c1 - c0) / 1e3 / static_cast<double>(calls));
+  }
+  auto n = static_cast<double>(calls) * repeats;
+  for (auto& [name, v] : per_thread()) {
+    auto before = t0.count(name) ? t0[name] : std::pair<long, long long>{0, 0};
+    if (v.second - before.second > 1000000)
+      std::printf("  thread %-28s %.3f wake-ups, %.2f CPU us per call\n", name.c_str(),
+                  (v.first - before.first) / n, (v.second - before.second) / 1e3 / n);
+  }
+  return 0;
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -279,7 +428,10 @@ int main(int argc, char** argv) {
   if (mode == "run" && argc == 7)
     return run(argv[2], argv[3], std::stoi(argv[4]), std::stoul(argv[5]),
                static_cast<uint32_t>(std::stoul(argv[6])));
+  if (mode == "async" && argc == 5)
+    return async_only(argv[2], std::stoi(argv[3]), std::stoul(argv[4]));
   std::cerr << "usage: pyactor-bench-cluster echo PORT\n"
+               "       pyactor-bench-cluster async HEAD REPEATS CALLS\n"
                "       pyactor-bench-cluster run HEAD ECHO_HOST:PORT ROUNDS CALLS WORKERS\n";
   return 2;
 }

@@ -102,6 +102,14 @@ for r in per:
                f"{r['remote_vs_caf_plus_local']:.2f} | "
                f"{r['remote_vs_local_async']:.2f} | {r.get('caf_wakeups_client', -1):.1f} / {r.get('caf_wakeups_echo', -1):.1f} | "
                f"{r.get('remote_wakeups_client', -1):.1f} / {r.get('remote_wakeups_node', -1):.1f} |")
+out += ["", "CPU µs per async call (all threads, from /proc/PID/task/*/schedstat; the local pool's "
+        "client is this benchmark process, whose other threads idle meanwhile):", "",
+        "| round | remote: client | node | node's workers | total | local: client | workers | total |",
+        "|---|---|---|---|---|---|---|---|"]
+for r in per:
+    rc, rn, rw = r['remote_async_cpu_client_us'], r['remote_async_cpu_node_us'], r['remote_async_cpu_node_workers_us']
+    lc, lw = r['local_async_cpu_client_us'], r['local_async_cpu_workers_us']
+    out.append(f"| {r['round']} | {rc:.1f} | {rn:.1f} | {rw:.1f} | {rc + rn + rw:.1f} | {lc:.1f} | {lw:.1f} | {lc + lw:.1f} |")
 out += ["",
         f"Remote blocking call / bare CAF round trip: median {s['remote_vs_caf_median']:.2f}× "
         f"(range {s['remote_vs_caf_min']:.2f}–{s['remote_vs_caf_max']:.2f}; target ≤ 1.3).",

@@ -80,6 +80,10 @@ int print_cluster_status(cluster::client& c) {
       std::cout << std::setw(16) << n.name << std::setw(4) << w.id << std::setw(9) << w.pid
                 << std::setw(11) << w.state << std::setw(8) << w.served << std::setw(10)
                 << w.in_flight << std::setw(10) << w.restarts << (w.rss_bytes >> 20) << " MiB\n";
+  if (auto restarts = c.restarts())
+    for (auto& r : restarts.value())
+      std::cout << "restart of worker " << r.worker << " on node " << r.node
+                << (r.given_up ? " (given up): " : ": ") << r.reason << "\n";
   return ok;
 }
 

@@ -142,6 +142,9 @@ public:
                                            const call_options& opts = {});
   /// Every node, up or lost, with its workers.
   result<std::vector<node_info>> status();
+  /// The recent restarts and give-ups of every node that is up, each with
+  /// its node and the worker's id on that node.
+  result<std::vector<restart_info>> restarts();
 
   struct impl;
 

@@ -88,6 +88,9 @@ struct restart_info {
   std::chrono::system_clock::time_point at;
   std::string reason;
   bool given_up = false;
+  /// The worker's node: "local" for a local runtime, the node's name for a
+  /// connected one (whose worker ids are cluster-wide, as in `status`).
+  std::string node = "local";
 };
 
 /// One worker as reported by `runtime::status`.
@@ -285,7 +288,8 @@ public:
   /// Number of worker slots (live or not).
   size_t size() const;
 
-  /// The last restarts and give-ups, oldest first, with their reasons.
+  /// The last restarts and give-ups, oldest first, with their reasons; on a
+  /// connected runtime those of every node that is up, node by node.
   std::vector<restart_info> restarts() const;
 
   /// Starts `n` more workers; returns their ids (they serve once ready).

@@ -11,6 +11,7 @@
 #include "install_layout.hpp"
 #include "python_check.hpp"
 #include "runtime_impl.hpp"
+#include "cluster/connected_queries.hpp"
 
 namespace pyactor {
 
@@ -179,6 +180,8 @@ std::vector<worker_info> runtime::status() const {
 }
 
 std::vector<restart_info> runtime::restarts() const {
+  if (impl_->connected)
+    return cluster::connected_restarts(*impl_);
   std::vector<restart_info> result;
   auto records
     = impl_->ask_supervisor(std::vector<actors::restart_record>{}, caf::make_message(history_atom_v));

@@ -196,4 +196,20 @@ result<std::vector<node_info>> client::status() {
   return out;
 }
 
+result<std::vector<restart_info>> client::restarts() {
+  auto per_node = ask<std::vector<node_restarts>>(*impl_->net->sys, impl_->head, impl_->where,
+                                                  std::chrono::milliseconds(status_wait),
+                                                  actors::history_atom_v);
+  if (!per_node)
+    return per_node.error();
+  std::vector<restart_info> out;
+  for (auto& n : per_node.value())
+    for (auto& r : n.records)
+      out.push_back(restart_info{r.slot,
+                                 std::chrono::system_clock::time_point{
+                                   std::chrono::milliseconds(r.at_ms)},
+                                 r.reason, r.given_up, n.node});
+  return out;
+}
+
 } // namespace pyactor::cluster

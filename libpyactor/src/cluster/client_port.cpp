@@ -1,5 +1,6 @@
 #include "cluster/client_port.hpp"
 
+#include <algorithm>
 #include <limits>
 
 #include <caf/all.hpp>
@@ -11,10 +12,27 @@
 
 namespace pyactor::cluster {
 
-void reply_book::add(uint64_t id, caf::actor_addr from,
-                     std::shared_ptr<actors::call_completion> c) {
+bool reply_book::add(uint64_t id, entry x) {
   std::lock_guard<std::mutex> guard{mtx_};
-  entries_[id] = entry{std::move(from), std::move(c)};
+  if (std::find(lost_.begin(), lost_.end(), x.from) != lost_.end())
+    return false;
+  if (x.own)
+    x.own->fetch_add(1);
+  if (x.request_id != 0)
+    by_request_[x.request_id] = id;
+  entries_[id] = std::move(x);
+  return true;
+}
+
+std::shared_ptr<actors::call_completion>
+reply_book::erase_locked(std::unordered_map<uint64_t, entry>::iterator i) {
+  auto c = std::move(i->second.completion);
+  if (i->second.own)
+    i->second.own->fetch_sub(1);
+  if (i->second.request_id != 0)
+    by_request_.erase(i->second.request_id);
+  entries_.erase(i);
+  return c;
 }
 
 std::shared_ptr<actors::call_completion> reply_book::take(uint64_t id,
@@ -23,9 +41,60 @@ std::shared_ptr<actors::call_completion> reply_book::take(uint64_t id,
   auto i = entries_.find(id);
   if (i == entries_.end() || (from != nullptr && i->second.from != *from))
     return nullptr;
-  auto c = std::move(i->second.completion);
-  entries_.erase(i);
-  return c;
+  return erase_locked(i);
+}
+
+bool reply_book::has(uint64_t id) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  return entries_.count(id) > 0;
+}
+
+std::vector<std::shared_ptr<actors::call_completion>>
+reply_book::lose(uint32_t index, const caf::actor_addr& from) {
+  std::vector<std::shared_ptr<actors::call_completion>> out;
+  std::lock_guard<std::mutex> guard{mtx_};
+  if (from && std::find(lost_.begin(), lost_.end(), from) == lost_.end())
+    lost_.push_back(from);
+  for (auto i = entries_.begin(); i != entries_.end();) {
+    auto next = std::next(i);
+    if (i->second.node == index || (from && i->second.from == from))
+      out.push_back(erase_locked(i));
+    i = next;
+  }
+  return out;
+}
+
+void reply_book::revive(const caf::actor_addr& from) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  lost_.erase(std::remove(lost_.begin(), lost_.end(), from), lost_.end());
+}
+
+std::vector<std::pair<uint32_t, std::shared_ptr<actors::call_completion>>>
+reply_book::take_expired(int64_t now_ms) {
+  std::vector<std::pair<uint32_t, std::shared_ptr<actors::call_completion>>> out;
+  std::lock_guard<std::mutex> guard{mtx_};
+  for (auto i = entries_.begin(); i != entries_.end();) {
+    auto next = std::next(i);
+    if (i->second.deadline_ms < now_ms) {
+      auto node = i->second.node;
+      out.emplace_back(node, erase_locked(i));
+    }
+    i = next;
+  }
+  return out;
+}
+
+bool reply_book::find_request(uint64_t request_id, uint32_t& node, caf::actor_addr& from) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  auto r = by_request_.find(request_id);
+  if (r == by_request_.end())
+    return false;
+  auto i = entries_.find(r->second);
+  if (i == entries_.end())
+    return false;
+  node = i->second.node;
+  from = i->second.from;
+  return true;
 }
 
 void client_port_shared::publish(std::vector<fast_route> routes) {
@@ -88,7 +157,7 @@ protected:
   void handle(caf::mailbox_element_ptr what, caf::execution_unit* eu) override {
     auto& content = what->content();
     if (content.match_elements<actors::call_atom, std::vector<batched_reply>>()) {
-      settle(*what, eu);
+      settle(*what);
       return;
     }
     if (content.match_elements<actors::call_atom, actors::call_request, actors::reply_sink>()
@@ -112,25 +181,18 @@ protected:
 
 private:
   /// Replies from a node: each call that node may answer is completed here.
-  void settle(caf::mailbox_element& what, caf::execution_unit* eu) {
+  void settle(caf::mailbox_element& what) {
     if (!what.sender)
       return;
     auto from = what.sender->address();
     auto msg = what.move_content_to_message();
-    std::vector<uint64_t> settled;
     for (auto& r : msg.get_mutable_as<std::vector<batched_reply>>(1))
-      if (auto c = shared->book->take(r.id, &from)) {
+      if (auto c = shared->book->take(r.id, &from))
         c->deliver(std::move(r.reply));
-        settled.push_back(r.id);
-      }
-    if (!settled.empty())
-      if (auto to = link())
-        to->enqueue(nullptr, caf::make_message_id(),
-                    caf::make_message(settled_atom::value, std::move(settled)), eu);
   }
 
   /// Sends a call for any worker straight to a node; false leaves it to the link.
-  bool send_direct(caf::mailbox_element& what, caf::execution_unit* eu) {
+  bool send_direct(caf::mailbox_element& what, caf::execution_unit*) {
     auto& peek = what.content().get_as<actors::call_request>(1);
     if (peek.pin_slot != actors::any_worker || peek.owner_uid != 0)
       return false;
@@ -144,17 +206,21 @@ private:
     if (request.timeout_ms == 0)
       request.timeout_ms = static_cast<uint32_t>(std::min<int64_t>(
         shared->default_timeout.count(), std::numeric_limits<uint32_t>::max()));
-    direct_call_note note;
-    note.id = shared->next_id.fetch_add(1);
-    note.node = route->index;
-    note.manager = route->manager.address();
-    note.request_id = request.request_id;
-    note.deadline_ms = now_ms() + request.timeout_ms + shared->slack.count();
-    route->own->fetch_add(1);
-    shared->book->add(note.id, note.manager, std::move(sink.completion));
-    batched_call call{note.id, std::move(request)};
-    // The note first: the link knows the call before any reply or cancel.
-    to->enqueue(nullptr, caf::make_message_id(), caf::make_message(std::move(note)), eu);
+    auto id = shared->next_id.fetch_add(1);
+    reply_book::entry e;
+    e.from = route->manager.address();
+    e.completion = sink.completion;
+    e.node = route->index;
+    e.request_id = request.request_id;
+    e.deadline_ms = now_ms() + request.timeout_ms + shared->slack.count();
+    e.own = route->own;
+    // Booked before it leaves: a reply, a cancel or the node's loss finds it.
+    if (!shared->book->add(id, std::move(e))) {
+      sink.completion->deliver(actors::make_error_reply(
+        errc::node_down, "the node was lost while the call was on its way"));
+      return true;
+    }
+    batched_call call{id, std::move(request)};
     queue(caf::actor_cast<caf::strong_actor_ptr>(route->manager), &call, 0);
     return true;
   }

@@ -21,6 +21,8 @@ void add_cluster_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<std::vector<node_report>>("std::vector<pyactor::node_report>");
   cfg.add_message_type<worker_result>("pyactor::worker_result");
   cfg.add_message_type<std::vector<worker_result>>("std::vector<pyactor::worker_result>");
+  cfg.add_message_type<node_restarts>("pyactor::node_restarts");
+  cfg.add_message_type<std::vector<node_restarts>>("std::vector<pyactor::node_restarts>");
   cfg.add_message_type<batched_call>("pyactor::batched_call");
   cfg.add_message_type<std::vector<batched_call>>("std::vector<pyactor::batched_call>");
   cfg.add_message_type<batched_reply>("pyactor::batched_reply");
@@ -147,6 +149,18 @@ pool_handles pool_access::handles(runtime& rt) {
               answer(reply_to, id, pool_event::status, std::move(workers), {});
             },
             [=](caf::error&) { answer(reply_to, id, pool_event::status, {}, {}); });
+      },
+      [=](actors::history_atom, uint64_t id, const caf::actor& reply_to) {
+        auto send = [=](std::vector<actors::restart_record> records) {
+          pool_event ev;
+          ev.id = id;
+          ev.kind = pool_event::history;
+          ev.restarts = std::move(records);
+          caf::anon_send(reply_to, std::move(ev));
+        };
+        self->request(supervisor, wait, actors::history_atom_v)
+          .then([=](std::vector<actors::restart_record>& records) { send(std::move(records)); },
+                [=](caf::error&) { send({}); });
       },
       [=](actors::grow_atom, uint32_t n, uint64_t id, const caf::actor& reply_to) {
         // The new ids once they are ready or given up, as runtime::add_workers.

@@ -12,6 +12,7 @@
 
 #include "client/runtime_impl.hpp"
 #include "cluster/cluster_system.hpp"
+#include "cluster/connected_queries.hpp"
 #include "cluster/head_link_actor.hpp"
 #include "pyactor/cluster.hpp"
 
@@ -173,5 +174,24 @@ result<bool> runtime::remove_node(const std::string& name) {
     return make_error(errc::bad_request, "remove_node('" + name + "'): " + why.value());
   return true;
 }
+
+namespace cluster {
+
+std::vector<restart_info> connected_restarts(const runtime::impl& rt) {
+  std::vector<restart_info> out;
+  auto per_node = rt.ask<std::vector<node_restarts>>(
+    caf::make_message(actors::history_atom_v, nodes_atom::value), question_wait);
+  if (!per_node)
+    return out;
+  for (auto& n : per_node.value())
+    for (auto& r : n.records)
+      out.push_back(restart_info{cluster_worker_id(n.index, r.slot),
+                                 std::chrono::system_clock::time_point{
+                                   std::chrono::milliseconds(r.at_ms)},
+                                 r.reason, r.given_up, n.node});
+  return out;
+}
+
+} // namespace cluster
 
 } // namespace pyactor

@@ -325,6 +325,37 @@ broadcast(self_pointer self, call_request& request, const std::string& only) {
   return promise;
 }
 
+/// The recent restarts of every node that is up, asked now, in node order.
+caf::typed_response_promise<std::vector<node_restarts>> history(self_pointer self) {
+  struct gather {
+    size_t outstanding = 0;
+    std::vector<node_restarts> answers;
+    caf::typed_response_promise<std::vector<node_restarts>> promise;
+  };
+  auto g = std::make_shared<gather>();
+  g->promise = self->make_response_promise<std::vector<node_restarts>>();
+  for (auto& node : self->state.nodes)
+    if (node.up)
+      g->answers.push_back(node_restarts{node.name, node.index, {}});
+  g->outstanding = g->answers.size();
+  if (g->outstanding == 0) {
+    g->promise.deliver(std::vector<node_restarts>{});
+    return g->promise;
+  }
+  for (size_t k = 0; k < g->answers.size(); ++k) {
+    auto* node = self->state.find_index(g->answers[k].index);
+    auto step = [g, k](std::vector<actors::restart_record> records) {
+      g->answers[k].records = std::move(records);
+      if (--g->outstanding == 0)
+        g->promise.deliver(std::move(g->answers));
+    };
+    self->request(node->manager, status_timeout, actors::history_atom_v)
+      .then([=](std::vector<actors::restart_record>& records) { step(std::move(records)); },
+            [=](caf::error&) { step({}); });
+  }
+  return g->promise;
+}
+
 caf::typed_response_promise<std::vector<node_report>> report(self_pointer self) {
   auto promise = self->make_response_promise<std::vector<node_report>>();
   ask_all(self, up_nodes(self->state), [self, promise](auto& answers) mutable {
@@ -636,6 +667,7 @@ head_actor::behavior_type head_behavior(self_pointer self, head_config config) {
       return broadcast(self, request, only);
     },
     [=](actors::status_atom) { return report(self); },
+    [=](actors::history_atom) { return history(self); },
     [=](nodes_atom) {
       std::vector<node_report> reports;
       for (auto& node : self->state.nodes)

@@ -32,6 +32,8 @@ namespace pyactor::cluster {
 /// `status` reports every node, up or down, with its workers (asked now);
 /// `nodes` the same from the head's last refresh, with where clients reach
 /// each node directly (connected runtimes route from it, see head_link).
+/// `history` answers the recent restarts of every node that is up (asked
+/// now; a node that does not answer within its time is left out).
 ///
 /// A call pinned to a worker id (`cluster_worker_id`) goes to that node and
 /// slot; a call on an object reference goes to the node whose uid tag the
@@ -54,6 +56,7 @@ using head_actor = caf::typed_actor<
   caf::replies_to<bcast_atom, actors::call_request, std::string>::with<std::vector<worker_result>>,
   caf::replies_to<actors::status_atom>::with<std::vector<node_report>>,
   caf::replies_to<nodes_atom>::with<std::vector<node_report>>,
+  caf::replies_to<actors::history_atom>::with<std::vector<node_restarts>>,
   caf::reacts_to<keepalive_atom>,
   caf::reacts_to<refresh_tick>,
   caf::reacts_to<keepalive_tick>>;

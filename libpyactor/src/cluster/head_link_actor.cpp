@@ -39,16 +39,13 @@ call_reply lost_reply(head_link_state& st) {
                                                "it is back (retrying every 1 to 10 s)");
 }
 
-/// Forgets the call `id` (answered); answers its completion if the link
-/// holds it, or else the one the reply book still holds.
+/// Forgets the call `id` through the head (answered); answers its completion.
 std::shared_ptr<actors::call_completion> forget(self_pointer self, uint64_t id) {
   auto& st = self->state;
   auto i = st.calls.find(id);
   if (i == st.calls.end())
     return nullptr;
   auto completion = std::move(i->second.sink.completion);
-  if (!completion)
-    completion = st.config.shared->book->take(id, nullptr);
   if (auto* route = st.routes.by_index(i->second.counted))
     route->own->fetch_sub(1);
   if (i->second.request_id != 0)
@@ -106,15 +103,37 @@ void send_call(self_pointer self, call_request&& request, actors::reply_sink sin
     return;
   }
   auto id = st.config.shared->next_id.fetch_add(1);
+  if (route != nullptr) {
+    // Booked (reply_book): the node answers the client port, which settles
+    // it on the network thread; the link answers it if the node is lost.
+    reply_book::entry e;
+    e.from = route->manager.address();
+    e.completion = std::move(sink.completion);
+    e.node = route->index;
+    e.request_id = request.request_id;
+    e.deadline_ms = now_ms() + wait.count();
+    e.own = route->own;
+    auto completion = e.completion;
+    if (!st.config.shared->book->add(id, std::move(e))) {
+      completion->deliver(make_error_reply(errc::node_down, "node " + route->name
+                                                              + " was lost while the call was "
+                                                                "on its way"));
+      return;
+    }
+    st.outbox[route->index].push_back(batched_call{id, std::move(request)});
+    if (!st.flush_pending) {
+      st.flush_pending = true;
+      self->send(self, flush_tick{});
+    }
+    return;
+  }
   head_link_state::pending_call pc;
   pc.sink = std::move(sink);
-  pc.node = route ? route->index : 0;
   pc.request_id = request.request_id;
-  pc.deadline_ms = now_ms() + wait.count();
   // Through the head to a node this link picked or a pin names: counts there too.
-  auto* counted = route ? route : st.routes.by_index(node_index_of(request.pin_slot));
+  auto* counted = st.routes.by_index(node_index_of(request.pin_slot));
   if (request.pin_slot == actors::any_worker || request.owner_uid != 0)
-    counted = route;
+    counted = nullptr;
   if (counted != nullptr) {
     pc.counted = counted->index;
     counted->own->fetch_add(1);
@@ -129,17 +148,6 @@ void send_call(self_pointer self, call_request&& request, actors::reply_sink sin
                               who + " did not answer the call: " + caf::to_string(err)));
     };
   };
-  if (route != nullptr) {
-    // The node answers the reply port, which settles it on the network thread.
-    st.config.shared->book->add(id, route->manager.address(),
-                                std::move(st.calls.at(id).sink.completion));
-    st.outbox[route->index].push_back(batched_call{id, std::move(request)});
-    if (!st.flush_pending) {
-      st.flush_pending = true;
-      self->send(self, flush_tick{});
-    }
-    return;
-  }
   self->request(st.config.head, wait, actors::call_atom_v, std::move(request))
     .then([=](call_reply& reply) { finish(self, id, std::move(reply)); },
           on_error("the head at " + st.config.where));
@@ -154,14 +162,16 @@ void flush(self_pointer self) {
   st.outbox.clear();
   for (auto& [index, batch] : outbox) {
     auto* route = st.routes.by_index(index);
+    auto& book = *st.config.shared->book;
     batch.erase(std::remove_if(batch.begin(), batch.end(),
-                               [&](const batched_call& c) { return st.calls.count(c.id) == 0; }),
+                               [&](const batched_call& c) { return !book.has(c.id); }),
                 batch.end());
     if (batch.empty())
       continue;
     if (route == nullptr || !route->manager) { // cannot happen: a lost node answered them
       for (auto& c : batch)
-        finish(self, c.id, make_error_reply(errc::node_down, "the node was lost"));
+        if (auto completion = book.take(c.id, nullptr))
+          completion->deliver(make_error_reply(errc::node_down, "the node was lost"));
       continue;
     }
     // From the reply port: the node answers it, not the link.
@@ -173,17 +183,12 @@ void flush(self_pointer self) {
 /// stays connected but never answers).
 void expire(self_pointer self) {
   auto& st = self->state;
-  auto now = now_ms();
-  std::vector<uint64_t> late;
-  for (auto& [id, pc] : st.calls)
-    if (pc.node != 0 && pc.deadline_ms < now)
-      late.push_back(id);
-  for (auto id : late) {
-    auto* route = st.routes.by_index(st.calls.at(id).node);
-    finish(self, id, make_error_reply(errc::timeout,
-                                      "node " + (route ? route->name : std::string{"?"})
-                                        + " did not answer the call within its timeout and "
-                                        + std::to_string(call_slack.count()) + " s more"));
+  for (auto& [index, completion] : st.config.shared->book->take_expired(now_ms())) {
+    auto* route = st.routes.by_index(index);
+    completion->deliver(make_error_reply(errc::timeout,
+                                         "node " + (route ? route->name : std::string{"?"})
+                                           + " did not answer the call within its timeout and "
+                                           + std::to_string(call_slack.count()) + " s more"));
   }
 }
 
@@ -254,6 +259,7 @@ void connect_nodes(self_pointer self) {
           r->manager = caf::actor_cast<node_manager_actor>(std::move(ptr));
           r->state = ls::direct;
           r->why.clear();
+          self->state.config.shared->book->revive(r->manager.address());
           self->monitor(r->manager);
           publish_routes(self);
         },
@@ -266,23 +272,19 @@ void connect_nodes(self_pointer self) {
 void take_reports(self_pointer self, const std::vector<node_report>& reports,
                   const std::vector<std::pair<uint32_t, int64_t>>& own) {
   auto& st = self->state;
-  std::vector<uint32_t> linked;
+  std::vector<std::pair<uint32_t, caf::actor_addr>> linked;
   for (auto& r : st.routes.all())
     if (r.manager)
-      linked.push_back(r.index);
+      linked.emplace_back(r.index, r.manager.address());
   st.routes.update(reports, own);
   // A node replaced by another incarnation: the old one's calls are lost.
-  for (auto index : linked)
-    if (auto* r = st.routes.by_index(index); r != nullptr && !r->manager) {
-      std::vector<uint64_t> lost;
-      for (auto& [id, pc] : st.calls)
-        if (pc.node == index)
-          lost.push_back(id);
-      for (auto id : lost)
-        finish(self, id, make_error_reply(errc::node_down, "node " + r->name
-                                                             + " was replaced by a new process "
-                                                               "while the call was in flight"));
-    }
+  for (auto& [index, addr] : linked)
+    if (auto* r = st.routes.by_index(index); r != nullptr && !r->manager)
+      for (auto& completion : st.config.shared->book->lose(index, addr))
+        completion->deliver(make_error_reply(errc::node_down,
+                                             "node " + r->name + " was replaced by a new "
+                                                                 "process while the call was "
+                                                                 "in flight"));
   connect_nodes(self);
   publish_routes(self);
 }
@@ -290,18 +292,15 @@ void take_reports(self_pointer self, const std::vector<node_report>& reports,
 /// A node reached directly went away: its calls get `node_down` now.
 void on_node_down(self_pointer self, node_route& route, const caf::error& reason) {
   auto& st = self->state;
+  auto addr = route.manager.address();
   route.state = node_route::link_state::none;
   route.manager = nullptr;
   route.up = false; // until the head reports it up again
   publish_routes(self);
   auto why = "node " + route.name + " at " + route.direct + " (reached directly) went down ("
              + caf::to_string(reason) + ") while the call was in flight";
-  std::vector<uint64_t> lost;
-  for (auto& [id, pc] : st.calls)
-    if (pc.node == route.index)
-      lost.push_back(id);
-  for (auto id : lost)
-    finish(self, id, make_error_reply(errc::node_down, why));
+  for (auto& completion : st.config.shared->book->lose(route.index, addr))
+    completion->deliver(make_error_reply(errc::node_down, why));
 }
 
 /// A completion that answers a response promise (the request form of `call`).
@@ -384,9 +383,8 @@ caf::behavior head_link_behavior(self_pointer self, head_link_config config) {
     }
     st.lost = caf::to_string(down.reason);
     std::vector<uint64_t> through_head;
-    for (auto& [id, pc] : st.calls)
-      if (pc.node == 0)
-        through_head.push_back(id);
+    for (auto& entry : st.calls)
+      through_head.push_back(entry.first);
     for (auto id : through_head)
       finish(self, id, lost_reply(st));
     auto questions = std::move(st.questions);
@@ -416,19 +414,19 @@ caf::behavior head_link_behavior(self_pointer self, head_link_config config) {
     },
     [=](actors::cancel_atom, uint64_t request_id) {
       auto& st = self->state;
-      auto i = st.by_request.find(request_id);
-      if (i == st.by_request.end())
-        return; // answered already
-      auto node = st.calls.at(i->second).node;
-      if (node != 0) {
+      uint32_t node = 0;
+      caf::actor_addr from;
+      if (st.config.shared->book->find_request(request_id, node, from)) {
         flush(self); // the call first, if it still waits in a batch
-        if (auto* route = st.routes.by_index(node); route != nullptr && route->manager)
+        if (auto* route = st.routes.by_index(node);
+            route != nullptr && route->manager && route->manager.address() == from)
           // Through the port: after the call if it still waits there.
           caf::anon_send(st.config.port, actors::cancel_atom_v, request_id,
                          caf::actor_cast<caf::actor>(route->manager));
-      } else if (st.lost.empty()) {
-        self->send(st.config.head, actors::cancel_atom_v, request_id);
+        return;
       }
+      if (st.by_request.count(request_id) > 0 && st.lost.empty())
+        self->send(st.config.head, actors::cancel_atom_v, request_id);
     },
     // -- supervisor side
     [=](actors::ready_atom) { return std::string{}; },
@@ -445,7 +443,22 @@ caf::behavior head_link_behavior(self_pointer self, head_link_config config) {
         },
         actors::status_atom_v);
     },
-    [=](actors::history_atom) { return std::vector<actors::restart_record>{}; },
+    [=](actors::history_atom) {
+      using records = std::vector<actors::restart_record>;
+      using answers = std::vector<node_restarts>;
+      return ask_head<records, answers>(
+        self, question_timeout,
+        [](answers& per_node) {
+          records out;
+          for (auto& n : per_node)
+            for (auto r : n.records) {
+              r.slot = cluster_worker_id(n.index, r.slot);
+              out.push_back(std::move(r));
+            }
+          return out;
+        },
+        actors::history_atom_v);
+    },
     [=](actors::grow_atom, uint32_t n) {
       return ask_head<ids, ids>(self, std::chrono::minutes(3), as_is<ids>(), actors::grow_atom_v,
                                 n, std::string{});
@@ -468,6 +481,11 @@ caf::behavior head_link_behavior(self_pointer self, head_link_config config) {
           return std::move(rs);
         },
         actors::status_atom_v);
+    },
+    [=](actors::history_atom, nodes_atom) {
+      using answers = std::vector<node_restarts>;
+      return ask_head<answers, answers>(self, question_timeout, as_is<answers>(),
+                                        actors::history_atom_v);
     },
     [=](actors::grow_atom, uint32_t n, std::string& node) {
       return ask_head<ids, ids>(self, std::chrono::minutes(3), as_is<ids>(), actors::grow_atom_v,
@@ -520,27 +538,6 @@ caf::behavior head_link_behavior(self_pointer self, head_link_config config) {
               st.config.log("[client] reached the head at " + st.config.where + " again");
           },
           [=](caf::error&) { again(); });
-    },
-    [=](direct_call_note& note) {
-      // The client port sent it straight to a node: the books as for our own.
-      auto& st = self->state;
-      head_link_state::pending_call pc;
-      pc.node = note.node;
-      pc.counted = note.node;
-      pc.request_id = note.request_id;
-      pc.deadline_ms = note.deadline_ms;
-      if (pc.request_id != 0)
-        st.by_request[pc.request_id] = note.id;
-      st.calls.emplace(note.id, std::move(pc));
-      auto* route = st.routes.by_index(note.node);
-      if (route == nullptr || !route->manager || route->manager.address() != note.manager)
-        finish(self, note.id, make_error_reply(errc::node_down,
-                                               "the node was lost while the call was on its way"));
-    },
-    [=](settled_atom, const std::vector<uint64_t>& ids) {
-      // The reply port answered them: only the books are left.
-      for (auto id : ids)
-        forget(self, id);
     },
     [=](refresh_tick) {
       auto& st = self->state;

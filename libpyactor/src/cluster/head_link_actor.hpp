@@ -37,24 +37,19 @@ struct head_link_config {
 };
 
 struct head_link_state {
+  /// A call sent through the head (calls sent straight to a node are in
+  /// the reply book, client_port.hpp).
   struct pending_call {
-    /// Empty for a call sent straight to a node: its completion is in
-    /// the reply book (client_port.hpp), settled by the client port.
     actors::reply_sink sink;
-    /// The node it was sent to directly, 0 when it went to the head.
-    uint32_t node = 0;
-    /// The node its load counts on (its pick or pin), 0 when unknown.
+    /// The node its load counts on (its pin), 0 when unknown.
     uint32_t counted = 0;
     /// The runtime's request id, for `cancel` (0: none).
     uint64_t request_id = 0;
-    /// For a call sent directly: past this (steady clock, ms) the link
-    /// answers `timeout` itself (the node answers long before).
-    int64_t deadline_ms = 0;
   };
 
   head_link_config config;
-  /// Calls sent and not yet answered: `node_down` when their node (or, for
-  /// calls through it, the head) is lost.
+  /// Calls sent through the head and not yet answered: `node_down` when
+  /// the head is lost.
   std::map<uint64_t, pending_call> calls;
   /// Cancellable calls in flight: the runtime's request id -> link id.
   std::map<uint64_t, uint64_t> by_request;
@@ -90,15 +85,19 @@ struct head_link_state {
 ///   not yet) is served through the head. `(cancel_atom, id)` follows a call
 ///   where it went. A node lost answers its calls `node_down` at once.
 ///   Calls for any worker usually leave from the caller's thread through
-///   the client port (client_port.hpp), which tells the link with a
-///   `direct_call_note`; nodes answer the port, which completes the calls
-///   on the network thread and tells the link `settled_atom`. The link
-///   publishes the nodes the port may use (`client_port_shared::publish`).
+///   the client port (client_port.hpp); nodes answer the port, which
+///   completes the calls on the network thread. Every call sent straight to
+///   a node is booked in the reply book, where the link finds it when its
+///   node is lost, when it expires or for a cancel (no message per call
+///   reaches the link). The link publishes the nodes the port may use
+///   (`client_port_shared::publish`).
 /// - supervisor side: `ready` answers "" (the nodes' pools are running),
 ///   `status` every worker of every node that is up, with cluster worker
-///   ids (`cluster_worker_id`); `history` an empty list (restarts stay in
-///   each node's log); `grow` and `shrink` go to the head.
-/// - cluster: `(status_atom, nodes_atom)` answers the node reports;
+///   ids (`cluster_worker_id`); `history` the recent restarts of every node
+///   that is up (asked through the head, cluster worker ids); `grow` and
+///   `shrink` go to the head.
+/// - cluster: `(status_atom, nodes_atom)` answers the node reports,
+///   `(history_atom, nodes_atom)` the restarts by node (`node_restarts`);
 ///   `(grow_atom, n, node)` and `(drain_atom, node)` go to the head.
 ///
 /// It monitors the head: when the connection is lost every call in flight

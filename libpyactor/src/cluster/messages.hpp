@@ -29,8 +29,6 @@ using keepalive_atom = caf::atom_constant<caf::atom("keepalive")>;
 using drain_atom = caf::atom_constant<caf::atom("drain")>;
 /// A node's call port tells its manager of a new sender to monitor (local).
 using track_atom = caf::atom_constant<caf::atom("track")>;
-/// A connected runtime's reply port tells its link which calls it settled (local).
-using settled_atom = caf::atom_constant<caf::atom("settled")>;
 /// A connected runtime asks the head for its nodes.
 using nodes_atom = caf::atom_constant<caf::atom("nodes")>;
 
@@ -124,6 +122,20 @@ typename Inspector::result_type inspect(Inspector& f, worker_result& x) {
   return f(caf::meta::type_name("pyactor::worker_result"), x.node, x.slot, x.reply);
 }
 
+/// The recent restarts of one node's workers (slots as the node knows
+/// them), as the head answers `history`.
+struct node_restarts {
+  std::string node;
+  /// The node's index (see `cluster_worker_id`).
+  uint32_t index = 0;
+  std::vector<actors::restart_record> records;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, node_restarts& x) {
+  return f(caf::meta::type_name("pyactor::node_restarts"), x.node, x.index, x.records);
+}
+
 /// Calls sent straight to a node travel in batches: every call a client has
 /// for a node when its mailbox runs dry goes in one message, and the node
 /// answers likewise. `id` is the sender's name for the call.
@@ -154,10 +166,11 @@ struct flush_tick {};
 /// A reply from the local pool to its node manager (local only: it cannot
 /// be sent over the network, so no peer can forge one).
 struct pool_event {
-  enum kind_type { call, status, ids, drained };
+  enum kind_type { call, status, ids, drained, history };
   uint64_t id = 0;
   actors::call_reply reply;
   std::vector<actors::worker_status> workers;
+  std::vector<actors::restart_record> restarts;
   std::vector<uint64_t> worker_ids; // grow and shrink
   kind_type kind = call;
 };

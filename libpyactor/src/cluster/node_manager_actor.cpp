@@ -62,6 +62,12 @@ node_manager_core::behavior_type node_manager_behavior(self_pointer self, pool_h
       caf::anon_send(st.pool.bridge, actors::status_atom_v, id, caf::actor_cast<caf::actor>(self));
       return promise;
     },
+    [=](actors::history_atom) {
+      auto promise = self->make_response_promise<std::vector<actors::restart_record>>();
+      ask_pool(self, [=](pool_event& ev) mutable { promise.deliver(std::move(ev.restarts)); },
+               actors::history_atom_v);
+      return promise;
+    },
     [=](actors::grow_atom, uint32_t n) {
       auto promise = self->make_response_promise<std::vector<uint64_t>>();
       ask_pool(self, [=](pool_event& ev) mutable { promise.deliver(std::move(ev.worker_ids)); },

@@ -43,7 +43,8 @@ struct pool_handles {
 /// port, see call_port.hpp, which passes everything but calls on to the
 /// node manager). `call` runs a request on the node's pool (a worker's lane
 /// or its scheduler picks the worker, or the one pinned by `pin_slot`) and
-/// answers its `call_reply`; `status` answers every worker slot; `cancel`
+/// answers its `call_reply`; `status` answers every worker slot, `history`
+/// the pool's recent restarts and give-ups (oldest first); `cancel`
 /// cancels a call by the request id its sender gave it. The port renumbers
 /// request ids (ids of different senders collide); the manager monitors
 /// each sender and cancels a departed sender's calls.
@@ -58,6 +59,7 @@ using node_manager_actor = caf::typed_actor<
   caf::replies_to<actors::call_atom, actors::call_request>::with<actors::call_reply>,
   caf::reacts_to<actors::call_atom, std::vector<batched_call>>,
   caf::replies_to<actors::status_atom>::with<std::vector<actors::worker_status>>,
+  caf::replies_to<actors::history_atom>::with<std::vector<actors::restart_record>>,
   caf::reacts_to<actors::cancel_atom, uint64_t>,
   caf::replies_to<actors::grow_atom, uint32_t>::with<std::vector<uint64_t>>,
   caf::replies_to<actors::shrink_atom, std::vector<uint64_t>>::with<std::vector<uint64_t>>,
@@ -68,6 +70,7 @@ using node_manager_actor = caf::typed_actor<
 /// `(track_atom, sender)` from the port and `pool_event` from the pool.
 using node_manager_core = caf::typed_actor<
   caf::replies_to<actors::status_atom>::with<std::vector<actors::worker_status>>,
+  caf::replies_to<actors::history_atom>::with<std::vector<actors::restart_record>>,
   caf::replies_to<actors::grow_atom, uint32_t>::with<std::vector<uint64_t>>,
   caf::replies_to<actors::shrink_atom, std::vector<uint64_t>>::with<std::vector<uint64_t>>,
   caf::replies_to<drain_atom>::with<std::string>,
