@@ -30,10 +30,10 @@ void reply_reader::offer(bool on) {
 
 void reply_reader::fds(std::vector<int>& out) const {
   for (auto& lane : impl_->lanes) {
-    int channel = -1;
+    int replies = -1;
     int wake = -1;
-    if (lane->poll_fds(channel, wake)) {
-      out.push_back(channel);
+    if (lane->poll_fds(replies, wake)) {
+      out.push_back(replies);
       out.push_back(wake);
     } else {
       out.push_back(wake); // ends the lead at the next turn
@@ -45,10 +45,10 @@ void reply_reader::on_ready(int fd) {
   auto& lanes = impl_->lanes;
   std::shared_ptr<actors::call_lane> lane;
   for (auto& l : lanes) {
-    int channel = -1;
+    int replies = -1;
     int wake = -1;
-    bool attached = l->poll_fds(channel, wake);
-    if (fd == wake || (attached && fd == channel)) {
+    bool attached = l->poll_fds(replies, wake);
+    if (fd == wake || (attached && fd == replies)) {
       lane = l;
       break;
     }
