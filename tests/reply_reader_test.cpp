@@ -209,12 +209,8 @@ BOOST_AUTO_TEST_CASE(other_threads_share_the_workers_under_kills) {
     std::thread killer([&] {
       while (!stop.load() && kills.load() < 6) {
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
-        for (auto& w : rt->status())
-          if (w.state == "ready" && w.in_flight > 0 && w.pid > 0) {
-            if (::kill(static_cast<pid_t>(w.pid), SIGKILL) == 0)
-              ++kills;
-            break;
-          }
+        if (test::kill_a_busy_worker(*rt))
+          ++kills;
       }
     });
     std::vector<std::thread> callers;

@@ -21,6 +21,15 @@
 
 namespace pyactor::test {
 
+/// SIGKILLs the first ready worker with calls in flight that `status`
+/// lists; true if it was killed.
+inline bool kill_a_busy_worker(runtime& rt) {
+  for (auto& w : rt.status())
+    if (w.state == "ready" && w.in_flight > 0 && w.pid > 0)
+      return ::kill(static_cast<pid_t>(w.pid), SIGKILL) == 0;
+  return false;
+}
+
 /// The freshly built pyactor-worker.
 inline std::string worker_executable() {
   return std::string{PYACTOR_TEST_BIN_DIR} + "/pyactor-worker";

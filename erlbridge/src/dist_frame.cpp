@@ -1,5 +1,7 @@
 #include "pyactor/erlbridge/dist_frame.hpp"
 
+#include "header_reader.hpp"
+
 namespace pyactor::erlbridge {
 
 namespace {
@@ -36,33 +38,7 @@ void put_atom(std::vector<uint8_t>& out, const std::string& name) {
 
 /// Reads an atom at `at`; returns the offset after it (0 if not an atom).
 size_t read_atom(const uint8_t* d, size_t n, size_t at, std::string* text) {
-  if (at >= n)
-    return 0;
-  size_t len = 0;
-  size_t body = 0;
-  switch (d[at]) {
-    case 119: // SMALL_ATOM_UTF8
-    case 115: // SMALL_ATOM (latin1)
-      if (n - at < 2)
-        return 0;
-      len = d[at + 1];
-      body = at + 2;
-      break;
-    case 118: // ATOM_UTF8
-    case 100: // ATOM (latin1)
-      if (n - at < 3)
-        return 0;
-      len = be16(d + at + 1);
-      body = at + 3;
-      break;
-    default:
-      return 0;
-  }
-  if (len > n - body)
-    return 0;
-  if (text != nullptr)
-    text->assign(reinterpret_cast<const char*>(d + body), len);
-  return body + len;
+  return detail::header_reader{d, n}.skip_atom(at, text);
 }
 
 bool is_pid(const uint8_t* d, size_t n, byte_span s) {
