@@ -5,7 +5,7 @@
 # network namespace), the head on the first, mutual TLS between them. Needs
 # root (CI runs as root), dropbear-bin and openssh-client (.ci/setup).
 # Checks: the node joins through ssh; `down` stops it and its workers on the
-# remote host; an ssh client that dies (SIGKILL) hangs the remote node up,
+# remote host; an ssh client that dies (SIGKILL) hangs the remote node up (SIGHUP),
 # which then stops with its workers; a key the remote host refuses is named
 # with ssh's own message before join-timeout. Every namespace, link, key and
 # process it creates is removed on exit, also on failure.
@@ -146,6 +146,10 @@ wait_until "ssh SIGKILLed: the node and its workers on R stop (hangup)" 15 'all_
 wait_until "ssh SIGKILLed: nothing but the test's ssh server runs on R" 15 '[ -z "$(in_r_besides_server)" ]'
 wait_until "ssh SIGKILLed: the head no longer lists r1 as up" 15 \
   '! client status | grep -Eq "^r1 +[^ ]+ +up "'
+# A hung-up node stops as on SIGTERM: its manager exits with user_shutdown, which the head
+# sees, rather than the connection breaking under it (remote_link_unreachable).
+check "ssh SIGKILLed: the node stopped cleanly on SIGHUP (head: lost: user_shutdown)" \
+  'client status | grep -Eq "^r1 .*lost: .*user_shutdown"' || client status
 out=$(client call operator.add 1 2)
 check "the head's own worker still serves" '[ "$out" = 3 ]'
 inh down "$work/ssh.ini" >"$work/down2.out" 2>&1; code=$?

@@ -15,7 +15,8 @@ const char* head_help =
   "usage: pyactor head --listen ADDR:PORT [--workers N] [--config FILE]\n"
   "                    [--ca FILE --cert FILE --key FILE | --insecure]\n"
   "  Runs the cluster's head in the foreground: nodes join it, clients call it\n"
-  "  (--connect). --workers N local workers (default 0: none). SIGTERM/SIGINT stop it.\n"
+  "  (--connect). --workers N local workers (default 0: none). SIGTERM, SIGINT\n"
+  "  or SIGHUP (unless ignored, as under nohup) stop it.\n"
   "  A non-loopback ADDR needs mutual TLS (pyactor certs) or --insecure.\n";
 
 const char* node_help =
@@ -25,7 +26,8 @@ const char* node_help =
   "  head is lost it retries (1 s doubling to 30 s) while its workers keep running.\n"
   "  Connected clients send calls straight to the node: it listens on --listen\n"
   "  (default: 127.0.0.1 when the head is on loopback, else every address; port 0 =\n"
-  "  any free port). A non-loopback ADDR needs mutual TLS or --insecure.\n";
+  "  any free port). A non-loopback ADDR needs mutual TLS or --insecure. SIGTERM,\n"
+  "  SIGINT or SIGHUP (a dead ssh session; not under nohup) stop it and its workers.\n";
 
 cluster::network_options network_of(const invocation& inv) {
   cluster::network_options net;

@@ -82,16 +82,18 @@ struct node_options {
   endpoint listen;
 };
 
-/// Runs a head in the foreground until SIGTERM or SIGINT; returns the exit
-/// code. Logs to stderr. Block SIGTERM/SIGINT before any thread starts
+/// Runs a head in the foreground until SIGTERM, SIGINT or SIGHUP; returns the
+/// exit code. Logs to stderr. Block those signals before any thread starts
 /// (`block_stop_signals`).
 int run_head(const head_options& options);
 
-/// Runs a node in the foreground until SIGTERM or SIGINT; returns the exit code.
+/// Runs a node in the foreground until SIGTERM, SIGINT or SIGHUP; returns the
+/// exit code.
 int run_node(const node_options& options);
 
-/// Blocks SIGTERM and SIGINT in the calling thread (and so in every thread
-/// started after), for `run_head` and `run_node` to wait on them.
+/// Blocks SIGTERM, SIGINT and SIGHUP (not SIGHUP if it is ignored, as under
+/// `nohup`) in the calling thread, and so in every thread started after, for
+/// `run_head` and `run_node` to wait on them.
 void block_stop_signals();
 
 /// One node of the cluster (see pyactor::node_info).

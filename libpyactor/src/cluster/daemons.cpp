@@ -26,15 +26,40 @@ void log_line(const std::string& line) {
   std::fflush(stderr);
 }
 
-/// Waits for SIGTERM or SIGINT (blocked by `block_stop_signals`).
+/// SIGTERM, SIGINT, and SIGHUP unless the process was started with SIGHUP
+/// ignored (`nohup`): a node started through `ssh -tt` gets SIGHUP when its
+/// ssh connection dies, and then stops like on SIGTERM. Read before any
+/// signal is blocked, so it sees the disposition the process inherited.
+const sigset_t& stop_signals() {
+  static const sigset_t set = [] {
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGTERM);
+    sigaddset(&s, SIGINT);
+    struct sigaction hup {};
+    if (::sigaction(SIGHUP, nullptr, &hup) == 0 && hup.sa_handler != SIG_IGN)
+      sigaddset(&s, SIGHUP);
+    return s;
+  }();
+  return set;
+}
+
+/// Waits for one of `stop_signals` (blocked by `block_stop_signals`).
 int wait_for_stop() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
   int sig = 0;
-  sigwait(&set, &sig);
+  sigwait(&stop_signals(), &sig);
   return sig;
+}
+
+const char* stop_signal_name(int sig) {
+  switch (sig) {
+    case SIGINT:
+      return "SIGINT";
+    case SIGHUP:
+      return "SIGHUP (hang-up)";
+    default:
+      return "SIGTERM";
+  }
 }
 
 /// Refuses plaintext on an address other hosts can reach, unless insecure.
@@ -78,11 +103,7 @@ void stop_actors(caf::actor_system& sys, std::vector<caf::actor> actors) {
 } // namespace
 
 void block_stop_signals() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  pthread_sigmask(SIG_BLOCK, &stop_signals(), nullptr);
 }
 
 int run_head(const head_options& options) {
@@ -133,7 +154,7 @@ int run_head(const head_options& options) {
              + std::to_string(options.workers) + " local workers; pid "
              + std::to_string(::getpid()));
     int sig = wait_for_stop();
-    log_line(std::string{"[head] "} + (sig == SIGINT ? "SIGINT" : "SIGTERM") + ": stopping");
+    log_line(std::string{"[head] "} + stop_signal_name(sig) + ": stopping");
   }
   stop_actors(sys, {caf::actor_cast<caf::actor>(head), local.port,
                     caf::actor_cast<caf::actor>(local.manager)});
@@ -221,7 +242,7 @@ int run_node(const node_options& options) {
            + (net.value()->tls ? " (mutual TLS)" : " (plaintext)") + "; pid "
            + std::to_string(::getpid()));
   int sig = wait_for_stop();
-  log_line("[node " + name + "] " + (sig == SIGINT ? "SIGINT" : "SIGTERM") + ": stopping");
+  log_line("[node " + name + "] " + stop_signal_name(sig) + ": stopping");
   stop_actors(sys, {caf::actor_cast<caf::actor>(joiner), node.port,
                     caf::actor_cast<caf::actor>(node.manager)});
   joiner = nullptr;
