@@ -100,9 +100,10 @@ wait_until "a new n1 joined" 60 '[ "$(ready_workers n1)" = 2 ]'
 n1_workers=$(client broadcast os.getpid --node n1 | cut -d' ' -f2)
 
 # -- a node frozen with SIGSTOP, then SIGCONT ---------------------------------------------------
-(client broadcast time.sleep 5 --node n2 >"$work/stop.out" 2>&1; echo "exit=$?" >>"$work/stop.out") &
+(client broadcast time.sleep 10 --node n2 >"$work/stop.out" 2>&1; echo "exit=$?" >>"$work/stop.out") &
 pids+=($!)
-wait_until "calls in flight on n2" 20 'client status | awk "\$1 == \"n2\" && \$4 == \"ready\" && \$6 > 0" | grep -q .'
+wait_until "calls in flight on both of n2's workers" 20 \
+  '[ "$(client status | awk "\$1 == \"n2\" && \$4 == \"ready\" && \$6 > 0" | wc -l)" = 2 ]'
 t0=$(now_ms)
 kill -STOP "$n2_pid"
 wait_until "the frozen node's calls answered" 20 'grep -q "^exit=" "$work/stop.out"'
@@ -115,9 +116,10 @@ check "n2 serves with the same worker processes" \
   '[ "$(client broadcast os.getpid --node n2 | cut -d" " -f2 | tr "\n" " ")" = "$(echo $n2_workers) " ]'
 
 # -- a link cut and restored ----------------------------------------------------------------------
-(client broadcast time.sleep 5 --node n2 >"$work/link.out" 2>&1; echo "exit=$?" >>"$work/link.out") &
+(client broadcast time.sleep 10 --node n2 >"$work/link.out" 2>&1; echo "exit=$?" >>"$work/link.out") &
 pids+=($!)
-wait_until "calls in flight on n2" 20 'client status | awk "\$1 == \"n2\" && \$4 == \"ready\" && \$6 > 0" | grep -q .'
+wait_until "calls in flight on both of n2's workers" 20 \
+  '[ "$(client status | awk "\$1 == \"n2\" && \$4 == \"ready\" && \$6 > 0" | wc -l)" = 2 ]'
 t0=$(now_ms)
 ip -n "$N2" link set "${tag}b2" down
 wait_until "the cut-off node's calls answered" 20 'grep -q "^exit=" "$work/link.out"'
