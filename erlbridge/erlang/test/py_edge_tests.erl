@@ -11,7 +11,10 @@
 
 setup() ->
     {ok, _} = net_kernel:start([list_to_atom("pyactor_edge_" ++ os:getpid()), shortnames]),
-    ok = application:load(pyactor),
+    ok = case application:load(pyactor) of
+             {error, {already_loaded, pyactor}} -> ok; % py_tests ran first
+             Loaded -> Loaded
+         end,
     ok = application:set_env(pyactor, workers, 2),
     ok = application:set_env(pyactor, timeout, 20000),
     {ok, _} = application:ensure_all_started(pyactor),
@@ -131,13 +134,7 @@ huge_arguments() ->
     ?assertEqual(200000, py:func(builtins, max, lists:seq(1, 200000))),
     ?assertEqual(1000000, py:len(lists:seq(1, 1000000))),
     ?assertEqual(lists:seq(1, 100000), py:func(copy, copy, [lists:seq(1, 100000)])),
-    %% a request over the gateway's 64 MiB: an error naming the size and the limit
-    Huge = lists:duplicate(9 * 1024 * 1024, 1.5), % 9 bytes each as floats
-    try py:func(builtins, len, [Huge]) of
-        R -> error({unexpected, R})
-    catch error:{pyactor, {bad_term, Msg}} ->
-            ?assertNotEqual(nomatch, binary:match(Msg, <<"64 MiB">>))
-    end,
+    %% (a request over the gateway's 64 MiB: py_tests:adversarial/0)
     ?assertEqual(5, py:add(2, 3)).
 
 exit_after_send() ->
