@@ -4,10 +4,11 @@
 %% through the `pyactor_bin' application variable, $PYACTOR_BIN or PATH) and
 %% stops when that program exits, so that `pyactor_sup' starts a fresh one;
 %% or it points at a gateway that already runs (`bridge_node' or
-%% `py:connect/1'). Calls never pass through this process: callers send
-%% `gen_server:call({py, Node}, ...)' themselves, concurrently; asynchronous
-%% calls go through the gateway's batcher (`pyactor_batcher'), which this
-%% process starts, links and restarts, one per gateway it uses.
+%% `py:connect/1'). Calls never pass through this process: callers read the
+%% route it publishes (pyactor_route.hrl) and send `$gen_call's to `{py,
+%% Node}' themselves, concurrently; asynchronous calls go through the batcher
+%% (`pyactor_batcher'), which this process starts, links and restarts, and
+%% moves to the new gateway at each `py:connect/1'.
 -module(pyactor_conn).
 -behaviour(gen_server).
 
