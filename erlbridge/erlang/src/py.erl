@@ -236,8 +236,12 @@ map(Module, Function, Items) -> map(Module, Function, Items, []).
 
 %% @doc As `map/3', with call options (the deadline is per item).
 -spec map(name(), name(), [term()], opts()) -> [term()].
-map(Module, Function, Items, Opts) ->
-    starmap(Module, Function, [[Item] || Item <- Items], Opts).
+map(Module, Function, Items, Opts) when is_list(Items) ->
+    starmap(Module, Function, [[Item] || Item <- Items], Opts);
+map(_Module, _Function, Items, _Opts) ->
+    erlang:error({pyactor, {bad_request, iolist_to_binary(
+                                           io_lib:format("~0tP: py:map takes a list of items",
+                                                         [Items, 20]))}}).
 
 %% @doc Scatter/gather: `Module.Function(*Args)' for every argument list.
 -spec starmap(name(), name(), [args()]) -> [term()].

@@ -10,6 +10,12 @@
 %% Beyond a call's own deadline (which the gateway enforces and answers), the
 %% caller waits this much longer before it gives up on the gateway itself.
 -define(GRACE_MS, 5000).
+%% The longest wait Erlang's `receive ... after' takes (49.7 days); a call's
+%% own timeout leaves room for the grace period below it.
+-define(MAX_WAIT_MS, 4294967295).
+-define(MAX_TIMEOUT_MS, (?MAX_WAIT_MS - ?GRACE_MS)).
+%% The call options the client and the gateway know.
+-define(OPTIONS, [timeout, worker, by_ref]).
 %% The process dictionary key of an async call not awaited yet.
 -define(ASYNC_KEY(ReqId), {'$pyactor_async', ReqId}).
 
@@ -108,9 +114,9 @@ await({pyactor_async, ReqId, CallTimeout} = Ref, Timeout) ->
     Wait = case Timeout of
                default -> grace(CallTimeout);
                infinity -> infinity;
-               T when is_integer(T), T >= 0 -> T;
+               T when is_integer(T), T >= 0, T =< ?MAX_WAIT_MS -> T;
                _ -> bad_request("~0tp: py:await/2 takes a timeout in milliseconds "
-                                "(an integer >= 0) or infinity", [Timeout])
+                                "(an integer from 0 to ~B) or infinity", [Timeout, ?MAX_WAIT_MS])
            end,
     case get(?ASYNC_KEY(ReqId)) of
         true -> ok;
@@ -139,12 +145,18 @@ await(Other, _Timeout) ->
 opts(Opts) when is_list(Opts) ->
     opts(maps:from_list([proplist_pair(O) || O <- Opts]));
 opts(Opts) when is_map(Opts) ->
+    case [K || K <- maps:keys(Opts), not lists:member(K, ?OPTIONS)] of
+        [] -> ok;
+        [K | _] -> bad_request("{~0tp, ~0tp}: not a call option; the options are timeout, "
+                               "worker and by_ref", [K, maps:get(K, Opts)])
+    end,
     Timeout = case maps:get(timeout, Opts, default) of
                   default -> application:get_env(pyactor, timeout, 30000);
-                  T when is_integer(T), T > 0 -> T;
+                  T when is_integer(T), T > 0, T =< ?MAX_TIMEOUT_MS -> T;
                   infinity -> infinity;
                   Bad -> bad_request("{timeout, ~0tp}: a call's timeout is a number of "
-                                     "milliseconds > 0 (an integer) or infinity", [Bad])
+                                     "milliseconds from 1 to ~B (an integer), or infinity",
+                                     [Bad, ?MAX_TIMEOUT_MS])
               end,
     {Timeout, Opts#{timeout => Timeout}};
 opts(Other) ->

@@ -77,7 +77,17 @@ async_refs() ->
                                                            [{timeout, T}]) end),
          ?assertNotEqual(nomatch, binary:match(Msg, <<"timeout">>)),
          ?assertNotEqual(nomatch, binary:match(Msg, iolist_to_binary(io_lib:format("~0tp", [T]))))
-     end || T <- [0, -5, 2.5, forever, "1000"]],
+     end || T <- [0, -5, 2.5, forever, "1000", 1 bsl 32]],
+    {bad_request, Huge} = bad_request(fun() -> py:await(py:async_func(operator, add, [1, 2]),
+                                                        1 bsl 32) end),
+    ?assertNotEqual(nomatch, binary:match(Huge, integer_to_binary(1 bsl 32))),
+    %% the ref of that call is still this process's: it may be awaited
+    [{{'$pyactor_async', _} = Left, true}] = [KV || {{'$pyactor_async', _}, _} = KV <- get()],
+    ?assertEqual(3, py:await({pyactor_async, element(2, Left), 20000})),
+    {bad_request, Misspelt} = bad_request(fun() -> py:func(operator, add, [1, 2], [],
+                                                           [{timout, 100}]) end),
+    ?assertNotEqual(nomatch, binary:match(Misspelt, <<"{timout, 100}: not a call option">>)),
+    ?assertMatch({bad_request, _}, bad_request(fun() -> py:map(math, sqrt, not_a_list) end)),
     ?assertEqual(3, py:func(operator, add, [1, 2], [], [{timeout, infinity}])),
     ?assertEqual(3, py:await(py:async_func(operator, add, [1, 2], [], [{timeout, infinity}]))),
     {bad_request, BadOpts} = bad_request(fun() -> py:func(operator, add, [1, 2], [], 5000) end),
