@@ -298,6 +298,12 @@ ensure_distributed(Target) ->
             case net_kernel:start([Name, case Long of true -> longnames; false -> shortnames end]) of
                 {ok, _} -> ok;
                 {error, {already_started, _}} -> ok;
-                {error, Reason} -> {error, {pyactor, {cannot_start_distribution, Reason}}}
+                {error, Reason} ->
+                    {error, {pyactor, {cannot_start_distribution, Reason,
+                                       iolist_to_binary(
+                                         io_lib:format("this node is not distributed and "
+                                                       "cannot become ~p (is epmd running? "
+                                                       "start it with `epmd -daemon`, or start "
+                                                       "erl with -sname NAME)", [Name]))}}}
             end
     end.

@@ -34,6 +34,7 @@ edge_test_() ->
        {"huge argument lists", {timeout, 120, fun huge_arguments/0}},
        {"async callers that exit right after sending", {timeout, 120, fun exit_after_send/0}},
        {"py:connect to the gateway in use, and to bad names", {timeout, 60, fun connect_self/0}},
+       {"a node that cannot become distributed", {timeout, 60, fun no_epmd/0}},
        {"the application stopped under calls, started twice, a failed start",
         {timeout, 300, fun stop_under_calls/0}},
        %% these two leave the application on gateways they started (the
@@ -175,6 +176,25 @@ connect_self() ->
     {error, {no_gateway, 'nobody@nowhere', Why}} = py:connect('nobody@nowhere'),
     ?assertNotEqual(nomatch, binary:match(Why, <<"nobody@nowhere">>)),
     ?assertEqual(Node, pyactor_conn:node()).
+
+no_epmd() ->
+    %% A plain (not distributed) node whose epmd port has nobody: starting
+    %% the application fails with an error that says what to do.
+    Ebin = filename:dirname(code:which(pyactor_conn)),
+    {ok, Port} = gen_tcp:listen(0, [{ip, {127, 0, 0, 1}}]),
+    {ok, Closed} = inet:port(Port),
+    ok = gen_tcp:close(Port), % nobody listens there now
+    {ok, Peer} = peer:start(#{connection => standard_io, args => ["-pa", Ebin],
+                              env => [{"ERL_EPMD_PORT", integer_to_list(Closed)}]}),
+    try
+        ?assertNot(peer:call(Peer, erlang, is_alive, [])),
+        {error, Why} = peer:call(Peer, application, ensure_all_started, [pyactor], 30000),
+        Text = lists:flatten(io_lib:format("~p", [Why])),
+        ?assertNotEqual(nomatch, string:find(Text, "cannot_start_distribution")),
+        ?assertNotEqual(nomatch, string:find(Text, "epmd -daemon"))
+    after
+        peer:stop(Peer)
+    end.
 
 old_gateway() ->
     %% A node whose `py' speaks only the per-call protocol: the batcher asks
