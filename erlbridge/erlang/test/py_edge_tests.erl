@@ -184,8 +184,9 @@ no_epmd() ->
     {ok, Port} = gen_tcp:listen(0, [{ip, {127, 0, 0, 1}}]),
     {ok, Closed} = inet:port(Port),
     ok = gen_tcp:close(Port), % nobody listens there now
-    {ok, Peer} = peer:start(#{connection => standard_io, args => ["-pa", Ebin],
-                              env => [{"ERL_EPMD_PORT", integer_to_list(Closed)}]}),
+    {ok, Peer, nonode@nohost} = peer:start(#{connection => standard_io, args => ["-pa", Ebin],
+                                             env => [{"ERL_EPMD_PORT",
+                                                      integer_to_list(Closed)}]}),
     try
         ?assertNot(peer:call(Peer, erlang, is_alive, [])),
         {error, Why} = peer:call(Peer, application, ensure_all_started, [pyactor], 30000),
