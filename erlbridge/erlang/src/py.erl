@@ -291,11 +291,14 @@ async_func(Module, Function, Args, Kwargs, Opts) ->
                          Timeout).
 
 %% @doc Waits for an asynchronous call's result (up to its own deadline).
+%% Only the process that called `async_func' can await a ref, and only until
+%% it has its result; otherwise `{pyactor, {bad_request, Why}}' at once.
 -spec await(async_ref()) -> term().
 await(Ref) -> pyactor_client:await(Ref, default).
 
-%% @doc Waits at most `Timeout' ms; raises `{pyactor, timeout}' after that
-%% (the call goes on; `await' may be called again).
+%% @doc Waits at most `Timeout' ms (0 polls; `infinity'); raises
+%% `{pyactor, timeout}' after that (the call goes on; `await' may be called
+%% again).
 -spec await(async_ref(), timeout()) -> term().
 await(Ref, Timeout) -> pyactor_client:await(Ref, Timeout).
 
@@ -303,7 +306,9 @@ await(Ref, Timeout) -> pyactor_client:await(Ref, Timeout).
 %% The pool
 %% =============================================================================
 
-%% @doc Uses the gateway that runs as `Node' (`pyactor bridge --sname ...').
+%% @doc Uses the gateway that runs as `Node' (`pyactor bridge --sname ...'):
+%% calls sent before are answered by the gateway they went to (or get one
+%% `gateway_down' error), calls not sent yet go to `Node'.
 -spec connect(node()) -> ok | {error, term()}.
 connect(Node) -> pyactor_conn:connect(Node).
 
