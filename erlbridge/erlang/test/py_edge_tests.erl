@@ -203,7 +203,23 @@ old_gateway() ->
     %% its own $gen_call, still tracked: answered, or one error if it dies.
     {GwR, PortR, _} = start_gateway("caps"),
     ?assertEqual({ok, [batch, cancel]}, gen_server:call({py, GwR}, capabilities)),
-    ok = py:connect(GwR),
+    %% First the switch from the gateway the application started: a caller
+    %% still sending on the old route (its count held here, as a caller
+    %% descheduled between reading the route and sending would hold it)
+    %% keeps that gateway up after the new route is out; once it lets go,
+    %% the old gateway is stopped.
+    AppGw = pyactor_conn:gateway_os_pid(),
+    {pyactor_route, _, Gen, Senders, _} = pyactor_conn:route(),
+    Slot = pyactor_route:slot(Gen),
+    atomics:add(Senders, Slot, 1),
+    Parent = self(),
+    spawn_link(fun() -> Parent ! {connected, py:connect(GwR)} end),
+    ok = wait_until(fun() -> pyactor_conn:node() =:= GwR end, 30000),
+    ?assert(os_process_runs(AppGw)),
+    ?assertEqual(GwR, pyactor_conn:node()),
+    atomics:sub(Senders, Slot, 1),
+    receive {connected, Connected} -> ?assertEqual(ok, Connected) end,
+    ?assertNot(os_process_runs(AppGw)),
     Cookie = atom_to_list(erlang:get_cookie()),
     Dir = filename:dirname(code:which(pyactor_old_gateway)),
     {ok, Peer, PeerNode} = peer:start(#{name => peer_name("oldgw"), connection => standard_io,
