@@ -142,6 +142,33 @@ BOOST_FIXTURE_TEST_CASE(malformed_entries_beside_good_ones_each_answered_once, f
   BOOST_CHECK_EQUAL(state.stats().in_flight, 0u);
 }
 
+BOOST_FIXTURE_TEST_CASE(a_cancel_of_ids_below_256_written_as_a_string_is_read, fixture) {
+  // Erlang writes [10, 11] as STRING_EXT "\n\v": the cancel must read it so.
+  deliver(batch(list{entry(10, etf(add_request(1, 1))), entry(11, etf(add_request(2, 2))),
+                     entry(12, etf(add_request(3, 3)))}));
+  BOOST_REQUIRE_EQUAL(py.calls.size(), 3u);
+  auto msg = etf(tuple{{atom{"$pyactor_cancel"}, pid_value(), list{}}});
+  BOOST_REQUIRE_EQUAL(msg.back(), 106); // [] last: replaced by the string
+  msg.pop_back();
+  msg.insert(msg.end(), {107, 0, 3, 10, 11, 200});
+  deliver(msg);
+  BOOST_CHECK_EQUAL(py.cancelled.size(), 2u);
+  BOOST_CHECK_EQUAL(state.stats().cancelled, 2u);
+  // a string that claims more bytes than it has is dropped whole
+  auto bad = etf(tuple{{atom{"$pyactor_cancel"}, pid_value(), list{}}});
+  bad.pop_back();
+  bad.insert(bad.end(), {107, 0, 9, 12});
+  deliver(bad);
+  BOOST_CHECK_EQUAL(py.cancelled.size(), 2u);
+  for (auto& c : py.calls)
+    c.second(make_error(errc::cancelled, "cancelled"));
+  state.flush_replies();
+  size_t messages = 0;
+  auto got = replies(messages);
+  BOOST_REQUIRE_EQUAL(got.size(), 1u);
+  BOOST_CHECK_EQUAL(got[0].first, 12);
+}
+
 BOOST_FIXTURE_TEST_CASE(cancelled_entries_get_no_reply, fixture) {
   deliver(batch(list{entry(10, etf(add_request(1, 1))), entry(11, etf(add_request(2, 2))),
                      entry(300, etf(add_request(3, 3)))}));

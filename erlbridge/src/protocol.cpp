@@ -5,6 +5,7 @@
 
 #include "pyactor/codec/etf.hpp"
 
+#include "capabilities.hpp"
 #include "header_reader.hpp"
 
 namespace pyactor::erlbridge {
@@ -199,6 +200,10 @@ void gateway_state::on_message(uint64_t conn, const std::string& to_name, const 
   if (!parsed) {
     if (is_unknown_call(parsed.error())) {
       auto again = codec::decode_etf(data, size);
+      if (again && is_capabilities_query(again.value().as<tuple>().items[2])) {
+        reply(conn, pid, tag, capabilities_reply());
+        return;
+      }
       reply(conn, pid, tag,
             error_reply(tuple{{atom{"unknown_call"},
                                again ? std::move(again.value().as<tuple>().items[2])

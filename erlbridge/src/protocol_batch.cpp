@@ -20,6 +20,7 @@ constexpr uint32_t max_batch_entries = 65536;
 constexpr size_t min_entry_bytes = 2 + 2 + 5;
 
 constexpr uint8_t binary_ext_tag = 109;
+constexpr uint8_t string_ext_tag = 107;
 
 /// Reads a list header at `at`: its length, and the offset of its first
 /// element. A `[]` is a list of 0. False if neither.
@@ -177,8 +178,16 @@ void gateway_state::on_cancel(uint64_t conn, const uint8_t* data, size_t size, s
   erl_pid batcher;
   uint32_t count = 0;
   size_t pos = 0;
+  // Erlang writes a list of ids that are all below 256 as a STRING_EXT
+  // (`[1, 2]` is "\1\2"): one byte per id.
+  bool bytes = pid_end != 0 && pid_end + 3 <= size && data[pid_end] == string_ext_tag;
+  if (bytes) {
+    count = r.be(pid_end + 1, 2);
+    pos = pid_end + 3;
+  }
   if (pid_end == 0 || !parse_pid(data + at, pid_end - at, batcher)
-      || !read_list(r, pid_end, count, pos) || count > (size - pos) / 2) {
+      || (!bytes && !read_list(r, pid_end, count, pos))
+      || count > (size - pos) / (bytes ? 1 : 2)) {
     count_bad_term(); // a malformed cancel: nobody to answer
     return;
   }
@@ -190,10 +199,15 @@ void gateway_state::on_cancel(uint64_t conn, const uint8_t* data, size_t size, s
     auto c = callers_.find(ck);
     for (uint32_t i = 0; i < count; ++i) {
       uint32_t id = 0;
-      auto next = read_id(r, pos, id);
-      if (next == 0)
-        break;
-      pos = next;
+      if (bytes) {
+        id = data[pos++];
+      }
+      else {
+        auto next = read_id(r, pos, id);
+        if (next == 0)
+          break;
+        pos = next;
+      }
       if (c == callers_.end())
         continue;
       auto b = c->second.batch_keys.find(id);

@@ -75,9 +75,22 @@ defmodule Pyactor do
   end
 
   @doc "The same call on every worker: `[{worker_id, {:ok, v} | {:error, e}}]`."
-  @spec broadcast(name, name, list) :: list
-  def broadcast(module, function, args \\ []) do
-    from_py(:py.broadcast(module, function, to_py(args)))
+  @spec broadcast(name, name, list, keyword) :: list
+  def broadcast(module, function, args \\ [], opts \\ []) do
+    from_py(:py.broadcast(module, function, to_py(args), opts))
+  end
+
+  @doc """
+  Several different calls `{module, function, args, kwargs}` in one message to
+  one worker: `[{:ok, v} | {:error, e}]`, in order (an error does not stop the
+  calls after it).
+  """
+  @spec batch([{name, name, list, keyword | map}], keyword) :: [{:ok, term} | {:error, term}]
+  def batch(calls, opts \\ []) do
+    calls
+    |> Enum.map(fn {m, f, args, kwargs} -> {m, f, to_py(args), to_py(kwargs)} end)
+    |> :py.batch(opts)
+    |> from_py()
   end
 
   @doc "Starts a call and returns at once; `await/2` takes the result."
@@ -86,7 +99,11 @@ defmodule Pyactor do
     :py.async_func(module, function, to_py(args), to_py(kwargs), opts)
   end
 
-  @doc "Waits for an `async/5` result (by default up to the call's own deadline)."
+  @doc """
+  Waits for an `async/5` result (by default up to the call's own deadline;
+  `timeout` in ms, or `:infinity`). Only the process that called `async/5`
+  can await, once; after a `{:pyactor, :timeout}` error it may wait again.
+  """
   @spec await(:py.async_ref(), timeout | :default) :: term
   def await(ref, timeout \\ :default) do
     case timeout do

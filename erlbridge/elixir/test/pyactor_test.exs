@@ -52,6 +52,42 @@ defmodule PyactorTest do
     assert [%{id: _, pid: _, state: _} | _] = Pyactor.status()
   end
 
+  test "async and await: timeouts, once per ref, only by its maker" do
+    slow = Pyactor.async(:time, :sleep, [0.3])
+    error = assert_raise ErlangError, fn -> Pyactor.await(slow, 0) end
+    assert error.original == {:pyactor, :timeout}
+    assert Pyactor.await(slow, :infinity) == nil
+    error = assert_raise ErlangError, fn -> Pyactor.await(slow) end
+    assert {:pyactor, {:bad_request, msg}} = error.original
+    assert msg =~ "awaited already"
+    error = assert_raise ErlangError, fn -> Pyactor.await(slow, -1) end
+    assert {:pyactor, {:bad_request, msg}} = error.original
+    assert msg =~ "-1"
+    ref = Task.async(fn -> Pyactor.async(:operator, :add, [1, 2]) end) |> Task.await()
+    error = assert_raise ErlangError, fn -> Pyactor.await(ref) end
+    assert {:pyactor, {:bad_request, msg}} = error.original
+    assert msg =~ "another process made it"
+    late = Pyactor.async(:time, :sleep, [5], [], timeout: 200)
+    error = assert_raise ErlangError, fn -> Pyactor.await(late) end
+    assert error.original == {:pyactor, :timeout}
+    assert Pyactor.await(Pyactor.async("math", "sqrt", [16])) == 4.0
+  end
+
+  test "broadcast, starmap and batch" do
+    replies = Pyactor.broadcast(:os, :getpid)
+    assert length(replies) == length(Pyactor.workers())
+    pids = for {_id, {:ok, pid}} <- replies, do: pid
+    assert length(Enum.uniq(pids)) == length(replies)
+    assert [{_, {:ok, 8}} | _] = Pyactor.broadcast(:operator, :add, [3, 5], timeout: 10_000)
+    assert Pyactor.starmap(:operator, :mul, [[2, 3], [4, 5]]) == [6, 20]
+    assert Pyactor.map(:operator, :neg, [1, 2]) == [-1, -2]
+    assert [{:ok, 2.0}, {:error, {:python, "ValueError", _, _}}, {:ok, 42}] =
+             Pyactor.batch([{:math, :sqrt, [4], []}, {:math, :sqrt, [-1], []},
+                            {:builtins, :int, ["101010"], [base: 2]}])
+    error = assert_raise ErlangError, fn -> Pyactor.map(:math, :sqrt, [1, -1]) end
+    assert {:python, :ValueError, _, _} = error.original
+  end
+
   test "GenServer.call reaches the gateway directly" do
     node = :pyactor_conn.node()
     assert GenServer.call({:py, node}, :ping) == {:ok, :pong}

@@ -58,7 +58,7 @@
 -type opts() :: [{timeout, pos_integer() | infinity} | {worker, pos_integer()}
                  | {by_ref, boolean()}] | map().
 -type pyref() :: {'$pyactor_ref', non_neg_integer(), non_neg_integer(), binary()}.
--type async_ref() :: {pyactor_async, term(), timeout()}.
+-type async_ref() :: {pyactor_async, reference(), timeout()}.
 -export_type([pyref/0, async_ref/0]).
 
 %% =============================================================================
@@ -87,7 +87,8 @@ func(Module, Function, Args, Kwargs) -> func(Module, Function, Args, Kwargs, [])
 -spec func(name(), name(), args(), kwargs(), opts()) -> term().
 func(Module, Function, Args, Kwargs, Opts) ->
     {Timeout, O} = pyactor_client:opts(Opts),
-    pyactor_client:call_named({func, Module, Function, Args, Kwargs, O}, Timeout).
+    pyactor_client:call_named({func, module_name(Module), function_name(Function), Args, Kwargs,
+                               O}, Timeout).
 
 %% @doc Reads a module constant given as one dotted name: `py:const('math.pi')'.
 -spec const(name()) -> term().
@@ -107,7 +108,8 @@ const(Module, Name, Cast) -> const(Module, Name, Cast, []).
 -spec const(name(), name(), int | float | str | undefined, opts()) -> term().
 const(Module, Name, Cast, Opts) ->
     {Timeout, O} = pyactor_client:opts(Opts),
-    pyactor_client:call_named({const, Module, Name, Cast, O}, Timeout).
+    pyactor_client:call_named({const, module_name(Module), pyactor_client:name(Name, "name"),
+                               Cast, O}, Timeout).
 
 %% @doc ErlPort's `python:call' without the pid: `Function' may be dotted
 %% (`py:pycall(datetime, 'datetime.now')').
@@ -160,7 +162,8 @@ init(Module, Class, Args, Kwargs) -> init(Module, Class, Args, Kwargs, []).
 -spec init(name(), name(), args(), kwargs(), opts()) -> term().
 init(Module, Class, Args, Kwargs, Opts) ->
     {Timeout, O} = pyactor_client:opts(Opts),
-    pyactor_client:call_named({init, Module, Class, Args, Kwargs, O}, Timeout).
+    pyactor_client:call_named({init, module_name(Module), pyactor_client:name(Class, "class"),
+                               Args, Kwargs, O}, Timeout).
 
 %% @doc Calls `Object.Name()'; `Object' is a value or an object reference.
 -spec method(term(), name()) -> term().
@@ -178,7 +181,8 @@ method(Object, Name, Args, Kwargs) -> method(Object, Name, Args, Kwargs, []).
 -spec method(term(), name(), args(), kwargs(), opts()) -> term().
 method(Object, Name, Args, Kwargs, Opts) ->
     {Timeout, O} = pyactor_client:opts(Opts),
-    pyactor_client:call({method, Object, Name, Args, Kwargs, O}, Timeout).
+    pyactor_client:call({method, Object, pyactor_client:name(Name, "method name"), Args, Kwargs,
+                         O}, Timeout).
 
 %% @doc Reads `Object.Name'.
 -spec attr(term(), name()) -> term().
@@ -188,14 +192,22 @@ attr(Object, Name) -> attr(Object, Name, []).
 -spec attr(term(), name(), opts()) -> term().
 attr(Object, Name, Opts) ->
     {Timeout, O} = pyactor_client:opts(Opts),
-    pyactor_client:call({attr, Object, Name, O}, Timeout).
+    pyactor_client:call({attr, Object, pyactor_client:name(Name, "attribute name"), O},
+                        Timeout).
 
 %% @doc Frees the object behind a reference in its worker; returns 1, or 0
 %% if it was already gone.
 -spec release(pyref()) -> 0 | 1.
-release(Ref) ->
+release({'$pyactor_ref', Uid, Id, Type} = Ref)
+  when is_integer(Uid), Uid >= 0, is_integer(Id), Id >= 0, is_binary(Type) ->
     {Timeout, _} = pyactor_client:opts([]),
-    pyactor_client:call({release, Ref}, Timeout).
+    pyactor_client:call({release, Ref}, Timeout);
+release(Other) ->
+    erlang:error({pyactor, {bad_request, iolist_to_binary(
+                                           io_lib:format("~0tp: py:release/1 takes an object "
+                                                         "reference as a call returned it "
+                                                         "({'$pyactor_ref', _, _, _})",
+                                                         [Other]))}}).
 
 %% =============================================================================
 %% Parallel and asynchronous
@@ -214,7 +226,8 @@ broadcast(Module, Function, Args) -> broadcast(Module, Function, Args, []).
           [{pos_integer(), {ok, term()} | {error, term()}}].
 broadcast(Module, Function, Args, Opts) ->
     {Timeout, O} = pyactor_client:opts(Opts),
-    pyactor_client:call({broadcast, Module, Function, Args, [], O}, Timeout).
+    pyactor_client:call({broadcast, module_name(Module), function_name(Function), Args, [], O},
+                        Timeout).
 
 %% @doc Scatter/gather: `Module.Function(Item)' for every item, spread over
 %% the workers; results in input order. Raises the first item's error.
@@ -223,8 +236,12 @@ map(Module, Function, Items) -> map(Module, Function, Items, []).
 
 %% @doc As `map/3', with call options (the deadline is per item).
 -spec map(name(), name(), [term()], opts()) -> [term()].
-map(Module, Function, Items, Opts) ->
-    starmap(Module, Function, [[Item] || Item <- Items], Opts).
+map(Module, Function, Items, Opts) when is_list(Items) ->
+    starmap(Module, Function, [[Item] || Item <- Items], Opts);
+map(_Module, _Function, Items, _Opts) ->
+    erlang:error({pyactor, {bad_request, iolist_to_binary(
+                                           io_lib:format("~0tP: py:map takes a list of items",
+                                                         [Items, 20]))}}).
 
 %% @doc Scatter/gather: `Module.Function(*Args)' for every argument list.
 -spec starmap(name(), name(), [args()]) -> [term()].
@@ -234,7 +251,8 @@ starmap(Module, Function, ArgLists) -> starmap(Module, Function, ArgLists, []).
 -spec starmap(name(), name(), [args()], opts()) -> [term()].
 starmap(Module, Function, ArgLists, Opts) ->
     {Timeout, O} = pyactor_client:opts(Opts),
-    Results = pyactor_client:call({starmap, Module, Function, ArgLists, O}, Timeout),
+    Results = pyactor_client:call({starmap, module_name(Module), function_name(Function),
+                                   ArgLists, O}, Timeout),
     [case R of
          {ok, V} -> V;
          {error, E} -> pyactor_client:raise(E)
@@ -269,14 +287,18 @@ async_func(Module, Function, Args, Kwargs) -> async_func(Module, Function, Args,
 -spec async_func(name(), name(), args(), kwargs(), opts()) -> async_ref().
 async_func(Module, Function, Args, Kwargs, Opts) ->
     {Timeout, O} = pyactor_client:opts(Opts),
-    pyactor_client:async(pyactor_conn:node(), {func, Module, Function, Args, Kwargs, O}, Timeout).
+    pyactor_client:async({func, module_name(Module), function_name(Function), Args, Kwargs, O},
+                         Timeout).
 
 %% @doc Waits for an asynchronous call's result (up to its own deadline).
+%% Only the process that called `async_func' can await a ref, and only until
+%% it has its result; otherwise `{pyactor, {bad_request, Why}}' at once.
 -spec await(async_ref()) -> term().
 await(Ref) -> pyactor_client:await(Ref, default).
 
-%% @doc Waits at most `Timeout' ms; raises `{pyactor, timeout}' after that
-%% (the call goes on; `await' may be called again).
+%% @doc Waits at most `Timeout' ms (0 polls; `infinity'); raises
+%% `{pyactor, timeout}' after that (the call goes on; `await' may be called
+%% again).
 -spec await(async_ref(), timeout()) -> term().
 await(Ref, Timeout) -> pyactor_client:await(Ref, Timeout).
 
@@ -284,7 +306,9 @@ await(Ref, Timeout) -> pyactor_client:await(Ref, Timeout).
 %% The pool
 %% =============================================================================
 
-%% @doc Uses the gateway that runs as `Node' (`pyactor bridge --sname ...').
+%% @doc Uses the gateway that runs as `Node' (`pyactor bridge --sname ...'):
+%% calls sent before are answered by the gateway they went to (or get one
+%% `gateway_down' error), calls not sent yet go to `Node'.
 -spec connect(node()) -> ok | {error, term()}.
 connect(Node) -> pyactor_conn:connect(Node).
 
@@ -323,7 +347,8 @@ builtin(Name, Args) -> builtin(Name, Args, []).
 -spec builtin(name(), args(), kwargs()) -> term().
 builtin(Name, Args, Kwargs) ->
     {Timeout, O} = pyactor_client:opts([]),
-    pyactor_client:call({builtin, Name, Args, Kwargs, O}, Timeout).
+    pyactor_client:call({builtin, pyactor_client:name(Name, "builtin name"), Args, Kwargs, O},
+                        Timeout).
 
 %% @doc `abs(X)'.
 -spec abs(term()) -> term().
@@ -533,7 +558,7 @@ operator(Name, Args) -> operator(Name, Args, []).
 -spec operator(name(), args(), opts()) -> term().
 operator(Name, Args, Opts) ->
     {Timeout, O} = pyactor_client:opts(Opts),
-    pyactor_client:call({op, Name, Args, O}, Timeout).
+    pyactor_client:call({op, pyactor_client:name(Name, "operator name"), Args, O}, Timeout).
 
 %% @doc `A < B'.
 -spec lt(term(), term()) -> term().
@@ -626,9 +651,17 @@ getitem(A, B) -> operator(getitem, [A, B]).
 
 split_dotted(Name) when is_atom(Name) ->
     split_dotted(atom_to_binary(Name, utf8));
+split_dotted(Name) when is_list(Name) ->
+    split_dotted(pyactor_client:name(Name, "dotted name"));
 split_dotted(Name) when is_binary(Name) ->
     case string:split(Name, <<".">>, trailing) of
         [Module, Function] when Module =/= <<>>, Function =/= <<>> -> {Module, Function};
         _ -> erlang:error({pyactor, {bad_request, <<"expected a dotted name module.name, got ",
                                                     Name/binary>>}})
-    end.
+    end;
+split_dotted(Name) ->
+    split_dotted(pyactor_client:name(Name, "dotted name")).
+
+module_name(Module) -> pyactor_client:name(Module, "module name").
+
+function_name(Function) -> pyactor_client:name(Function, "function name").

@@ -1,40 +1,66 @@
-%% @doc Carries asynchronous calls to one gateway several per distribution
-%% message. Callers (`py:async_func' and friends) send their requests to
-%% this process on their own node; it takes what is in its mailbox (up to
-%% ?MAX_BATCH calls) and sends them as one message
+%% @doc Carries asynchronous calls to the gateway in use, several per
+%% distribution message. Callers (`py:async_func' and friends) send their
+%% requests to this process on their own node; it takes what is in its
+%% mailbox (up to ?MAX_BATCH calls) and sends them as one message
 %% `{'$pyactor_batch', self(), [{Id, term_to_binary(Req)}, ...]}' to
 %% `{py, Node}'. No timer: a call that finds the batcher idle leaves at once,
 %% alone. The gateway answers with `{'$pyactor_replies', [{Id, Reply}, ...]}'
 %% (the replies of one of its loop turns); each reply goes to its caller as a
 %% `gen_server' reply, so `gen_server:wait_response/2' takes it.
 %%
-%% Nothing is lost: the batcher monitors every caller with calls in flight
-%% and cancels the calls of one that dies; it monitors the gateway's `py'
-%% and answers every call in flight with `{error, {pyactor, gateway_down}}'
-%% when that goes away; callers monitor the batcher (`send_request/2'), so
-%% its own death reaches them too. Each call is answered once.
+%% One batcher serves every gateway the application uses in turn:
+%% `py:connect/1' tells it to `switch/2'. The switch is a message in its
+%% mailbox, so it orders the calls: a call it had sent before the switch is
+%% answered by the gateway it went to (or gets one `gateway_down' error if
+%% that one goes away); a call not sent yet when the switch comes goes to the
+%% new gateway.
 %%
-%% Started (linked) by `pyactor_conn' for the gateway it uses.
+%% Before its first call to a gateway the batcher asks it `capabilities'. A
+%% gateway older than the batch protocol answers `{error, {unknown_call, _}}';
+%% its calls then go one `$gen_call' each (the per-call protocol), still
+%% tracked here, so they are answered or get one error all the same (only
+%% the cancel of a dead caller's calls is missing: that gateway has none).
+%%
+%% Nothing is lost: the batcher monitors every caller with calls in flight
+%% and cancels the calls of one that dies; it monitors each gateway's `py'
+%% and answers every call in flight there with `{error, {pyactor,
+%% gateway_down, Why}}' when that goes away; callers monitor the batcher
+%% (`send_request/2'), so its own death reaches them too. Each call is
+%% answered once.
+%%
+%% Started (linked) by `pyactor_conn'.
 -module(pyactor_batcher).
 
--export([start_link/1, send_request/2, retire/1, stats/1]).
+-export([start_link/1, send_request/2, switch/2, stats/1]).
 -export([init/2]).
 
 %% Calls taken from the mailbox per batch message.
 -define(MAX_BATCH, 512).
-%% Ids run from 0 to 2^31 - 1 and wrap (the gateway takes these).
+%% Ids run from 256 to 2^31 - 1 and wrap (the gateway takes these). Never
+%% below 256: Erlang writes a list of ids that all are as a string, which
+%% gateways before 2026-12 did not read in `$pyactor_cancel' (the cancel was
+%% dropped and the dead caller's calls ran on).
+-define(FIRST_ID, 256).
 -define(ID_LIMIT, 2147483648).
+%% How long the capability question may take before the batch protocol is
+%% assumed (a gateway that does not answer then fails its calls itself).
+-define(PROBE_TIMEOUT, 10000).
 
 -record(s, {node :: node(),
             parent :: pid(),
-            gw_mon = undefined :: reference() | undefined,
-            next_id = 0 :: non_neg_integer(),
-            %% Id => {From, CallerPid}, every call sent or queued
-            pending = #{} :: #{non_neg_integer() => {{pid(), term()}, pid()}},
+            %% how the gateway in use takes calls: not asked yet, batches,
+            %% or one $gen_call per call (a gateway older than batches)
+            mode = unknown :: unknown | batch | per_call,
+            %% Node => monitor of {py, Node}, for every gateway with calls sent
+            gw_mons = #{} :: #{node() => reference()},
+            next_id = ?FIRST_ID :: non_neg_integer(),
+            %% Id => {From, CallerPid, Node}, every call sent or queued
+            pending = #{} :: #{non_neg_integer() => {{pid(), term()}, pid(), node()}},
             %% CallerPid => {MonitorRef, CallsInFlight}
             callers = #{} :: #{pid() => {reference(), pos_integer()}},
+            %% Tag => Id of calls sent by the per-call protocol
+            tags = #{} :: #{reference() => non_neg_integer()},
             out = [] :: [{non_neg_integer(), binary()}], % not sent yet, newest first
-            retired = false :: boolean(),
             batches = 0 :: non_neg_integer(),
             calls = 0 :: non_neg_integer()}).
 
@@ -52,14 +78,20 @@ send_request(Batcher, Req) ->
     Batcher ! {'$pyactor_call', self(), [alias | Mref], term_to_binary(Req)},
     Mref.
 
-%% @doc Tells `Batcher' that no new calls will come (its gateway was
-%% replaced): it exits once every call it carries is answered.
--spec retire(pid()) -> ok.
-retire(Batcher) ->
-    Batcher ! retire,
-    ok.
+%% @doc Calls not sent yet, and every later one, go to the gateway `Node';
+%% calls sent before stay with the gateway they went to. Returns once the
+%% batcher has switched.
+-spec switch(pid(), node()) -> ok.
+switch(Batcher, Node) ->
+    Mref = erlang:monitor(process, Batcher),
+    Batcher ! {switch, self(), Mref, Node},
+    receive
+        {Mref, ok} -> erlang:demonitor(Mref, [flush]), ok;
+        {'DOWN', Mref, _, _, Reason} -> erlang:error({pyactor, {batcher_down, Reason}})
+    end.
 
-%% @doc `#{batches, calls, pending, callers}' of a batcher (for tests).
+%% @doc `#{batches, calls, pending, callers, node, mode}' of a batcher (for
+%% tests and the bench).
 -spec stats(pid()) -> map().
 stats(Batcher) ->
     Mref = erlang:monitor(process, Batcher),
@@ -82,26 +114,28 @@ loop(S) ->
 
 %% Takes what else is in the mailbox, then sends the batch.
 drain(S, 0) ->
-    next(flush(S));
+    loop(flush(S));
 drain(S, N) ->
     receive Msg -> drain(handle(Msg, S), N - 1)
-    after 0 -> next(flush(S))
+    after 0 -> loop(flush(S))
     end.
 
-next(#s{retired = true, pending = P}) when map_size(P) =:= 0 ->
-    exit(normal);
-next(S) ->
-    loop(S).
-
 handle({'$pyactor_call', Pid, Tag, Bin}, S = #s{next_id = Id, pending = P, out = Out}) ->
-    S#s{next_id = (Id + 1) rem ?ID_LIMIT,
-        pending = P#{Id => {{Pid, Tag}, Pid}},
+    S#s{next_id = next_id(Id),
+        pending = P#{Id => {{Pid, Tag}, Pid, S#s.node}},
         callers = add_caller(Pid, S#s.callers),
         out = [{Id, Bin} | Out]};
 handle({'$pyactor_replies', Replies}, S) when is_list(Replies) ->
     answer(Replies, S);
-handle({'DOWN', Mref, process, _, Reason}, S = #s{gw_mon = Mref}) ->
-    gateway_down(Reason, S#s{gw_mon = undefined});
+handle({Tag, Reply}, S = #s{tags = Tags}) when is_map_key(Tag, Tags) ->
+    %% a per-call reply
+    {Id, Tags1} = maps:take(Tag, Tags),
+    answer([{Id, Reply}], S#s{tags = Tags1});
+handle({'DOWN', Mref, process, {py, Node}, Reason} = Down, S = #s{gw_mons = Mons}) ->
+    case Mons of
+        #{Node := Mref} -> gateway_down(Node, Reason, S#s{gw_mons = maps:remove(Node, Mons)});
+        _ -> handle_other(Down, S)
+    end;
 handle({'DOWN', Mref, process, Pid, _}, S) when is_pid(Pid) ->
     caller_down(Pid, Mref, S);
 handle({'$pyactor_bad_batch', Index, Reason}, S) ->
@@ -109,19 +143,37 @@ handle({'$pyactor_bad_batch', Index, Reason}, S) ->
     logger:error("pyactor: gateway ~p refused a batch at entry ~p: ~p",
                  [S#s.node, Index, Reason]),
     S;
+handle({switch, From, Mref, Node}, S = #s{out = Out, pending = P}) ->
+    %% calls not sent yet go to the new gateway
+    P1 = lists:foldl(fun({Id, _}, Acc) ->
+                             maps:update_with(Id, fun({F, C, _}) -> {F, C, Node} end, Acc)
+                     end, P, Out),
+    From ! {Mref, ok},
+    case Node =:= S#s.node of
+        true -> S;
+        false -> S#s{node = Node, mode = unknown, pending = P1}
+    end;
 handle({'EXIT', Parent, Reason}, S = #s{parent = Parent}) ->
     %% pyactor_conn stopped (its gateway exited, or the application stops):
-    %% every call carried is answered before this process goes
-    _ = gateway_down({stopped, Reason}, S#s{out = []}),
+    %% every call carried, sent or not, is answered before this process goes
+    Why = iolist_to_binary(io_lib:format("the pyactor application's connection stopped (~0tp)",
+                                         [Reason])),
+    _ = answer([{Id, {error, {pyactor, gateway_down, Why}}} || Id <- maps:keys(S#s.pending)],
+               S#s{out = []}),
     exit({shutdown, Reason});
-handle(retire, S) ->
-    S#s{retired = true};
 handle({stats, From, Mref}, S) ->
     From ! {Mref, #{batches => S#s.batches, calls => S#s.calls,
-                    pending => map_size(S#s.pending), callers => map_size(S#s.callers)}},
+                    pending => map_size(S#s.pending), callers => map_size(S#s.callers),
+                    node => S#s.node, mode => S#s.mode}},
     S;
-handle(_Other, S) ->
+handle(Other, S) ->
+    handle_other(Other, S).
+
+handle_other(_Other, S) ->
     S.
+
+next_id(Id) when Id + 1 >= ?ID_LIMIT -> ?FIRST_ID;
+next_id(Id) -> Id + 1.
 
 add_caller(Pid, Callers) ->
     case Callers of
@@ -144,7 +196,7 @@ release_caller(Pid, Callers) ->
 %% (their caller died) are dropped.
 answer([{Id, Reply} | Rest], S = #s{pending = P, callers = C}) ->
     case maps:take(Id, P) of
-        {{From, Pid}, P1} ->
+        {{From, Pid, _}, P1} ->
             gen_server:reply(From, Reply),
             answer(Rest, S#s{pending = P1, callers = release_caller(Pid, C)});
         error ->
@@ -153,43 +205,79 @@ answer([{Id, Reply} | Rest], S = #s{pending = P, callers = C}) ->
 answer(_, S) ->
     S.
 
-%% A caller died: its calls are cancelled at the gateway (after whatever
+%% A caller died: its calls are cancelled at their gateways (after whatever
 %% this batcher still has to send, so that the cancel follows the calls).
 caller_down(Pid, Mref, S0) ->
     case S0#s.callers of
         #{Pid := {Mref, _}} ->
             S = flush(S0),
-            Ids = [Id || {Id, {_, P}} <- maps:to_list(S#s.pending), P =:= Pid],
-            S1 = S#s{pending = maps:without(Ids, S#s.pending),
+            Mine = [{Node, Id} || {Id, {_, P, Node}} <- maps:to_list(S#s.pending), P =:= Pid],
+            S1 = S#s{pending = maps:without([Id || {_, Id} <- Mine], S#s.pending),
                      callers = maps:remove(Pid, S#s.callers)},
-            case Ids of
-                [] -> ok;
-                _ -> {py, S#s.node} ! {'$pyactor_cancel', self(), Ids}
-            end,
+            Nodes = lists:usort([Node || {Node, _} <- Mine]),
+            [{py, Node} ! {'$pyactor_cancel', self(), [Id || {N, Id} <- Mine, N =:= Node]}
+             || Node <- Nodes],
             S1;
         _ ->
             S0
     end.
 
-%% The gateway (or the connection to it) went away: every call sent is
-%% answered with an error; calls not sent yet go out with the next batch,
-%% to a gateway that answers or a fresh monitor that reports it gone.
-gateway_down(Reason, S = #s{pending = P, out = Out}) ->
+%% The gateway `Node' (or the connection to it) went away: every call sent
+%% there is answered with an error; calls not sent yet go out with the next
+%% batch, to a gateway that answers or a fresh monitor that reports it gone.
+gateway_down(Node, Reason, S = #s{pending = P, out = Out}) ->
     Unsent = maps:from_list([{Id, true} || {Id, _} <- Out]),
-    Error = {error, {pyactor, gateway_down, iolist_to_binary(
-                                              io_lib:format("gateway ~p went away: ~p",
-                                                            [S#s.node, Reason]))}},
-    Sent = [{Id, Error} || Id <- maps:keys(P), not is_map_key(Id, Unsent)],
-    answer(Sent, S).
+    Why = iolist_to_binary(io_lib:format("gateway ~p went away (~0tp) while the call was there",
+                                         [Node, Reason])),
+    Error = {error, {pyactor, gateway_down, Why}},
+    Sent = [{Id, Error} || {Id, {_, _, N}} <- maps:to_list(P), N =:= Node,
+                           not is_map_key(Id, Unsent)],
+    S1 = case Node =:= S#s.node of
+             true -> S#s{mode = unknown}; % a gateway restarted there is asked again
+             false -> S
+         end,
+    answer(Sent, S1#s{tags = maps:filter(fun(_, Id) -> not lists:keymember(Id, 1, Sent) end,
+                                         S#s.tags)}).
 
 flush(S = #s{out = []}) ->
     S;
-flush(S = #s{out = Out, node = Node}) ->
-    S1 = ensure_monitor(S),
-    {py, Node} ! {'$pyactor_batch', self(), lists:reverse(Out)},
+flush(S0 = #s{out = Out, node = Node}) ->
+    S = ensure_monitor(probe(S0)),
+    Calls = lists:reverse(Out),
+    S1 = case S#s.mode of
+             per_call -> send_per_call(Calls, Node, S);
+             _ -> {py, Node} ! {'$pyactor_batch', self(), Calls}, S
+         end,
     S1#s{out = [], batches = S#s.batches + 1, calls = S#s.calls + length(Out)}.
 
-ensure_monitor(S = #s{gw_mon = undefined, node = Node}) ->
-    S#s{gw_mon = erlang:monitor(process, {py, Node})};
-ensure_monitor(S) ->
+%% The per-call protocol: one `$gen_call' per call, the reply tagged with a
+%% reference of its own.
+send_per_call([], _Node, S) ->
+    S;
+send_per_call([{Id, Bin} | Rest], Node, S = #s{tags = Tags}) ->
+    Tag = make_ref(),
+    {py, Node} ! {'$gen_call', {self(), Tag}, binary_to_term(Bin)},
+    send_per_call(Rest, Node, S#s{tags = Tags#{Tag => Id}}).
+
+%% Asks the gateway in use which protocol it speaks, once per gateway.
+probe(S = #s{mode = unknown, node = Node}) ->
+    Mode = case catch gen_server:call({py, Node}, capabilities, ?PROBE_TIMEOUT) of
+               {ok, Caps} when is_list(Caps) ->
+                   case lists:member(batch, Caps) of
+                       true -> batch;
+                       false -> per_call
+                   end;
+               {error, {unknown_call, _}} ->
+                   per_call; % older than the capability question, and than batches
+               _ ->
+                   unknown % down or silent: the monitor tells the callers
+           end,
+    S#s{mode = Mode};
+probe(S) ->
     S.
+
+ensure_monitor(S = #s{node = Node, gw_mons = Mons}) ->
+    case Mons of
+        #{Node := _} -> S;
+        _ -> S#s{gw_mons = Mons#{Node => erlang:monitor(process, {py, Node})}}
+    end.

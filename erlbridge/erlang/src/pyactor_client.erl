@@ -2,30 +2,63 @@
 %% errors. Used by `py'; each caller process talks to the gateway directly.
 -module(pyactor_client).
 
--export([call/2, call/3, call_named/2, async/3, await/2, opts/1, raise/1]).
+-export([call/2, call/3, call_named/2, async/2, async/3, await/2, opts/1, raise/1,
+         name/2]).
+
+-include("pyactor_route.hrl").
 
 %% Beyond a call's own deadline (which the gateway enforces and answers), the
 %% caller waits this much longer before it gives up on the gateway itself.
 -define(GRACE_MS, 5000).
+%% The longest wait Erlang's `receive ... after' takes (49.7 days); a call's
+%% own timeout leaves room for the grace period below it.
+-define(MAX_WAIT_MS, 4294967295).
+-define(MAX_TIMEOUT_MS, (?MAX_WAIT_MS - ?GRACE_MS)).
+%% The call options the client and the gateway know.
+-define(OPTIONS, [timeout, worker, by_ref]).
+%% The process dictionary key of an async call not awaited yet.
+-define(ASYNC_KEY(ReqId), {'$pyactor_async', ReqId}).
 
 %% Errors that carry no detail worth keeping.
 -define(PLAIN, [timeout, worker_crashed, node_down, no_workers, overloaded,
                 cancelled, not_running, gateway_down]).
 
-%% @doc Sends `Req' and returns the bare result (or raises), waiting for the
-%% application's default timeout.
+%% @doc Sends `Req' to the gateway in use and returns the bare result (or
+%% raises), waiting `Timeout' (plus a grace period).
 -spec call(term(), timeout()) -> term().
 call(Req, Timeout) ->
-    call(pyactor_conn:node(), Req, Timeout).
+    {Node, ReqId} = send(Req),
+    receive_reply(Node, ReqId, Timeout).
 
 %% @doc As `call/2', to the gateway `Node'.
 -spec call(node(), term(), timeout()) -> term().
 call(Node, Req, Timeout) ->
-    try gen_server:call({py, Node}, Req, grace(Timeout)) of
-        Reply -> unwrap(Reply)
-    catch
-        exit:{timeout, _} -> erlang:error({pyactor, timeout});
-        exit:{Reason, {gen_server, call, _}} -> erlang:error({pyactor, gateway_down(Reason)})
+    receive_reply(Node, gen_server:send_request({py, Node}, Req), Timeout).
+
+receive_reply(_Node, ReqId, Timeout) ->
+    case gen_server:receive_response(ReqId, grace(Timeout)) of
+        {reply, Reply} -> unwrap(Reply);
+        timeout -> erlang:error({pyactor, timeout});
+        {error, {Reason, _}} -> erlang:error({pyactor, gateway_down(Reason)})
+    end.
+
+%% Sends `Req' on the route in use (see pyactor_route.hrl): never on a route
+%% that py:connect/1 has already left.
+send(Req) ->
+    Route = pyactor_conn:route(),
+    #pyactor_route{node = Node, gen = Gen, senders = Senders} = Route,
+    Slot = pyactor_route:slot(Gen),
+    atomics:add(Senders, Slot, 1),
+    case persistent_term:get(?PYACTOR_ROUTE_KEY, undefined) of
+        Route ->
+            try
+                {Node, gen_server:send_request({py, Node}, Req)}
+            after
+                atomics:sub(Senders, Slot, 1)
+            end;
+        _ ->
+            atomics:sub(Senders, Slot, 1),
+            send(Req)
     end.
 
 %% @doc As `call/2' for `func', `init' and `const' requests, with lfex/py's
@@ -48,32 +81,63 @@ call_named(Req, Timeout) ->
             end
     end.
 
-%% @doc Sends `Req' without waiting; `await/2' takes the result. It goes
-%% through the gateway's batcher (several calls per distribution message)
-%% when `Node' is the gateway in use, else straight to `{py, Node}'.
--spec async(node(), term(), timeout()) -> {pyactor_async, term(), timeout()}.
+%% @doc Sends `Req' without waiting, through the batcher (several calls per
+%% distribution message, to whichever gateway is in use when it leaves);
+%% `await/2' takes the result, in this process only.
+-spec async(term(), timeout()) -> py:async_ref().
+async(Req, Timeout) ->
+    ReqId = case pyactor_conn:route() of
+                #pyactor_route{batcher = Batcher} when is_pid(Batcher) ->
+                    pyactor_batcher:send_request(Batcher, Req);
+                _ ->
+                    element(2, send(Req))
+            end,
+    put(?ASYNC_KEY(ReqId), true),
+    {pyactor_async, ReqId, Timeout}.
+
+%% @doc As `async/2', to the gateway `Node' (through the batcher if it is
+%% the gateway in use).
+-spec async(node(), term(), timeout()) -> py:async_ref().
 async(Node, Req, Timeout) ->
     ReqId = case pyactor_conn:batcher(Node) of
                 undefined -> gen_server:send_request({py, Node}, Req);
                 Batcher -> pyactor_batcher:send_request(Batcher, Req)
             end,
+    put(?ASYNC_KEY(ReqId), true),
     {pyactor_async, ReqId, Timeout}.
 
-%% @doc Waits for an `async/3' result; `default' waits the call's own
-%% deadline (plus a grace period).
--spec await({pyactor_async, term(), timeout()}, timeout() | default) -> term().
-await({pyactor_async, ReqId, CallTimeout}, Timeout) ->
+%% @doc Waits for an `async/2,3' result; `default' waits the call's own
+%% deadline (plus a grace period). A ref is awaited once, by the process
+%% that made it; after a `timeout' error it may be awaited again.
+-spec await(py:async_ref(), timeout() | default) -> term().
+await({pyactor_async, ReqId, CallTimeout} = Ref, Timeout) ->
     Wait = case Timeout of
                default -> grace(CallTimeout);
-               _ -> Timeout
+               infinity -> infinity;
+               T when is_integer(T), T >= 0, T =< ?MAX_WAIT_MS -> T;
+               _ -> bad_request("~0tp: py:await/2 takes a timeout in milliseconds "
+                                "(an integer from 0 to ~B) or infinity", [Timeout, ?MAX_WAIT_MS])
            end,
+    case get(?ASYNC_KEY(ReqId)) of
+        true -> ok;
+        undefined -> bad_request("~0tp is not an async call of this process waiting for its "
+                                 "result: it was awaited already, or another process made it "
+                                 "(only the process that called py:async_func can await it)",
+                                 [Ref])
+    end,
     case gen_server:wait_response(ReqId, Wait) of
-        {reply, Reply} -> unwrap(Reply);
-        timeout -> erlang:error({pyactor, timeout});
-        {error, {Reason, _}} -> erlang:error({pyactor, gateway_down(Reason)})
+        {reply, Reply} ->
+            erase(?ASYNC_KEY(ReqId)),
+            unwrap(Reply);
+        timeout ->
+            erlang:error({pyactor, timeout});
+        {error, {Reason, _}} ->
+            erase(?ASYNC_KEY(ReqId)),
+            erlang:error({pyactor, gateway_down(Reason)})
     end;
 await(Other, _Timeout) ->
-    erlang:error({pyactor, {bad_request, {not_an_async_ref, Other}}}).
+    bad_request("~0tp: py:await takes what py:async_func returned "
+                "({pyactor_async, _, _})", [Other]).
 
 %% @doc Reads call options (a proplist or map: `timeout', `worker',
 %% `by_ref'); returns the deadline and the map the gateway gets.
@@ -81,13 +145,43 @@ await(Other, _Timeout) ->
 opts(Opts) when is_list(Opts) ->
     opts(maps:from_list([proplist_pair(O) || O <- Opts]));
 opts(Opts) when is_map(Opts) ->
+    case [K || K <- maps:keys(Opts), not lists:member(K, ?OPTIONS)] of
+        [] -> ok;
+        [K | _] -> bad_request("{~0tp, ~0tp}: not a call option; the options are timeout, "
+                               "worker and by_ref", [K, maps:get(K, Opts)])
+    end,
     Timeout = case maps:get(timeout, Opts, default) of
                   default -> application:get_env(pyactor, timeout, 30000);
-                  T when is_integer(T), T > 0 -> T;
+                  T when is_integer(T), T > 0, T =< ?MAX_TIMEOUT_MS -> T;
                   infinity -> infinity;
-                  Bad -> erlang:error({pyactor, {bad_request, {timeout, Bad}}})
+                  Bad -> bad_request("{timeout, ~0tp}: a call's timeout is a number of "
+                                     "milliseconds from 1 to ~B (an integer), or infinity",
+                                     [Bad, ?MAX_TIMEOUT_MS])
               end,
-    {Timeout, Opts#{timeout => Timeout}}.
+    {Timeout, Opts#{timeout => Timeout}};
+opts(Other) ->
+    bad_request("~0tp: call options are a list or a map, such as [{timeout, 5000}]", [Other]).
+
+%% @doc A module, function, class or attribute name as the gateway takes it:
+%% an atom or a binary as it is, a string (a char list) as a binary; anything
+%% else raises `{pyactor, {bad_request, Why}}' naming `What' and the value.
+-spec name(term(), string()) -> atom() | binary().
+name(Name, _What) when is_atom(Name); is_binary(Name) ->
+    Name;
+name(Name, What) when is_list(Name) ->
+    case catch unicode:characters_to_binary(Name) of
+        Bin when is_binary(Bin), Bin =/= <<>> -> Bin;
+        _ -> bad_name(Name, What)
+    end;
+name(Name, What) ->
+    bad_name(Name, What).
+
+bad_name(Name, What) ->
+    bad_request("~0tp: the ~s must be an atom, a binary or a string, such as math or "
+                "<<\"math\">>", [Name, What]).
+
+bad_request(Format, Args) ->
+    erlang:error({pyactor, {bad_request, iolist_to_binary(io_lib:format(Format, Args))}}).
 
 %% @doc Raises the error a gateway reply carried.
 -spec raise(term()) -> no_return().
@@ -117,7 +211,8 @@ gateway_down(Reason) -> {gateway_down, Reason}.
 
 to_binary(A) when is_atom(A) -> atom_to_binary(A, utf8);
 to_binary(B) when is_binary(B) -> B;
-to_binary(L) when is_list(L) -> unicode:characters_to_binary(L).
+to_binary(L) when is_list(L) -> unicode:characters_to_binary(L);
+to_binary(_) -> <<>>.
 
 split_last(Name) ->
     case string:split(Name, <<".">>, trailing) of
@@ -126,4 +221,7 @@ split_last(Name) ->
     end.
 
 proplist_pair({K, V}) -> {K, V};
-proplist_pair(K) when is_atom(K) -> {K, true}.
+proplist_pair(K) when is_atom(K) -> {K, true};
+proplist_pair(Other) ->
+    bad_request("~0tp: a call option is {Key, Value} or an atom, such as {timeout, 5000}",
+                [Other]).

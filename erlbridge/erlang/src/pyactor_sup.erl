@@ -14,6 +14,6 @@ init([]) ->
     Conn = #{id => pyactor_conn,
              start => {pyactor_conn, start_link, []},
              restart => permanent,
-             shutdown => 10000,
+             shutdown => 15000,
              type => worker},
     {ok, {Flags, [Conn]}}.
