@@ -145,6 +145,7 @@ BOOST_AUTO_TEST_CASE(a_call_released_before_its_report_is_reported_by_the_io_thr
     f << "import time\n"
          "def sleep(marker):\n"
          "    try:\n"
+         "        open(marker + '.started', 'w').close()\n"
          "        time.sleep(3600)\n"
          "    except KeyboardInterrupt:\n"
          "        open(marker, 'w').close()\n"
@@ -158,19 +159,33 @@ BOOST_AUTO_TEST_CASE(a_call_released_before_its_report_is_reported_by_the_io_thr
   forever.timeout = std::chrono::hours(1);
   auto marker = (dir.path / "interrupted").string();
   std::atomic<int> got{0};
+  std::mutex mtx;
+  std::optional<result<value>> outcome;
   uint64_t id = 0;
   {
     pyactor::reply_reader reader;
     reader.offer(true);
-    id = rt->call_async("sleeper", "sleep", {marker}, {}, forever, [&](result<value>) { ++got; });
+    id = rt->call_async("sleeper", "sleep", {marker}, {}, forever, [&](result<value> r) {
+      std::lock_guard<std::mutex> guard{mtx};
+      outcome = std::move(r);
+      ++got;
+    });
     BOOST_REQUIRE_EQUAL(reader.reading(), 1u);
     reader.release(); // before the call was reported
   }
+  // Cancelled once it runs inside the `try` (an earlier interrupt leaves no file).
+  BOOST_REQUIRE(test::eventually([&] { return std::filesystem::exists(marker + ".started"); },
+                                 std::chrono::seconds(120)));
   rt->cancel(id);
   BOOST_CHECK(test::eventually([&] { return std::filesystem::exists(marker); },
                                std::chrono::seconds(120)));
-  BOOST_CHECK(test::eventually([&] { return got.load() > 0; }));
+  BOOST_REQUIRE(test::eventually([&] { return got.load() > 0; }));
   BOOST_CHECK_EQUAL(got.load(), 1);
+  {
+    std::lock_guard<std::mutex> guard{mtx};
+    BOOST_REQUIRE(outcome.has_value() && !*outcome);
+    BOOST_CHECK_MESSAGE(outcome->error().code == errc::cancelled, outcome->error().message);
+  }
   BOOST_CHECK(ok(rt->op("add", {2, 3})) == value{5});
 }
 
