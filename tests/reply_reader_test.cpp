@@ -68,75 +68,13 @@ void warm_up(runtime& rt, uint64_t workers) {
   }
 }
 
-/// As `pump_until`, for a loop that also keeps the reader's deadlines (polls
-/// no longer than `next_due`, then calls `on_due`), as the gateway does.
-template <class Pred>
-bool pump_with_deadlines(reply_reader& r, Pred pred) {
-  auto guard = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  while (!pred()) {
-    auto now = std::chrono::steady_clock::now();
-    if (now > guard)
-      return false;
-    auto due = r.next_due();
-    std::vector<int> fds;
-    r.fds(fds);
-    std::vector<pollfd> p;
-    for (auto fd : fds)
-      p.push_back({fd, POLLIN, 0});
-    int wait_ms = 100;
-    if (due != std::chrono::steady_clock::time_point::max())
-      wait_ms = static_cast<int>(std::clamp<int64_t>(
-        std::chrono::duration_cast<std::chrono::milliseconds>(due - now).count() + 1, 0, 100));
-    if (::poll(p.data(), p.size(), wait_ms) > 0)
-      for (auto& x : p)
-        if (x.revents != 0)
-          r.on_ready(x.fd);
-    r.on_due(std::chrono::steady_clock::now());
-  }
-  return true;
-}
-
 } // namespace
 
 BOOST_AUTO_TEST_SUITE(reply_reader)
 
-// A call the loop reads is reported to the scheduler by the loop itself, and
-// only once it has run `report_delay` (no I/O-thread alarm per quick call):
-// a cancel reaches it only through that report. The call sleeps an hour,
-// so the loop stops reading it (nothing outstanding) only if it was
-// interrupted.
-BOOST_AUTO_TEST_CASE(a_long_call_the_loop_reads_is_reported_by_the_loop_and_can_be_cancelled) {
-  test::log_capture log;
-  auto rt = start_pool(test::test_options(1, &log));
-  warm_up(*rt, 1);
-  pyactor::reply_reader reader;
-  reader.offer(true);
-  BOOST_CHECK(reader.next_due() == std::chrono::steady_clock::time_point::max());
-  call_options forever;
-  forever.timeout = std::chrono::hours(1);
-  int got = 0;
-  std::optional<result<value>> outcome;
-  auto id = rt->eval_async("__import__('time').sleep(3600)", {}, forever, [&](result<value> r) {
-    outcome = std::move(r);
-    ++got;
-  });
-  BOOST_REQUIRE_EQUAL(reader.reading(), 1u);
-  BOOST_CHECK(reader.next_due() != std::chrono::steady_clock::time_point::max());
-  rt->cancel(id);
-  BOOST_REQUIRE(pump_with_deadlines(reader, [&] { return reader.reading() == 0; }));
-  BOOST_CHECK(reader.next_due() == std::chrono::steady_clock::time_point::max());
-  BOOST_REQUIRE(test::eventually([&] { return got > 0; }));
-  BOOST_CHECK_EQUAL(got, 1);
-  BOOST_REQUIRE(outcome.has_value() && !*outcome);
-  BOOST_CHECK(outcome->error().code == errc::cancelled);
-  reader.release();
-  BOOST_CHECK(ok(rt->op("add", {2, 3})) == value{5}); // the worker serves again
-}
-
-// A reader that lets go of a call it has not reported yet hands the report
-// to the I/O thread with the call: a cancel still reaches it (the call's
-// KeyboardInterrupt handler leaves a file; nothing else is sent to the
-// worker meanwhile).
+// A call the loop reads, which the reader lets go of while it runs, can
+// still be cancelled (the call's KeyboardInterrupt handler leaves a file;
+// nothing else is sent to the worker meanwhile).
 BOOST_AUTO_TEST_CASE(a_call_released_before_its_report_is_reported_by_the_io_thread) {
   test::log_capture log;
   test::temp_dir dir{"pyactor-reader"};
@@ -171,7 +109,7 @@ BOOST_AUTO_TEST_CASE(a_call_released_before_its_report_is_reported_by_the_io_thr
       ++got;
     });
     BOOST_REQUIRE_EQUAL(reader.reading(), 1u);
-    reader.release(); // before the call was reported
+    reader.release(); // the I/O thread reads it from now on
   }
   // Cancelled once it runs inside the `try` (an earlier interrupt leaves no file).
   BOOST_REQUIRE(test::eventually([&] { return std::filesystem::exists(marker + ".started"); },

@@ -163,8 +163,7 @@ void gateway::impl::run() {
     for (auto fd : reading)
       fds.push_back({fd, POLLIN, 0});
     auto now = clock::now();
-    auto due = py->next_due();
-    auto next = std::min({next_keep_alive, next_sweep, due});
+    auto next = std::min(next_keep_alive, next_sweep);
     auto wait_ms = next <= now ? 0
                                : std::chrono::duration_cast<std::chrono::milliseconds>(next - now)
                                      .count() + 1;
@@ -215,8 +214,6 @@ void gateway::impl::run() {
         close_connection(c->id);
     }
     now = clock::now();
-    if (now >= due)
-      py->on_due(now);
     if (now >= next_keep_alive)
       next_keep_alive = keep_alive(now);
     next_sweep = state->sweep_idle(now); // demonitors go out with the flush

@@ -58,14 +58,6 @@ void runtime_service::on_readable(int fd) {
   reader_.on_ready(fd);
 }
 
-std::chrono::steady_clock::time_point runtime_service::next_due() {
-  return reader_.next_due();
-}
-
-void runtime_service::on_due(std::chrono::steady_clock::time_point now) {
-  reader_.on_due(now);
-}
-
 void runtime_service::stop_reading() {
   reader_.offer(false);
   reader_.release();

@@ -32,8 +32,6 @@ public:
   void offer_reading(bool on) override;
   void reading_fds(std::vector<int>& out) override;
   void on_readable(int fd) override;
-  std::chrono::steady_clock::time_point next_due() override;
-  void on_due(std::chrono::steady_clock::time_point now) override;
   void stop_reading() override;
 
 private:

@@ -1,7 +1,6 @@
 // Reading the replies of one's own calls inside one's own poll loop.
 #pragma once
 
-#include <chrono>
 #include <cstddef>
 #include <memory>
 #include <vector>
@@ -41,14 +40,6 @@ public:
   /// One of `fds` is readable (or hung up): reads what is there and runs
   /// the completions; unknown descriptors are ignored.
   void on_ready(int fd);
-
-  /// When the thread must call `on_due` even if no descriptor is ready (a
-  /// call still running then is reported to the scheduler, which routes
-  /// cancels to it); `time_point::max()` if never.
-  std::chrono::steady_clock::time_point next_due() const;
-
-  /// Does what is due by `now` (see `next_due`).
-  void on_due(std::chrono::steady_clock::time_point now);
 
   /// How many workers' replies this reader reads now.
   size_t reading() const;

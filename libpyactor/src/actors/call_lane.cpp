@@ -120,21 +120,27 @@ bool call_lane::take_call(call_request& request, reply_sink& sink, bool* lead,
       return false;
     config_.stats->load.fetch_add(1);
     bool leads = mode != lead_mode::none && reader_ == reader::free && lead_fd_ >= 0;
-    // A leader's call is reported by the leader itself, and only if it
-    // still runs after `report_delay` (see `lead`, `poll_due`): a quick call
-    // wakes neither the I/O thread nor the scheduler.
-    if (leads) {
+    // A blocking leader's call is reported by the leader itself, and only if
+    // it still runs after `report_delay` (see `lead`): a quick blocking call
+    // wakes neither the I/O thread nor the scheduler. A polling leader's
+    // call is reported like any other: measured, that report (which counts
+    // the call on this worker for up to `report_delay`) keeps a caller's
+    // next sequential calls on this same, warm worker; without it the
+    // direct route's rotation alternates the workers and a gateway's
+    // sequential py:func cost more CPU and latency.
+    bool self_reported = leads && mode == lead_mode::blocking;
+    if (self_reported)
       lead_unreported_ = request.request_id;
-      lead_report_at_ = now + config_.report_delay;
-    } else {
+    else
       accepted_ids_.push_back(request.request_id);
-    }
     if (mode == lead_mode::blocking)
       blocking_ids_.insert(request.request_id);
     ledger_->accept(std::move(request), reply_to{{}, std::move(sink)}, now);
     if (leads) {
       reader_ = reader::leader; // this caller reads its own reply
       poll_leader_ = mode == lead_mode::polled;
+      if (poll_leader_)
+        arm_report_locked(now);
       *lead = true;
     } else {
       arm_report_locked(now);
@@ -470,18 +476,6 @@ bool call_lane::poll_read(bool woken) {
   return false;
 }
 
-call_lane::time_point call_lane::poll_due() const {
-  std::lock_guard<std::mutex> guard{mtx_};
-  return reader_ == reader::leader && poll_leader_ && lead_unreported_ != 0 ? lead_report_at_
-                                                                          : time_point::max();
-}
-
-void call_lane::poll_report(time_point now) {
-  std::lock_guard<std::mutex> guard{mtx_};
-  if (lead_unreported_ != 0 && now >= lead_report_at_ && !closed_)
-    flush_report_locked();
-}
-
 void call_lane::end_poll_lead() {
   std::lock_guard<std::mutex> guard{mtx_};
   release_lead_locked();
@@ -492,12 +486,6 @@ void call_lane::release_lead_locked() {
     return;
   reader_ = reader::free;
   poll_leader_ = false;
-  if (lead_unreported_ != 0 && !closed_) {
-    // Its call is still in the process: reported like any other from now on.
-    accepted_ids_.push_back(lead_unreported_);
-    lead_unreported_ = 0;
-    arm_report_locked(clock_type::now());
-  }
   if (!closed_)
     ensure_reader_locked(); // outstanding calls: the I/O thread reads them
   leader_left_.notify_all();

@@ -99,14 +99,6 @@ public:
   /// EAGAIN per reply).
   bool poll_read(bool woken = true);
 
-  /// When the polling leader must call `poll_report`: its own call is
-  /// reported to the scheduler only if it still runs `report_delay` after
-  /// it was taken (as a blocking leader's). `max()` if nothing is due.
-  time_point poll_due() const;
-
-  /// Sends the polling leader's due report (see `poll_due`).
-  void poll_report(time_point now);
-
   /// The polling leader gives the token back without reading (the I/O
   /// thread reads what is outstanding). Must come before the runtime stops.
   void end_poll_lead();
@@ -239,8 +231,6 @@ private:
   std::vector<uint64_t> accepted_ids_;
   /// The leader's call, taken but not in `accepted_ids_` yet (0: none).
   uint64_t lead_unreported_ = 0;
-  /// When a polling leader reports `lead_unreported_` (see `poll_due`).
-  time_point lead_report_at_ = time_point::max();
   std::vector<uint64_t> released_ids_;
   time_point report_at_ = time_point::max();
   time_point ledger_alarm_ = time_point::max();

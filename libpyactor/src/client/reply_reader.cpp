@@ -62,18 +62,6 @@ void reply_reader::on_ready(int fd) {
     lanes.erase(std::remove(lanes.begin(), lanes.end(), lane), lanes.end());
 }
 
-std::chrono::steady_clock::time_point reply_reader::next_due() const {
-  auto due = std::chrono::steady_clock::time_point::max();
-  for (auto& lane : impl_->lanes)
-    due = std::min(due, lane->poll_due());
-  return due;
-}
-
-void reply_reader::on_due(std::chrono::steady_clock::time_point now) {
-  for (auto& lane : impl_->lanes)
-    lane->poll_report(now);
-}
-
 size_t reply_reader::reading() const {
   return impl_->lanes.size();
 }

@@ -86,7 +86,7 @@ public:
   // The transport's loop thread may read the replies of the calls it submits
   // itself (a reply then wakes that thread, not a worker's I/O thread that
   // would hand it over): `done` of such calls runs on the loop thread. All
-  // of them are called on the loop thread only.
+  // four are called on the loop thread only.
 
   /// Offers the loop thread as the reader of the calls it submits next.
   virtual void offer_reading(bool on) { (void)on; }
@@ -94,13 +94,6 @@ public:
   virtual void reading_fds(std::vector<int>& out) { (void)out; }
   /// One of `reading_fds` is ready: reads and runs the completions.
   virtual void on_readable(int fd) { (void)fd; }
-  /// When the loop must call `on_due` though nothing is readable (a call it
-  /// reads that still runs is then reported to the runtime); max() if never.
-  virtual std::chrono::steady_clock::time_point next_due() {
-    return std::chrono::steady_clock::time_point::max();
-  }
-  /// Does what is due by `now` (see `next_due`).
-  virtual void on_due(std::chrono::steady_clock::time_point now) { (void)now; }
   /// Hands every reply back to the runtime's own threads (before it stops).
   virtual void stop_reading() {}
 };
