@@ -5,9 +5,12 @@
 // calls outstanding, and when other threads call the same workers.
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <csignal>
+#include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -68,6 +71,61 @@ void warm_up(runtime& rt, uint64_t workers) {
 } // namespace
 
 BOOST_AUTO_TEST_SUITE(reply_reader)
+
+// A call the loop reads, which the reader lets go of while it runs, can
+// still be cancelled (the call's KeyboardInterrupt handler leaves a file;
+// nothing else is sent to the worker meanwhile).
+BOOST_AUTO_TEST_CASE(a_call_released_before_its_report_is_reported_by_the_io_thread) {
+  test::log_capture log;
+  test::temp_dir dir{"pyactor-reader"};
+  {
+    std::ofstream f{dir.path / "sleeper.py"};
+    f << "import time\n"
+         "def sleep(marker):\n"
+         "    try:\n"
+         "        open(marker + '.started', 'w').close()\n"
+         "        time.sleep(3600)\n"
+         "    except KeyboardInterrupt:\n"
+         "        open(marker, 'w').close()\n"
+         "        raise\n";
+  }
+  auto o = test::test_options(1, &log);
+  o.python_path = {dir.path.string()};
+  auto rt = start_pool(o);
+  warm_up(*rt, 1);
+  call_options forever;
+  forever.timeout = std::chrono::hours(1);
+  auto marker = (dir.path / "interrupted").string();
+  std::atomic<int> got{0};
+  std::mutex mtx;
+  std::optional<result<value>> outcome;
+  uint64_t id = 0;
+  {
+    pyactor::reply_reader reader;
+    reader.offer(true);
+    id = rt->call_async("sleeper", "sleep", {marker}, {}, forever, [&](result<value> r) {
+      std::lock_guard<std::mutex> guard{mtx};
+      outcome = std::move(r);
+      ++got;
+    });
+    BOOST_REQUIRE_EQUAL(reader.reading(), 1u);
+    reader.release(); // the I/O thread reads it from now on
+  }
+  // Cancelled once it runs inside the `try` (an earlier interrupt leaves no file).
+  BOOST_REQUIRE(test::eventually([&] { return std::filesystem::exists(marker + ".started"); },
+                                 std::chrono::seconds(120)));
+  rt->cancel(id);
+  BOOST_CHECK(test::eventually([&] { return std::filesystem::exists(marker); },
+                               std::chrono::seconds(120)));
+  BOOST_REQUIRE(test::eventually([&] { return got.load() > 0; }));
+  BOOST_CHECK_EQUAL(got.load(), 1);
+  {
+    std::lock_guard<std::mutex> guard{mtx};
+    BOOST_REQUIRE(outcome.has_value() && !*outcome);
+    BOOST_CHECK_MESSAGE(outcome->error().code == errc::cancelled, outcome->error().message);
+  }
+  BOOST_CHECK(ok(rt->op("add", {2, 3})) == value{5});
+}
 
 BOOST_AUTO_TEST_CASE(replies_are_read_and_delivered_on_the_polling_thread) {
   test::log_capture log;

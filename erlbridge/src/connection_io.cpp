@@ -298,7 +298,8 @@ bool gateway::impl::read_connection(connection& c) {
                                        c.in_used + std::max(c.in_used, first_step)));
     }
     c.in.reserve(want, c.in_used);
-    auto r = ::read(c.fd, c.in.data() + c.in_used, c.in.capacity() - c.in_used);
+    auto room = c.in.capacity() - c.in_used;
+    auto r = ::read(c.fd, c.in.data() + c.in_used, room);
     if (r < 0) {
       if (errno == EINTR)
         continue;
@@ -313,8 +314,10 @@ bool gateway::impl::read_connection(connection& c) {
     c.last_read = clock::now();
     if (c.skip_left > 0 && !skip_oversized(c, 0))
       return false;
-    if (static_cast<size_t>(r) >= budget)
-      break; // let the other connections have a turn
+    // A read that left room took all the socket had: the next poll tells
+    // of more (no read that only says EAGAIN, a system call per message).
+    if (static_cast<size_t>(r) < room || static_cast<size_t>(r) >= budget)
+      break; // (or: let the other connections have a turn)
     budget -= static_cast<size_t>(r);
   }
   size_t at = 0;

@@ -123,7 +123,11 @@ bool call_lane::take_call(call_request& request, reply_sink& sink, bool* lead,
     // A blocking leader's call is reported by the leader itself, and only if
     // it still runs after `report_delay` (see `lead`): a quick blocking call
     // wakes neither the I/O thread nor the scheduler. A polling leader's
-    // call is reported like any other.
+    // call is reported like any other: measured, that report (which counts
+    // the call on this worker for up to `report_delay`) keeps a caller's
+    // next sequential calls on this same, warm worker; without it the
+    // direct route's rotation alternates the workers and a gateway's
+    // sequential py:func cost more CPU and latency.
     bool self_reported = leads && mode == lead_mode::blocking;
     if (self_reported)
       lead_unreported_ = request.request_id;
@@ -449,12 +453,14 @@ bool call_lane::poll_fds(int& replies, int& wake) const {
   return true;
 }
 
-bool call_lane::poll_read() {
+bool call_lane::poll_read(bool woken) {
   worker_process* p;
   {
     std::lock_guard<std::mutex> guard{mtx_};
-    uint64_t count;
-    [[maybe_unused]] auto n = ::read(lead_fd_, &count, sizeof(count));
+    if (woken) {
+      uint64_t count;
+      [[maybe_unused]] auto n = ::read(lead_fd_, &count, sizeof(count));
+    }
     p = closed_ ? nullptr : process_;
     if (p == nullptr) {
       release_lead_locked();

@@ -94,8 +94,10 @@ public:
   /// The polling leader's turn: reads what the channel holds (never
   /// blocks) and delivers it on this thread. Returns whether this thread
   /// still holds the reader token: it gives it back once nothing is
-  /// outstanding, the channel closed or the lane closes.
-  bool poll_read();
+  /// outstanding, the channel closed or the lane closes. `woken`: the wake
+  /// eventfd was readable (it is drained only then: no read that only says
+  /// EAGAIN per reply).
+  bool poll_read(bool woken = true);
 
   /// The polling leader gives the token back without reading (the I/O
   /// thread reads what is outstanding). Must come before the runtime stops.

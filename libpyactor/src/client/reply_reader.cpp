@@ -44,19 +44,21 @@ void reply_reader::fds(std::vector<int>& out) const {
 void reply_reader::on_ready(int fd) {
   auto& lanes = impl_->lanes;
   std::shared_ptr<actors::call_lane> lane;
+  bool woken = false;
   for (auto& l : lanes) {
     int replies = -1;
     int wake = -1;
     bool attached = l->poll_fds(replies, wake);
     if (fd == wake || (attached && fd == replies)) {
       lane = l;
+      woken = fd == wake;
       break;
     }
   }
   if (!lane)
     return;
   // Completions run here and may submit calls that add lanes: find it again.
-  if (!lane->poll_read())
+  if (!lane->poll_read(woken))
     lanes.erase(std::remove(lanes.begin(), lanes.end(), lane), lanes.end());
 }
 
