@@ -333,10 +333,20 @@ runtime::impl::direct_target(const call_request& req) {
       if (w.slot == req.pin_slot)
         found = &w;
   } else if (direct_least_loaded && !snap->empty()) {
+    // Ties go to the worker picked last (`rotation` holds its index), not
+    // round the pool: calls made one at a time stay on one warm process.
+    // Switching between two idle workers cost ~4.5 us per blocking call
+    // here (25.5 vs 21.3 us median, 1 vs 2 workers, same sitting): the
+    // kernel switches to a process whose caches and TLB are cold. Calls in
+    // flight at once still spread: a strictly lower load wins.
     auto& workers = *snap;
-    found = &workers[actors::pick_least_loaded(
-      workers.size(), rotation.fetch_add(1, std::memory_order_relaxed),
-      [&](size_t i) { return workers[i].load->load(std::memory_order_relaxed); })];
+    size_t last = rotation.load(std::memory_order_relaxed);
+    size_t picked = actors::pick_least_loaded(
+      workers.size(), last,
+      [&](size_t i) { return workers[i].load->load(std::memory_order_relaxed); });
+    if (picked != last)
+      rotation.store(picked, std::memory_order_relaxed);
+    found = &workers[picked];
   }
   if (found == nullptr)
     return nullptr;
