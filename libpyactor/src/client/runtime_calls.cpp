@@ -342,10 +342,13 @@ runtime::impl::direct_target(const call_request& req) {
     // per blocking call here (26-29 vs 21-22 us median, same sitting): the
     // kernel switches to a process whose caches and TLB are cold. Otherwise
     // the least loaded by the scheduler's counts, ties rotating, as before.
+    // The rotation then moves past the warm worker, so a burst of calls
+    // still spreads over the pool (the next one starts at its neighbour).
     auto& workers = *snap;
-    for (auto& w : workers)
-      if (w.uid == warm_uid && w.lane && w.lane->idle()) {
-        found = &w;
+    for (size_t i = 0; i < workers.size(); ++i)
+      if (workers[i].uid == warm_uid && workers[i].lane && workers[i].lane->idle()) {
+        found = &workers[i];
+        rotation.store(i + 1, std::memory_order_relaxed);
         break;
       }
     if (found == nullptr) {
