@@ -32,6 +32,9 @@ const std::vector<std::string> operators_list = {
   "index", "mod", "mul", "neg", "pos", "sub", "truediv", "and_", "inv", "invert", "lshift",
   "or_", "rshift", "xor", "concat", "contains", "countOf", "getitem", "indexOf", "length_hint"};
 
+/// The worker this thread's last direct call went to (see `direct_target`).
+thread_local uint64_t warm_uid = 0;
+
 bool known(const std::vector<std::string>& names, const std::string& name) {
   return std::find(names.begin(), names.end(), name) != names.end();
 }
@@ -333,10 +336,27 @@ runtime::impl::direct_target(const call_request& req) {
       if (w.slot == req.pin_slot)
         found = &w;
   } else if (direct_least_loaded && !snap->empty()) {
+    // A thread's calls stay on the worker it used last while that worker's
+    // lane is idle (nothing in flight): calls made one at a time then run
+    // on one warm process. Switching between two idle workers cost ~4.5 us
+    // per blocking call here (26-29 vs 21-22 us median, same sitting): the
+    // kernel switches to a process whose caches and TLB are cold. Otherwise
+    // the least loaded by the scheduler's counts, ties rotating, as before.
+    // The rotation then moves past the warm worker, so a burst of calls
+    // still spreads over the pool (the next one starts at its neighbour).
     auto& workers = *snap;
-    found = &workers[actors::pick_least_loaded(
-      workers.size(), rotation.fetch_add(1, std::memory_order_relaxed),
-      [&](size_t i) { return workers[i].load->load(std::memory_order_relaxed); })];
+    for (size_t i = 0; i < workers.size(); ++i)
+      if (workers[i].uid == warm_uid && workers[i].lane && workers[i].lane->idle()) {
+        found = &workers[i];
+        rotation.store(i + 1, std::memory_order_relaxed);
+        break;
+      }
+    if (found == nullptr) {
+      found = &workers[actors::pick_least_loaded(
+        workers.size(), rotation.fetch_add(1, std::memory_order_relaxed),
+        [&](size_t i) { return workers[i].load->load(std::memory_order_relaxed); })];
+      warm_uid = found->uid;
+    }
   }
   if (found == nullptr)
     return nullptr;
