@@ -1,5 +1,6 @@
 #include "frame_channel.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -72,6 +73,14 @@ frame_channel::frame_channel(int in_fd, int out_fd)
     throw std::runtime_error("cannot register the fork handler of the channel");
   channel_fd.store(in_fd);
   reply_fd.store(out_fd);
+  // A frame the reply pipe may not hold whole goes aside on the socket (the
+  // pipe may still hold earlier replies: half its size is the limit).
+  int type = 0;
+  socklen_t type_size = sizeof(type);
+  int pipe_bytes = out_fd != in_fd ? ::fcntl(out_fd, F_GETPIPE_SZ) : -1;
+  if (pipe_bytes > 0 && ::getsockopt(in_fd, SOL_SOCKET, SO_TYPE, &type, &type_size) == 0
+      && type == SOCK_STREAM)
+    aside_above_ = static_cast<size_t>(pipe_bytes) / 2;
 }
 
 frame_channel::~frame_channel() {
@@ -211,12 +220,42 @@ void frame_channel::write_all(const char* data, size_t size) {
   if (forked_child.load())
     return; // the reply of a forked child goes nowhere
   gil_released waiting;
+  if (size > aside_above_)
+    write_aside(data, size);
+  else
+    write_out(data, size);
+}
+
+void frame_channel::write_out(const char* data, size_t size) {
   while (size > 0) {
     ssize_t n = ::write(out_fd_, data, size);
     if (n >= 0) {
       data += n;
       size -= static_cast<size_t>(n);
     } else if (errno != EINTR) {
+      throw std::runtime_error(std::string{"channel write failed: "} + std::strerror(errno));
+    }
+  }
+}
+
+void frame_channel::write_aside(const char* data, size_t size) {
+  // Every piece the socket took is announced on the pipe before the next
+  // piece waits for room: the node reads a piece once it sees its marker,
+  // so the socket always drains.
+  constexpr size_t largest_piece = aside_flag - 1;
+  while (size > 0) {
+    ssize_t n = ::send(fd_, data, std::min(size, largest_piece), MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n > 0) {
+      char marker[4];
+      put_u32(marker, aside_flag | static_cast<uint32_t>(n));
+      write_out(marker, sizeof(marker));
+      data += n;
+      size -= static_cast<size_t>(n);
+    } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      pollfd room{fd_, POLLOUT, 0};
+      if (::poll(&room, 1, -1) < 0 && errno != EINTR)
+        throw std::runtime_error(std::string{"channel poll failed: "} + std::strerror(errno));
+    } else if (n < 0 && errno != EINTR) {
       throw std::runtime_error(std::string{"channel write failed: "} + std::strerror(errno));
     }
   }
