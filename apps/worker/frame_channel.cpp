@@ -141,7 +141,11 @@ bool frame_channel::next(uint64_t& call_id, const char*& body, size_t& size) {
     if (expect_empty_) {
       gil_released idle;
       pollfd readable{fd_, POLLIN, 0};
-      if (out_fd_ == fd_ && ::poll(&readable, 1, -1) < 0) {
+      // The same holds after a reply sent aside on the socket, while the
+      // node reads it.
+      bool poll_first = out_fd_ == fd_ || sent_aside_;
+      sent_aside_ = false;
+      if (poll_first && ::poll(&readable, 1, -1) < 0) {
         n = -1;
         err = errno;
       } else {
@@ -243,6 +247,7 @@ void frame_channel::write_aside(const char* data, size_t size) {
   // piece waits for room: the node reads a piece once it sees its marker,
   // so the socket always drains.
   constexpr size_t largest_piece = aside_flag - 1;
+  sent_aside_ = true;
   while (size > 0) {
     ssize_t n = ::send(fd_, data, std::min(size, largest_piece), MSG_DONTWAIT | MSG_NOSIGNAL);
     if (n > 0) {

@@ -62,6 +62,7 @@ private:
   int fd_;     // requests come in here
   int out_fd_; // replies go out here (fd_ itself, or a pipe of their own)
   size_t aside_above_ = SIZE_MAX;
+  bool sent_aside_ = false; // the last reply went on the socket: wait with poll, not read
   std::vector<char> buf_;
   size_t begin_ = 0;   // first unread byte
   size_t end_ = 0;     // one past the last buffered byte
