@@ -121,22 +121,29 @@ BOOST_AUTO_TEST_CASE(a_worker_killed_while_writing_a_large_reply_fails_one_call_
   test::log_capture log;
   auto rt = start_pool(one_worker(log));
   auto pid = rt->status().at(0).pid;
-  // A thread in the worker kills it once reply bytes sit unread in its
-  // socket (SIOCOUTQ > 0): while the 32 MiB reply goes out piece by piece,
-  // or at the latest while the call after it runs.
+  // A thread in the worker kills it once over 64 KiB of reply bytes sit
+  // unread in its socket (SIOCOUTQ) or its reply pipe (FIONREAD), which
+  // only the 32 MiB reply makes: while it goes out piece by piece (aside, or
+  // on the pipe where the socket holds less); if it got out whole, the
+  // call after it kills the process itself.
   BOOST_REQUIRE(rt->exec("import fcntl, os, struct, termios, threading, time\n"
                          "def _kill_when_sending():\n"
                          "    queued = bytearray(4)\n"
                          "    while True:\n"
-                         "        fcntl.ioctl(3, termios.TIOCOUTQ, queued)\n"
-                         "        if struct.unpack('i', queued)[0] > 0:\n"
+                         "        total = 0\n"
+                         "        for fd, request in ((3, termios.TIOCOUTQ), (4, termios.FIONREAD)):\n"
+                         "            fcntl.ioctl(fd, request, queued)\n"
+                         "            total += struct.unpack('i', queued)[0]\n"
+                         "        if total > 65536:\n"
                          "            os.kill(os.getpid(), 9)\n"
                          "        time.sleep(0.0002)\n"
                          "armed = True\n"
                          "threading.Thread(target=_kill_when_sending, daemon=True).start()\n"));
   auto big = rt->call_async("builtins", "bytes", {32 * mib});
-  // Sleeps in the armed process only: the kill lands on `big` or on this one.
-  auto gate = rt->eval_async("globals().get('armed') and __import__('time').sleep(60)");
+  // In the armed process (if the reply got out whole) this call kills it
+  // itself: the kill lands on `big` or on this one.
+  auto gate = rt->eval_async(
+    "globals().get('armed') and __import__('os').kill(__import__('os').getpid(), 9)");
   std::vector<runtime::future> small;
   for (int i = 0; i < 20; ++i)
     small.push_back(rt->call_async("operator", "add", {i, 1}));

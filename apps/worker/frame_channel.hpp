@@ -52,7 +52,8 @@ public:
   void write_all(const char* data, size_t size);
 
   /// Frames larger than this go aside; SIZE_MAX when replies share the
-  /// request socket (or the reply descriptor is not a pipe).
+  /// request socket, the reply descriptor is not a pipe, or the socket's
+  /// buffer holds less than the pipe.
   size_t aside_threshold() const { return aside_above_; }
 
 private:
