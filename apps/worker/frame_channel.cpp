@@ -249,14 +249,27 @@ void frame_channel::write_out(const char* data, size_t size) {
   }
 }
 
+namespace {
+
+/// A frame goes aside in pieces of at most this many bytes, each announced
+/// at once: the node copies one piece out while the worker copies the next
+/// one in (the two cores overlap, as when the socket woke the node at its
+/// first bytes). Measured on 1 MiB replies, ratio to a 1 MiB socketpair trip
+/// of the same rounds: 2.2-2.5x with 256 KiB pieces, 3.0-3.2x with 512 KiB,
+/// 3.2-3.9x whole; 64 and 128 KiB pieces woke the node up to 10 times per
+/// reply.
+constexpr size_t aside_piece = 256 * 1024;
+
+} // namespace
+
 void frame_channel::write_aside(const char* data, size_t size) {
   // Every piece the socket took is announced on the pipe before the next
   // piece waits for room: the node reads a piece once it sees its marker,
   // so the socket always drains.
-  constexpr size_t largest_piece = aside_flag - 1;
+  static_assert(aside_piece < aside_flag);
   sent_aside_ = true;
   while (size > 0) {
-    ssize_t n = ::send(fd_, data, std::min(size, largest_piece), MSG_DONTWAIT | MSG_NOSIGNAL);
+    ssize_t n = ::send(fd_, data, std::min(size, aside_piece), MSG_DONTWAIT | MSG_NOSIGNAL);
     if (n > 0) {
       char marker[4];
       put_u32(marker, aside_flag | static_cast<uint32_t>(n));
