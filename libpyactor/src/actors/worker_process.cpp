@@ -713,8 +713,11 @@ bool worker_process::read_aside_locked(size_t n, bool& delivered) {
       }
       aside_body_size_ = size_t{length} + 4 - reply_header_size;
       aside_body_.clear();
+      // Address space only (no page is touched), bounded by max_frame_size
+      // as the pipe's buffer is: the pieces then fill it without copies.
+      aside_body_.reserve(aside_body_size_);
     } else {
-      // Grows by what the socket holds now, never by what the header claims.
+      // Filled by what the socket holds now, never by what the header claims.
       size_t have = aside_body_.size();
       size_t want = std::min(n, aside_body_size_ - have);
       aside_body_.resize(have + want);
