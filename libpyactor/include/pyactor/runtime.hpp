@@ -59,6 +59,10 @@ using completion_callback = std::function<void(result<value>)>;
 class call_handle {
 public:
   call_handle() = default;
+  call_handle(call_handle&&) = default;
+  call_handle& operator=(call_handle&&) = default;
+  call_handle(const call_handle&) = delete;
+  call_handle& operator=(const call_handle&) = delete;
 
   /// Waits for the result (a value or a typed error) and returns it.
   result<value> get();
@@ -74,10 +78,15 @@ public:
   uint64_t id() const { return id_; }
 
   struct canceller;
+  /// Where the result lands: set once by the call's completion, on any thread.
+  struct slot;
 
 private:
   friend class runtime;
-  std::future<result<value>> future_;
+  // Not std::future: std::promise::set_value runs std::call_once on a fresh
+  // flag, and glibc's pthread_once then makes a futex syscall every time,
+  // one per call on the thread that completes it.
+  std::shared_ptr<slot> slot_;
   uint64_t id_ = 0;
   std::shared_ptr<canceller> canceller_;
 };

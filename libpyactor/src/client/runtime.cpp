@@ -34,17 +34,19 @@ void log_to_stderr(const std::string& line) {
 // -- call_handle ----------------------------------------------------------------------
 
 result<value> call_handle::get() {
-  if (!future_.valid())
+  if (!slot_)
     return make_error(errc::bad_request, "call_handle::get: no result (empty or already taken)");
-  return future_.get();
+  auto r = slot_->take();
+  slot_.reset();
+  return r;
 }
 
 bool call_handle::ready() const {
-  return wait_for(std::chrono::milliseconds(0));
+  return slot_ && slot_->ready();
 }
 
 bool call_handle::wait_for(std::chrono::milliseconds timeout) const {
-  return future_.valid() && future_.wait_for(timeout) == std::future_status::ready;
+  return slot_ && slot_->wait_for(timeout);
 }
 
 void call_handle::cancel() {

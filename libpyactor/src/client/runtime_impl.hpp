@@ -22,6 +22,7 @@
 #include "pyactor/codec/msgpack.hpp"
 #include "pyactor/reply_reader.hpp"
 #include "pyactor/runtime.hpp"
+#include "call_slot.hpp"
 #include "request_body.hpp"
 
 namespace pyactor {
@@ -164,10 +165,10 @@ struct runtime::impl {
   /// A handle whose future gets the result of the call `submit` sends.
   template <class Submit>
   call_handle make_handle(Submit&& submit) {
-    auto promise = std::make_shared<std::promise<result<value>>>();
     call_handle handle;
-    handle.future_ = promise->get_future();
-    handle.id_ = submit([promise](result<value> r) { promise->set_value(std::move(r)); });
+    handle.slot_ = std::make_shared<call_handle::slot>();
+    auto writer = std::make_shared<client::slot_writer>(handle.slot_);
+    handle.id_ = submit([writer](result<value> r) { writer->set(std::move(r)); });
     handle.canceller_ = canceller;
     return handle;
   }
