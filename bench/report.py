@@ -133,6 +133,43 @@ def interleaved_section(rounds, w):
     w("")
 
 
+def big_section(path, w):
+    """1 MiB one way, 1 and 2 workers, next to a socketpair floor (bench/big_payloads.cpp)."""
+    recs = {}
+    with open(path) as f:
+        for line in f:
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue
+            if rec.get("suite") == "big":
+                recs[rec["name"]] = rec
+    fl = recs.get("floor")
+    if not fl:
+        return
+    w("## 1 MiB payloads: requests and replies next to a socketpair floor, same rounds")
+    w("")
+    w(f"{fl['rounds']} rounds of {fl['calls_per_round']} blocking calls per case (load "
+      f"{fl['load']:.2f}); per case the median of the per-round medians, its range, and the "
+      "median of the per-round ratios to the floor (1 MiB one way and 16 B back over a Unix "
+      "socketpair with 2 MiB buffers). Faults and sleeps are per call over all rounds.")
+    w("")
+    w("| case | µs per call | ÷ floor | node minor faults | node sleeps | worker sleeps |")
+    w("|---|---|---|---|---|---|")
+    w(f"| socketpair floor | {spread_text(fl['us'], 1)} | 1 | — | — | — |")
+    labels = {"req": "1 MiB request, small reply", "rep": "small request, 1 MiB reply"}
+    for name in ("req 1", "rep 1", "req 2", "rep 2"):
+        r = recs.get(name)
+        if not r:
+            continue
+        kind, workers = name.split()
+        w(f"| {labels[kind]}, {workers} worker{'s' if workers != '1' else ''} | "
+          f"{spread_text(r['us'], 1)} | {spread_text(r['ratio_to_floor'])} | "
+          f"{r['node_minor_faults_per_call']:.1f} | {r['node_sleeps_per_call']:.2f} | "
+          f"{r['worker_sleeps_per_call']:.2f} |")
+    w("")
+
+
 def host_section(host, w):
     """CPU-bound Python in a worker against python3, and the worker's start."""
     rows = [r for r in host if r.get("name") == "cpu_in_worker_vs_python3"]
@@ -443,6 +480,7 @@ def build(path, mode, load_before, elapsed):
     host_section(host, w)
     w("")
     interleaved_section(rounds, w)
+    big_section(path, w)
 
     # -- goals ----------------------------------------------------------------------------
     def goal(label, value_text, met):

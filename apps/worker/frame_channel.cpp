@@ -1,5 +1,6 @@
 #include "frame_channel.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -72,6 +73,21 @@ frame_channel::frame_channel(int in_fd, int out_fd)
     throw std::runtime_error("cannot register the fork handler of the channel");
   channel_fd.store(in_fd);
   reply_fd.store(out_fd);
+  // A frame the reply pipe may not hold whole goes aside on the socket (the
+  // pipe may still hold earlier replies: half its size is the limit), if
+  // the socket holds more than the pipe: then the frame goes out in fewer
+  // pieces, each one a wake-up of both sides. Its send buffer as the kernel
+  // reports it (twice what was asked, capped by net.core.wmem_max: 4 MiB
+  // on the VM measured, ~416 KiB on a stock Debian) also pays the packets'
+  // overhead: a quarter is kept for that.
+  int type = 0, sndbuf = 0;
+  socklen_t type_size = sizeof(type), sndbuf_size = sizeof(sndbuf);
+  int pipe_bytes = out_fd != in_fd ? ::fcntl(out_fd, F_GETPIPE_SZ) : -1;
+  if (pipe_bytes > 0 && ::getsockopt(in_fd, SOL_SOCKET, SO_TYPE, &type, &type_size) == 0
+      && type == SOCK_STREAM
+      && ::getsockopt(in_fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, &sndbuf_size) == 0
+      && static_cast<size_t>(sndbuf) / 4 * 3 > static_cast<size_t>(pipe_bytes))
+    aside_above_ = static_cast<size_t>(pipe_bytes) / 2;
 }
 
 frame_channel::~frame_channel() {
@@ -132,7 +148,11 @@ bool frame_channel::next(uint64_t& call_id, const char*& body, size_t& size) {
     if (expect_empty_) {
       gil_released idle;
       pollfd readable{fd_, POLLIN, 0};
-      if (out_fd_ == fd_ && ::poll(&readable, 1, -1) < 0) {
+      // The same holds after a reply sent aside on the socket, while the
+      // node reads it.
+      bool poll_first = out_fd_ == fd_ || sent_aside_;
+      sent_aside_ = false;
+      if (poll_first && ::poll(&readable, 1, -1) < 0) {
         n = -1;
         err = errno;
       } else {
@@ -211,12 +231,56 @@ void frame_channel::write_all(const char* data, size_t size) {
   if (forked_child.load())
     return; // the reply of a forked child goes nowhere
   gil_released waiting;
+  if (size > aside_above_)
+    write_aside(data, size);
+  else
+    write_out(data, size);
+}
+
+void frame_channel::write_out(const char* data, size_t size) {
   while (size > 0) {
     ssize_t n = ::write(out_fd_, data, size);
     if (n >= 0) {
       data += n;
       size -= static_cast<size_t>(n);
     } else if (errno != EINTR) {
+      throw std::runtime_error(std::string{"channel write failed: "} + std::strerror(errno));
+    }
+  }
+}
+
+namespace {
+
+/// A frame goes aside in pieces of at most this many bytes, each announced
+/// at once: the node copies one piece out while the worker copies the next
+/// one in (the two cores overlap, as when the socket woke the node at its
+/// first bytes). Measured on 1 MiB replies, ratio to a 1 MiB socketpair trip
+/// of the same rounds: 2.2-2.5x with 256 KiB pieces, 3.0-3.2x with 512 KiB,
+/// 3.2-3.9x whole; 64 and 128 KiB pieces woke the node up to 10 times per
+/// reply.
+constexpr size_t aside_piece = 256 * 1024;
+
+} // namespace
+
+void frame_channel::write_aside(const char* data, size_t size) {
+  // Every piece the socket took is announced on the pipe before the next
+  // piece waits for room: the node reads a piece once it sees its marker,
+  // so the socket always drains.
+  static_assert(aside_piece < aside_flag);
+  sent_aside_ = true;
+  while (size > 0) {
+    ssize_t n = ::send(fd_, data, std::min(size, aside_piece), MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n > 0) {
+      char marker[4];
+      put_u32(marker, aside_flag | static_cast<uint32_t>(n));
+      write_out(marker, sizeof(marker));
+      data += n;
+      size -= static_cast<size_t>(n);
+    } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      pollfd room{fd_, POLLOUT, 0};
+      if (::poll(&room, 1, -1) < 0 && errno != EINTR)
+        throw std::runtime_error(std::string{"channel poll failed: "} + std::strerror(errno));
+    } else if (n < 0 && errno != EINTR) {
       throw std::runtime_error(std::string{"channel write failed: "} + std::strerror(errno));
     }
   }

@@ -47,11 +47,23 @@ public:
   bool frame_buffered() const;
 
   /// Writes all of `data`; throws std::runtime_error when the peer is gone.
+  /// A frame over `aside_threshold` goes aside on the request socket
+  /// (protocol.hpp `aside_flag`) when replies have a pipe of their own.
   void write_all(const char* data, size_t size);
 
+  /// Frames larger than this go aside; SIZE_MAX when replies share the
+  /// request socket, the reply descriptor is not a pipe, or the socket's
+  /// buffer holds less than the pipe.
+  size_t aside_threshold() const { return aside_above_; }
+
 private:
+  void write_out(const char* data, size_t size);
+  void write_aside(const char* data, size_t size);
+
   int fd_;     // requests come in here
   int out_fd_; // replies go out here (fd_ itself, or a pipe of their own)
+  size_t aside_above_ = SIZE_MAX;
+  bool sent_aside_ = false; // the last reply went on the socket: wait with poll, not read
   std::vector<char> buf_;
   size_t begin_ = 0;   // first unread byte
   size_t end_ = 0;     // one past the last buffered byte

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <poll.h>
 #include <linux/sched.h>
 #include <sys/eventfd.h>
@@ -19,6 +20,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
+#include <mutex>
 
 #include "worker/protocol.hpp"
 #include "worker/python_boot.h"
@@ -248,8 +251,37 @@ bool operator==(const worker_spawn_options& x, const worker_spawn_options& y) {
          && x.start_hook == y.start_hook;
 }
 
+namespace {
+
+/// Node-wide, once: glibc malloc keeps freed blocks of up to 32 MiB in the
+/// heap instead of returning them to the kernel. Its default trims the
+/// heap top and hands blocks over 128 KiB back at once until a large block
+/// was freed, so each 1 MiB payload (request encoding, reply vector, the
+/// caller's copies) could fault in ~480 fresh pages: 4-9 ms per 1 MiB call
+/// measured here, against 0.2 ms with the pages kept (issue 11). These are
+/// the values glibc's own dynamic thresholds reach after a 32 MiB block was
+/// freed, set at once. A program that chose its own (GLIBC_TUNABLES
+/// glibc.malloc.*_threshold, MALLOC_*_THRESHOLD_) keeps them.
+void keep_freed_payload_memory() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    const char* tunables = std::getenv("GLIBC_TUNABLES");
+    std::string t = tunables != nullptr ? tunables : "";
+    if (t.find("malloc.mmap_threshold") != std::string::npos
+        || t.find("malloc.trim_threshold") != std::string::npos
+        || std::getenv("MALLOC_MMAP_THRESHOLD_") != nullptr
+        || std::getenv("MALLOC_TRIM_THRESHOLD_") != nullptr)
+      return;
+    mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);
+    mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);
+  });
+}
+
+} // namespace
+
 result<std::unique_ptr<worker_process>> worker_process::start(const worker_spawn_options& options,
                                                              worker_events events) {
+  keep_freed_payload_memory();
   auto fail = [&](const std::string& what, int err) -> result<std::unique_ptr<worker_process>> {
     return make_error(errc::worker_crashed, "cannot start worker " + std::to_string(options.slot)
                                               + " from '" + options.executable + "': " + what
@@ -574,11 +606,24 @@ bool worker_process::read_locked() {
   using namespace pyactor::worker;
   if (!channel_open_.load())
     return false;
-  // Hands out every complete frame in `in_`; false on a malformed one.
+  // Hands out every complete frame in `in_` (and those its markers bring
+  // from the socket); false on a malformed one.
   auto deliver_frames = [&]() -> bool {
     size_t pos = 0;
+    bool delivered = false;
     while (have_ - pos >= 4) {
       uint32_t length = get_u32(in_.data() + pos);
+      if (length & aside_flag) {
+        pos += 4;
+        if (!read_aside_locked(length & ~aside_flag, delivered))
+          return false;
+        continue;
+      }
+      if (aside_head_have_ > 0) {
+        failure_ = "sent a frame on its reply pipe before the frame it was sending on its socket "
+                   "was whole";
+        return false;
+      }
       if (length < reply_header_size - 4 || length > max_frame_size) {
         failure_ = "sent a malformed frame (length " + std::to_string(length) + ")";
         return false;
@@ -592,14 +637,15 @@ bool worker_process::read_locked() {
       const char* p = in_.data() + pos;
       events_.on_frame(get_u64(p + 4), static_cast<uint8_t>(p[12]),
                        std::vector<char>(p + reply_header_size, p + frame));
+      delivered = true;
       pos += frame;
     }
     if (pos > 0) {
       std::memmove(in_.data(), in_.data() + pos, have_ - pos);
       have_ -= pos;
-      if (events_.on_batch_end)
-        events_.on_batch_end();
     }
+    if (delivered && events_.on_batch_end)
+      events_.on_batch_end();
     return true;
   };
   for (;;) {
@@ -632,6 +678,61 @@ bool worker_process::read_locked() {
       return true;
     }
   }
+}
+
+bool worker_process::read_aside_locked(size_t n, bool& delivered) {
+  using namespace pyactor::worker;
+  static_assert(sizeof(aside_head_) == reply_header_size);
+  auto take = [&](char* into, size_t want) -> bool {
+    while (want > 0) {
+      ssize_t got = ::recv(channel_fd_, into, want, MSG_DONTWAIT);
+      if (got > 0) {
+        into += got;
+        want -= static_cast<size_t>(got);
+        n -= static_cast<size_t>(got);
+      } else if (!(got < 0 && errno == EINTR)) {
+        failure_ = "announced " + std::to_string(n)
+                   + " more reply bytes on its socket than it had sent there";
+        return false;
+      }
+    }
+    return true;
+  };
+  while (n > 0) {
+    if (aside_head_have_ < reply_header_size) {
+      size_t want = std::min(n, reply_header_size - aside_head_have_);
+      if (!take(aside_head_ + aside_head_have_, want))
+        return false;
+      aside_head_have_ += want;
+      if (aside_head_have_ < reply_header_size)
+        continue;
+      uint32_t length = get_u32(aside_head_);
+      if (length < reply_header_size - 4 || length > max_frame_size) {
+        failure_ = "sent a malformed frame on its socket (length " + std::to_string(length) + ")";
+        return false;
+      }
+      aside_body_size_ = size_t{length} + 4 - reply_header_size;
+      aside_body_.clear();
+      // Address space only (no page is touched), bounded by max_frame_size
+      // as the pipe's buffer is: the pieces then fill it without copies.
+      aside_body_.reserve(aside_body_size_);
+    } else {
+      // Filled by what the socket holds now, never by what the header claims.
+      size_t have = aside_body_.size();
+      size_t want = std::min(n, aside_body_size_ - have);
+      aside_body_.resize(have + want);
+      if (!take(aside_body_.data() + have, want))
+        return false;
+    }
+    if (aside_head_have_ == reply_header_size && aside_body_.size() == aside_body_size_) {
+      aside_head_have_ = 0;
+      events_.on_frame(get_u64(aside_head_ + 4), static_cast<uint8_t>(aside_head_[12]),
+                       std::move(aside_body_));
+      aside_body_ = std::vector<char>{};
+      delivered = true;
+    }
+  }
+  return true;
 }
 
 void worker_process::run_io() {

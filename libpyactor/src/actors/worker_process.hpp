@@ -154,6 +154,10 @@ private:
   worker_process() = default;
   void run_io();
   bool read_locked();
+  /// Takes the `n` bytes a marker announced from the socket (see
+  /// protocol.hpp `aside_flag`); false (with `failure_`) if they are not
+  /// there or do not make a frame.
+  bool read_aside_locked(size_t n, bool& delivered);
   bool flush_outbox_locked();
   void wake();
 
@@ -179,6 +183,12 @@ private:
   std::mutex read_mtx_;
   std::vector<char> in_ = std::vector<char>(256 * 1024);
   size_t have_ = 0;
+  /// The reply frame arriving aside, on the socket: its header, then its
+  /// payload (read straight into the vector handed to `on_frame`).
+  char aside_head_[13] = {};
+  size_t aside_head_have_ = 0;
+  std::vector<char> aside_body_;
+  size_t aside_body_size_ = 0;
   std::string failure_; // set when the process broke the protocol
   std::atomic<bool> channel_open_{true};
   std::atomic<bool> io_reads_{true};

@@ -77,6 +77,16 @@ enum class status : uint8_t {
 /// worker answers a skipped call with status bad_request.
 constexpr uint64_t skip_flag = uint64_t{1} << 63;
 
+/// Replies larger than the reply pipe holds travel aside, on the request
+/// socket, so that the worker never waits for the node to drain the pipe in
+/// the middle of a frame (unprivileged, a pipe holds at most
+/// /proc/sys/fs/pipe-max-size, 1 MiB by default). The worker sends what the
+/// socket takes now and then writes to the pipe a 4-byte marker, the u32
+/// `aside_flag | n`: the next n bytes of the reply stream are on the socket,
+/// already there. It writes nothing else to the pipe until the frame sent
+/// aside is whole, so the pipe keeps the order of the replies.
+constexpr uint32_t aside_flag = uint32_t{1} << 31;
+
 /// Bytes before the msgpack part of a request frame: length + call id.
 constexpr size_t request_header_size = 4 + 8;
 
@@ -86,6 +96,7 @@ constexpr size_t reply_header_size = 4 + 8 + 1;
 /// Largest frame either side accepts; a bigger length is a protocol error.
 /// Senders check `limits::max_body_size` before they build a frame.
 constexpr uint32_t max_frame_size = limits::max_frame_size;
+static_assert(max_frame_size < aside_flag, "a frame length must never look like a marker");
 
 inline void put_u32(char* p, uint32_t x) {
   for (int i = 0; i < 4; ++i)
