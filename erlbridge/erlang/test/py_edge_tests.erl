@@ -35,6 +35,8 @@ edge_test_() ->
        {"async callers that exit right after sending", {timeout, 120, fun exit_after_send/0}},
        {"py:connect to the gateway in use, and to bad names", {timeout, 60, fun connect_self/0}},
        {"a node that cannot become distributed", {timeout, 60, fun no_epmd/0}},
+       {"blocking calls watch the gateway's node and leave nothing behind",
+        {timeout, 120, fun blocking_watch/0}},
        {"the application stopped under calls, started twice, a failed start",
         {timeout, 300, fun stop_under_calls/0}},
        %% these two leave the application on gateways they started (the
@@ -340,6 +342,38 @@ gateway_order(Pids, A, B) ->
 switch_waiting(Batcher) ->
     {messages, Ms} = erlang:process_info(Batcher, messages),
     lists:any(fun(M) -> element(1, M) =:= switch end, [M || M <- Ms, is_tuple(M)]).
+
+%% A blocking call watches the gateway with a node monitor instead of a
+%% process monitor (one distribution message each way): it must take back
+%% only its own monitor, leave no message, and still see the gateway die.
+blocking_watch() ->
+    {Gw, Port, OsPid} = start_gateway("watch"),
+    Call = fun(Req) -> pyactor_client:call(Gw, Req, 20000) end,
+    Add = fun(I) -> {func, operator, add, [I, 1], [], #{timeout => 20000}} end,
+    true = erlang:monitor_node(Gw, true), % the caller's own, kept throughout
+    ?assertEqual([I + 1 || I <- lists:seq(1, 200)], [Call(Add(I)) || I <- lists:seq(1, 200)]),
+    ?assertError({python, 'ZeroDivisionError', _, _},
+                 Call({func, operator, truediv, [1, 0], [], #{timeout => 20000}})),
+    {message_queue_len, 0} = erlang:process_info(self(), message_queue_len),
+    {monitors, []} = erlang:process_info(self(), monitors),
+    %% callers blocked in calls when the gateway dies: one gateway_down each
+    Parent = self(),
+    Callers = [spawn(fun() ->
+                             Parent ! {result, self(),
+                                       catch Call({func, time, sleep, [30], [], #{timeout => 60000}})}
+                     end) || _ <- lists:seq(1, 3)],
+    ok = wait_until(fun() -> length([W || W = #{in_flight := F} <- Call(status), F > 0]) > 0
+                    end, 30000),
+    "" = os:cmd("kill -9 " ++ integer_to_list(OsPid)),
+    [receive {result, C, R} -> ?assertMatch({'EXIT', {{pyactor, gateway_down}, _}}, R)
+     after 60000 -> error({hang, C})
+     end || C <- Callers],
+    %% this process's own node monitor fired once: the 201 calls took back theirs
+    receive {nodedown, Gw} -> ok after 60000 -> error(no_nodedown) end,
+    receive {nodedown, Gw} = Extra -> error({second_nodedown, Extra}) after 200 -> ok end,
+    receive {Port, {exit_status, _}} -> ok after 60000 -> error(gateway_still_running) end,
+    %% a call to a gateway that is gone: gateway_down at once, not a timeout
+    ?assertError({pyactor, gateway_down}, Call(Add(1))).
 
 stop_under_calls() ->
     %% The application stops while synchronous and async calls run: each
