@@ -3,6 +3,7 @@
 // operation codes (issue 8). Real worker processes, driven frame by frame.
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
 #include <csignal>
 #include <fstream>
 #include <set>
@@ -55,8 +56,9 @@ struct kill_children {
 
 /// msgpack of a str.
 std::vector<char> str_bytes(const std::string& text) {
-  std::vector<char> out{static_cast<char>(0xa0 | text.size())}; // fixstr: < 32 bytes
-  out.insert(out.end(), text.begin(), text.end());
+  std::vector<char> out(1 + text.size());
+  out[0] = static_cast<char>(0xa0 | text.size()); // fixstr: < 32 bytes
+  std::copy(text.begin(), text.end(), out.begin() + 1);
   return out;
 }
 
