@@ -101,6 +101,17 @@ struct fixture {
     }
     return got;
   }
+
+  /// Completes every call the service still holds as cancelled, flushes,
+  /// and returns what reached the batcher: calls cancelled at the gateway
+  /// get no reply.
+  std::vector<std::pair<int64_t, value>> replies_after_completing_all_as_cancelled() {
+    for (auto& c : py.calls)
+      c.second(make_error(errc::cancelled, "cancelled"));
+    state.flush_replies();
+    size_t messages = 0;
+    return replies(messages);
+  }
 };
 
 } // namespace
@@ -160,11 +171,7 @@ BOOST_FIXTURE_TEST_CASE(a_cancel_of_ids_below_256_written_as_a_string_is_read, f
   bad.insert(bad.end(), {107, 0, 9, 12});
   deliver(bad);
   BOOST_CHECK_EQUAL(py.cancelled.size(), 2u);
-  for (auto& c : py.calls)
-    c.second(make_error(errc::cancelled, "cancelled"));
-  state.flush_replies();
-  size_t messages = 0;
-  auto got = replies(messages);
+  auto got = replies_after_completing_all_as_cancelled();
   BOOST_REQUIRE_EQUAL(got.size(), 1u);
   BOOST_CHECK_EQUAL(got[0].first, 12);
 }
@@ -177,11 +184,7 @@ BOOST_FIXTURE_TEST_CASE(cancelled_entries_get_no_reply, fixture) {
                      list{int64_t{10}, int64_t{300}, int64_t{999}}}}));
   BOOST_CHECK_EQUAL(py.cancelled.size(), 2u);
   BOOST_CHECK_EQUAL(state.stats().cancelled, 2u);
-  for (auto& c : py.calls)
-    c.second(make_error(errc::cancelled, "cancelled"));
-  state.flush_replies();
-  size_t messages = 0;
-  auto got = replies(messages);
+  auto got = replies_after_completing_all_as_cancelled();
   BOOST_REQUIRE_EQUAL(got.size(), 1u);
   BOOST_CHECK_EQUAL(got[0].first, 11);
   BOOST_CHECK_EQUAL(state.stats().in_flight, 0u);

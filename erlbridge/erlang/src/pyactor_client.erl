@@ -31,25 +31,20 @@
 %% which is local to this node, stands in for gen_server:call's process
 %% monitor and its two extra distribution messages, MONITOR_P and
 %% DEMONITOR_P (4-13% of a trivial call's latency, measured by hand).
-%% The reply tag is made here, next to the receive, so the receive skips
-%% older messages at once.
 -spec call(term(), timeout()) -> term().
 call(Req, Timeout) ->
     Tag = make_ref(),
     {Node, ok} = on_route(fun(Node) -> send_call(Node, Tag, Req) end),
-    receive
-        {Tag, Reply} -> unwatch(Node), unwrap(Reply);
-        {nodedown, Node} -> erlang:error({pyactor, gateway_down})
-    after grace(Timeout) ->
-        unwatch(Node),
-        erlang:error({pyactor, timeout})
-    end.
+    receive_reply(Node, Tag, Timeout).
 
 %% @doc As `call/2', to the gateway `Node'.
 -spec call(node(), term(), timeout()) -> term().
 call(Node, Req, Timeout) ->
     Tag = make_ref(),
     send_call(Node, Tag, Req),
+    receive_reply(Node, Tag, Timeout).
+
+receive_reply(Node, Tag, Timeout) ->
     receive
         {Tag, Reply} -> unwatch(Node), unwrap(Reply);
         {nodedown, Node} -> erlang:error({pyactor, gateway_down})

@@ -6,6 +6,7 @@
 %% workers, real erl peer nodes; run through ctest (run_eunit.sh).
 -module(py_edge_tests).
 -include_lib("eunit/include/eunit.hrl").
+-import(pyactor_test_lib, [stop_gateway/1, record_os_pid/1, busy_workers/0, wait_until/2]).
 
 %% -- fixture -------------------------------------------------------------------
 
@@ -439,44 +440,7 @@ os_process_runs(Pid) ->
 
 %% `pyactor bridge' with 1 worker, by hand; its node, port and OS pid.
 start_gateway(What) ->
-    Alive = What ++ "_" ++ os:getpid(),
-    [_, Host] = string:split(atom_to_list(node()), "@"),
-    Port = open_port({spawn_executable, os:getenv("PYACTOR_BIN")},
-                     [{args, ["bridge", "--sname", Alive, "--workers", "1"]},
-                      {env, [{"PYACTOR_COOKIE", atom_to_list(erlang:get_cookie())}]},
-                      {line, 4096}, exit_status, use_stdio, binary]),
-    {os_pid, OsPid} = erlang:port_info(Port, os_pid),
-    record_os_pid(OsPid),
-    receive {Port, {data, {eol, <<"ready ", _/binary>>}}} -> ok
-    after 60000 -> error(gateway_not_ready)
-    end,
-    {list_to_atom(Alive ++ "@" ++ Host), Port, OsPid}.
-
-stop_gateway(Port) ->
-    {os_pid, OsPid} = erlang:port_info(Port, os_pid),
-    "" = os:cmd("kill -TERM " ++ integer_to_list(OsPid)),
-    receive {Port, {exit_status, Status}} -> ?assertEqual(0, Status)
-    after 60000 -> error(no_exit_after_sigterm)
-    end.
-
-record_os_pid(Pid) ->
-    case os:getenv("PYACTOR_TEST_PIDS") of
-        false -> ok;
-        File -> ok = file:write_file(File, [integer_to_list(Pid), "\n"], [append])
-    end.
-
-busy_workers() ->
-    length([W || W = #{in_flight := F} <- py:status(), F > 0]).
+    pyactor_test_lib:start_gateway(What, ["--workers", "1"]).
 
 peer_name(What) ->
     list_to_atom("pyactor_edge_" ++ What ++ "_" ++ os:getpid()).
-
-%% Polls `Check' every 20 ms until it holds (for conditions with no event
-%% to wait on), bounded by `Timeout'.
-wait_until(Check, Timeout) when Timeout > 0 ->
-    case Check() of
-        true -> ok;
-        false -> timer:sleep(20), wait_until(Check, Timeout - 20)
-    end;
-wait_until(_Check, _Timeout) ->
-    timeout.

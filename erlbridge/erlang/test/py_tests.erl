@@ -4,6 +4,7 @@
 %% epmd on loopback ($ERL_EPMD_PORT) and $PYACTOR_BIN.
 -module(py_tests).
 -include_lib("eunit/include/eunit.hrl").
+-import(pyactor_test_lib, [stop_gateway/1, record_os_pid/1, busy_workers/0, wait_until/2]).
 
 %% -- fixture -------------------------------------------------------------------
 
@@ -619,52 +620,10 @@ start_gateway(What, Config) ->
     ok = filelib:ensure_dir(filename:join(Dir, "x")),
     ConfigFile = filename:join(Dir, "pyactor.ini"),
     ok = file:write_file(ConfigFile, ["[pyactor]\n", [[L, "\n"] || L <- Config]]),
-    Alive = What ++ "_" ++ os:getpid(),
-    [_, Host] = string:split(atom_to_list(node()), "@"),
-    Port = open_port({spawn_executable, os:getenv("PYACTOR_BIN")},
-                     [{args, ["bridge", "--sname", Alive, "--workers", "2",
-                              "--config", ConfigFile]},
-                      {env, [{"PYACTOR_COOKIE", atom_to_list(erlang:get_cookie())}]},
-                      {line, 4096}, exit_status, use_stdio, binary]),
-    {os_pid, OsPid} = erlang:port_info(Port, os_pid),
-    record_os_pid(OsPid),
-    receive {Port, {data, {eol, <<"ready ", _/binary>>}}} -> ok
-    after 60000 -> error(gateway_not_ready)
-    end,
-    {list_to_atom(Alive ++ "@" ++ Host), Port, OsPid}.
-
-%% Stops a gateway `start_gateway' started: SIGTERM, exit status 0.
-stop_gateway(Port) ->
-    {os_pid, OsPid} = erlang:port_info(Port, os_pid),
-    "" = os:cmd("kill -TERM " ++ integer_to_list(OsPid)),
-    receive {Port, {exit_status, Status}} -> ?assertEqual(0, Status)
-    after 60000 -> error(no_exit_after_sigterm)
-    end.
-
-record_os_pid(Pid) ->
-    case os:getenv("PYACTOR_TEST_PIDS") of
-        false -> ok;
-        File -> ok = file:write_file(File, [integer_to_list(Pid), "\n"], [append])
-    end.
-
-
-busy_workers() ->
-    length([W || W = #{in_flight := F} <- py:status(), F > 0]).
+    pyactor_test_lib:start_gateway(What, ["--workers", "2", "--config", ConfigFile]).
 
 peer_name(What) ->
     list_to_atom("pyactor_eunit_" ++ What ++ "_" ++ os:getpid()).
-
-%% Polls `Check' every 20 ms until it holds; for conditions with no event to
-%% wait on (a worker's counters), bounded by `Timeout'.
-wait_until(Check, Timeout) when Timeout > 0 ->
-    case Check() of
-        true -> ok;
-        false ->
-            timer:sleep(20),
-            wait_until(Check, Timeout - 20)
-    end;
-wait_until(_Check, _Timeout) ->
-    timeout.
 
 wait_for_registered(Name, Timeout) when Timeout > 0 ->
     case whereis(Name) of
