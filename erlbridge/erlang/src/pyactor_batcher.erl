@@ -1,12 +1,12 @@
 %% @doc Carries asynchronous calls to the gateway in use, several per
 %% distribution message. Callers (`py:async_func' and friends) send their
-%% requests to this process on their own node; it takes what is in its
-%% mailbox (up to ?MAX_BATCH calls) and sends them as one message
-%% `{'$pyactor_batch', self(), [{Id, term_to_binary(Req)}, ...]}' to
+%% requests to this process on their own node (`send_request/2'); it takes
+%% what is in its mailbox (up to ?MAX_BATCH calls) and sends them as one
+%% message `{'$pyactor_batch', self(), [{Id, term_to_binary(Req)}, ...]}' to
 %% `{py, Node}'. No timer: a call that finds the batcher idle leaves at once,
 %% alone. The gateway answers with `{'$pyactor_replies', [{Id, Reply}, ...]}'
-%% (the replies of one of its loop turns); each reply goes to its caller as a
-%% `gen_server' reply, so `gen_server:wait_response/2' takes it.
+%% (the replies of one of its loop turns); each reply goes to its caller as
+%% `{Tag, Reply}', which `wait_response/3' takes.
 %%
 %% One batcher serves every gateway the application uses in turn:
 %% `py:connect/1' tells it to `switch/2'. The switch is a message in its
@@ -24,14 +24,16 @@
 %% Nothing is lost: the batcher monitors every caller with calls in flight
 %% and cancels the calls of one that dies; it monitors each gateway's `py'
 %% and answers every call in flight there with `{error, {pyactor,
-%% gateway_down, Why}}' when that goes away; callers monitor the batcher
-%% (`send_request/2'), so its own death reaches them too. Each call is
-%% answered once.
+%% gateway_down, Why}}' when that goes away; each caller monitors the
+%% batcher while it has calls there (one monitor per caller process, kept in
+%% its process dictionary with the number of its calls not finished, instead
+%% of a monitor and an alias per call), so the batcher's own death reaches
+%% each of its calls as one error. Each call is answered once.
 %%
 %% Started (linked) by `pyactor_conn'.
 -module(pyactor_batcher).
 
--export([start_link/1, send_request/2, switch/2, stats/1]).
+-export([start_link/1, send_request/2, wait_response/3, switch/2, stats/1]).
 -export([init/2]).
 
 %% Calls taken from the mailbox per batch message.
@@ -54,8 +56,8 @@
             %% Node => monitor of {py, Node}, for every gateway with calls sent
             gw_mons = #{} :: #{node() => reference()},
             next_id = ?FIRST_ID :: non_neg_integer(),
-            %% Id => {From, CallerPid, Node}, every call sent or queued
-            pending = #{} :: #{non_neg_integer() => {{pid(), term()}, pid(), node()}},
+            %% Id => {CallerPid, Tag, Node}, every call sent or queued
+            pending = #{} :: #{non_neg_integer() => {pid(), reference(), node()}},
             %% CallerPid => {MonitorRef, CallsInFlight}
             callers = #{} :: #{pid() => {reference(), pos_integer()}},
             %% Tag => Id of calls sent by the per-call protocol
@@ -69,14 +71,70 @@
 start_link(Node) ->
     proc_lib:start_link(?MODULE, init, [self(), Node]).
 
-%% @doc Sends `Req' through `Batcher'; returns a request id for
-%% `gen_server:wait_response/2' (the reply, or `{error, {noproc | Reason, _}}'
-%% if the batcher dies first).
+%% A caller's monitor of a batcher, with its calls there not finished yet:
+%% `{Monitor, Calls}', or `{down, Reason, Calls}' once the batcher's `DOWN'
+%% came (its other calls' replies, if any, are in the mailbox before it).
+-define(MON_KEY(Batcher), {'$pyactor_batcher', Batcher}).
+
+%% @doc Sends `Req' through `Batcher'; returns the tag for `wait_response/3'
+%% in this process. Until the call is finished there, this process monitors
+%% `Batcher' (one monitor for all its calls in flight there).
 -spec send_request(pid(), term()) -> reference().
 send_request(Batcher, Req) ->
-    Mref = erlang:monitor(process, Batcher, [{alias, demonitor}]),
-    Batcher ! {'$pyactor_call', self(), [alias | Mref], term_to_binary(Req)},
-    Mref.
+    Tag = make_ref(),
+    Batcher ! {'$pyactor_call', self(), Tag, term_to_binary(Req)},
+    Key = ?MON_KEY(Batcher),
+    _ = case get(Key) of
+            {Mon, N} -> put(Key, {Mon, N + 1});
+            undefined -> put(Key, {erlang:monitor(process, Batcher), 1});
+            {down, Reason, N} -> put(Key, {down, Reason, N + 1}) % that one is lost
+        end,
+    Tag.
+
+%% @doc Waits up to `Timeout' for the reply to the call `Tag' that this
+%% process sent through `Batcher': `{reply, Reply}', `timeout' (the call is
+%% not finished: it may be waited for again), or `{error, {Reason,
+%% Batcher}}' if the batcher died before it answered.
+-spec wait_response(pid(), reference(), timeout()) ->
+          {reply, term()} | timeout | {error, {term(), pid()}}.
+wait_response(Batcher, Tag, Timeout) ->
+    Key = ?MON_KEY(Batcher),
+    case get(Key) of
+        {Mon, N} when is_reference(Mon) ->
+            receive
+                {Tag, Reply} ->
+                    finished(Key, Mon, N),
+                    {reply, Reply};
+                {'DOWN', Mon, process, _, Reason} ->
+                    %% replies come before the DOWN: this call has none
+                    finished(Key, {down, Reason}, N),
+                    {error, {Reason, Batcher}}
+            after Timeout ->
+                timeout
+            end;
+        {down, Reason, N} ->
+            finished(Key, {down, Reason}, N),
+            receive
+                {Tag, Reply} -> {reply, Reply}
+            after 0 ->
+                {error, {Reason, Batcher}}
+            end;
+        undefined ->
+            %% not booked by send_request/2 (the process dictionary was
+            %% cleared): the reply is all there is to wait for
+            receive {Tag, Reply} -> {reply, Reply} after Timeout -> timeout end
+    end.
+
+%% One call on `Key''s batcher is finished; the monitor goes with the last.
+finished(Key, {down, _}, 1) ->
+    erase(Key);
+finished(Key, {down, Reason}, N) ->
+    put(Key, {down, Reason, N - 1});
+finished(Key, Mon, 1) ->
+    erlang:demonitor(Mon, [flush]),
+    erase(Key);
+finished(Key, Mon, N) ->
+    put(Key, {Mon, N - 1}).
 
 %% @doc Calls not sent yet, and every later one, go to the gateway `Node';
 %% calls sent before stay with the gateway they went to. Returns once the
@@ -122,7 +180,7 @@ drain(S, N) ->
 
 handle({'$pyactor_call', Pid, Tag, Bin}, S = #s{next_id = Id, pending = P, out = Out}) ->
     S#s{next_id = next_id(Id),
-        pending = P#{Id => {{Pid, Tag}, Pid, S#s.node}},
+        pending = P#{Id => {Pid, Tag, S#s.node}},
         callers = add_caller(Pid, S#s.callers),
         out = [{Id, Bin} | Out]};
 handle({'$pyactor_replies', Replies}, S) when is_list(Replies) ->
@@ -146,7 +204,7 @@ handle({'$pyactor_bad_batch', Index, Reason}, S) ->
 handle({switch, From, Mref, Node}, S = #s{out = Out, pending = P}) ->
     %% calls not sent yet go to the new gateway
     P1 = lists:foldl(fun({Id, _}, Acc) ->
-                             maps:update_with(Id, fun({F, C, _}) -> {F, C, Node} end, Acc)
+                             maps:update_with(Id, fun({C, T, _}) -> {C, T, Node} end, Acc)
                      end, P, Out),
     From ! {Mref, ok},
     case Node =:= S#s.node of
@@ -196,8 +254,8 @@ release_caller(Pid, Callers) ->
 %% (their caller died) are dropped.
 answer([{Id, Reply} | Rest], S = #s{pending = P, callers = C}) ->
     case maps:take(Id, P) of
-        {{From, Pid, _}, P1} ->
-            gen_server:reply(From, Reply),
+        {{Pid, Tag, _}, P1} ->
+            Pid ! {Tag, Reply},
             answer(Rest, S#s{pending = P1, callers = release_caller(Pid, C)});
         error ->
             answer(Rest, S)
@@ -211,7 +269,7 @@ caller_down(Pid, Mref, S0) ->
     case S0#s.callers of
         #{Pid := {Mref, _}} ->
             S = flush(S0),
-            Mine = [{Node, Id} || {Id, {_, P, Node}} <- maps:to_list(S#s.pending), P =:= Pid],
+            Mine = [{Node, Id} || {Id, {P, _, Node}} <- maps:to_list(S#s.pending), P =:= Pid],
             S1 = S#s{pending = maps:without([Id || {_, Id} <- Mine], S#s.pending),
                      callers = maps:remove(Pid, S#s.callers)},
             Nodes = lists:usort([Node || {Node, _} <- Mine]),

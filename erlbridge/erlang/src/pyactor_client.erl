@@ -16,7 +16,8 @@
 -define(MAX_TIMEOUT_MS, (?MAX_WAIT_MS - ?GRACE_MS)).
 %% The call options the client and the gateway know.
 -define(OPTIONS, [timeout, worker, by_ref]).
-%% The process dictionary key of an async call not awaited yet.
+%% The process dictionary key of an async call not awaited yet; its value is
+%% the batcher it went through, or `gen' (a gen_server request).
 -define(ASYNC_KEY(ReqId), {'$pyactor_async', ReqId}).
 
 %% Errors that carry no detail worth keeping.
@@ -119,25 +120,32 @@ call_named(Req, Timeout) ->
 %% `await/2' takes the result, in this process only.
 -spec async(term(), timeout()) -> py:async_ref().
 async(Req, Timeout) ->
-    ReqId = case pyactor_conn:route() of
-                #pyactor_route{batcher = Batcher} when is_pid(Batcher) ->
-                    pyactor_batcher:send_request(Batcher, Req);
-                _ ->
-                    element(2, send(Req))
-            end,
-    put(?ASYNC_KEY(ReqId), true),
+    case pyactor_conn:route() of
+        #pyactor_route{batcher = Batcher} when is_pid(Batcher) ->
+            via_batcher(Batcher, Req, Timeout);
+        _ ->
+            ReqId = element(2, send(Req)),
+            put(?ASYNC_KEY(ReqId), gen),
+            {pyactor_async, ReqId, Timeout}
+    end.
+
+via_batcher(Batcher, Req, Timeout) ->
+    ReqId = pyactor_batcher:send_request(Batcher, Req),
+    put(?ASYNC_KEY(ReqId), Batcher),
     {pyactor_async, ReqId, Timeout}.
 
 %% @doc As `async/2', to the gateway `Node' (through the batcher if it is
 %% the gateway in use).
 -spec async(node(), term(), timeout()) -> py:async_ref().
 async(Node, Req, Timeout) ->
-    ReqId = case pyactor_conn:batcher(Node) of
-                undefined -> gen_server:send_request({py, Node}, Req);
-                Batcher -> pyactor_batcher:send_request(Batcher, Req)
-            end,
-    put(?ASYNC_KEY(ReqId), true),
-    {pyactor_async, ReqId, Timeout}.
+    case pyactor_conn:batcher(Node) of
+        undefined ->
+            ReqId = gen_server:send_request({py, Node}, Req),
+            put(?ASYNC_KEY(ReqId), gen),
+            {pyactor_async, ReqId, Timeout};
+        Batcher ->
+            via_batcher(Batcher, Req, Timeout)
+    end.
 
 %% @doc Waits for an `async/2,3' result; `default' waits the call's own
 %% deadline (plus a grace period). A ref is awaited once, by the process
@@ -151,14 +159,18 @@ await({pyactor_async, ReqId, CallTimeout} = Ref, Timeout) ->
                _ -> bad_request("~0tp: py:await/2 takes a timeout in milliseconds "
                                 "(an integer from 0 to ~B) or infinity", [Timeout, ?MAX_WAIT_MS])
            end,
-    case get(?ASYNC_KEY(ReqId)) of
-        true -> ok;
-        undefined -> bad_request("~0tp is not an async call of this process waiting for its "
-                                 "result: it was awaited already, or another process made it "
-                                 "(only the process that called py:async_func can await it)",
-                                 [Ref])
-    end,
-    case gen_server:wait_response(ReqId, Wait) of
+    Response = case get(?ASYNC_KEY(ReqId)) of
+                   gen ->
+                       gen_server:wait_response(ReqId, Wait);
+                   Batcher when is_pid(Batcher) ->
+                       pyactor_batcher:wait_response(Batcher, ReqId, Wait);
+                   _ ->
+                       bad_request("~0tp is not an async call of this process waiting for "
+                                   "its result: it was awaited already, or another process "
+                                   "made it (only the process that called py:async_func can "
+                                   "await it)", [Ref])
+               end,
+    case Response of
         {reply, Reply} ->
             erase(?ASYNC_KEY(ReqId)),
             unwrap(Reply);
@@ -175,6 +187,10 @@ await(Other, _Timeout) ->
 %% @doc Reads call options (a proplist or map: `timeout', `worker',
 %% `by_ref'); returns the deadline and the map the gateway gets.
 -spec opts(list() | map()) -> {timeout(), map()}.
+opts([]) ->
+    %% the common case, without building and checking an empty map
+    Timeout = application:get_env(pyactor, timeout, 30000),
+    {Timeout, #{timeout => Timeout}};
 opts(Opts) when is_list(Opts) ->
     opts(maps:from_list([proplist_pair(O) || O <- Opts]));
 opts(Opts) when is_map(Opts) ->
