@@ -4,7 +4,8 @@
 -export([round/1, stages/1, mib/1, echo_server/0]).
 -compile({no_auto_import, [round/1]}).
 
-round([NodeArg, EchoArg, CallsArg]) ->
+round([NodeArg, EchoArg, CallsArg | OsPids]) ->
+    %% OsPids: the gateway's OS pid, then its workers' (for CPU per call)
     Node = list_to_atom(NodeArg),
     EchoNode = list_to_atom(EchoArg),
     Calls = list_to_integer(CallsArg),
@@ -28,7 +29,11 @@ round([NodeArg, EchoArg, CallsArg]) ->
     line_tput("echo_async_8", async_throughput(8, 2500, 32, fun echo_async/1)),
     %% py:async_func goes through the batcher (several calls per message);
     %% the same calls sent one message each, straight to {py, Node}
-    line_tput("async_8", async_throughput(8, 2500, 32, fun add_async/1)),
+    Cpu0 = cpu_ns(OsPids),
+    Async8 = async_throughput(8, 2500, 32, fun add_async/1),
+    Cpu1 = cpu_ns(OsPids),
+    line_tput("async_8", Async8),
+    line_cpu("async_8_cpu", Cpu0, Cpu1, 8 * 2500),
     line_tput("async_8_direct", async_throughput(8, 2500, 32, fun add_direct/1)),
     Batcher = pyactor_conn:batcher(Node),
     #{batches := Batches, calls := BatchedCalls} = pyactor_batcher:stats(Batcher),
@@ -143,6 +148,36 @@ drain(Q, Next, K, Call) ->
                 false -> drain(Q1, Next, K, Call)
             end
     end.
+
+%% CPU time (ns) of this node and of each OS process in `OsPids': the sum of
+%% its threads' on-CPU time (/proc/PID/task/*/schedstat, nanoseconds; a
+%% thread that exits between two samples drops out of the second).
+cpu_ns(OsPids) ->
+    [{erlang, task_ns(os:getpid())} | [{P, task_ns(P)} || P <- OsPids]].
+
+task_ns(Pid) ->
+    Dir = "/proc/" ++ Pid ++ "/task",
+    case file:list_dir(Dir) of
+        {ok, Tasks} ->
+            lists:sum([case file:read_file(Dir ++ "/" ++ T ++ "/schedstat") of
+                           {ok, Text} -> binary_to_integer(hd(binary:split(Text, <<" ">>)));
+                           _ -> 0
+                       end || T <- Tasks]);
+        _ ->
+            0
+    end.
+
+%% CPU µs per call between two samples of cpu_ns/1: the Erlang node, the
+%% gateway (the first OS pid) and its workers summed (the others).
+line_cpu(Name, Cpu0, Cpu1, Calls) ->
+    Us = [(N1 - N0) / 1000 / Calls || {{_, N0}, {_, N1}} <- lists:zip(Cpu0, Cpu1)],
+    {Erlang, Gateway, Workers} = case Us of
+                                     [E, G | Ws] -> {E, G, lists:sum(Ws)};
+                                     [E] -> {E, -1.0, -1.0} % no OS pids given
+                                 end,
+    io:format("{\"name\":\"~s\",\"erlang_us\":~.2f,\"gateway_us\":~.2f,"
+              "\"workers_us\":~.2f,\"workers\":~B}~n",
+              [Name, Erlang, Gateway, Workers, max(0, length(Us) - 2)]).
 
 pct(Sorted, P) ->
     lists:nth(max(1, min(length(Sorted), erlang:round(P * (length(Sorted) - 1)) + 1)), Sorted).

@@ -35,7 +35,8 @@ export BENCH_BIN="$bin" BENCH_WORK="$work" BENCH_COOKIE="$cookie" BENCH_ROUNDS="
     echo "== round $r" >&2
     "$BENCH_BIN/pyactor-bench-erlbridge-local" "$BENCH_CALLS" | sed "s/^{/{\"round\":$r,/"
     erl -noshell -sname "erlbench_caller_$$_$r" -setcookie "$BENCH_COOKIE" -pa "$BENCH_WORK/ebin" \
-        -run erlbridge_bench round "$node" "$echo_node" "$BENCH_CALLS" | sed "s/^{/{\"round\":$r,/"
+        -run erlbridge_bench round "$node" "$echo_node" "$BENCH_CALLS" $gw $(pgrep -P $gw) \
+      | sed "s/^{/{\"round\":$r,/"
     r=$((r + 1))
   done
   kill -TERM $echo_pid
@@ -83,7 +84,7 @@ lines = [
     f"| bare Erlang -> Erlang round trip (`gen_server:call` of `ping` to a plain receive loop on another node) | {cell('erl_echo','median_us','µs')} | {cell('erl_echo','p99_us','µs')} |",
     f"| local pyactor call, C++ `call(\"operator\", \"add\")` | {cell('local_call','median_us','µs')} | {cell('local_call','p99_us','µs')} |",
     f"| Erlang `py:func(operator, add, [I, 1])` | {cell('py_func','median_us','µs')} | {cell('py_func','p99_us','µs')} |",
-    f"| async throughput, 8 Erlang processes × 2,500 calls, 32 in flight each (`py:async_func`, through the batcher: {cell('batch_size','calls_per_batch','calls per message')}) | {cell('async_8','calls_per_s','calls/s', fmt='{:,.0f}')} | |",
+    f"| async throughput, 8 Erlang processes × 2,500 calls, 32 in flight each (`py:async_func`, through the batcher: {cell('batch_size','calls_per_batch','calls per message')}; CPU per call: gateway {cell('async_8_cpu','gateway_us','µs', fmt='{:.2f}')}, workers summed {cell('async_8_cpu','workers_us','µs', fmt='{:.2f}')}, Erlang node {cell('async_8_cpu','erlang_us','µs', fmt='{:.2f}')}) | {cell('async_8','calls_per_s','calls/s', fmt='{:,.0f}')} | |",
     f"| the same calls one distribution message each (`gen_server:send_request` to `{{py, Node}}`, no batcher) | {cell('async_8_direct','calls_per_s','calls/s', fmt='{:,.0f}')} | |",
     f"| floor: the same 8 × 32 window of `ping`s the gateway answers itself (Erlang -> C-node, no Python) | {cell('echo_async_8','calls_per_s','calls/s', fmt='{:,.0f}')} | |",
     f"| floor without the gateway: the same 8 × 32 window of `ping`s to a plain Erlang echo node (Erlang -> Erlang, same host) | {cell('erl_echo_async_8','calls_per_s','calls/s', fmt='{:,.0f}')} | |",
