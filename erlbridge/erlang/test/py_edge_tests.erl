@@ -86,7 +86,7 @@ async_refs() ->
                                                         1 bsl 32) end),
     ?assertNotEqual(nomatch, binary:match(Huge, integer_to_binary(1 bsl 32))),
     %% the ref of that call is still this process's: it may be awaited
-    [{{'$pyactor_async', _} = Left, true}] = [KV || {{'$pyactor_async', _}, _} = KV <- get()],
+    [{{'$pyactor_async', _} = Left, _}] = [KV || {{'$pyactor_async', _}, _} = KV <- get()],
     ?assertEqual(3, py:await({pyactor_async, element(2, Left), 20000})),
     {bad_request, Misspelt} = bad_request(fun() -> py:func(operator, add, [1, 2], [],
                                                            [{timout, 100}]) end),
@@ -102,6 +102,8 @@ async_refs() ->
     %% nothing is left over in this process: no async call still booked, no
     %% stray reply
     ?assertEqual([], [K || {{'$pyactor_async', _} = K, _} <- get()]),
+    ?assertEqual([], [K || {{'$pyactor_batcher', _} = K, _} <- get()]),
+    ?assertEqual({monitors, []}, process_info(self(), monitors)),
     ?assertEqual({messages, []}, process_info(self(), messages)).
 
 names() ->
