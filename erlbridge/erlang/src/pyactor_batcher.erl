@@ -47,6 +47,7 @@
 %% How long the capability question may take before the batch protocol is
 %% assumed (a gateway that does not answer then fails its calls itself).
 -define(PROBE_TIMEOUT, 10000).
+-define(CALLER_MON(Pid), {'$pyactor_caller', Pid}).
 
 -record(s, {node :: node(),
             parent :: pid(),
@@ -58,8 +59,6 @@
             next_id = ?FIRST_ID :: non_neg_integer(),
             %% Id => {CallerPid, Tag, Node}, every call sent or queued
             pending = #{} :: #{non_neg_integer() => {pid(), reference(), node()}},
-            %% CallerPid => {MonitorRef, CallsInFlight}
-            callers = #{} :: #{pid() => {reference(), pos_integer()}},
             %% Tag => Id of calls sent by the per-call protocol
             tags = #{} :: #{reference() => non_neg_integer()},
             out = [] :: [{non_neg_integer(), binary()}], % not sent yet, newest first
@@ -179,9 +178,9 @@ drain(S, N) ->
     end.
 
 handle({'$pyactor_call', Pid, Tag, Bin}, S = #s{next_id = Id, pending = P, out = Out}) ->
+    add_caller(Pid),
     S#s{next_id = next_id(Id),
         pending = P#{Id => {Pid, Tag, S#s.node}},
-        callers = add_caller(Pid, S#s.callers),
         out = [{Id, Bin} | Out]};
 handle({'$pyactor_replies', Replies}, S) when is_list(Replies) ->
     answer(Replies, S);
@@ -221,7 +220,8 @@ handle({'EXIT', Parent, Reason}, S = #s{parent = Parent}) ->
     exit({shutdown, Reason});
 handle({stats, From, Mref}, S) ->
     From ! {Mref, #{batches => S#s.batches, calls => S#s.calls,
-                    pending => map_size(S#s.pending), callers => map_size(S#s.callers),
+                    pending => map_size(S#s.pending),
+                    callers => length([K || K <- get_keys(), is_pid(K)]),
                     node => S#s.node, mode => S#s.mode}},
     S;
 handle(Other, S) ->
@@ -233,45 +233,56 @@ handle_other(_Other, S) ->
 next_id(Id) when Id + 1 >= ?ID_LIMIT -> ?FIRST_ID;
 next_id(Id) -> Id + 1.
 
-add_caller(Pid, Callers) ->
-    case Callers of
-        #{Pid := {Mref, N}} -> Callers#{Pid := {Mref, N + 1}};
-        _ -> Callers#{Pid => {erlang:monitor(process, Pid), 1}}
+%% The callers with calls in flight, in this process's dictionary (cheaper
+%% per call than a map in the state): CallerPid => CallsInFlight, and
+%% ?CALLER_MON(CallerPid) => the monitor of that caller.
+add_caller(Pid) ->
+    case get(Pid) of
+        undefined ->
+            put(?CALLER_MON(Pid), erlang:monitor(process, Pid)),
+            put(Pid, 1);
+        N ->
+            put(Pid, N + 1)
     end.
 
-release_caller(Pid, Callers) ->
-    case Callers of
-        #{Pid := {Mref, 1}} ->
-            erlang:demonitor(Mref, [flush]),
-            maps:remove(Pid, Callers);
-        #{Pid := {Mref, N}} ->
-            Callers#{Pid := {Mref, N - 1}};
-        _ ->
-            Callers
+release_caller(Pid) ->
+    case get(Pid) of
+        1 ->
+            erlang:demonitor(erase(?CALLER_MON(Pid)), [flush]),
+            erase(Pid);
+        undefined ->
+            undefined;
+        N ->
+            put(Pid, N - 1)
     end.
 
 %% Hands each reply to its caller; replies to calls cancelled meanwhile
 %% (their caller died) are dropped.
-answer([{Id, Reply} | Rest], S = #s{pending = P, callers = C}) ->
+answer(Replies, S = #s{pending = P}) ->
+    S#s{pending = answer_each(Replies, P)}.
+
+answer_each([{Id, Reply} | Rest], P) ->
     case maps:take(Id, P) of
         {{Pid, Tag, _}, P1} ->
             Pid ! {Tag, Reply},
-            answer(Rest, S#s{pending = P1, callers = release_caller(Pid, C)});
+            _ = release_caller(Pid),
+            answer_each(Rest, P1);
         error ->
-            answer(Rest, S)
+            answer_each(Rest, P)
     end;
-answer(_, S) ->
-    S.
+answer_each(_, P) ->
+    P.
 
 %% A caller died: its calls are cancelled at their gateways (after whatever
 %% this batcher still has to send, so that the cancel follows the calls).
 caller_down(Pid, Mref, S0) ->
-    case S0#s.callers of
-        #{Pid := {Mref, _}} ->
+    case get(?CALLER_MON(Pid)) of
+        Mref ->
+            erase(?CALLER_MON(Pid)),
+            erase(Pid),
             S = flush(S0),
             Mine = [{Node, Id} || {Id, {P, _, Node}} <- maps:to_list(S#s.pending), P =:= Pid],
-            S1 = S#s{pending = maps:without([Id || {_, Id} <- Mine], S#s.pending),
-                     callers = maps:remove(Pid, S#s.callers)},
+            S1 = S#s{pending = maps:without([Id || {_, Id} <- Mine], S#s.pending)},
             Nodes = lists:usort([Node || {Node, _} <- Mine]),
             [{py, Node} ! {'$pyactor_cancel', self(), [Id || {N, Id} <- Mine, N =:= Node]}
              || Node <- Nodes],
