@@ -68,7 +68,8 @@ switch_under_stalled_senders() ->
         ?assertEqual(length(Stalled), atomics:get(Senders, Slot)),
         Connector = spawn_link(fun() -> Parent ! {connected, py:connect(GwB)} end),
         %% the new route is out; the switch waits for the stalled senders
-        %% before it stops A
+        %% before it stops A (pyactor_conn bounds that wait at 5 s: the
+        %% checks below come right after the route is seen)
         ok = wait_until(fun() -> pyactor_conn:node() =:= GwB end, 60000),
         ?assertEqual(length(Stalled), atomics:get(Senders, Slot)),
         ?assertEqual([], [C || C <- Stalled, status(C) =/= suspended]),
