@@ -35,7 +35,7 @@ export BENCH_BIN="$bin" BENCH_WORK="$work" BENCH_COOKIE="$cookie" BENCH_ROUNDS="
     echo "== round $r" >&2
     "$BENCH_BIN/pyactor-bench-erlbridge-local" "$BENCH_CALLS" | sed "s/^{/{\"round\":$r,/"
     erl -noshell -sname "erlbench_caller_$$_$r" -setcookie "$BENCH_COOKIE" -pa "$BENCH_WORK/ebin" \
-        -run erlbridge_bench round "$node" "$echo_node" "$BENCH_CALLS" $gw $(pgrep -P $gw) \
+        -run erlbridge_bench round "$node" "$echo_node" "$BENCH_CALLS" $gw \
       | sed "s/^{/{\"round\":$r,/"
     r=$((r + 1))
   done
