@@ -12,9 +12,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
-#include <signal.h>
 #include <sys/socket.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 #include "worker/protocol.hpp"
@@ -93,26 +91,6 @@ frame_channel::frame_channel(int in_fd, int out_fd)
 }
 
 frame_channel::~frame_channel() {
-  if (forked_child.load()) {
-    // The watchdog thread does not exist in this process, and its mutex may
-    // have been copied locked: touch neither.
-    static_cast<void>(watchdog_.release());
-  } else if (watchdog_ != nullptr) {
-    gil_released waiting;
-    {
-      std::lock_guard<std::mutex> guard{out_mtx_};
-      watchdog_stop_ = true;
-    }
-    watchdog_cv_.notify_one();
-    watchdog_->join();
-  }
-  if (!forked_child.load()) {
-    try {
-      flush(); // replies held when the loop ended (an error): best effort
-    } catch (const std::exception&) {
-      // the node is gone
-    }
-  }
   int expected = fd_;
   channel_fd.compare_exchange_strong(expected, -1);
   expected = out_fd_;
@@ -133,10 +111,8 @@ bool frame_channel::next(uint64_t& call_id, const char*& body, size_t& size) {
     size_t have = end_ - begin_;
     if (have >= 4) {
       uint32_t length = get_u32(buf_.data() + begin_);
-      if (length < 8 || length > max_frame_size) {
-        flush(); // the replies of the requests before it
+      if (length < 8 || length > max_frame_size)
         throw std::runtime_error("malformed frame: length " + std::to_string(length));
-      }
       size_t frame = 4 + size_t{length};
       if (have >= frame) {
         call_id = get_u64(buf_.data() + begin_ + 4);
@@ -170,7 +146,6 @@ bool frame_channel::next(uint64_t& call_id, const char*& body, size_t& size) {
     }
     expect_empty_ = n < 0 && (err == EAGAIN || err == EWOULDBLOCK);
     if (expect_empty_) {
-      flush(); // never wait with replies held
       gil_released idle;
       pollfd readable{fd_, POLLIN, 0};
       // The same holds after a reply sent aside on the socket, while the
@@ -252,121 +227,14 @@ bool frame_channel::frame_buffered() const {
   return end_ - pos >= 4 + size_t{get_u32(buf_.data() + pos)};
 }
 
-std::unique_lock<std::mutex> frame_channel::lock_out() {
-  std::unique_lock<std::mutex> lock{out_mtx_, std::try_to_lock};
-  if (!lock.owns_lock()) { // the watchdog is writing: wait without the GIL
-    gil_released waiting;
-    lock.lock();
-  }
-  return lock;
-}
-
-void frame_channel::check_watchdog() const {
-  if (!watchdog_failure_.empty())
-    throw std::runtime_error(watchdog_failure_);
-}
-
 void frame_channel::write_all(const char* data, size_t size) {
   if (forked_child.load())
     return; // the reply of a forked child goes nowhere
   gil_released waiting;
-  std::lock_guard<std::mutex> guard{out_mtx_};
-  check_watchdog();
-  if (size > aside_above_) {
-    flush_locked();
+  if (size > aside_above_)
     write_aside(data, size);
-  } else if (!held_.empty()) {
-    write_out(held_.data(), held_.size(), data, size); // one syscall for all
-    held_.clear();
-  } else {
+  else
     write_out(data, size);
-  }
-}
-
-void frame_channel::reply(const char* data, size_t size) {
-  if (forked_child.load())
-    return;
-  if (!hold_disabled_ && size <= hold_reply_max && frame_buffered()) {
-    auto lock = lock_out();
-    check_watchdog();
-    auto now = std::chrono::steady_clock::now();
-    bool first = held_.empty();
-    if (watchdog_ == nullptr)
-      start_watchdog();
-    if (!hold_disabled_ && held_.size() + size <= hold_limit
-        && (first || now - held_since_ < hold_budget)) {
-      held_.insert(held_.end(), data, data + size);
-      if (first) {
-        held_since_ = now;
-        if (watchdog_parked_)
-          watchdog_cv_.notify_one();
-      }
-      return;
-    }
-  }
-  write_all(data, size);
-}
-
-void frame_channel::flush() {
-  if (forked_child.load())
-    return;
-  gil_released waiting;
-  std::lock_guard<std::mutex> guard{out_mtx_};
-  check_watchdog();
-  flush_locked();
-}
-
-void frame_channel::flush_locked() {
-  if (held_.empty())
-    return;
-  write_out(held_.data(), held_.size());
-  held_.clear();
-}
-
-void frame_channel::start_watchdog() {
-  // The thread takes no signal: SIGINT (interrupts) and the user's signals
-  // stay with the threads that ran before.
-  sigset_t all, old;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old);
-  try {
-    watchdog_ = std::make_unique<std::thread>([this] { watch(); });
-  } catch (const std::exception&) {
-    hold_disabled_ = true; // no thread: every reply goes out at once (the caller writes it)
-  }
-  pthread_sigmask(SIG_SETMASK, &old, nullptr);
-}
-
-// Writes the replies held longer than `hold_budget`: the main thread is in a
-// long call. Never touches Python.
-void frame_channel::watch() {
-  std::unique_lock<std::mutex> lock{out_mtx_};
-  int idle = 0;
-  while (!watchdog_stop_) {
-    if (held_.empty()) {
-      if (++idle >= watchdog_park_after) {
-        watchdog_parked_ = true;
-        watchdog_cv_.wait(lock, [&] { return watchdog_stop_ || !held_.empty(); });
-        watchdog_parked_ = false;
-        idle = 0;
-        continue;
-      }
-    } else {
-      idle = 0;
-      if (std::chrono::steady_clock::now() - held_since_ >= hold_budget
-          && watchdog_failure_.empty()) {
-        try {
-          write_out(held_.data(), held_.size());
-        } catch (const std::exception& e) {
-          watchdog_failure_ = e.what();
-        }
-        held_.clear();
-      }
-    }
-    lock.unlock();
-    std::this_thread::sleep_for(watchdog_tick);
-    lock.lock();
-  }
 }
 
 void frame_channel::write_out(const char* data, size_t size) {
@@ -378,22 +246,6 @@ void frame_channel::write_out(const char* data, size_t size) {
     } else if (errno != EINTR) {
       throw std::runtime_error(std::string{"channel write failed: "} + std::strerror(errno));
     }
-  }
-}
-
-void frame_channel::write_out(const char* a, size_t a_size, const char* b, size_t b_size) {
-  iovec parts[2] = {{const_cast<char*>(a), a_size}, {const_cast<char*>(b), b_size}};
-  ssize_t n = ::writev(out_fd_, parts, 2);
-  while (n < 0 && errno == EINTR)
-    n = ::writev(out_fd_, parts, 2);
-  if (n < 0)
-    throw std::runtime_error(std::string{"channel write failed: "} + std::strerror(errno));
-  size_t done = static_cast<size_t>(n);
-  if (done < a_size) { // a short write (a full pipe): the rest one part at a time
-    write_out(a + done, a_size - done);
-    write_out(b, b_size);
-  } else {
-    write_out(b + (done - a_size), b_size - (done - a_size));
   }
 }
 

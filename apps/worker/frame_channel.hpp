@@ -2,14 +2,9 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
-#include <memory>
-#include <mutex>
 #include <set>
-#include <string>
-#include <thread>
 #include <vector>
 
 namespace pyactor::worker {
@@ -51,29 +46,10 @@ public:
   /// (the caller pipelines): the next `next` returns without a syscall.
   bool frame_buffered() const;
 
-  /// Writes all of `data` after the held replies; throws std::runtime_error
-  /// when the peer is gone. A frame over `aside_threshold` goes aside on the
-  /// request socket (protocol.hpp `aside_flag`) when replies have a pipe of
-  /// their own.
+  /// Writes all of `data`; throws std::runtime_error when the peer is gone.
+  /// A frame over `aside_threshold` goes aside on the request socket
+  /// (protocol.hpp `aside_flag`) when replies have a pipe of their own.
   void write_all(const char* data, size_t size);
-
-  /// Sends one reply frame like `write_all`, or holds a small one while the
-  /// next request is already buffered whole (a pipelining caller): the
-  /// replies of the requests served from one read then go out in one write,
-  /// one wake-up of the node instead of one per reply. Held replies go out,
-  /// in order, with the next reply not held, before `next` waits for input,
-  /// and once the first of them has waited `hold_budget`: checked before
-  /// each call, and by a watchdog thread (started at the first hold) at
-  /// least every `watchdog_tick` while a call runs, so a long call never
-  /// keeps the replies of the calls before it. Throws like `write_all`,
-  /// also for a failed write of the watchdog.
-  void reply(const char* data, size_t size);
-
-  /// Writes the held replies now.
-  void flush();
-
-  /// The bytes of replies held, not yet written.
-  size_t held() const { return held_.size(); }
 
   /// Frames larger than this go aside; SIZE_MAX when replies share the
   /// request socket, the reply descriptor is not a pipe, or the socket's
@@ -82,14 +58,6 @@ public:
 
 private:
   void write_out(const char* data, size_t size);
-  void write_out(const char* a, size_t a_size, const char* b, size_t b_size);
-  /// Locks `out_mtx_`, releasing the GIL while it waits for the watchdog.
-  std::unique_lock<std::mutex> lock_out();
-  /// Throws the watchdog's write failure, if any. PRECONDITION: `out_mtx_` held.
-  void check_watchdog() const;
-  void flush_locked();
-  void start_watchdog();
-  void watch();
   void write_aside(const char* data, size_t size);
 
   int fd_;     // requests come in here
@@ -103,31 +71,7 @@ private:
   bool just_read_ = false; // next() read the socket to hand out the current frame
   bool expect_empty_ = false; // the socket was empty when next() last needed bytes
   std::chrono::steady_clock::time_point last_look_{}; // the socket was last read then
-  // Every write of the reply descriptor happens under out_mtx_, so held
-  // replies always go out before the replies and markers that follow them.
-  std::mutex out_mtx_;
-  std::condition_variable watchdog_cv_; // wakes a parked watchdog
-  std::vector<char> held_; // replies not yet written, whole frames in order
-  std::chrono::steady_clock::time_point held_since_{}; // the first of them was held then
-  std::unique_ptr<std::thread> watchdog_; // left alone (leaked) in a forked child
-  bool watchdog_parked_ = false;
-  bool watchdog_stop_ = false;
-  bool hold_disabled_ = false; // no watchdog could be started: nothing is held
-  std::string watchdog_failure_; // its write failed: the next write throws this
 };
-
-/// How long a reply may wait for the replies of the calls after it (`reply`).
-constexpr std::chrono::microseconds hold_budget{200};
-
-/// The watchdog's period while replies are held; it parks after
-/// `watchdog_park_after` periods with nothing held.
-constexpr std::chrono::microseconds watchdog_tick{2000};
-constexpr int watchdog_park_after = 4;
-
-/// Replies larger than this are never held; held replies go out once they
-/// reach `hold_limit` bytes.
-constexpr size_t hold_reply_max = 4096;
-constexpr size_t hold_limit = 32 * 1024;
 
 /// How often `scan_skips` reads the socket while frames are served from the
 /// buffer (pipelined calls): at most once per this interval.

@@ -223,7 +223,7 @@ void send_reply(frame_channel& channel, std::vector<char>& out, uint64_t call_id
   put_u64(out.data() + 4, call_id);
   out[12] = static_cast<char>(code);
   seal_frame(out, 0);
-  channel.reply(out.data(), out.size());
+  channel.write_all(out.data(), out.size());
 }
 
 } // namespace
