@@ -6,7 +6,9 @@
 // --compare-worker PATH, a second pool runs that worker build in the same
 // rounds, in alternating order; the report gives each round's ratio (this
 // build's CPU per call / the other's), their median and range.
-//   pyactor-bench-worker-cpu [--compare-worker PATH] [--rounds N] [--calls N] [--check]
+//   pyactor-bench-worker-cpu [--worker PATH] [--compare-worker PATH] [--rounds N] [--calls N]
+//                            [--check]
+// (--worker: the worker "this" pool runs, default the one beside this program)
 #include <dirent.h>
 #include <sys/types.h>
 
@@ -134,6 +136,7 @@ int main(int argc, char** argv) {
   int rounds = 5;
   int calls = 40000;
   std::string compare;
+  std::string mine;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     bool has_value = i + 1 < argc;
@@ -141,13 +144,16 @@ int main(int argc, char** argv) {
       rounds = std::atoi(argv[++i]);
     } else if (a == "--calls" && has_value) {
       calls = std::atoi(argv[++i]);
+    } else if (a == "--worker" && has_value) {
+      mine = argv[++i];
     } else if (a == "--compare-worker" && has_value) {
       compare = argv[++i];
     } else if (a == "--check" || a == "--quick") {
       rounds = 2;
       calls = 2000;
     } else {
-      std::fprintf(stderr, "usage: %s [--compare-worker PATH] [--rounds N] [--calls N] [--check]\n",
+      std::fprintf(stderr, "usage: %s [--worker PATH] [--compare-worker PATH] [--rounds N] [--calls N] "
+                   "[--check]\n",
                    argv[0]);
       return 2;
     }
@@ -155,7 +161,7 @@ int main(int argc, char** argv) {
   if (rounds < 1 || calls < 1)
     die("--rounds and --calls expect positive integers");
   std::vector<pool> pools;
-  pools.push_back(start_pool("this", ""));
+  pools.push_back(start_pool("this", mine));
   if (!compare.empty())
     pools.push_back(start_pool("compare", compare));
   std::vector<std::vector<double>> cpu(pools.size());
