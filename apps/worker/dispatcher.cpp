@@ -81,13 +81,8 @@ status dispatcher::serve(const char* body, size_t size, std::vector<char>& out) 
   packer pk{sink};
   try {
     codec_.begin_reply();
-    struct clear_after { // the request's objects go when it is served; one chunk stays
-      msgpack::zone& zone;
-      ~clear_after() { zone.clear(); }
-    } cleared{zone_};
-    auto request = unpack_bounded(zone_, body, size,
-                                  python_codec::max_depth + python_codec::envelope_depth);
-    run(request, pk);
+    auto request = unpack_bounded(body, size, python_codec::max_depth + python_codec::envelope_depth);
+    run(request.get(), pk);
     if (PyErr_Occurred()) // a success never leaves an error behind
       PyErr_Clear();
     if (out.size() - 4 > codec_.frame_limit()) // 4: the length field is not part of the frame

@@ -70,7 +70,6 @@ private:
   py_ref globals_;
   std::unordered_map<std::string, py_ref> callables_;
   std::unordered_map<std::string, py_ref> code_cache_;
-  msgpack::zone zone_; // the request being served lives here; cleared per request
 };
 
 } // namespace pyactor::worker

@@ -30,22 +30,17 @@ std::string_view as_text(const msgpack::object& o) {
 
 } // namespace
 
-namespace {
-
-/// Runs `unpack(limits, offset)`, checks that it took all `size` bytes, and
-/// turns msgpack's exceptions into request errors.
-template <class Unpack>
-auto unpack_checked(size_t size, size_t max_depth, Unpack&& unpack) {
+msgpack::object_handle unpack_bounded(const char* data, size_t size, size_t max_depth) {
   if (size > max_frame_size)
     throw request_error::bad("msgpack: input of " + std::to_string(size) + " bytes exceeds the frame limit");
   auto n = static_cast<uint32_t>(size);
   msgpack::unpack_limit limits(n, n / 2, n, n, n, max_depth);
   size_t offset = 0;
   try {
-    auto result = unpack(limits, offset);
+    auto handle = msgpack::unpack(data, size, offset, reference_input, nullptr, limits);
     if (offset != size)
       throw request_error::bad("msgpack: " + std::to_string(size - offset) + " trailing bytes after the value");
-    return result;
+    return handle;
   } catch (const msgpack::insufficient_bytes&) {
     throw request_error::bad("msgpack: truncated input of " + std::to_string(size) + " bytes");
   } catch (const msgpack::depth_size_overflow&) {
@@ -59,22 +54,6 @@ auto unpack_checked(size_t size, size_t max_depth, Unpack&& unpack) {
   } catch (const std::bad_alloc&) {
     throw request_error::bad("msgpack: input too large to decode");
   }
-}
-
-} // namespace
-
-msgpack::object_handle unpack_bounded(const char* data, size_t size, size_t max_depth) {
-  return unpack_checked(size, max_depth, [&](const msgpack::unpack_limit& limits, size_t& offset) {
-    return msgpack::unpack(data, size, offset, reference_input, nullptr, limits);
-  });
-}
-
-msgpack::object unpack_bounded(msgpack::zone& zone, const char* data, size_t size,
-                               size_t max_depth) {
-  return unpack_checked(size, max_depth, [&](const msgpack::unpack_limit& limits, size_t& offset) {
-    bool referenced = false;
-    return msgpack::unpack(zone, data, size, offset, referenced, reference_input, nullptr, limits);
-  });
 }
 
 void python_codec::account(size_t n, const char* what) {

@@ -97,9 +97,4 @@ private:
 /// `request_error` (bad_request) on malformed input.
 msgpack::object_handle unpack_bounded(const char* data, size_t size, size_t max_depth);
 
-/// The same into `zone` (the caller clears it between requests: one zone
-/// reused instead of one allocated and freed per request).
-msgpack::object unpack_bounded(msgpack::zone& zone, const char* data, size_t size,
-                               size_t max_depth);
-
 } // namespace pyactor::worker
