@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include <dlfcn.h>
+#include <unistd.h>
 
 namespace pyactor::worker {
 
@@ -24,8 +25,9 @@ uintptr_t pool_of(const void* block) {
 }
 
 // pymalloc's pool header (Objects/obmalloc.c, unchanged from 3.8 to 3.12):
-// the count of blocks in use, then four pointers, then arenaindex, szidx,
-// nextoffset, maxnextoffset (uint each); 48 bytes, which the blocks follow.
+// the count of blocks in use (in a union with a pointer), three pointers,
+// then arenaindex, szidx, nextoffset, maxnextoffset (uint each); 48 bytes,
+// which the blocks follow.
 struct pool_header_view {
   uint32_t count; // low half of the union with a pointer (little endian)
   uint32_t pad;
@@ -41,7 +43,15 @@ constexpr size_t pool_size = size_t{1} << pool_bits;
 constexpr uint32_t size_class_32 = 1; // 32-byte blocks, 16-byte alignment
 constexpr long pool_capacity = static_cast<long>((pool_size - sizeof(pool_header_view)) / 32);
 
+/// The header of the pool `block` is in, or nullptr when `block` may not be
+/// pymalloc's: below the program break it may come from libc's heap (what
+/// pymalloc falls back to when it cannot map an arena), whose memory below
+/// the block need not be mapped. pymalloc maps its arenas with mmap, above
+/// the break (in the legacy bottom-up layout they can lie below it: then the
+/// quick look is merely never used). sbrk(0) reads glibc's cached break.
 const pool_header_view* header_of(const void* block) {
+  if (static_cast<const char*>(block) < static_cast<const char*>(::sbrk(0)))
+    return nullptr;
   return reinterpret_cast<const pool_header_view*>(reinterpret_cast<uintptr_t>(block)
                                                    & ~(uintptr_t{pool_size} - 1));
 }
@@ -72,10 +82,10 @@ block_primer::block_primer() {
   void* b = PyObject_Malloc(block_size);
   if (a != nullptr && b != nullptr && pool_of(a) == pool_of(b)) {
     const pool_header_view* h = header_of(a);
-    uint32_t with_both = h->count;
+    uint32_t with_both = h != nullptr ? h->count : 0;
     PyObject_Free(b);
     b = nullptr;
-    if (h->szidx == size_class_32 && h->maxnextoffset == pool_size - block_size
+    if (h != nullptr && h->szidx == size_class_32 && h->maxnextoffset == pool_size - block_size
         && h->count + 1 == with_both && with_both <= static_cast<uint32_t>(pool_capacity))
       pymalloc_ = current.malloc;
   }
@@ -97,7 +107,7 @@ long block_primer::free_in_first_pool() const {
     return -1;
   const pool_header_view* h = header_of(p);
   long free_blocks = -1;
-  if (h->szidx == size_class_32 && h->count >= 1
+  if (h != nullptr && h->szidx == size_class_32 && h->count >= 1
       && h->count <= static_cast<uint32_t>(pool_capacity))
     free_blocks = pool_capacity - static_cast<long>(h->count) + 1; // p goes back
   PyObject_Free(p);
