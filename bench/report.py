@@ -170,6 +170,39 @@ def big_section(path, w):
     w("")
 
 
+def worker_cpu_section(path, w):
+    """The workers' CPU per async call, with their syscalls (bench/worker_cpu.cpp)."""
+    rounds, total = [], None
+    with open(path) as f:
+        for line in f:
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue
+            if rec.get("suite") != "worker_cpu":
+                continue
+            if rec.get("name") == "round":
+                rounds.append(rec)
+            elif rec.get("name") == "worker_cpu_us_per_call" and rec.get("worker") == "this":
+                total = rec
+    if not total:
+        return
+    w("## The worker's CPU per async call")
+    w("")
+    w("`operator.add` with 256 calls in flight on a 2-worker pool (bench/worker_cpu.cpp): the "
+      "workers' CPU time (every thread's schedstat) per call served, median of the rounds and "
+      "their range, and per call: the workers' write-like syscalls (one reply each), read-like "
+      "syscalls and sleeps.")
+    w("")
+    w("| µs CPU per call | writes | reads | sleeps |")
+    w("|---|---|---|---|")
+    mine = [r for r in rounds if r.get("worker") == "this"]
+    avg = lambda k: sum(r[k] for r in mine) / len(mine) if mine else 0.0
+    w(f"| {spread_text(total['per_round'], 2)} | {avg('writes_per_call'):.2f} | "
+      f"{avg('reads_per_call'):.3f} | {avg('sleeps_per_call'):.3f} |")
+    w("")
+
+
 def host_section(host, w):
     """CPU-bound Python in a worker against python3, and the worker's start."""
     rows = [r for r in host if r.get("name") == "cpu_in_worker_vs_python3"]
@@ -481,6 +514,7 @@ def build(path, mode, load_before, elapsed):
     w("")
     interleaved_section(rounds, w)
     big_section(path, w)
+    worker_cpu_section(path, w)
 
     # -- goals ----------------------------------------------------------------------------
     def goal(label, value_text, met):

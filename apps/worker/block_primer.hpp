@@ -29,7 +29,9 @@ public:
   /// Upper bound on the blocks one run allocates (four 16 KiB pools).
   static constexpr size_t max_blocks = 2100;
 
-  block_primer() = default;
+  /// Looks whether pymalloc serves the object domain (then the check reads
+  /// the first pool's block count instead of allocating 64 blocks).
+  block_primer();
   block_primer(const block_primer&) = delete;
   block_primer& operator=(const block_primer&) = delete;
   ~block_primer();
@@ -41,6 +43,15 @@ public:
 private:
   /// Frees blocks_[from, to) last first.
   void free_range(size_t from, size_t to);
+
+  /// The free blocks of the first 32-byte pool, read from its header after
+  /// one allocation; -1 when the header cannot be trusted (another
+  /// allocator, hooks installed since, a layout it does not recognise).
+  long free_in_first_pool() const;
+
+  // PyObject_Malloc's implementation when pymalloc was found serving
+  // without hooks; nullptr: always count by allocating.
+  void* (*pymalloc_)(void*, size_t) = nullptr;
 
   std::vector<void*> blocks_;
   void* reserve_ = nullptr; // keeps the repaired pool from emptying (and leaving the list)

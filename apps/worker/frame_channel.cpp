@@ -125,6 +125,7 @@ bool frame_channel::next(uint64_t& call_id, const char*& body, size_t& size) {
         buf_.resize(frame);
     }
     if (begin_ > 0) { // compact: unread bytes move to the front
+      scanned_ = scanned_ > begin_ ? scanned_ - begin_ : 0;
       std::memmove(buf_.data(), buf_.data() + begin_, have);
       begin_ = 0;
       end_ = have;
@@ -208,7 +209,9 @@ void frame_channel::scan_skips(std::set<uint64_t>& skips) {
       break;
     }
   }
-  size_t pos = begin_ + pending_;
+  // Each frame is looked at once: a frame already scanned was a request, or
+  // its skip is in `skips` already.
+  size_t pos = std::max(begin_ + pending_, scanned_);
   while (end_ - pos >= request_header_size) {
     uint32_t length = get_u32(buf_.data() + pos);
     if (length < 8 || end_ - pos < 4 + size_t{length})
@@ -218,6 +221,7 @@ void frame_channel::scan_skips(std::set<uint64_t>& skips) {
       skips.insert(id & ~skip_flag);
     pos += 4 + size_t{length};
   }
+  scanned_ = pos;
 }
 
 bool frame_channel::frame_buffered() const {

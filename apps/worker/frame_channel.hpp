@@ -68,6 +68,7 @@ private:
   size_t begin_ = 0;   // first unread byte
   size_t end_ = 0;     // one past the last buffered byte
   size_t pending_ = 0; // size of the frame handed out last, consumed on the next call
+  size_t scanned_ = 0; // scan_skips has looked at the frames before this offset
   bool just_read_ = false; // next() read the socket to hand out the current frame
   bool expect_empty_ = false; // the socket was empty when next() last needed bytes
   std::chrono::steady_clock::time_point last_look_{}; // the socket was last read then
