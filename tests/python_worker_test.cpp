@@ -142,6 +142,83 @@ BOOST_AUTO_TEST_CASE(python_errors_name_what_failed_and_the_worker_keeps_serving
   BOOST_CHECK((w.call(func("math", "pow", {2, 3})).payload == value{8.0}));
 }
 
+// The worker remembers how to find `module.name`, never what it found: a
+// rebinding, a reload and a module dropped from sys.modules are all seen by
+// the very next call.
+BOOST_AUTO_TEST_CASE(a_rebound_or_reloaded_callable_is_seen_by_the_next_call) {
+  pyactor::test::temp_dir dir{"pyactor-rebind"};
+  auto write_module = [&](const std::string& body) {
+    std::ofstream out{dir.path / "rebind_mod.py", std::ios::trunc};
+    out << body;
+  };
+  write_module("def f():\n    return 1\n\nclass Box:\n    def g(self):\n        return 'g1'\n\n"
+               "box = Box()\n");
+  auto opts = worker_client::spawn_options(pyactor::test::worker_executable());
+  opts.python_path.push_back(dir.path.string());
+  worker_client w{opts};
+  auto exec = [&](const std::string& code) {
+    auto r = w.call(list{value{static_cast<int>(op::exec)}, value{code}});
+    BOOST_REQUIRE_EQUAL(r.status, 0);
+  };
+  BOOST_CHECK((w.call(func("rebind_mod", "f")).payload == value{1}));
+  BOOST_CHECK((w.call(func("rebind_mod", "box.g")).payload == value{"g1"}));
+  // rebinding the attribute, and an attribute of an object on the path
+  exec("import rebind_mod\nrebind_mod.f = lambda: 2\n");
+  BOOST_CHECK((w.call(func("rebind_mod", "f")).payload == value{2}));
+  exec("import rebind_mod\nrebind_mod.box.g = lambda: 'g2'\n");
+  BOOST_CHECK((w.call(func("rebind_mod", "box.g")).payload == value{"g2"}));
+  // importlib.reload runs the new source into the same module object
+  write_module("def f():\n    return 3333\n");
+  exec("import importlib, rebind_mod\nimportlib.invalidate_caches()\nimportlib.reload(rebind_mod)\n");
+  BOOST_CHECK((w.call(func("rebind_mod", "f")).payload == value{3333}));
+  // a module dropped from sys.modules is imported again, from its new source
+  write_module("def f():\n    return 44444\n");
+  exec("import sys\ndel sys.modules['rebind_mod']\n");
+  BOOST_CHECK((w.call(func("rebind_mod", "f")).payload == value{44444}));
+  // rebound to something that is not callable: the usual error, then fixed again
+  exec("import rebind_mod\nrebind_mod.f = 5\n");
+  auto nc = w.call(func("rebind_mod", "f"));
+  BOOST_CHECK_EQUAL(error_type(nc), "TypeError");
+  BOOST_CHECK(error_message(nc).find("rebind_mod.f is not callable") != std::string::npos);
+  exec("import rebind_mod\nrebind_mod.f = lambda: 6\n");
+  BOOST_CHECK((w.call(func("rebind_mod", "f")).payload == value{6}));
+  // a name deleted after its first call: AttributeError naming it
+  exec("import rebind_mod\ndel rebind_mod.f\n");
+  auto gone = w.call(func("rebind_mod", "f"));
+  BOOST_CHECK_EQUAL(error_type(gone), "AttributeError");
+  BOOST_CHECK(error_message(gone).find("rebind_mod.f") != std::string::npos);
+}
+
+// A known path whose lookup raises something other than AttributeError (a
+// module's __getattr__, PEP 562) reports that error, and looks it up once.
+BOOST_AUTO_TEST_CASE(a_lookup_that_raises_reports_its_own_error) {
+  pyactor::test::temp_dir dir{"pyactor-lookup"};
+  {
+    std::ofstream out{dir.path / "lookup_mod.py"};
+    out << "calls = 0\nbroken = False\n\ndef __getattr__(name):\n    global calls\n"
+           "    if name != 'boom':\n        raise AttributeError(name)\n    calls += 1\n"
+           "    if broken:\n        raise ValueError('boom is not here')\n"
+           "    return lambda: 'boom'\n";
+  }
+  auto opts = worker_client::spawn_options(pyactor::test::worker_executable());
+  opts.python_path.push_back(dir.path.string());
+  worker_client w{opts};
+  BOOST_CHECK((w.call(func("lookup_mod", "boom")).payload == value{"boom"}));
+  auto set = w.call(list{value{static_cast<int>(op::exec)},
+                         value{"import lookup_mod\nlookup_mod.broken = True\n"}});
+  BOOST_REQUIRE_EQUAL(set.status, 0);
+  for (int i = 0; i < 2; ++i) {
+    auto r = w.call(func("lookup_mod", "boom"));
+    BOOST_CHECK_EQUAL(error_type(r), "ValueError");
+    BOOST_CHECK(error_message(r).find("boom is not here") != std::string::npos);
+  }
+  // one lookup per call: the ValueError was not taken for a missing name
+  // and tried again the slow way
+  auto calls = w.call(list{value{static_cast<int>(op::eval)},
+                           value{"__import__('lookup_mod').calls"}, value{dict{}}});
+  BOOST_CHECK((calls.payload == value{3}));
+}
+
 BOOST_AUTO_TEST_CASE(malformed_requests_get_bad_request_and_the_worker_keeps_serving) {
   worker_client w;
   auto garbage = w.call_raw({'\xc1'}); // a msgpack byte that is never valid

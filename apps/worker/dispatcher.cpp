@@ -148,7 +148,7 @@ void dispatcher::map(const msgpack::object_array& params, packer& pk) {
   const auto& items = param(params, 3, "map", "items");
   if (items.type != msgpack::type::ARRAY)
     throw request_error::bad("map: parameter 3 (items) must be an array");
-  PyObject* callable = cached_callable(module, name);
+  py_ref callable = this->callable(module, name);
   py_ref kwargs = params.size > 4 ? codec_.decode_kwargs(params.ptr[4]) : py_ref{};
   bool star = flag_param(params, 5);
   uint32_t n = items.via.array.size;
@@ -162,11 +162,11 @@ void dispatcher::map(const msgpack::object_array& params, packer& pk) {
       py_ref result;
       if (!star && !kwargs) { // the common case: one argument, vectorcall, no tuple
         auto arg = codec_.decode(item);
-        result = py_ref{check(PyObject_CallOneArg(callable, arg.get()))};
+        result = py_ref{check(PyObject_CallOneArg(callable.get(), arg.get()))};
       } else {
         py_ref args = star ? codec_.decode_args(item)
                            : py_ref{check(PyTuple_Pack(1, codec_.decode(item).get()))};
-        result = py_ref{check(PyObject_Call(callable, args.get(), kwargs.get()))};
+        result = py_ref{check(PyObject_Call(callable.get(), args.get(), kwargs.get()))};
       }
       codec_.encode(result.get(), pk);
     } catch (const request_error& e) {
@@ -278,10 +278,10 @@ void dispatcher::run(const msgpack::object& request, packer& pk) {
 void dispatcher::call(const msgpack::object_array& params, packer& pk, const char* op_name) {
   auto module = text_param(params, 1, op_name, "module");
   auto name = text_param(params, 2, op_name, "name");
-  PyObject* callable = cached_callable(module, name);
+  py_ref callable = this->callable(module, name);
   auto args = codec_.decode_args(param(params, 3, op_name, "args"));
   py_ref kwargs = params.size > 4 ? codec_.decode_kwargs(params.ptr[4]) : py_ref{};
-  py_ref result{check(PyObject_Call(callable, args.get(), kwargs.get()))};
+  py_ref result{check(PyObject_Call(callable.get(), args.get(), kwargs.get()))};
   codec_.encode(result.get(), pk, flag_param(params, 5));
 }
 
@@ -322,25 +322,72 @@ void dispatcher::pack_python_error(packer& pk, PyObject* exc) {
   PyErr_Clear();
 }
 
-PyObject* dispatcher::cached_callable(std::string_view module, std::string_view name) {
+py_ref dispatcher::follow(const callable_path& path) {
+  PyObject* found = PyDict_GetItemWithError(PyImport_GetModuleDict(), path.module.get());
+  if (found == nullptr) {
+    if (PyErr_Occurred() != nullptr)
+      throw request_error::python(); // the lookup itself failed
+    return {}; // not imported (or removed from sys.modules): resolve() imports it
+  }
+  // A plain module attribute (the common case): one lookup in the module's
+  // dict, without getattr's look at the module's type first.
+  if (path.parts.size() == 1 && PyModule_CheckExact(found)) {
+    PyObject* attr = PyDict_GetItemWithError(PyModule_GetDict(found), path.parts[0].get());
+    if (attr != nullptr)
+      return py_ref::borrow(attr);
+    if (PyErr_Occurred() != nullptr)
+      throw request_error::python();
+    // not in its dict: maybe the module's __getattr__ or a submodule
+  }
+  auto obj = py_ref::borrow(found);
+  for (const auto& part : path.parts) {
+    py_ref next{PyObject_GetAttr(obj.get(), part.get())};
+    if (!next) {
+      if (!PyErr_ExceptionMatches(PyExc_AttributeError))
+        throw request_error::python();
+      PyErr_Clear(); // maybe a submodule not imported yet: resolve() knows
+      return {};
+    }
+    obj = std::move(next);
+  }
+  return obj;
+}
+
+py_ref dispatcher::callable(std::string_view module, std::string_view name) {
   std::string key;
   key.reserve(module.size() + name.size() + 1);
   key.append(module).push_back('\0');
   key.append(name);
-  if (auto i = callables_.find(key); i != callables_.end())
-    return i->second.get();
-  auto mod = to_py(module);
-  auto dotted = to_py(name);
-  py_ref found{
-    check(PyObject_CallFunctionObjArgs(helpers_.resolve.get(), mod.get(), dotted.get(), nullptr))};
+  auto known = callables_.find(key);
+  py_ref found;
+  if (known != callables_.end())
+    found = follow(known->second);
+  if (!found) {
+    auto mod = to_py(module);
+    auto dotted = to_py(name);
+    found = py_ref{check(
+      PyObject_CallFunctionObjArgs(helpers_.resolve.get(), mod.get(), dotted.get(), nullptr))};
+    if (known == callables_.end()) {
+      callable_path path{std::move(mod), {}};
+      for (size_t from = 0; !name.empty();) {
+        auto dot = name.find('.', from);
+        path.parts.push_back(to_py(name.substr(from, dot - from)));
+        if (dot == std::string_view::npos)
+          break;
+        from = dot + 1;
+      }
+      if (callables_.size() >= max_cached_callables)
+        callables_.clear();
+      callables_.emplace(std::move(key), std::move(path));
+    }
+  }
   if (!PyCallable_Check(found.get())) {
-    PyErr_Format(PyExc_TypeError, "%U.%U is not callable: it is a %s (use const to read it)",
-                 mod.get(), dotted.get(), Py_TYPE(found.get())->tp_name);
+    auto dotted = to_py(name);
+    PyErr_Format(PyExc_TypeError, "%s.%U is not callable: it is a %s (use const to read it)",
+                 std::string{module}.c_str(), dotted.get(), Py_TYPE(found.get())->tp_name);
     throw request_error::python();
   }
-  if (callables_.size() >= max_cached_callables)
-    callables_.clear();
-  return callables_.emplace(std::move(key), std::move(found)).first->second.get();
+  return found;
 }
 
 PyObject* dispatcher::compiled(std::string_view code, int mode) {

@@ -30,8 +30,16 @@ struct worker_identity {
   uint64_t uid = 0;
 };
 
-/// Serves requests (see `op` in protocol.hpp). Imported modules, resolved
-/// callables and compiled code are cached. Not thread-safe; owned by main.
+/// The Python strings of a callable's path, kept so that no call creates
+/// them: the module's name and each part of the dotted name.
+struct callable_path {
+  py_ref module;
+  std::vector<py_ref> parts;
+};
+
+/// Serves requests (see `op` in protocol.hpp). Compiled code is cached; a
+/// callable's path is cached and followed again on every call (see
+/// `callable`). Not thread-safe; owned by main.
 class dispatcher {
 public:
   dispatcher(python_codec& codec, object_table& objects, const worker_helpers& helpers,
@@ -59,7 +67,17 @@ private:
   void call_method(const msgpack::object_array& params, packer& pk);
   void eval(const msgpack::object_array& params, packer& pk, int mode);
   void pack_python_error(packer& pk, PyObject* exc);
-  PyObject* cached_callable(std::string_view module, std::string_view name);
+  /// `module.name` (name dotted or not) as it is bound now: a rebinding, an
+  /// `importlib.reload` or a module replaced in sys.modules is seen by the
+  /// next call. A known path costs a sys.modules lookup and one getattr per
+  /// part; the first call of a path (or one that the quick path cannot
+  /// follow) goes through `_worker.resolve`, which imports. Throws
+  /// request_error for a missing name or one that is not callable.
+  py_ref callable(std::string_view module, std::string_view name);
+  /// A known path followed from sys.modules; null if the module is not in
+  /// sys.modules or a part is missing (AttributeError: the caller resolves
+  /// it the slow way). Any other error from a getattr propagates.
+  py_ref follow(const callable_path& path);
   PyObject* compiled(std::string_view code, int mode);
 
   std::vector<char>* out_ = nullptr; // the reply being built, for rollbacks
@@ -68,7 +86,7 @@ private:
   const worker_helpers& helpers_;
   worker_identity identity_;
   py_ref globals_;
-  std::unordered_map<std::string, py_ref> callables_;
+  std::unordered_map<std::string, callable_path> callables_;
   std::unordered_map<std::string, py_ref> code_cache_;
 };
 
