@@ -598,8 +598,28 @@ value& value::operator=(const value& other) {
   return *this;
 }
 
+namespace {
+
+/// True if a child of `v` holds values itself: destroying `v` would then
+/// descend more than one level.
+bool holds_nested(const value::variant_type& v) {
+  auto nested = [](const value& child) { return holds_values(child.variant()); };
+  if (auto l = std::get_if<list>(&v))
+    return std::any_of(l->begin(), l->end(), nested);
+  if (auto t = std::get_if<tuple>(&v))
+    return std::any_of(t->items.begin(), t->items.end(), nested);
+  if (auto d = std::get_if<dict>(&v))
+    return std::any_of(d->items.begin(), d->items.end(),
+                       [&](const auto& kv) { return nested(kv.first) || nested(kv.second); });
+  return std::get_if<tagged>(&v) != nullptr; // its payload: taken apart below
+}
+
+} // namespace
+
 value::~value() {
-  if (!holds_values(v_))
+  // A container of scalars is destroyed by the variant (one level, no
+  // allocation); deeper ones are taken apart below.
+  if (!holds_values(v_) || !holds_nested(v_))
     return;
   // Takes nested containers out level by level, so no destructor descends
   // more than one level.
