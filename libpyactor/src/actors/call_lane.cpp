@@ -146,7 +146,8 @@ bool call_lane::take_call(call_request& request, reply_sink& sink, bool* lead,
       arm_report_locked(now);
       ensure_reader_locked();
     }
-    fx.swap(effects_);
+    if (!effects_.empty()) // else effects_ keeps its buffer for the next reply
+      fx.swap(effects_);
   }
   if (!fx.empty())
     carry_out(std::move(fx), false, false);
