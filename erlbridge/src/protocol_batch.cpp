@@ -133,7 +133,9 @@ void gateway_state::on_batch(uint64_t conn, const uint8_t* data, size_t size, si
   std::string ck = std::to_string(conn) + ":";
   ck.append(parsed_pid.raw.begin(), parsed_pid.raw.end());
   auto batcher = std::make_shared<const erl_pid>(std::move(parsed_pid));
-  std::vector<batch_call> calls;
+  // This thread's only (on_batch runs on the loop): its buffer is kept.
+  auto& calls = batch_calls_;
+  calls.clear();
   uint64_t served = 0; // entries read: counted as requests once, at the end
   // Starts the parsed calls, and counts the entries read.
   auto settle = [&] {
@@ -167,7 +169,7 @@ void gateway_state::on_batch(uint64_t conn, const uint8_t* data, size_t size, si
               + std::to_string(size - pos) + " bytes");
     return;
   }
-  calls.reserve(std::min<size_t>(count, booking_chunk));
+  calls.reserve(booking_chunk);
   for (uint32_t i = 0; i < count; ++i) {
     uint32_t id = 0;
     size_t id_end = 0;
@@ -252,8 +254,8 @@ void gateway_state::start_batch(uint64_t conn, const std::shared_ptr<const erl_p
   // returns, on any thread); the handles are recorded under one lock after
   // (a cancel or a caller's death is handled on this thread, after this).
   auto* out = &out_;
-  std::vector<std::pair<uint64_t, uint64_t>> handles; // key, handle
-  handles.reserve(calls.size());
+  auto& handles = batch_handles_; // key, handle
+  handles.clear();
   for (auto& bc : calls) {
     auto key = bc.key;
     auto h = py_.submit(std::move(bc.req), [out, key](result<value> r) {

@@ -292,6 +292,9 @@ private:
   std::atomic<uint64_t> in_flight_now_{0};
   std::unordered_map<std::string, reply_batch> reply_batches_; // by caller key
   std::atomic<std::thread::id> loop_thread_{}; // set by flush_replies
+  /// on_batch's buffers (loop thread only), kept between batches.
+  std::vector<batch_call> batch_calls_;
+  std::vector<std::pair<uint64_t, uint64_t>> batch_handles_;
   std::atomic<bool> replies_waiting_{false};   // reply_batches_ may be non-empty
   bool trace_ = false;
   /// Samples in µs: decode, book, submit, python, encode, write.
