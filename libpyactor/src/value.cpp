@@ -628,7 +628,7 @@ bool within_depth(const value::variant_type& v, int left) {
 } // namespace
 
 value::~value() {
-  if (plain_teardown > 0 || !holds_values(v_))
+  if (!holds_values(v_) || plain_teardown > 0) // scalars first: no TLS lookup for them
     return;
   // A value of bounded depth (nearly all) is destroyed recursively, with no
   // allocation; deeper ones are taken apart below.
