@@ -295,4 +295,18 @@ BOOST_FIXTURE_TEST_CASE(replies_encode_as_the_encoder_does_and_bad_results_becom
   BOOST_CHECK(late[1].as<tuple>().items[1] == value{atom{"timeout"}});
 }
 
+BOOST_AUTO_TEST_CASE(append_etf_appends_what_encode_etf_writes_and_restores_on_failure) {
+  bytes_t out{1, 2, 3};
+  std::string problem;
+  value v = tuple{{atom{"ok"}, list{int64_t{1}, std::string{"x"}, pyactor::bytes{{0xff}}}}};
+  BOOST_REQUIRE(codec::append_etf(v, out, problem));
+  auto whole = etf(v);
+  BOOST_REQUIRE_EQUAL(out.size(), 3 + whole.size() - 1); // no version byte
+  BOOST_CHECK(std::equal(out.begin() + 3, out.end(), whole.begin() + 1, whole.end()));
+  auto before = out;
+  BOOST_CHECK(!codec::append_etf(list{int64_t{1}, std::nan("")}, out, problem));
+  BOOST_CHECK(out == before); // the half-written term is gone
+  BOOST_CHECK_NE(problem.find("etf: cannot encode"), std::string::npos);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
