@@ -70,6 +70,7 @@ bool gateway::impl::write_out(output& o, std::unique_lock<std::mutex>& lock) {
   }
   o.writing = true;
   std::deque<chunk> batch;
+  std::vector<uint8_t> recycled;
   bool ok = true;
   bool blocked = false;
   // A bounded number of turns: a writer that other senders keep feeding
@@ -78,8 +79,11 @@ bool gateway::impl::write_out(output& o, std::unique_lock<std::mutex>& lock) {
     batch.swap(o.out);
     lock.unlock();
     size_t written = 0;
-    ok = write_batch(o, batch, written, blocked);
+    ok = write_batch(o, batch, written, blocked, recycled);
     lock.lock();
+    if (o.spare.capacity() == 0 && recycled.capacity() != 0)
+      o.spare = std::move(recycled);
+    recycled = {};
     o.out_bytes -= written;
     if (written > 0)
       o.last_write = clock::now();
@@ -107,7 +111,8 @@ bool gateway::impl::write_out(output& o, std::unique_lock<std::mutex>& lock) {
   return true;
 }
 
-bool gateway::impl::write_batch(output& o, std::deque<chunk>& batch, size_t& written, bool& blocked) {
+bool gateway::impl::write_batch(output& o, std::deque<chunk>& batch, size_t& written,
+                                bool& blocked, std::vector<uint8_t>& recycled) {
   while (!batch.empty()) {
     iovec iov[64];
     int n = 0;
@@ -148,10 +153,11 @@ bool gateway::impl::write_batch(output& o, std::deque<chunk>& batch, size_t& wri
       auto take = std::min(left, f.data.size() - f.from);
       f.from += take;
       left -= take;
-      if (f.from == f.data.size())
-        batch.pop_front();
-      else
+      if (f.from != f.data.size())
         break;
+      if (f.appendable && recycled.capacity() == 0 && f.data.capacity() <= 4 * small_limit)
+        recycled = std::move(f.data);
+      batch.pop_front();
     }
   }
   return true;

@@ -136,6 +136,7 @@ struct gateway::impl : transport_callee {
     bool writing = false;   // a thread writes outside the lock (it closes fd if `closed`)
     std::atomic<bool> want_write{false}; // the socket was full: the loop waits for POLLOUT
     std::deque<chunk> out;  // queued, not yet taken by a writer
+    std::vector<uint8_t> spare; // a written small chunk's buffer, for the next one
     size_t out_bytes = 0;   // bytes queued and being written
     clock::time_point last_write;
   };
@@ -221,8 +222,16 @@ struct gateway::impl : transport_callee {
   /// The chunk small frames go into (the last one, if it still takes more).
   /// Caller holds o.mtx.
   static std::vector<uint8_t>& small_chunk(output& o) {
-    if (o.out.empty() || !o.out.back().appendable || o.out.back().data.size() > small_limit)
-      o.out.push_back(chunk{{}, 0, true});
+    if (o.out.empty() || !o.out.back().appendable || o.out.back().data.size() > small_limit) {
+      // Reuses a written chunk's buffer, else one large enough for its
+      // frames: no growth (allocations of 1 KiB and more are costly in
+      // glibc: each merges the freed small chunks first).
+      chunk c{std::move(o.spare), 0, true};
+      o.spare = {};
+      c.data.clear();
+      c.data.reserve(small_limit + 4096);
+      o.out.push_back(std::move(c));
+    }
     return o.out.back().data;
   }
 
@@ -238,9 +247,11 @@ struct gateway::impl : transport_callee {
   bool write_out(output& o, std::unique_lock<std::mutex>& lock);
 
   /// Writes `batch` to `o.fd` without blocking (no lock held; only the
-  /// writer touches `batch`). Written chunks leave `batch`; `written` counts
-  /// the bytes. False on a write error.
-  bool write_batch(output& o, std::deque<chunk>& batch, size_t& written, bool& blocked);
+  /// writer touches `batch`). Written chunks leave `batch` (the buffer of a
+  /// small one into `recycled`, if that is empty); `written` counts the
+  /// bytes. False on a write error.
+  bool write_batch(output& o, std::deque<chunk>& batch, size_t& written, bool& blocked,
+                   std::vector<uint8_t>& recycled);
 
   // -- transport_callee -------------------------------------------------------
 

@@ -220,48 +220,50 @@ void gateway_state::on_message(uint64_t conn, const std::string& to_name, const 
   start_call(conn, std::move(pid), std::move(tag), std::move(parsed).value(), t_in);
 }
 
-void gateway_state::start_call(uint64_t conn, erl_pid from, std::vector<uint8_t> tag,
-                               bridge_request req, clock::time_point t_in,
-                               const uint32_t* batch_id) {
-  auto t_decoded = trace_ ? clock::now() : clock::time_point{};
+gateway_state::caller& gateway_state::caller_locked(uint64_t conn, const std::string& caller_key,
+                                                   const std::shared_ptr<const erl_pid>& from) {
   // One monitor per caller process (and connection), kept while it has calls.
-  std::string ck = std::to_string(conn) + ":";
-  ck.append(from.raw.begin(), from.raw.end());
-  std::unique_lock<std::mutex> lock{mtx_};
-  auto key = next_key_++;
-  auto [c, fresh] = callers_.try_emplace(ck);
+  auto [c, fresh] = callers_.try_emplace(caller_key);
   if (fresh) {
     c->second.conn = conn;
     c->second.ref_id = next_ref_++;
     c->second.pid = from;
-    caller_by_ref_[c->second.ref_id] = ck;
+    c->second.key = &c->first;
+    caller_by_ref_[c->second.ref_id] = &c->second;
     ++stats_.monitors;
-    out_.monitor(conn, from, c->second.ref_id);
+    out_.monitor(conn, *from, c->second.ref_id);
   }
-  c->second.keys.insert(key);
-  if (batch_id != nullptr)
-    c->second.batch_keys[*batch_id] = key;
-  auto& p = pending_[key];
-  if (batch_id != nullptr) {
-    p.batched = true;
-    p.batch_id = *batch_id;
+  return c->second;
+}
+
+void gateway_state::start_call(uint64_t conn, erl_pid from, std::vector<uint8_t> tag,
+                               bridge_request req, clock::time_point t_in) {
+  auto t_decoded = trace_ ? clock::now() : clock::time_point{};
+  std::string ck = std::to_string(conn) + ":";
+  ck.append(from.raw.begin(), from.raw.end());
+  auto pid = std::make_shared<const erl_pid>(std::move(from));
+  uint64_t key;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    key = next_key_++ << 1; // even: a $gen_call
+    auto& c = caller_locked(conn, ck, pid);
+    c.keys.insert(key);
+    auto& p = pending_[key];
+    p.conn = conn;
+    p.owner = &c;
+    p.tag = std::move(tag);
+    p.t_in = t_in;
+    p.t_decoded = t_decoded;
+    ++stats_.in_flight;
+    in_flight_now_.store(stats_.in_flight, std::memory_order_relaxed);
   }
-  p.conn = conn;
-  p.from = std::move(from);
-  p.tag = std::move(tag);
-  p.caller = std::move(ck);
-  p.t_in = t_in;
-  p.t_decoded = t_decoded;
-  by_conn_[conn].insert(key);
-  ++stats_.in_flight;
-  in_flight_now_.store(stats_.in_flight, std::memory_order_relaxed);
-  lock.unlock(); // `done` may run on another thread before submit returns
+  // Not under the lock: `done` may run on another thread before submit returns.
   auto t_booked = trace_ ? clock::now() : clock::time_point{};
   auto* out = &out_;
   auto handle = py_.submit(std::move(req), [out, key](result<value> r) {
     out->post(key, std::move(r));
   });
-  lock.lock();
+  std::lock_guard<std::mutex> guard{mtx_};
   if (auto i = pending_.find(key); i != pending_.end()) {
     i->second.handle = handle;
     if (trace_) {
@@ -271,27 +273,30 @@ void gateway_state::start_call(uint64_t conn, erl_pid from, std::vector<uint8_t>
   }
 }
 
-void gateway_state::release_caller(const std::string& caller_key, uint64_t key) {
-  auto c = callers_.find(caller_key);
-  if (c == callers_.end())
-    return;
-  c->second.keys.erase(key);
-  if (!c->second.keys.empty())
-    return;
-  c->second.idle_since = clock::now();
-  idle_.emplace_back(caller_key, c->second.idle_since);
+bool gateway_state::release_caller(uint64_t key, const pending& p) {
+  auto& c = *p.owner;
+  if (p.batched) {
+    if (auto b = c.batch_keys.find(p.batch_id); b != c.batch_keys.end() && b->second == key)
+      c.batch_keys.erase(b);
+    else
+      c.keys.erase(key); // its id was reused while it ran (see start_batch)
+  } else {
+    c.keys.erase(key);
+  }
+  if (!c.idle())
+    return false;
+  c.idle_since = clock::now();
+  idle_.emplace_back(c.ref_id, c.idle_since);
   if (idle_.size() > max_idle_monitors)
-    sweep_idle_locked(c->second.idle_since);
+    sweep_idle_locked(c.idle_since);
+  return true;
 }
 
-void gateway_state::drop_caller(const std::string& caller_key, bool demonitor) {
-  auto c = callers_.find(caller_key);
-  if (c == callers_.end())
-    return;
+void gateway_state::drop_caller(caller& c, bool demonitor) {
   if (demonitor)
-    out_.demonitor(c->second.conn, c->second.pid, c->second.ref_id);
-  caller_by_ref_.erase(c->second.ref_id);
-  callers_.erase(c);
+    out_.demonitor(c.conn, *c.pid, c.ref_id);
+  caller_by_ref_.erase(c.ref_id);
+  callers_.erase(callers_.find(*c.key));
   --stats_.monitors;
 }
 
@@ -302,24 +307,29 @@ gateway_state::clock::time_point gateway_state::sweep_idle(clock::time_point now
 
 gateway_state::clock::time_point gateway_state::sweep_idle_locked(clock::time_point now) {
   while (!idle_.empty()) {
-    auto& [key, since] = idle_.front();
-    auto c = callers_.find(key);
+    auto [ref, since] = idle_.front();
+    auto r = caller_by_ref_.find(ref);
     // Stale entries: the caller is gone, busy again, or idle since later.
-    if (c == callers_.end() || !c->second.keys.empty() || c->second.idle_since != since) {
+    if (r == caller_by_ref_.end() || !r->second->idle() || r->second->idle_since != since) {
       idle_.pop_front();
       continue;
     }
     if (since + linger > now && idle_.size() <= max_idle_monitors)
       return since + linger;
-    drop_caller(key, true);
+    drop_caller(*r->second, true);
     idle_.pop_front();
   }
   return clock::time_point::max();
 }
 
 void gateway_state::on_completion(uint64_t key, result<value> outcome) {
+  if ((key & 1) != 0) {
+    complete_batched(key, std::move(outcome));
+    return;
+  }
   auto t_done = clock::now();
   pending p;
+  std::shared_ptr<const erl_pid> to;
   bool trace;
   {
     std::lock_guard<std::mutex> guard{mtx_};
@@ -329,33 +339,17 @@ void gateway_state::on_completion(uint64_t key, result<value> outcome) {
       return; // its caller went away
     p = std::move(i->second);
     pending_.erase(i);
-    if (p.batched)
-      if (auto c = callers_.find(p.caller); c != callers_.end())
-        if (auto b = c->second.batch_keys.find(p.batch_id);
-            b != c->second.batch_keys.end() && b->second == key)
-          c->second.batch_keys.erase(b);
+    to = p.owner->pid;
     --stats_.in_flight;
     in_flight_now_.store(stats_.in_flight, std::memory_order_relaxed);
     ++stats_.replies;
-    if (auto c = by_conn_.find(p.conn); c != by_conn_.end()) {
-      c->second.erase(key);
-      if (c->second.empty())
-        by_conn_.erase(c);
-    }
-    release_caller(p.caller, key);
-  }
-  if (p.batched) {
-    queue_batched_reply(p.conn, p.from, p.caller, p.batch_id,
-                        outcome ? value{tuple{{atom{"ok"}, std::move(outcome).value()}}}
-                                : error_reply(error_term(outcome.error())),
-                        false);
-    return;
+    release_caller(key, p);
   }
   // Encoded and sent on this thread, outside the lock.
   auto m = outcome ? make_ok_reply(p.tag, std::move(outcome).value())
                    : make_reply(p.tag, error_reply(error_term(outcome.error())));
   auto t_encoded = trace ? clock::now() : clock::time_point{};
-  out_.send(p.conn, p.from, std::move(m));
+  out_.send(p.conn, *to, std::move(m));
   if (!trace || p.t_submitted == clock::time_point{} || p.t_in == clock::time_point{})
     return;
   auto t_sent = clock::now();
@@ -408,35 +402,41 @@ void gateway_state::on_disconnect(uint64_t conn) {
     py_.cancel(h);
 }
 
+void gateway_state::cancel_calls_locked(caller& c, std::vector<uint64_t>& handles) {
+  auto cancel = [&](uint64_t key) {
+    auto i = pending_.find(key);
+    if (i == pending_.end())
+      return;
+    if (i->second.handle != 0)
+      handles.push_back(i->second.handle);
+    pending_.erase(i);
+    --stats_.in_flight;
+    ++stats_.cancelled;
+  };
+  for (auto key : c.keys)
+    cancel(key);
+  for (auto& [id, key] : c.batch_keys)
+    cancel(key);
+  c.keys.clear();
+  c.batch_keys.clear();
+  in_flight_now_.store(stats_.in_flight, std::memory_order_relaxed);
+}
+
 std::vector<uint64_t> gateway_state::disconnect_locked(uint64_t conn) {
+  // Every pending call is held by its caller's record: the records of
+  // `conn` hold all of its calls.
   std::vector<uint64_t> handles;
   for (auto b = reply_batches_.begin(); b != reply_batches_.end();)
     b = b->second.conn == conn ? reply_batches_.erase(b) : std::next(b);
   for (auto c = callers_.begin(); c != callers_.end();) {
     if (c->second.conn == conn) {
+      cancel_calls_locked(c->second, handles);
       caller_by_ref_.erase(c->second.ref_id);
       c = callers_.erase(c);
       --stats_.monitors;
     } else {
       ++c;
     }
-  }
-  auto c = by_conn_.find(conn);
-  if (c == by_conn_.end())
-    return handles;
-  auto keys = std::move(c->second);
-  by_conn_.erase(c);
-  for (auto key : keys) {
-    auto i = pending_.find(key);
-    if (i == pending_.end())
-      continue;
-    auto handle = i->second.handle;
-    pending_.erase(i);
-    --stats_.in_flight;
-    in_flight_now_.store(stats_.in_flight, std::memory_order_relaxed);
-    ++stats_.cancelled;
-    if (handle != 0)
-      handles.push_back(handle);
   }
   return handles;
 }
@@ -456,31 +456,13 @@ std::vector<uint64_t> gateway_state::monitor_down_locked(uint64_t conn, uint64_t
   auto r = caller_by_ref_.find(ref_id);
   if (r == caller_by_ref_.end())
     return handles; // demonitored meanwhile
-  auto ck = r->second;
-  auto c = callers_.find(ck);
-  if (c == callers_.end() || c->second.conn != conn)
+  auto& c = *r->second;
+  if (c.conn != conn)
     return handles;
-  auto keys = std::move(c->second.keys);
-  drop_caller(ck, false);
-  if (!keys.empty())
+  if (!c.idle())
     ++stats_.callers_down;
-  for (auto key : keys) {
-    auto i = pending_.find(key);
-    if (i == pending_.end())
-      continue;
-    auto handle = i->second.handle;
-    if (auto b = by_conn_.find(conn); b != by_conn_.end()) {
-      b->second.erase(key);
-      if (b->second.empty())
-        by_conn_.erase(b);
-    }
-    pending_.erase(i);
-    --stats_.in_flight;
-    in_flight_now_.store(stats_.in_flight, std::memory_order_relaxed);
-    ++stats_.cancelled;
-    if (handle != 0)
-      handles.push_back(handle);
-  }
+  cancel_calls_locked(c, handles);
+  drop_caller(c, false);
   return handles;
 }
 

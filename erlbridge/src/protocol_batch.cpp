@@ -2,6 +2,8 @@
 // batched replies (see protocol.hpp for the message forms).
 #include "pyactor/erlbridge/protocol.hpp"
 
+#include <algorithm>
+
 #include "pyactor/codec/etf.hpp"
 
 #include "header_reader.hpp"
@@ -74,19 +76,78 @@ value bad_term_reply(const std::string& why) {
   return error_reply(tuple{{atom{"bad_term"}, why}});
 }
 
+/// Parsed entries booked and submitted together (a bound on how long the
+/// first entry of a large batch waits for the others to be decoded).
+constexpr size_t booking_chunk = 64;
+
+/// Appends `body` (a reply term) to `out` without the version byte; a body
+/// that cannot be encoded becomes the error reply saying so.
+void encode_reply(const value& body, std::vector<uint8_t>& out) {
+  std::string problem;
+  if (codec::append_etf(body, out, problem))
+    return;
+  codec::append_etf(error_reply(error_term(make_error(
+                      errc::bad_request, "cannot encode the reply: " + problem))),
+                    out, problem);
+}
+
+/// The reply term of a call's outcome, `{ok, Result}` or `{error, Reason}`,
+/// appended to `out` (the result is encoded in place, not copied into a
+/// tuple first).
+void encode_outcome(const result<value>& outcome, std::vector<uint8_t>& out) {
+  if (!outcome) {
+    encode_reply(error_reply(error_term(outcome.error())), out);
+    return;
+  }
+  auto before = out.size();
+  out.insert(out.end(), {small_tuple_ext, 2, small_atom_utf8_ext, 2, 'o', 'k'});
+  std::string problem;
+  if (codec::append_etf(outcome.value(), out, problem))
+    return;
+  out.resize(before);
+  encode_reply(error_reply(error_term(
+                 make_error(errc::bad_request, "cannot encode the reply: " + problem))),
+               out);
+}
+
+/// A reply's encoding, reused by the thread (one buffer per thread that
+/// completes calls; a large reply's memory is given back after it).
+std::vector<uint8_t>& reply_scratch() {
+  thread_local std::vector<uint8_t> buf;
+  if (buf.capacity() > (size_t{1} << 20))
+    std::vector<uint8_t>{}.swap(buf);
+  buf.clear();
+  return buf;
+}
+
 } // namespace
 
 void gateway_state::on_batch(uint64_t conn, const uint8_t* data, size_t size, size_t at) {
   header_reader r{data, size};
   auto pid_end = r.skip_pid(at);
-  erl_pid batcher;
-  if (pid_end == 0 || !parse_pid(data + at, pid_end - at, batcher)) {
+  erl_pid parsed_pid;
+  if (pid_end == 0 || !parse_pid(data + at, pid_end - at, parsed_pid)) {
     count_bad_term(); // nobody to answer
     return;
   }
   std::string ck = std::to_string(conn) + ":";
-  ck.append(batcher.raw.begin(), batcher.raw.end());
+  ck.append(parsed_pid.raw.begin(), parsed_pid.raw.end());
+  auto batcher = std::make_shared<const erl_pid>(std::move(parsed_pid));
+  // This thread's only (on_batch runs on the loop): its buffer is kept.
+  auto& calls = batch_calls_;
+  calls.clear();
+  uint64_t served = 0; // entries read: counted as requests once, at the end
+  // Starts the parsed calls, and counts the entries read.
+  auto settle = [&] {
+    if (!calls.empty())
+      start_batch(conn, batcher, ck, calls);
+    calls.clear();
+    std::lock_guard<std::mutex> guard{mtx_};
+    stats_.requests += served;
+    served = 0;
+  };
   auto fail = [&](uint32_t index, const std::string& why) {
+    settle(); // the entries before the break are served
     count_bad_term();
     auto msg = codec::encode_etf(tuple{{atom{"$pyactor_bad_batch"},
                                         static_cast<int64_t>(index), why}});
@@ -94,7 +155,7 @@ void gateway_state::on_batch(uint64_t conn, const uint8_t* data, size_t size, si
       return;
     outgoing_message m;
     m.body = std::move(msg).value();
-    out_.send(conn, batcher, std::move(m));
+    out_.send(conn, *batcher, std::move(m));
   };
   uint32_t count = 0;
   size_t pos = 0;
@@ -108,18 +169,13 @@ void gateway_state::on_batch(uint64_t conn, const uint8_t* data, size_t size, si
               + std::to_string(size - pos) + " bytes");
     return;
   }
-  uint64_t served = 0; // entries read: counted as requests once, at the end
-  auto count_requests = [&] {
-    std::lock_guard<std::mutex> guard{mtx_};
-    stats_.requests += served;
-  };
+  calls.reserve(booking_chunk);
   for (uint32_t i = 0; i < count; ++i) {
     uint32_t id = 0;
     size_t id_end = 0;
     if (pos + 2 > size || data[pos] != small_tuple_ext || data[pos + 1] != 2
         || (id_end = read_id(r, pos + 2, id)) == 0 || id_end + 5 > size
         || data[id_end] != binary_ext_tag) {
-      count_requests();
       fail(i, "batch entry " + std::to_string(i) + " at offset " + std::to_string(pos)
                 + " is not {Id, Binary} with Id in 0..2147483647");
       return;
@@ -127,7 +183,6 @@ void gateway_state::on_batch(uint64_t conn, const uint8_t* data, size_t size, si
     size_t len = r.be(id_end + 1, 4);
     auto bin = id_end + 5;
     if (len > size - bin) {
-      count_requests();
       fail(i, "batch entry " + std::to_string(i) + ": its binary of " + std::to_string(len)
                 + " bytes runs past the end of the message");
       return;
@@ -165,11 +220,54 @@ void gateway_state::on_batch(uint64_t conn, const uint8_t* data, size_t size, si
       queue_batched_reply(conn, batcher, ck, id, tuple{{atom{"ok"}, atom{"pong"}}});
       continue;
     }
-    start_call(conn, batcher, {}, std::move(parsed).value(), clock::time_point{}, &id);
+    calls.push_back(batch_call{id, 0, std::move(parsed).value()});
+    if (calls.size() >= booking_chunk)
+      settle();
   }
-  count_requests();
+  settle();
   if (pos >= size || data[pos] != nil_ext || pos + 1 != size)
     fail(count, "the batch list does not end with [] at offset " + std::to_string(pos));
+}
+
+void gateway_state::start_batch(uint64_t conn, const std::shared_ptr<const erl_pid>& batcher,
+                                const std::string& caller_key, std::vector<batch_call>& calls) {
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    auto& c = caller_locked(conn, caller_key, batcher);
+    for (auto& bc : calls) {
+      bc.key = (next_key_++ << 1) | 1; // odd: a batch entry
+      auto [b, fresh] = c.batch_keys.try_emplace(bc.id, bc.key);
+      if (!fresh) {
+        c.keys.insert(b->second); // the id's earlier call still runs: `keys` holds it now
+        b->second = bc.key;
+      }
+      auto& p = pending_[bc.key];
+      p.conn = conn;
+      p.owner = &c;
+      p.batched = true;
+      p.batch_id = bc.id;
+      ++stats_.in_flight;
+    }
+    in_flight_now_.store(stats_.in_flight, std::memory_order_relaxed);
+  }
+  // Submitted in order, outside the lock (a `done` may run before submit
+  // returns, on any thread); the handles are recorded under one lock after
+  // (a cancel or a caller's death is handled on this thread, after this).
+  auto* out = &out_;
+  auto& handles = batch_handles_; // key, handle
+  handles.clear();
+  for (auto& bc : calls) {
+    auto key = bc.key;
+    auto h = py_.submit(std::move(bc.req), [out, key](result<value> r) {
+      out->post(key, std::move(r));
+    });
+    if (h != 0)
+      handles.emplace_back(key, h);
+  }
+  std::lock_guard<std::mutex> guard{mtx_};
+  for (auto& [key, h] : handles)
+    if (auto i = pending_.find(key); i != pending_.end())
+      i->second.handle = h;
 }
 
 void gateway_state::on_cancel(uint64_t conn, const uint8_t* data, size_t size, size_t at) {
@@ -197,7 +295,7 @@ void gateway_state::on_cancel(uint64_t conn, const uint8_t* data, size_t size, s
   {
     std::lock_guard<std::mutex> guard{mtx_};
     auto c = callers_.find(ck);
-    for (uint32_t i = 0; i < count; ++i) {
+    for (uint32_t i = 0; i < count && c != callers_.end(); ++i) {
       uint32_t id = 0;
       if (bytes) {
         id = data[pos++];
@@ -208,27 +306,22 @@ void gateway_state::on_cancel(uint64_t conn, const uint8_t* data, size_t size, s
           break;
         pos = next;
       }
-      if (c == callers_.end())
-        continue;
       auto b = c->second.batch_keys.find(id);
       if (b == c->second.batch_keys.end())
         continue; // answered already (the reply is on its way) or unknown
-      auto key = b->second;
-      c->second.batch_keys.erase(b);
-      auto p = pending_.find(key);
-      if (p == pending_.end())
+      auto p = pending_.find(b->second);
+      if (p == pending_.end()) { // never: a pending call's key stays until it is
+        c->second.batch_keys.erase(b);
         continue;
+      }
       if (p->second.handle != 0)
         handles.push_back(p->second.handle);
-      pending_.erase(p);
-      if (auto bc = by_conn_.find(conn); bc != by_conn_.end()) {
-        bc->second.erase(key);
-        if (bc->second.empty())
-          by_conn_.erase(bc);
-      }
       --stats_.in_flight;
       ++stats_.cancelled;
-      release_caller(ck, key);
+      auto idle = release_caller(p->first, p->second); // may sweep the caller away
+      pending_.erase(p);
+      if (idle)
+        break; // nothing of its is left to cancel
     }
     in_flight_now_.store(stats_.in_flight, std::memory_order_relaxed);
   }
@@ -236,52 +329,77 @@ void gateway_state::on_cancel(uint64_t conn, const uint8_t* data, size_t size, s
     py_.cancel(h);
 }
 
-void gateway_state::queue_batched_reply(uint64_t conn, const erl_pid& to,
-                                        const std::string& caller_key, uint32_t id,
-                                        const value& body, bool count) {
-  auto encoded = codec::encode_etf(body);
-  if (!encoded)
-    encoded = codec::encode_etf(error_reply(error_term(
-      make_error(errc::bad_request, "cannot encode the reply: " + encoded.error().message))));
-  std::vector<uint8_t> entry;
-  entry.reserve(7 + encoded.value().size());
-  entry.insert(entry.end(), {small_tuple_ext, 2});
-  append_id(entry, id);
-  entry.insert(entry.end(), encoded.value().begin() + 1, encoded.value().end());
+void gateway_state::complete_batched(uint64_t key, result<value> outcome) {
+  // Encoded before the lock is taken (never under it); wasted only if the
+  // caller went away meanwhile.
+  auto& body = reply_scratch();
+  encode_outcome(outcome, body);
   bool now = std::this_thread::get_id() != loop_thread_.load(std::memory_order_relaxed);
-  {
-    std::lock_guard<std::mutex> guard{mtx_};
-    if (count)
-      ++stats_.replies;
-    auto [b, fresh] = reply_batches_.try_emplace(caller_key);
-    if (fresh) {
-      b->second.conn = conn;
-      b->second.to = to;
-    }
-    if (b->second.entries.empty())
-      b->second.entries.swap(entry);
-    else
-      b->second.entries.insert(b->second.entries.end(), entry.begin(), entry.end());
-    ++b->second.count;
-    replies_waiting_.store(true, std::memory_order_relaxed);
-  }
-  // Off the loop (a reply completed on a worker's thread while few calls
-  // are in flight): it leaves now, with whatever else is gathered.
-  if (now)
-    flush_batch(caller_key);
-}
-
-void gateway_state::flush_batch(const std::string& caller_key) {
   reply_batch b;
   {
     std::lock_guard<std::mutex> guard{mtx_};
-    auto i = reply_batches_.find(caller_key);
-    if (i == reply_batches_.end())
-      return;
-    b = std::move(i->second);
-    reply_batches_.erase(i);
+    auto i = pending_.find(key);
+    if (i == pending_.end())
+      return; // its caller went away
+    auto& p = i->second;
+    auto& c = *p.owner;
+    append_reply_locked(p.conn, c.pid, *c.key, p.batch_id, body);
+    // Off the loop (a reply completed on a worker's thread while few calls
+    // are in flight): it leaves now, with whatever else is gathered.
+    if (now)
+      b = take_batch_locked(*c.key);
+    --stats_.in_flight;
+    in_flight_now_.store(stats_.in_flight, std::memory_order_relaxed);
+    ++stats_.replies;
+    release_caller(key, p); // may sweep the caller away
+    pending_.erase(i);
   }
-  send_batch(std::move(b));
+  if (now)
+    send_batch(std::move(b));
+}
+
+void gateway_state::queue_batched_reply(uint64_t conn, const std::shared_ptr<const erl_pid>& to,
+                                        const std::string& caller_key, uint32_t id,
+                                        const value& body) {
+  auto& encoded = reply_scratch();
+  encode_reply(body, encoded);
+  bool now = std::this_thread::get_id() != loop_thread_.load(std::memory_order_relaxed);
+  reply_batch b;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    ++stats_.replies;
+    append_reply_locked(conn, to, caller_key, id, encoded);
+    if (now)
+      b = take_batch_locked(caller_key);
+  }
+  if (now)
+    send_batch(std::move(b));
+}
+
+void gateway_state::append_reply_locked(uint64_t conn, const std::shared_ptr<const erl_pid>& to,
+                                        const std::string& caller_key, uint32_t id,
+                                        const std::vector<uint8_t>& body) {
+  auto [b, fresh] = reply_batches_.try_emplace(caller_key);
+  if (fresh) {
+    b->second.conn = conn;
+    b->second.to = to;
+  }
+  auto& e = b->second.entries;
+  e.insert(e.end(), {small_tuple_ext, 2});
+  append_id(e, id);
+  e.insert(e.end(), body.begin(), body.end());
+  ++b->second.count;
+  replies_waiting_.store(true, std::memory_order_relaxed);
+}
+
+gateway_state::reply_batch gateway_state::take_batch_locked(const std::string& caller_key) {
+  reply_batch b;
+  auto i = reply_batches_.find(caller_key);
+  if (i == reply_batches_.end())
+    return b;
+  b = std::move(i->second);
+  reply_batches_.erase(i);
+  return b;
 }
 
 void gateway_state::flush_replies() {
@@ -311,7 +429,7 @@ void gateway_state::send_batch(reply_batch b) {
                                static_cast<uint8_t>(b.count)});
   m.body = std::move(b.entries);
   m.body.push_back(nil_ext);
-  out_.send(b.conn, b.to, std::move(m));
+  out_.send(b.conn, *b.to, std::move(m));
 }
 
 } // namespace pyactor::erlbridge

@@ -598,9 +598,46 @@ value& value::operator=(const value& other) {
   return *this;
 }
 
+namespace {
+
+/// Set while a value of bounded depth is destroyed the plain recursive way:
+/// the values inside it then skip every check.
+thread_local int plain_teardown = 0;
+
+/// Depth at most this: destroyed recursively (the stack holds that much).
+constexpr int plain_teardown_depth = 32;
+
+/// True if `v` nests containers at most `left` levels deep.
+bool within_depth(const value::variant_type& v, int left) {
+  if (!holds_values(v))
+    return true;
+  if (left == 0)
+    return false;
+  auto ok = [&](const value& child) { return within_depth(child.variant(), left - 1); };
+  if (auto l = std::get_if<list>(&v))
+    return std::all_of(l->begin(), l->end(), ok);
+  if (auto t = std::get_if<tuple>(&v))
+    return std::all_of(t->items.begin(), t->items.end(), ok);
+  if (auto d = std::get_if<dict>(&v))
+    return std::all_of(d->items.begin(), d->items.end(),
+                       [&](const auto& kv) { return ok(kv.first) && ok(kv.second); });
+  auto g = std::get_if<tagged>(&v);
+  return g == nullptr || g->payload == nullptr || ok(*g->payload);
+}
+
+} // namespace
+
 value::~value() {
-  if (!holds_values(v_))
+  if (!holds_values(v_) || plain_teardown > 0) // scalars first: no TLS lookup for them
     return;
+  // A value of bounded depth (nearly all) is destroyed recursively, with no
+  // allocation; deeper ones are taken apart below.
+  if (within_depth(v_, plain_teardown_depth)) {
+    ++plain_teardown;
+    v_.emplace<none_t>();
+    --plain_teardown;
+    return;
+  }
   // Takes nested containers out level by level, so no destructor descends
   // more than one level.
   std::vector<value> nested;

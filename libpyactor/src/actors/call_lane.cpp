@@ -146,7 +146,8 @@ bool call_lane::take_call(call_request& request, reply_sink& sink, bool* lead,
       arm_report_locked(now);
       ensure_reader_locked();
     }
-    fx.swap(effects_);
+    if (!effects_.empty()) // else effects_ keeps its buffer for the next reply
+      fx.swap(effects_);
   }
   if (!fx.empty())
     carry_out(std::move(fx), false, false);
@@ -342,12 +343,19 @@ void call_lane::on_read_end() {
   bool poke;
   {
     std::lock_guard<std::mutex> guard{mtx_};
+    if (read_fx_.empty() && !read_poke_)
+      return;
     fx.swap(read_fx_);
     poke = read_poke_;
     read_poke_ = false;
   }
-  if (!fx.empty() || poke)
-    carry_out(std::move(fx), false, poke);
+  carry_out(std::move(fx), false, poke);
+  // The buffer goes back for the next read (effects are large: a read's
+  // vector would grow past 1 KiB again, which is costly in glibc).
+  fx.clear();
+  std::lock_guard<std::mutex> guard{mtx_};
+  if (read_fx_.empty() && read_fx_.capacity() < fx.capacity())
+    read_fx_.swap(fx); // (what came meanwhile stays where it is)
 }
 
 void call_lane::on_alarm() {

@@ -296,9 +296,10 @@ uint64_t runtime::impl::submit_one(std::vector<char> body, const call_options& o
   return t.id;
 }
 
+template <class Build>
 uint64_t runtime::impl::submit(const value& target, list args, dict kwargs,
-                               const call_options& opts, std::string affinity_key,
-                               body_function build, completion_callback done) {
+                               const call_options& opts, std::string affinity_key, Build build,
+                               completion_callback done) {
   std::vector<uint64_t> owners;
   client::collect_owners(target, owners);
   for (auto& a : args)
@@ -315,9 +316,17 @@ uint64_t runtime::impl::submit(const value& target, list args, dict kwargs,
     return submit_one(std::move(body), opts, owners.empty() ? 0 : owners.front(),
                       std::move(affinity_key), std::move(done));
   }
+  return submit_cross(target, std::move(args), std::move(kwargs), opts, std::move(affinity_key),
+                      owners.front(), body_function{std::move(build)}, std::move(done));
+}
+
+uint64_t runtime::impl::submit_cross(const value& target, list args, dict kwargs,
+                                     const call_options& opts, std::string affinity_key,
+                                     uint64_t first, body_function build,
+                                     completion_callback done) {
   if (auto timeout = client::timeout_of(opts); !timeout)
     return refuse(std::move(done), timeout.error());
-  auto call = std::make_shared<client::cross_call>(*this, owners.front(), target, std::move(args),
+  auto call = std::make_shared<client::cross_call>(*this, first, target, std::move(args),
                                                    std::move(kwargs), opts,
                                                    std::move(affinity_key), std::move(build));
   return call->start(std::move(done));

@@ -149,8 +149,18 @@ struct runtime::impl {
   /// several workers: the objects of all but the first owner are copied to
   /// it by pickle first, one step after another, each step started by the
   /// previous one's callback (no thread waits).
+  /// `Build` is called as a body_function is, and made one only when
+  /// references of several workers need it later (no allocation for the
+  /// common call). Defined in runtime_calls.cpp, its only user.
+  template <class Build>
   uint64_t submit(const value& target, list args, dict kwargs, const call_options& opts,
-                  std::string affinity_key, body_function build, client::completion_callback done);
+                  std::string affinity_key, Build build, client::completion_callback done);
+
+  /// The part of `submit` for references of several workers (`first` owns
+  /// the first of them).
+  uint64_t submit_cross(const value& target, list args, dict kwargs, const call_options& opts,
+                        std::string affinity_key, uint64_t first, body_function build,
+                        client::completion_callback done);
 
   /// Registers `done` and answers it with `e` on the client actor.
   uint64_t refuse(client::completion_callback done, error e);

@@ -81,11 +81,11 @@ public:
       case small_atom_utf8_ext: {
         pos_ = start;
         std::string name = atom_text();
-        if (name == "true")
+        if (name.size() == 4 && name == "true")
           return true;
-        if (name == "false")
+        if (name.size() == 5 && name == "false")
           return false;
-        if (name == "undefined")
+        if (name.size() == 9 && name == "undefined")
           return none_t{};
         return atom{std::move(name)};
       }
@@ -162,11 +162,16 @@ private:
 
   const uint8_t* take(size_t n, const char* what) {
     if (n > size_ - pos_)
-      fail(pos_, std::string{"truncated "} + what + ": needs " + std::to_string(n)
-                   + " bytes, " + std::to_string(size_ - pos_) + " left");
+      truncated(n, what);
     const uint8_t* p = data_ + pos_;
     pos_ += n;
     return p;
+  }
+
+  /// The error of `take` (out of line: `take` stays small enough to inline).
+  [[noreturn]] __attribute__((noinline, cold)) void truncated(size_t n, const char* what) const {
+    fail(pos_, std::string{"truncated "} + what + ": needs " + std::to_string(n) + " bytes, "
+                 + std::to_string(size_ - pos_) + " left");
   }
 
   uint8_t u8(const char* what) { return *take(1, what); }

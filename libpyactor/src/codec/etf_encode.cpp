@@ -288,4 +288,15 @@ result<std::vector<uint8_t>> encode_etf(const value& x, const etf_limits& limits
   return out;
 }
 
+bool append_etf(const value& x, std::vector<uint8_t>& out, std::string& problem,
+                const etf_limits& limits) {
+  auto before = out.size();
+  std::string why;
+  if (encode_term(x, out, limits, 0, why))
+    return true;
+  out.resize(before);
+  problem = "etf: cannot encode " + x.type_name() + ": " + why;
+  return false;
+}
+
 } // namespace pyactor::codec

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -185,13 +186,14 @@ public:
   std::string stage_report() const;
 
 private:
+  struct caller;
+
   struct pending {
     clock::time_point t_in, t_decoded, t_booked, t_submitted; // only when tracing stages
     uint64_t conn = 0;
-    erl_pid from;
+    caller* owner = nullptr;  // its caller: callers_ keeps it while the call is pending
     std::vector<uint8_t> tag; // the reply tag, byte for byte (no version byte)
     uint64_t handle = 0;
-    std::string caller;       // key of callers_
     bool batched = false;     // an entry of a batch: replied to as {Id, Reply}
     uint32_t batch_id = 0;
   };
@@ -199,19 +201,29 @@ private:
   /// Replies gathered for one batcher (see flush_replies).
   struct reply_batch {
     uint64_t conn = 0;
-    erl_pid to;
+    std::shared_ptr<const erl_pid> to;
     std::vector<uint8_t> entries; // encoded {Id, Reply} terms, no version byte
     uint32_t count = 0;
   };
 
-  /// A monitored caller process.
+  /// A monitored caller process (one per connection and pid). Its calls in
+  /// flight are the keys in `keys` and the values of `batch_keys`.
   struct caller {
     uint64_t conn = 0;
     uint64_t ref_id = 0;
-    erl_pid pid;
-    std::unordered_set<uint64_t> keys; // its calls in flight
+    std::shared_ptr<const erl_pid> pid; // shared with the replies on their way
+    const std::string* key = nullptr;   // its key in callers_ (a node's key: stable)
+    std::unordered_set<uint64_t> keys;  // calls in flight that batch_keys does not hold
     std::unordered_map<uint32_t, uint64_t> batch_keys; // a batcher's entry ids -> keys
-    clock::time_point idle_since{};    // when `keys` last became empty
+    clock::time_point idle_since{};     // when it last had no call in flight
+    bool idle() const { return keys.empty() && batch_keys.empty(); }
+  };
+
+  /// A parsed batch entry, booked and submitted with the others of its batch.
+  struct batch_call {
+    uint32_t id = 0;
+    uint64_t key = 0;
+    bridge_request req;
   };
 
   /// Encodes and sends `{Tag, Body}` to `to` (counted as a reply).
@@ -219,45 +231,70 @@ private:
              const value& body);
   /// Counts one more bad term.
   void count_bad_term();
-  /// Books and submits a call; `batch_id` set: an entry of a batch from `from`.
+  /// The caller record of `from` on `conn`, made (and monitored) if new.
+  /// Caller holds mtx_.
+  caller& caller_locked(uint64_t conn, const std::string& caller_key,
+                        const std::shared_ptr<const erl_pid>& from);
+  /// Books and submits a `$gen_call`.
   void start_call(uint64_t conn, erl_pid from, std::vector<uint8_t> tag, bridge_request req,
-                  clock::time_point t_in, const uint32_t* batch_id = nullptr);
+                  clock::time_point t_in);
+  /// Books the parsed entries of one batch from `batcher` under one lock,
+  /// then submits them in order.
+  void start_batch(uint64_t conn, const std::shared_ptr<const erl_pid>& batcher,
+                   const std::string& caller_key, std::vector<batch_call>& calls);
   /// Handles `{'$pyactor_batch', ...}` or `{'$pyactor_cancel', ...}`; `at`
   /// is the offset after the marker atom (protocol_batch.cpp).
   void on_batch(uint64_t conn, const uint8_t* data, size_t size, size_t at);
   void on_cancel(uint64_t conn, const uint8_t* data, size_t size, size_t at);
   /// Queues `{Id, Body}` for the batcher `to` (caller key `caller_key`);
   /// sent at the next flush_replies, or now when not on the loop thread.
-  /// `count`: counts as a reply (on_completion counted it already).
-  void queue_batched_reply(uint64_t conn, const erl_pid& to, const std::string& caller_key,
-                           uint32_t id, const value& body, bool count = true);
-  /// Sends the replies gathered for `caller_key` (if any).
-  void flush_batch(const std::string& caller_key);
+  /// Counts as a reply.
+  void queue_batched_reply(uint64_t conn, const std::shared_ptr<const erl_pid>& to,
+                           const std::string& caller_key, uint32_t id, const value& body);
+  /// Appends `{Id, Body}` (`body` encoded, no version byte) to the replies
+  /// gathered for `caller_key`. Caller holds mtx_.
+  void append_reply_locked(uint64_t conn, const std::shared_ptr<const erl_pid>& to,
+                           const std::string& caller_key, uint32_t id,
+                           const std::vector<uint8_t>& body);
+  /// Takes the replies gathered for `caller_key` out (for sending once the
+  /// lock is released); an empty batch if none. Caller holds mtx_.
+  reply_batch take_batch_locked(const std::string& caller_key);
   void send_batch(reply_batch b);
-  /// Forgets call `key` of `caller_key`; an emptied caller turns idle.
-  void release_caller(const std::string& caller_key, uint64_t key);
+  /// The answer to a batch entry whose call completed: a batched one.
+  void complete_batched(uint64_t key, result<value> outcome);
+  /// Forgets the call `key` (pending `p`) of its caller; true if that
+  /// emptied the caller, which turns idle (and may be swept: `p.owner` is
+  /// then gone).
+  bool release_caller(uint64_t key, const pending& p);
   clock::time_point sweep_idle_locked(clock::time_point now);
   /// The bookkeeping of on_disconnect and on_monitor_down; return the
   /// handles to cancel once the lock is released.
   std::vector<uint64_t> disconnect_locked(uint64_t conn);
   std::vector<uint64_t> monitor_down_locked(uint64_t conn, uint64_t ref_id);
-  void drop_caller(const std::string& caller_key, bool demonitor);
+  /// Cancels the pending calls of `c` (appending their handles); the caller
+  /// record stays. Caller holds mtx_.
+  void cancel_calls_locked(caller& c, std::vector<uint64_t>& handles);
+  void drop_caller(caller& c, bool demonitor);
 
   mutable std::mutex mtx_; // guards everything below except out_, py_, node_name_
   transport_callee& out_;
   python_service& py_;
   std::string node_name_;
+  /// Keys of batch entries are odd, of `$gen_call`s even (on_completion
+  /// tells them apart before it takes the lock).
   uint64_t next_key_ = 1;
   std::unordered_map<uint64_t, pending> pending_;
-  std::unordered_map<uint64_t, std::unordered_set<uint64_t>> by_conn_;
-  std::unordered_map<std::string, caller> callers_;
-  std::unordered_map<uint64_t, std::string> caller_by_ref_;
-  std::deque<std::pair<std::string, clock::time_point>> idle_; // oldest first
+  std::unordered_map<std::string, caller> callers_;  // by connection and pid bytes
+  std::unordered_map<uint64_t, caller*> caller_by_ref_; // by monitor ref id
+  std::deque<std::pair<uint64_t, clock::time_point>> idle_; // ref ids, oldest first
   uint64_t next_ref_ = 1;
   protocol_stats stats_;
   std::atomic<uint64_t> in_flight_now_{0};
   std::unordered_map<std::string, reply_batch> reply_batches_; // by caller key
   std::atomic<std::thread::id> loop_thread_{}; // set by flush_replies
+  /// on_batch's buffers (loop thread only), kept between batches.
+  std::vector<batch_call> batch_calls_;
+  std::vector<std::pair<uint64_t, uint64_t>> batch_handles_;
   std::atomic<bool> replies_waiting_{false};   // reply_batches_ may be non-empty
   bool trace_ = false;
   /// Samples in µs: decode, book, submit, python, encode, write.

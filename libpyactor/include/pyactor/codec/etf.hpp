@@ -120,6 +120,13 @@ inline result<value> decode_etf(const std::vector<uint8_t>& buf, const etf_optio
 /// duplicate dict keys, nesting past `limits.max_depth`.
 result<std::vector<uint8_t>> encode_etf(const value& x, const etf_limits& limits = {});
 
+/// Appends the encoding of `x` to `out` without the version byte (as the
+/// inner term of a larger one): the bytes `encode_etf` gives after its
+/// first. False on the errors `encode_etf` names (`problem` says which);
+/// `out` then has its old size again.
+bool append_etf(const value& x, std::vector<uint8_t>& out, std::string& problem,
+                const etf_limits& limits = {});
+
 /// Returns `x` in Erlang syntax as the term it encodes to: `{ok,<<"text">>}`,
 /// `[1,2,3]`, `#{a => 1.5}`, `fun lists:map/2`, `[a|b]`, `<<5:3>>`. Pids, ports,
 /// refs and closures, which have no Erlang literal, print like the shell does,
