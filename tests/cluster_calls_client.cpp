@@ -8,6 +8,7 @@
 //   cluster_calls_client HEAD hold MARK_FILE           start a call, say "running", wait to be killed
 //   cluster_calls_client HEAD stale NODE               refs on NODE, then its death
 //   cluster_calls_client HEAD manage NODE              add/remove workers, remove_node
+#include <chrono>
 #include <iostream>
 #include <set>
 #include <string>
@@ -206,14 +207,34 @@ int manage(pyactor::runtime& rt, const std::string& node) {
   auto bad = rt.remove_node("no-such-node");
   expect(!bad && bad.error().code == pyactor::errc::bad_request, "remove_node(unknown): " +
            (bad ? std::string{"ok"} : bad.error().message));
-  // A call in flight on the node finishes before it stops.
+  // A call running on the node finishes before it stops. The call marks a
+  // file once it runs (the namespaces share the file system): remove_node
+  // promises only calls that run, and a call still on its way to the node
+  // when the drain ends gets an error instead.
   auto on = worker_on(rt, node);
   pyactor::call_options pin;
   pin.worker = on;
-  auto slow = rt.call_async("time", "sleep", {1}, {}, pin);
+  char marker_dir[] = "/tmp/pyactor-drain-XXXXXX";
+  if (::mkdtemp(marker_dir) == nullptr) {
+    expect(false, "a folder for the running call's marker");
+    return failures;
+  }
+  std::string marker = std::string{marker_dir} + "/running";
+  auto slow = rt.eval_async("(open(path, 'w').close(), __import__('time').sleep(1))[1]",
+                            pyactor::dict{{{"path", marker}}}, pin);
+  bool running = false;
+  for (int i = 0; i < 3000 && !running; ++i) { // up to 30 s
+    running = ::access(marker.c_str(), F_OK) == 0;
+    if (!running)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  expect(running, "the slow call runs on " + node);
   auto gone = rt.remove_node(node);
   expect(static_cast<bool>(gone), "remove_node(" + node + ")" + (gone ? "" : ": " + gone.error().message));
-  expect(show(slow.get()) == "None", "its call in flight finished first");
+  auto finished = slow.get();
+  expect(show(finished) == "None", "its running call finished first: " + show(finished));
+  ::unlink(marker.c_str());
+  ::rmdir(marker_dir);
   return failures;
 }
 
