@@ -229,10 +229,16 @@ int manage(pyactor::runtime& rt, const std::string& node) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   expect(running, "the slow call runs on " + node);
+  // Sent right before the removal: it may run, or still be on its way when
+  // the drain ends; either way it gets its answer (never a hang).
+  auto racing = rt.call_async("time", "sleep", {0.2}, {}, pin);
   auto gone = rt.remove_node(node);
   expect(static_cast<bool>(gone), "remove_node(" + node + ")" + (gone ? "" : ": " + gone.error().message));
   auto finished = slow.get();
   expect(show(finished) == "None", "its running call finished first: " + show(finished));
+  auto raced = racing.get();
+  expect(raced ? show(raced) == "None" : !raced.error().message.empty(),
+         "a call sent right before remove_node gets its answer: " + show(raced));
   ::unlink(marker.c_str());
   ::rmdir(marker_dir);
   return failures;

@@ -208,17 +208,35 @@ BOOST_AUTO_TEST_CASE(workers_can_be_added_and_removed_at_run_time) {
   on3.worker = 3;
   auto slow = rt->call_async("time", "sleep", {0.3}, {}, on3);
   BOOST_REQUIRE(test::eventually([&] { return rt->status().at(2).in_flight == 1; }));
+  // Queued behind it when the removal starts: it does not run, and its
+  // error says that its worker left the pool.
+  auto queued = rt->call_async("os", "getpid", {}, {}, on3);
   auto pid3 = rt->status().at(2).pid;
   auto removed = rt->remove_workers(std::vector<uint64_t>{3});
   BOOST_CHECK((removed == std::vector<uint64_t>{3}));
   BOOST_CHECK(ok(slow.get()).is_none());
+  auto behind = queued.get();
+  if (behind) // it can run first if it reached the worker before the drain
+    BOOST_CHECK_EQUAL(behind.value().as<int64_t>(), pid3);
+  else {
+    BOOST_CHECK_EQUAL(behind.error().code, errc::no_workers);
+    BOOST_CHECK_MESSAGE(behind.error().message.find("worker 3 left the pool") != std::string::npos,
+                        behind.error().message);
+  }
   BOOST_CHECK_EQUAL(rt->status().size(), 2u);
   BOOST_CHECK(test::eventually([&] { return !test::process_alive(pid3); }));
   BOOST_CHECK_EQUAL(rt->remove_workers(1).size(), 1u);
   BOOST_CHECK_EQUAL(rt->status().size(), 1u);
   auto pinned = rt->call("os", "getpid", {}, {}, on3);
   BOOST_REQUIRE(!pinned);
-  BOOST_CHECK_EQUAL(pinned.error().code, errc::bad_request);
+  BOOST_CHECK_EQUAL(pinned.error().code, errc::no_workers);
+  BOOST_CHECK_MESSAGE(pinned.error().message.find("worker 3 left the pool") != std::string::npos,
+                      pinned.error().message);
+  call_options on9; // never existed: a bad request
+  on9.worker = 9;
+  auto never = rt->call("os", "getpid", {}, {}, on9);
+  BOOST_REQUIRE(!never);
+  BOOST_CHECK_EQUAL(never.error().code, errc::bad_request);
   BOOST_CHECK(ok(rt->call("operator", "add", {1, 1})) == value{2});
 }
 

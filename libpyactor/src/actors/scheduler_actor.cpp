@@ -94,6 +94,15 @@ scheduler_state::route_result scheduler_state::route(const call_request& request
       r.park = true; // that worker is restarting
       return r;
     }
+    if (gone_slots.count(request.pin_slot) > 0) {
+      r.refusal = make_error_reply(
+        errc::no_workers, "worker " + std::to_string(request.pin_slot)
+                            + " left the pool (removed by remove_workers or remove_node, or "
+                              "given up after failing to restart: see the log) before this "
+                              "call ran; pin a worker that status lists (workers: "
+                            + slot_list(slots) + "), or none");
+      return r;
+    }
     r.refusal = make_error_reply(errc::bad_request, "no worker with id "
                                                       + std::to_string(request.pin_slot)
                                                       + " (workers: " + slot_list(slots) + ")");
@@ -255,9 +264,13 @@ scheduler_actor::behavior_type scheduler_behavior(self_pointer self,
       auto& st = self->state;
       if (exists) {
         st.slots.insert(slot);
+        st.gone_slots.erase(slot);
         return;
       }
       st.slots.erase(slot);
+      st.gone_slots.insert(slot);
+      if (st.gone_slots.size() > scheduler_state::max_gone_slots)
+        st.gone_slots.erase(st.gone_slots.begin()); // slots are numbered upwards
       for (auto& w : st.workers)
         if (w.slot == slot)
           st.forget_holder(w.uid);

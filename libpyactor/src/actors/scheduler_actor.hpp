@@ -107,6 +107,10 @@ struct scheduler_state {
   std::shared_ptr<scheduling_policy> policy;
   std::vector<worker_entry> workers;  // live workers, sorted by slot
   std::set<uint64_t> slots;           // slots that exist (live or restarting)
+  /// Slots that left the pool (removed, or given up), for the error of a
+  /// call pinned to one; the newest `max_gone_slots` are kept.
+  std::set<uint64_t> gone_slots;
+  static constexpr size_t max_gone_slots = 1024;
   std::deque<parked_call> parked;
   std::deque<uint64_t> cancelled_order; // bounded memory of cancelled ids
   std::unordered_set<uint64_t> cancelled;
