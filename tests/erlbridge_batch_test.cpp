@@ -12,52 +12,28 @@
 #include "pyactor/codec/etf.hpp"
 #include "pyactor/erlbridge/protocol.hpp"
 
+#include "erlbridge_fakes.hpp"
+
 using namespace pyactor;
 using namespace pyactor::erlbridge;
 
 namespace {
 
-using bytes_t = std::vector<uint8_t>;
+using test::bytes_t;
+using test::etf;
+using test::holding_service;
+using test::pid_value;
 
 struct recording_transport : transport_callee {
   std::vector<bytes_t> sent;
   void send(uint64_t, const erl_pid&, outgoing_message m) override {
-    bytes_t etf = m.head;
-    etf.insert(etf.end(), m.body.begin() + static_cast<long>(m.body_from), m.body.end());
-    sent.push_back(std::move(etf));
+    sent.push_back(test::message_bytes(m));
   }
   void monitor(uint64_t, const erl_pid&, uint64_t) override {}
   void demonitor(uint64_t, const erl_pid&, uint64_t) override {}
   gateway_state* state = nullptr;
   void post(uint64_t key, result<value> r) override { state->on_completion(key, std::move(r)); }
 };
-
-struct holding_service : python_service {
-  std::vector<std::pair<bridge_request, completion>> calls;
-  std::vector<uint64_t> cancelled;
-  uint64_t submit(bridge_request req, completion done) override {
-    calls.emplace_back(std::move(req), std::move(done));
-    return calls.size();
-  }
-  void cancel(uint64_t handle) override { cancelled.push_back(handle); }
-};
-
-bytes_t etf(const value& v) {
-  auto e = codec::encode_etf(v);
-  BOOST_REQUIRE(e.ok());
-  return e.value();
-}
-
-value pid_value() {
-  // NEW_PID_EXT of <'caller@host'.42.0>, decoded into its value form
-  bytes_t b{131, 88, 119, 11};
-  std::string node = "caller@host";
-  b.insert(b.end(), node.begin(), node.end());
-  b.insert(b.end(), {0, 0, 0, 42, 0, 0, 0, 0, 0x11, 0x22, 0x33, 0x44});
-  auto v = codec::decode_etf(b);
-  BOOST_REQUIRE(v.ok());
-  return v.value();
-}
 
 value add_request(int64_t a, int64_t b) {
   return tuple{{atom{"func"}, atom{"operator"}, atom{"add"}, list{a, b}, list{}, dict{}}};

@@ -20,12 +20,17 @@
 #include "pyactor/codec/etf.hpp"
 #include "pyactor/erlbridge/protocol.hpp"
 
+#include "erlbridge_fakes.hpp"
+
 using namespace pyactor;
 using namespace pyactor::erlbridge;
 
 namespace {
 
-using bytes_t = std::vector<uint8_t>;
+using test::bytes_t;
+using test::etf;
+using test::holding_service;
+using test::pid_value;
 
 /// Records what is sent to whom, and the monitors; thread-safe (replies
 /// are sent from the threads that complete calls too).
@@ -42,8 +47,7 @@ struct recording_transport : transport_callee {
   gateway_state* state = nullptr;
 
   void send(uint64_t conn, const erl_pid& to, outgoing_message m) override {
-    bytes_t etf = m.head;
-    etf.insert(etf.end(), m.body.begin() + static_cast<long>(m.body_from), m.body.end());
+    auto etf = test::message_bytes(m);
     std::lock_guard<std::mutex> guard{mtx};
     sent.push_back({conn, to.num, std::move(etf)});
   }
@@ -57,45 +61,6 @@ struct recording_transport : transport_callee {
   }
   void post(uint64_t key, result<value> r) override { state->on_completion(key, std::move(r)); }
 };
-
-/// Holds every call until the test completes it.
-struct holding_service : python_service {
-  std::vector<std::pair<bridge_request, completion>> calls;
-  std::vector<uint64_t> cancelled;
-  uint64_t submit(bridge_request req, completion done) override {
-    calls.emplace_back(std::move(req), std::move(done));
-    return calls.size();
-  }
-  void cancel(uint64_t handle) override { cancelled.push_back(handle); }
-};
-
-bytes_t etf(const value& v) {
-  auto e = codec::encode_etf(v);
-  BOOST_REQUIRE(e.ok());
-  return e.value();
-}
-
-/// <'caller@host'.Num.0> as a value.
-value pid_value(uint32_t num) {
-  const std::string node = "caller@host";
-  // A sized vector filled by index: inserts after a braced initializer
-  // trip GCC 12's -Wstringop-overflow false positive.
-  bytes_t b(4 + node.size() + 12);
-  size_t at = 0;
-  auto put = [&](uint8_t x) { b[at++] = x; };
-  for (uint8_t x : {131, 88, 119, 11}) // version, NEW_PID_EXT, SMALL_ATOM_UTF8_EXT, length
-    put(x);
-  for (char c : node)
-    put(static_cast<uint8_t>(c));
-  for (uint8_t x : {static_cast<uint8_t>(num >> 24), static_cast<uint8_t>(num >> 16),
-                    static_cast<uint8_t>(num >> 8), static_cast<uint8_t>(num)})
-    put(x);
-  for (uint8_t x : {0, 0, 0, 0, 0x11, 0x22, 0x33, 0x44}) // serial, creation
-    put(x);
-  auto v = codec::decode_etf(b);
-  BOOST_REQUIRE(v.ok());
-  return v.value();
-}
 
 /// operator.add(A, B), as a request.
 value add_request(int64_t a, int64_t b) {

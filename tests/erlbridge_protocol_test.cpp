@@ -15,6 +15,8 @@
 #include "pyactor/codec/etf.hpp"
 #include "pyactor/erlbridge/protocol.hpp"
 
+#include "erlbridge_fakes.hpp"
+
 using namespace pyactor;
 using namespace pyactor::erlbridge;
 
@@ -41,8 +43,7 @@ struct fake_transport : transport_callee {
   std::vector<monitor_event> monitors;
   std::vector<std::pair<uint64_t, result<value>>> posted;
   void send(uint64_t conn, const erl_pid& to, outgoing_message m) override {
-    bytes_t etf = m.head;
-    etf.insert(etf.end(), m.body.begin() + static_cast<long>(m.body_from), m.body.end());
+    auto etf = test::message_bytes(m);
     BOOST_CHECK_EQUAL(etf.size(), m.size());
     sent.push_back({conn, to, etf});
   }
@@ -152,8 +153,7 @@ struct threaded_transport : transport_callee {
   std::vector<sent_message> sent;
   gateway_state* state = nullptr;
   void send(uint64_t conn, const erl_pid& to, outgoing_message m) override {
-    bytes_t etf = m.head;
-    etf.insert(etf.end(), m.body.begin() + static_cast<long>(m.body_from), m.body.end());
+    auto etf = test::message_bytes(m);
     std::lock_guard<std::mutex> guard{mtx};
     sent.push_back({conn, to, etf});
   }
@@ -517,8 +517,7 @@ BOOST_AUTO_TEST_CASE(ok_reply_matches_the_encoder_and_moves_large_binaries) {
     const uint8_t* data = b != nullptr ? b->data.data() : nullptr;
     auto large = b != nullptr && b->data.size() >= 65536;
     auto m = encode_ok_reply(tag, r);
-    bytes_t got = m.head;
-    got.insert(got.end(), m.body.begin() + static_cast<long>(m.body_from), m.body.end());
+    auto got = test::message_bytes(m);
     BOOST_CHECK_EQUAL(got.size(), m.size());
     BOOST_CHECK(got == expected);
     if (large) { // the result's own buffer, not a copy
