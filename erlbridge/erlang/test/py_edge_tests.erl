@@ -11,20 +11,10 @@
 %% -- fixture -------------------------------------------------------------------
 
 setup() ->
-    {ok, _} = net_kernel:start([list_to_atom("pyactor_edge_" ++ os:getpid()), shortnames]),
-    ok = case application:load(pyactor) of
-             {error, {already_loaded, pyactor}} -> ok; % py_tests ran first
-             Loaded -> Loaded
-         end,
-    ok = application:set_env(pyactor, workers, 2),
-    ok = application:set_env(pyactor, timeout, 20000),
-    {ok, _} = application:ensure_all_started(pyactor),
-    record_os_pid(pyactor_conn:gateway_os_pid()),
-    ok.
+    pyactor_test_lib:start_app("pyactor_edge", 2, 20000).
 
 cleanup(_) ->
-    _ = application:stop(pyactor),
-    net_kernel:stop().
+    pyactor_test_lib:stop_app().
 
 edge_test_() ->
     {setup, fun setup/0, fun cleanup/1,

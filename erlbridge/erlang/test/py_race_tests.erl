@@ -8,26 +8,16 @@
 %% run through ctest (run_eunit.sh).
 -module(py_race_tests).
 -include_lib("eunit/include/eunit.hrl").
--import(pyactor_test_lib, [record_os_pid/1, wait_until/2]).
+-import(pyactor_test_lib, [wait_until/2]).
 
 -define(CALLERS, 8).
 -define(REQUEST_BYTES, (4 bsl 20)).
 
 setup() ->
-    {ok, _} = net_kernel:start([list_to_atom("pyactor_race_" ++ os:getpid()), shortnames]),
-    ok = case application:load(pyactor) of
-             {error, {already_loaded, pyactor}} -> ok; % another suite ran first
-             Loaded -> Loaded
-         end,
-    ok = application:set_env(pyactor, workers, 1),
-    ok = application:set_env(pyactor, timeout, 60000),
-    {ok, _} = application:ensure_all_started(pyactor),
-    record_os_pid(pyactor_conn:gateway_os_pid()),
-    ok.
+    pyactor_test_lib:start_app("pyactor_race", 1, 60000).
 
 cleanup(_) ->
-    _ = application:stop(pyactor),
-    net_kernel:stop().
+    pyactor_test_lib:stop_app().
 
 race_test_() ->
     {setup, fun setup/0, fun cleanup/1,

@@ -1,9 +1,31 @@
-%% Helpers the EUnit modules share: gateways started and stopped by hand (by
-%% OS pid, recorded for the ctest script's cleanup), and polling for
-%% conditions that have no event to wait on.
+%% Helpers the EUnit modules share: the application started on a fresh
+%% distributed node, gateways started and stopped by hand (by OS pid,
+%% recorded for the ctest script's cleanup), and polling for conditions that
+%% have no event to wait on.
 -module(pyactor_test_lib).
 -include_lib("eunit/include/eunit.hrl").
--export([start_gateway/2, stop_gateway/1, record_os_pid/1, busy_workers/0, wait_until/2]).
+-export([start_app/3, stop_app/0, start_gateway/2, stop_gateway/1, record_os_pid/1,
+         busy_workers/0, wait_until/2]).
+
+%% Makes this node distributed as `Prefix_OsPid' and starts the application
+%% with `Workers' workers and a default call timeout of `Timeout' ms; its
+%% gateway's OS pid is recorded.
+start_app(Prefix, Workers, Timeout) ->
+    {ok, _} = net_kernel:start([list_to_atom(Prefix ++ "_" ++ os:getpid()), shortnames]),
+    ok = case application:load(pyactor) of
+             {error, {already_loaded, pyactor}} -> ok; % another suite ran first
+             Loaded -> Loaded
+         end,
+    ok = application:set_env(pyactor, workers, Workers),
+    ok = application:set_env(pyactor, timeout, Timeout),
+    {ok, _} = application:ensure_all_started(pyactor),
+    record_os_pid(pyactor_conn:gateway_os_pid()),
+    ok.
+
+%% Undoes `start_app/3'.
+stop_app() ->
+    _ = application:stop(pyactor),
+    net_kernel:stop().
 
 %% Starts `pyactor bridge --sname What_OsPid Args...' and returns its node,
 %% port and OS pid once it says it is ready.
