@@ -21,9 +21,9 @@ DASK = "dask.distributed"
 PEERS = [POOL, PPE, DASK]
 
 
-def load(path):
-    floors, ours, peers, meta = {}, {}, {}, {}
-    host, rounds = [], {}
+def records(path, suite=None):
+    """The JSON records of a benchmark log (lines that are not JSON are
+    skipped), only those of `suite` if given."""
     with open(path) as f:
         for line in f:
             line = line.strip()
@@ -33,21 +33,29 @@ def load(path):
                 rec = json.loads(line)
             except ValueError:
                 continue
-            if rec.get("name") == "version" or rec.get("name") == "versions":
-                meta.update({k: v for k, v in rec.items() if k not in ("suite", "name", "peer")})
-            elif rec.get("suite") in ("host", "note"):
-                host.append(rec)
-            elif rec.get("suite") == "interleaved":
-                if rec.get("name") == "summary":
-                    rounds["summary"] = rec
-                else:
-                    rounds.setdefault("rounds", []).append(rec)
-            elif rec.get("suite") == "floor":
-                floors[rec["name"]] = rec
-            elif rec.get("suite") == "pyactor":
-                ours[rec["name"]] = rec
-            elif rec.get("suite") == "peer":
-                peers.setdefault(rec["peer"], {})[rec["name"]] = rec
+            if suite is None or rec.get("suite") == suite:
+                yield rec
+
+
+def load(path):
+    floors, ours, peers, meta = {}, {}, {}, {}
+    host, rounds = [], {}
+    for rec in records(path):
+        if rec.get("name") == "version" or rec.get("name") == "versions":
+            meta.update({k: v for k, v in rec.items() if k not in ("suite", "name", "peer")})
+        elif rec.get("suite") in ("host", "note"):
+            host.append(rec)
+        elif rec.get("suite") == "interleaved":
+            if rec.get("name") == "summary":
+                rounds["summary"] = rec
+            else:
+                rounds.setdefault("rounds", []).append(rec)
+        elif rec.get("suite") == "floor":
+            floors[rec["name"]] = rec
+        elif rec.get("suite") == "pyactor":
+            ours[rec["name"]] = rec
+        elif rec.get("suite") == "peer":
+            peers.setdefault(rec["peer"], {})[rec["name"]] = rec
     return floors, ours, peers, meta, host, rounds
 
 
@@ -135,15 +143,7 @@ def interleaved_section(rounds, w):
 
 def big_section(path, w):
     """1 MiB one way, 1 and 2 workers, next to a socketpair floor (bench/big_payloads.cpp)."""
-    recs = {}
-    with open(path) as f:
-        for line in f:
-            try:
-                rec = json.loads(line)
-            except ValueError:
-                continue
-            if rec.get("suite") == "big":
-                recs[rec["name"]] = rec
+    recs = {rec["name"]: rec for rec in records(path, "big")}
     fl = recs.get("floor")
     if not fl:
         return
@@ -173,18 +173,11 @@ def big_section(path, w):
 def worker_cpu_section(path, w):
     """The workers' CPU per async call, with their syscalls (bench/worker_cpu.cpp)."""
     rounds, total = [], None
-    with open(path) as f:
-        for line in f:
-            try:
-                rec = json.loads(line)
-            except ValueError:
-                continue
-            if rec.get("suite") != "worker_cpu":
-                continue
-            if rec.get("name") == "round":
-                rounds.append(rec)
-            elif rec.get("name") == "worker_cpu_us_per_call" and rec.get("worker") == "this":
-                total = rec
+    for rec in records(path, "worker_cpu"):
+        if rec.get("name") == "round":
+            rounds.append(rec)
+        elif rec.get("name") == "worker_cpu_us_per_call" and rec.get("worker") == "this":
+            total = rec
     if not total:
         return
     w("## The worker's CPU per async call")
