@@ -142,22 +142,36 @@ BOOST_AUTO_TEST_CASE(python_errors_name_what_failed_and_the_worker_keeps_serving
   BOOST_CHECK((w.call(func("math", "pow", {2, 3})).payload == value{8.0}));
 }
 
+namespace {
+
+/// Replaces the file at `path` with `body`.
+void write_file(const std::filesystem::path& path, const std::string& body) {
+  std::ofstream out{path, std::ios::trunc};
+  out << body;
+}
+
+/// The test worker's options with `dir` on its Python path.
+actors::worker_spawn_options options_with_path(const std::filesystem::path& dir) {
+  auto opts = worker_client::spawn_options(pyactor::test::worker_executable());
+  opts.python_path.push_back(dir.string());
+  return opts;
+}
+
+} // namespace
+
 // The worker remembers how to find `module.name`, never what it found: a
 // rebinding, a reload and a module dropped from sys.modules are all seen by
 // the very next call.
 BOOST_AUTO_TEST_CASE(a_rebound_or_reloaded_callable_is_seen_by_the_next_call) {
   pyactor::test::temp_dir dir{"pyactor-rebind"};
   auto write_module = [&](const std::string& body) {
-    std::ofstream out{dir.path / "rebind_mod.py", std::ios::trunc};
-    out << body;
+    write_file(dir.path / "rebind_mod.py", body);
   };
   write_module("def f():\n    return 1\n\nclass Box:\n    def g(self):\n        return 'g1'\n\n"
                "box = Box()\n");
-  auto opts = worker_client::spawn_options(pyactor::test::worker_executable());
-  opts.python_path.push_back(dir.path.string());
-  worker_client w{opts};
+  worker_client w{options_with_path(dir.path)};
   auto exec = [&](const std::string& code) {
-    auto r = w.call(list{value{static_cast<int>(op::exec)}, value{code}});
+    auto r = w.call(pyactor::test::exec_request(code));
     BOOST_REQUIRE_EQUAL(r.status, 0);
   };
   BOOST_CHECK((w.call(func("rebind_mod", "f")).payload == value{1}));
@@ -193,19 +207,14 @@ BOOST_AUTO_TEST_CASE(a_rebound_or_reloaded_callable_is_seen_by_the_next_call) {
 // module's __getattr__, PEP 562) reports that error, and looks it up once.
 BOOST_AUTO_TEST_CASE(a_lookup_that_raises_reports_its_own_error) {
   pyactor::test::temp_dir dir{"pyactor-lookup"};
-  {
-    std::ofstream out{dir.path / "lookup_mod.py"};
-    out << "calls = 0\nbroken = False\n\ndef __getattr__(name):\n    global calls\n"
-           "    if name != 'boom':\n        raise AttributeError(name)\n    calls += 1\n"
-           "    if broken:\n        raise ValueError('boom is not here')\n"
-           "    return lambda: 'boom'\n";
-  }
-  auto opts = worker_client::spawn_options(pyactor::test::worker_executable());
-  opts.python_path.push_back(dir.path.string());
-  worker_client w{opts};
+  write_file(dir.path / "lookup_mod.py",
+             "calls = 0\nbroken = False\n\ndef __getattr__(name):\n    global calls\n"
+             "    if name != 'boom':\n        raise AttributeError(name)\n    calls += 1\n"
+             "    if broken:\n        raise ValueError('boom is not here')\n"
+             "    return lambda: 'boom'\n");
+  worker_client w{options_with_path(dir.path)};
   BOOST_CHECK((w.call(func("lookup_mod", "boom")).payload == value{"boom"}));
-  auto set = w.call(list{value{static_cast<int>(op::exec)},
-                         value{"import lookup_mod\nlookup_mod.broken = True\n"}});
+  auto set = w.call(pyactor::test::exec_request("import lookup_mod\nlookup_mod.broken = True\n"));
   BOOST_REQUIRE_EQUAL(set.status, 0);
   for (int i = 0; i < 2; ++i) {
     auto r = w.call(func("lookup_mod", "boom"));
@@ -214,8 +223,7 @@ BOOST_AUTO_TEST_CASE(a_lookup_that_raises_reports_its_own_error) {
   }
   // one lookup per call: the ValueError was not taken for a missing name
   // and tried again the slow way
-  auto calls = w.call(list{value{static_cast<int>(op::eval)},
-                           value{"__import__('lookup_mod').calls"}, value{dict{}}});
+  auto calls = w.call(pyactor::test::eval_request("__import__('lookup_mod').calls", dict{}));
   BOOST_CHECK((calls.payload == value{3}));
 }
 

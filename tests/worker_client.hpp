@@ -175,6 +175,21 @@ inline value func(const std::string& module, const std::string& name, list args 
               value{std::move(kwargs)}, value{by_ref}};
 }
 
+/// An exec request: `code` runs in the worker's namespace.
+inline value exec_request(const std::string& code) {
+  return list{value{static_cast<int>(worker::op::exec)}, value{code}};
+}
+
+/// An eval request: `code` is evaluated in the worker's namespace.
+inline value eval_request(const std::string& code) {
+  return list{value{static_cast<int>(worker::op::eval)}, value{code}};
+}
+
+/// An eval request with `locals` as its local namespace.
+inline value eval_request(const std::string& code, dict locals) {
+  return list{value{static_cast<int>(worker::op::eval)}, value{code}, value{std::move(locals)}};
+}
+
 /// The python_type of an error reply.
 inline std::string error_type(const frame& f) {
   return f.payload.as<list>().at(0).as<std::string>();

@@ -22,18 +22,12 @@
 using namespace pyactor;
 using pyactor::test::error_message;
 using pyactor::test::func;
+using pyactor::test::eval_request;
+using pyactor::test::exec_request;
 using pyactor::test::worker_client;
 using pyactor::worker::op;
 
 namespace {
-
-value exec(const std::string& code) {
-  return list{value{static_cast<int>(op::exec)}, value{code}};
-}
-
-value eval(const std::string& code) {
-  return list{value{static_cast<int>(op::eval)}, value{code}};
-}
 
 /// Appends one request frame for call `id` to `out`.
 void append_frame(std::vector<char>& out, uint64_t id, const value& body) {
@@ -71,7 +65,7 @@ BOOST_AUTO_TEST_CASE(skips_that_arrive_behind_scanned_frames_are_heard) {
   std::vector<char> burst;
   uint64_t first = 1000;
   append_frame(burst, first,
-               exec("print('gate waits', flush=True)\nopen('" + fifo + "').read()"));
+               exec_request("print('gate waits', flush=True)\nopen('" + fifo + "').read()"));
   for (uint64_t i = 1; i <= 30; ++i)
     append_frame(burst, first + i, func("operator", "add", list{value{int64_t(i)}, value{1}}));
   w.proc->send(burst.data(), burst.size());
@@ -142,25 +136,25 @@ BOOST_AUTO_TEST_CASE(many_pipelined_calls_with_skips_across_buffer_refills_get_o
 
 BOOST_AUTO_TEST_CASE(with_tracemalloc_hooks_the_primer_still_repairs) {
   worker_client w;
-  BOOST_REQUIRE_EQUAL(w.call(exec("import tracemalloc\ntracemalloc.start()")).status, 0);
+  BOOST_REQUIRE_EQUAL(w.call(exec_request("import tracemalloc\ntracemalloc.start()")).status, 0);
   for (int round = 0; round < 3; ++round) {
-    auto r = w.call(exec("_keep = [10**6 + i for i in range(3000)]\n"
+    auto r = w.call(exec_request("_keep = [10**6 + i for i in range(3000)]\n"
                          "_hole = id(_keep[1500])\n"
                          "_keep[1500] = None\n"));
     BOOST_REQUIRE_EQUAL(r.status, 0);
-    r = w.call(eval("id(int('7654321')) == _hole"));
+    r = w.call(eval_request("id(int('7654321')) == _hole"));
     BOOST_REQUIRE_EQUAL(r.status, 0);
     BOOST_CHECK_MESSAGE((r.payload == value{false}),
                         "round " << round << ": the call's first int took the lone free block");
   }
-  BOOST_REQUIRE_EQUAL(w.call(exec("tracemalloc.stop()")).status, 0);
+  BOOST_REQUIRE_EQUAL(w.call(exec_request("tracemalloc.stop()")).status, 0);
   // Hooks gone again: the quick look is not used (the allocator it saw at
   // start is back, so it may be), and repairs go on either way.
-  auto r = w.call(exec("_keep = [10**6 + i for i in range(3000)]\n"
+  auto r = w.call(exec_request("_keep = [10**6 + i for i in range(3000)]\n"
                        "_hole = id(_keep[1500])\n"
                        "_keep[1500] = None\n"));
   BOOST_REQUIRE_EQUAL(r.status, 0);
-  r = w.call(eval("id(int('7654321')) == _hole"));
+  r = w.call(eval_request("id(int('7654321')) == _hole"));
   BOOST_CHECK((r.payload == value{false}));
 }
 

@@ -19,18 +19,16 @@ using namespace pyactor;
 using pyactor::test::error_message;
 using pyactor::test::error_type;
 using pyactor::test::func;
+using pyactor::test::exec_request;
 using pyactor::test::worker_client;
 using pyactor::worker::op;
 using pyactor::worker::status;
 
 namespace {
 
-value exec(const std::string& code) {
-  return list{value{static_cast<int>(op::exec)}, value{code}};
-}
-
-value eval(const std::string& code) {
-  return list{value{static_cast<int>(op::eval)}, value{code}, value{dict{}}};
+/// An eval request with empty locals.
+value eval_in_empty(const std::string& code) {
+  return pyactor::test::eval_request(code, dict{});
 }
 
 /// The direct children of `pid` (from /proc).
@@ -110,7 +108,7 @@ BOOST_AUTO_TEST_CASE(a_forked_child_that_keeps_running_cannot_read_the_channel) 
   worker_client w;
   kill_children cleanup{w.proc->pid(), {}};
   // The child lives on without returning; it reports whether fd 3 is still the channel.
-  auto r = w.call(exec("import os, socket, sys\n"
+  auto r = w.call(exec_request("import os, socket, sys\n"
                        "r, wfd = os.pipe()\n"
                        "child = os.fork()\n"
                        "if child == 0:\n"
@@ -125,7 +123,7 @@ BOOST_AUTO_TEST_CASE(a_forked_child_that_keeps_running_cannot_read_the_channel) 
                        "os.close(wfd)\n"
                        "seen = os.read(r, 100)\n"));
   BOOST_REQUIRE_EQUAL(r.status, 0);
-  auto seen = w.call(eval("seen"));
+  auto seen = w.call(eval_in_empty("seen"));
   BOOST_CHECK((seen.payload == value{make_bytes("closed")}));
   std::set<int64_t> pids;
   for (int i = 0; i < 200; ++i)
@@ -139,14 +137,14 @@ BOOST_AUTO_TEST_CASE(children_started_by_user_code_do_not_inherit_the_channel) {
   auto sys = w.call(func("os", "system", {"[ -e /proc/self/fd/3 ]"}));
   BOOST_REQUIRE_EQUAL(sys.status, 0);
   BOOST_CHECK((sys.payload != value{0})); // fd 3 is not open in the child
-  auto sub = w.call(eval("__import__('subprocess').call(['sh', '-c', '[ -e /proc/self/fd/3 ]'], "
+  auto sub = w.call(eval_in_empty("__import__('subprocess').call(['sh', '-c', '[ -e /proc/self/fd/3 ]'], "
                          "close_fds=False)"));
   BOOST_CHECK((sub.payload == value{1}));
 }
 
 BOOST_AUTO_TEST_CASE(background_threads_run_while_the_worker_is_idle) {
   worker_client w;
-  auto r = w.call(exec("import threading, time\n"
+  auto r = w.call(exec_request("import threading, time\n"
                        "def tick():\n"
                        "    for n in range(1, 51):\n"
                        "        time.sleep(0.01)\n"
@@ -171,21 +169,21 @@ BOOST_AUTO_TEST_CASE(a_result_over_the_frame_limit_is_an_error_and_the_worker_su
   ::chmod(script.c_str(), 0755);
   worker_client w{script};
   ::unlink(script.c_str());
-  auto one = w.call(eval("bytes(2000000)"));
+  auto one = w.call(eval_in_empty("bytes(2000000)"));
   BOOST_CHECK_EQUAL(one.status, static_cast<uint8_t>(status::bad_request));
   BOOST_CHECK_MESSAGE(error_message(one).find("a bytes of 2000000 bytes, over the frame limit of "
                                               "1000000 bytes") != std::string::npos,
                       error_message(one));
-  auto two = w.call(eval("['x' * 600000] * 2"));
+  auto two = w.call(eval_in_empty("['x' * 600000] * 2"));
   BOOST_CHECK_EQUAL(two.status, static_cast<uint8_t>(status::bad_request));
   BOOST_CHECK_MESSAGE(error_message(two).find("more than 1200000 bytes") != std::string::npos
                         && error_message(two).find("frame limit of 1000000") != std::string::npos,
                       error_message(two));
-  auto ints = w.call(eval("list(range(1 << 20, (1 << 20) + 250000))")); // 5 bytes each
+  auto ints = w.call(eval_in_empty("list(range(1 << 20, (1 << 20) + 250000))")); // 5 bytes each
   BOOST_CHECK_EQUAL(ints.status, static_cast<uint8_t>(status::bad_request));
   BOOST_CHECK_MESSAGE(error_message(ints).find("the reply would be 1250") != std::string::npos,
                       error_message(ints));
-  auto fits = w.call(eval("bytes(900000)"));
+  auto fits = w.call(eval_in_empty("bytes(900000)"));
   BOOST_CHECK_EQUAL(fits.status, 0);
   BOOST_CHECK((w.call(list{value{static_cast<int>(op::ping)}}).payload == value{"pong"}));
 }
@@ -255,21 +253,21 @@ BOOST_AUTO_TEST_CASE(the_depth_limit_is_the_nodes) {
   for (const char* make : {"x = []\nfor _ in range(99): x = [x]\n",
                            "x = ()\nfor _ in range(99): x = (x,)\n",
                            "x = {}\nfor _ in range(99): x = {'k': x}\n"}) {
-    BOOST_REQUIRE_EQUAL(w.call(exec(make)).status, 0);
-    auto ok = w.call(eval("x"));
+    BOOST_REQUIRE_EQUAL(w.call(exec_request(make)).status, 0);
+    auto ok = w.call(eval_in_empty("x"));
     BOOST_CHECK_EQUAL(ok.status, 0);
     BOOST_CHECK((ok.payload != value{"<undecodable>"}));
-    auto over = w.call(eval("[x]"));
+    auto over = w.call(eval_in_empty("[x]"));
     BOOST_CHECK_EQUAL(over.status, static_cast<uint8_t>(status::bad_request));
     BOOST_CHECK_MESSAGE(error_message(over).find("deeper than 100") != std::string::npos,
                         error_message(over));
   }
   // An object reference is a scalar (pyactor/limits.hpp): 100 lists around it travel.
-  BOOST_REQUIRE_EQUAL(w.call(exec("x = object()\nfor _ in range(100): x = [x]\n")).status, 0);
-  auto refs = w.call(eval("x"));
+  BOOST_REQUIRE_EQUAL(w.call(exec_request("x = object()\nfor _ in range(100): x = [x]\n")).status, 0);
+  auto refs = w.call(eval_in_empty("x"));
   BOOST_CHECK_EQUAL(refs.status, 0);
   BOOST_CHECK((refs.payload != value{"<undecodable>"}));
-  BOOST_CHECK_EQUAL(w.call(eval("[x]")).status, static_cast<uint8_t>(status::bad_request));
+  BOOST_CHECK_EQUAL(w.call(eval_in_empty("[x]")).status, static_cast<uint8_t>(status::bad_request));
   // The node's own encoder draws the line at the same place.
   BOOST_CHECK(codec::encode_msgpack(nested_list(100)).size() > 0);
   BOOST_CHECK_THROW(codec::encode_msgpack(nested_list(101)), codec::encode_error);
@@ -288,10 +286,10 @@ BOOST_AUTO_TEST_CASE(unknown_operation_codes_are_refused_not_truncated) {
 
 BOOST_AUTO_TEST_CASE(a_users_sigint_handler_does_not_disable_interrupts) {
   worker_client w;
-  auto set = w.call(exec("import signal\nprevious = signal.signal(signal.SIGINT, lambda *a: None)"));
+  auto set = w.call(exec_request("import signal\nprevious = signal.signal(signal.SIGINT, lambda *a: None)"));
   BOOST_REQUIRE_EQUAL(set.status, 0);
   BOOST_CHECK(w.log.wait_for("signal.signal(SIGINT, ...) is ignored", std::chrono::seconds(10)));
-  auto id = w.send(exec("print('sleeping now', flush=True)\nimport time\ntime.sleep(20)"));
+  auto id = w.send(exec_request("print('sleeping now', flush=True)\nimport time\ntime.sleep(20)"));
   BOOST_REQUIRE(w.log.wait_for("sleeping now", std::chrono::seconds(30)));
   w.proc->interrupt(id);
   auto r = w.next_frame();
@@ -304,9 +302,9 @@ BOOST_AUTO_TEST_CASE(a_users_sigint_handler_does_not_disable_interrupts) {
 BOOST_AUTO_TEST_CASE(a_sigint_handler_set_behind_python_is_replaced_before_the_next_call) {
   worker_client w;
   // SIG_IGN straight through libc, as a C library could.
-  auto set = w.call(exec("import ctypes\nctypes.CDLL(None).signal(2, ctypes.c_void_p(1))"));
+  auto set = w.call(exec_request("import ctypes\nctypes.CDLL(None).signal(2, ctypes.c_void_p(1))"));
   BOOST_REQUIRE_EQUAL(set.status, 0);
-  auto id = w.send(exec("print('sleeping again', flush=True)\nimport time\ntime.sleep(20)"));
+  auto id = w.send(exec_request("print('sleeping again', flush=True)\nimport time\ntime.sleep(20)"));
   BOOST_REQUIRE(w.log.wait_for("sleeping again", std::chrono::seconds(30)));
   w.proc->interrupt(id);
   auto r = w.next_frame();
@@ -322,7 +320,7 @@ BOOST_AUTO_TEST_CASE(python_errors_inside_a_batch_are_each_reported_and_nothing_
   // (and the next request) starts with no error set.
   auto r = w.call(list{value{static_cast<int>(op::batch)},
                        value{list{func("math", "sqrt", {-1}), func("operator", "add", {1, 2}),
-                                  eval("1/0"), eval("__import__('sys').exc_info()[0] is None")}}});
+                                  eval_in_empty("1/0"), eval_in_empty("__import__('sys').exc_info()[0] is None")}}});
   BOOST_REQUIRE_EQUAL(r.status, 0);
   const auto& entries = r.payload.as<list>();
   BOOST_REQUIRE_EQUAL(entries.size(), 4u);

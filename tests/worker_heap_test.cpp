@@ -12,17 +12,11 @@
 
 using namespace pyactor;
 using pyactor::worker::op;
+using pyactor::test::eval_request;
+using pyactor::test::exec_request;
 using pyactor::test::worker_client;
 
 namespace {
-
-value exec(const std::string& code) {
-  return list{value{static_cast<int>(op::exec)}, value{code}};
-}
-
-value eval(const std::string& code) {
-  return list{value{static_cast<int>(op::eval)}, value{code}};
-}
 
 /// Fills pools with 3000 ints and drops one from the middle: its (full)
 /// pool becomes the first for 32-byte blocks, with that one block free.
@@ -37,9 +31,9 @@ BOOST_AUTO_TEST_SUITE(worker_heap)
 BOOST_AUTO_TEST_CASE(within_a_call_the_next_int_takes_the_lone_block) {
   // The premise of the next case: CPython hands out exactly that block.
   worker_client w;
-  auto r = w.call(exec(std::string{leave_one_block_pool} + "_same = id(int('7654321')) == _hole\n"));
+  auto r = w.call(exec_request(std::string{leave_one_block_pool} + "_same = id(int('7654321')) == _hole\n"));
   BOOST_REQUIRE_EQUAL(r.status, 0);
-  r = w.call(eval("_same"));
+  r = w.call(eval_request("_same"));
   BOOST_REQUIRE_EQUAL(r.status, 0);
   BOOST_CHECK((r.payload == value{true}));
 }
@@ -47,9 +41,9 @@ BOOST_AUTO_TEST_CASE(within_a_call_the_next_int_takes_the_lone_block) {
 BOOST_AUTO_TEST_CASE(the_next_call_starts_on_another_pool) {
   worker_client w;
   for (int round = 0; round < 3; ++round) {
-    auto r = w.call(exec(leave_one_block_pool));
+    auto r = w.call(exec_request(leave_one_block_pool));
     BOOST_REQUIRE_EQUAL(r.status, 0);
-    r = w.call(eval("id(int('7654321')) == _hole"));
+    r = w.call(eval_request("id(int('7654321')) == _hole"));
     BOOST_REQUIRE_EQUAL(r.status, 0);
     BOOST_CHECK_MESSAGE((r.payload == value{false}),
                         "round " << round << ": the call's first int took the lone free block "
@@ -59,9 +53,9 @@ BOOST_AUTO_TEST_CASE(the_next_call_starts_on_another_pool) {
 
 BOOST_AUTO_TEST_CASE(repairs_after_every_call_leak_nothing) {
   worker_client w;
-  BOOST_REQUIRE_EQUAL(w.call(exec("import sys")).status, 0);
+  BOOST_REQUIRE_EQUAL(w.call(exec_request("import sys")).status, 0);
   auto blocks = [&] {
-    auto r = w.call(eval("sys.getallocatedblocks()"));
+    auto r = w.call(eval_request("sys.getallocatedblocks()"));
     BOOST_REQUIRE_EQUAL(r.status, 0);
     auto n = r.payload.get_if<int64_t>();
     BOOST_REQUIRE(n != nullptr);
@@ -69,7 +63,7 @@ BOOST_AUTO_TEST_CASE(repairs_after_every_call_leak_nothing) {
   };
   auto churn = [&](int calls) {
     for (int i = 0; i < calls; ++i)
-      BOOST_REQUIRE_EQUAL(w.call(exec("_keep = [10**6 + i for i in range(3000)]\n"
+      BOOST_REQUIRE_EQUAL(w.call(exec_request("_keep = [10**6 + i for i in range(3000)]\n"
                                       "_keep[1500] = None\n")).status, 0);
   };
   churn(50);
